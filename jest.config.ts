@@ -1,0 +1,15 @@
+import type { Config } from "jest";
+
+const config: Config = {
+  testEnvironment: "node",
+  roots: ["<rootDir>/mesh", "<rootDir>/services", "<rootDir>/test"],
+  testMatch: ["**/*.test.ts"],
+  transform: {
+    // Type checking is `npm run typecheck`; jest only strips types, which keeps runs fast.
+    "^.+\\.ts$": ["ts-jest", { isolatedModules: true }],
+  },
+  globalSetup: "<rootDir>/test/global-setup.ts",
+  testTimeout: 30_000,
+};
+
+export default config;

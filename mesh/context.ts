@@ -1,0 +1,70 @@
+import type {
+  Metadata,
+  ServerDuplexStream,
+  ServerReadableStream,
+  ServerUnaryCall,
+  ServerWritableStream,
+} from "@grpc/grpc-js";
+import type { Logger } from "./logger";
+
+/** Any incoming grpc-js call: what `parent` accepts in CallOptions. */
+export type ServerSurfaceCall =
+  | ServerUnaryCall<unknown, unknown>
+  | ServerReadableStream<unknown, unknown>
+  | ServerWritableStream<unknown, unknown>
+  | ServerDuplexStream<unknown, unknown>;
+
+/** What a handler knows about the call it is serving. */
+export interface CallContext {
+  /** Full method path, for example `/shop.users.v1.UserService/GetUser`. */
+  readonly method: string;
+  /** The caller's metadata. */
+  readonly metadata: Metadata;
+  /** When the caller stops waiting, in epoch milliseconds; `Infinity` when it set none. */
+  readonly deadline: number;
+  /** Aborted when the caller cancels or its deadline passes. */
+  readonly signal: AbortSignal;
+  /** The grpc-js call, passed as `parent` so that deadline and cancellation propagate. */
+  readonly call: ServerSurfaceCall;
+  /** Logger labelled with the method. */
+  readonly log: Logger;
+}
+
+/**
+ * The context of one incoming call. The AbortSignal is made only when a handler asks for it,
+ * so calls that never look at it pay nothing for it.
+ */
+export class ServerCallContext implements CallContext {
+  private controller: AbortController | undefined;
+  private logger: Logger | undefined;
+
+  constructor(
+    readonly call: ServerSurfaceCall,
+    readonly method: string,
+    private readonly baseLog: Logger,
+  ) {}
+
+  get metadata(): Metadata {
+    return this.call.metadata;
+  }
+
+  get deadline(): number {
+    const deadline = this.call.getDeadline();
+    return deadline instanceof Date ? deadline.getTime() : deadline;
+  }
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      const controller = new AbortController();
+      this.controller = controller;
+      if (this.call.cancelled) controller.abort();
+      // Every kind of server call is an EventEmitter that emits "cancelled".
+      else (this.call as NodeJS.EventEmitter).once("cancelled", () => controller.abort());
+    }
+    return this.controller.signal;
+  }
+
+  get log(): Logger {
+    return (this.logger ??= this.baseLog.child({ method: this.method }));
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * The mesh: everything a service needs to serve and call gRPC properly, in-process.
+ * Services import from here; the mesh never imports a service.
+ */
+export { createMeshServer, type MeshServer, type MeshServerOptions, type ServiceHandlers } from "./server";
+export { createPeer, type Peer, type PeerCallOptions, type PeerOptions } from "./client";
+export type { CallContext } from "./context";
+export type { UnaryHandler } from "./handler";
+export {
+  StatusError,
+  alreadyExists,
+  failedPrecondition,
+  hasCode,
+  invalidArgument,
+  isGrpcError,
+  notFound,
+  unavailable,
+  type FieldViolation,
+} from "./errors";
+export { loadDescriptors, Descriptors, type Idempotency } from "./descriptors";
+export { HealthRegistry, ServingStatus } from "./health";
+export { createLogger, silentLogger, type Logger } from "./logger";
+export { onShutdownSignal } from "./shutdown";
+export { openStore, type Migration, type Store, type StoreOptions } from "./store";
+export {
+  loadTopology,
+  parseTopology,
+  serviceOf,
+  TopologyError,
+  type PolicyConfig,
+  type ServiceTopology,
+  type Topology,
+} from "./topology";
+export { resolveMethodPolicy, serviceConfigFor, type MethodPolicy } from "./policy";
+export { Validator, type IntRule, type StringRule } from "./validate";
+export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, decodePageToken, encodePageToken, pageSize } from "./pagination";
+export { idPattern, newId } from "./ids";
+export { projectRoot } from "./paths";

@@ -1,0 +1,131 @@
+import {
+  Server,
+  ServerCredentials,
+  type ServerOptions,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+} from "@grpc/grpc-js";
+import { loadDescriptors, type Descriptors } from "./descriptors";
+import { adaptUnary, tolerantDeserializer, type UnaryHandler } from "./handler";
+import { HealthRegistry, HealthService, ServingStatus } from "./health";
+import type { Logger } from "./logger";
+import { createReflection, reflectionServices } from "./reflection";
+
+/** The handlers a generated ts-proto service definition asks for, as async functions. */
+export type ServiceHandlers<S> = {
+  [K in keyof S]: S[K] extends {
+    requestStream: false;
+    responseStream: false;
+    requestDeserialize: (bytes: Buffer) => infer Req;
+    responseSerialize: (value: infer Res) => Buffer;
+  }
+    ? UnaryHandler<Req, Res>
+    : never;
+};
+
+/** Options for {@link createMeshServer}. */
+export interface MeshServerOptions {
+  /** Logger for the server and its handlers. */
+  log: Logger;
+  /** Contracts for reflection. Defaults to the project's `gen/descriptor-set.binpb`. */
+  descriptors?: Descriptors;
+  /** Credentials to listen with. Defaults to plaintext. */
+  credentials?: ServerCredentials;
+  /** How long in-flight calls may take to finish on shutdown. Defaults to 10 seconds. */
+  shutdownGraceMs?: number;
+  /** Extra grpc-js server options, merged over the defaults below. */
+  grpcOptions?: ServerOptions;
+}
+
+const DEFAULT_GRACE_MS = 10_000;
+const DEFAULT_SERVER_OPTIONS: ServerOptions = {
+  // 4 MiB, the gRPC default, stated so that it is visible and changeable.
+  "grpc.max_receive_message_length": 4 * 1024 * 1024,
+  "grpc.max_concurrent_streams": 1_000,
+  // Accept the clients' keepalive pings (see client.ts) instead of answering GOAWAY.
+  "grpc.keepalive_permit_without_calls": 1,
+  "grpc.http2.min_ping_interval_without_data_ms": 10_000,
+};
+
+/** A grpc-js server with health, reflection, error mapping and graceful shutdown. */
+export interface MeshServer {
+  /** Registers a service's handlers; it reports NOT_SERVING until {@link ready}. */
+  addService<S extends ServiceDefinition>(definition: S, handlers: ServiceHandlers<S>): void;
+  /** Binds an address such as `127.0.0.1:0`, resolving to the port bound. */
+  listen(address: string): Promise<number>;
+  /** Reports every service SERVING; call once the store is migrated. */
+  ready(): void;
+  /** Reports NOT_SERVING, lets in-flight calls finish, and forces the rest after the grace. */
+  shutdown(graceMs?: number): Promise<void>;
+  readonly health: HealthRegistry;
+  readonly grpcServer: Server;
+}
+
+/** Creates a {@link MeshServer}; add services, listen, then mark it ready. */
+export function createMeshServer(options: MeshServerOptions): MeshServer {
+  const { log } = options;
+  const descriptors = options.descriptors ?? loadDescriptors();
+  const grpcServer = new Server({ ...DEFAULT_SERVER_OPTIONS, ...options.grpcOptions });
+  const health = new HealthRegistry();
+  const serviceNames: string[] = [];
+  let shuttingDown: Promise<void> | undefined;
+
+  const register = (definition: ServiceDefinition, impl: UntypedServiceImplementation): void => {
+    const name = Object.values(definition)[0].path.split("/")[1];
+    serviceNames.push(name);
+    grpcServer.addService(definition, impl);
+  };
+
+  register(HealthService, health.implementation);
+  for (const definition of reflectionServices) {
+    register(definition, createReflection(descriptors, () => [...serviceNames]));
+  }
+  health.set("", ServingStatus.NOT_SERVING);
+
+  return {
+    health,
+    grpcServer,
+
+    addService(definition, handlers) {
+      const tolerant: Record<string, ServiceDefinition[string]> = {};
+      const impl: UntypedServiceImplementation = {};
+      for (const [key, method] of Object.entries(definition)) {
+        const handler = (handlers as Record<string, UnaryHandler<unknown, unknown>>)[key];
+        if (typeof handler !== "function") throw new Error(`no handler for ${method.path}`);
+        const typeName = descriptors.method(method.path)?.input.typeName ?? "request";
+        tolerant[key] = { ...method, requestDeserialize: tolerantDeserializer(method.requestDeserialize) };
+        impl[key] = adaptUnary(method.path, typeName, handler, log);
+      }
+      register(tolerant, impl);
+      health.set(Object.values(definition)[0].path.split("/")[1], ServingStatus.NOT_SERVING);
+    },
+
+    listen(address) {
+      return new Promise((resolve, reject) => {
+        grpcServer.bindAsync(address, options.credentials ?? ServerCredentials.createInsecure(), (err, port) =>
+          err ? reject(err) : resolve(port),
+        );
+      });
+    },
+
+    ready() {
+      health.setAll(ServingStatus.SERVING);
+    },
+
+    shutdown(graceMs = options.shutdownGraceMs ?? DEFAULT_GRACE_MS) {
+      return (shuttingDown ??= new Promise<void>((resolve) => {
+        health.setAll(ServingStatus.NOT_SERVING);
+        // Watch streams never end by themselves; close them so that draining can finish.
+        health.close();
+        const force = setTimeout(() => {
+          log.warn({ graceMs }, "calls still running after the grace period; forcing shutdown");
+          grpcServer.forceShutdown();
+        }, graceMs);
+        grpcServer.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }));
+    },
+  };
+}

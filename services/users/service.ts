@@ -1,0 +1,74 @@
+import {
+  alreadyExists,
+  decodePageToken,
+  encodePageToken,
+  newId,
+  notFound,
+  pageSize,
+  Validator,
+  type ServiceHandlers,
+} from "../../mesh";
+import type { UserServiceService } from "../../gen/shop/users/v1/users";
+import type { UsersStore } from "./store";
+
+/** Dependencies of the users service. */
+export interface UsersServiceDeps {
+  store: UsersStore;
+  /** Defaults to the system clock. */
+  now?: () => Date;
+}
+
+// Loose on purpose (RFC 5321 allows much): one @, no spaces, a dot in the domain.
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const MAX_EMAIL = 254;
+const MAX_NAME = 100;
+const MAX_ID = 64;
+
+/** The UserService handlers. */
+export function createUsersService(deps: UsersServiceDeps): ServiceHandlers<typeof UserServiceService> {
+  const { store } = deps;
+  const now = deps.now ?? (() => new Date());
+
+  return {
+    async createUser(request) {
+      const v = new Validator();
+      v.string(request.email, "email", { max: MAX_EMAIL, pattern: EMAIL, patternHint: "must be an email address" });
+      v.string(request.displayName, "display_name", { max: MAX_NAME });
+      v.done();
+
+      const user = {
+        userId: newId("usr"),
+        email: request.email.toLowerCase(),
+        displayName: request.displayName,
+        createTime: now(),
+      };
+      if (!(await store.insert(user))) throw alreadyExists(`a user with email ${user.email} already exists`);
+      return { user };
+    },
+
+    async getUser(request) {
+      const v = new Validator();
+      v.string(request.userId, "user_id", { max: MAX_ID });
+      v.done();
+
+      const user = await store.get(request.userId);
+      if (!user) throw notFound(`user ${request.userId} not found`);
+      return { user };
+    },
+
+    async listUsers(request) {
+      const v = new Validator();
+      const size = pageSize(v, request.pageSize);
+      v.done();
+      const after = decodePageToken(request.pageToken);
+
+      const users = await store.list(size + 1, after?.[0] as string | undefined);
+      const more = users.length > size;
+      if (more) users.pop();
+      return {
+        users,
+        nextPageToken: more ? encodePageToken([users[users.length - 1].userId]) : "",
+      };
+    },
+  };
+}
