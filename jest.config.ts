@@ -5,8 +5,9 @@ const config: Config = {
   roots: ["<rootDir>/mesh", "<rootDir>/services", "<rootDir>/test"],
   testMatch: ["**/*.test.ts"],
   transform: {
-    // Type checking is `npm run typecheck`; jest only strips types, which keeps runs fast.
-    "^.+\\.ts$": ["ts-jest", { isolatedModules: true }],
+    // Type checking is `npm run typecheck`; with isolatedModules (tsconfig) ts-jest only strips
+    // types, which keeps runs fast.
+    "^.+\\.ts$": "ts-jest",
   },
   globalSetup: "<rootDir>/test/global-setup.ts",
   testTimeout: 30_000,
