@@ -1,0 +1,70 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openStore, silentLogger, type CallContext, type Store } from "../../mesh";
+import type { ChargeRequest } from "../../gen/shop/payments/v1/payments";
+import { migrations } from "./migrations";
+import { createPaymentsService } from "./service";
+import { createPaymentsStore } from "./store";
+
+const ctx = {} as CallContext;
+const CALLS = 30;
+
+/**
+ * Two stores on one SQLite file are two connections, as two payments processes would have:
+ * only the database's write lock keeps them from charging an order twice.
+ */
+describe("payments charged from two connections to one file", () => {
+  let dir: string;
+  let stores: Store[];
+  let instances: ReturnType<typeof createPaymentsService>[];
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), "payments-"));
+    const file = join(dir, "payments.sqlite");
+    // Opened one after the other: the second finds the schema migrated by the first.
+    const first = await openStore({ file, migrations, durability: "full", log: silentLogger() });
+    const second = await openStore({ file, migrations, durability: "full", log: silentLogger() });
+    stores = [first, second];
+    instances = stores.map((store) => createPaymentsService({ store: createPaymentsStore(store) }));
+  });
+  afterEach(async () => {
+    await Promise.all(stores.map((store) => store.close()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const request = (orderId: string): ChargeRequest => ({
+    orderId,
+    userId: "usr_1",
+    amount: { currencyCode: "USD", units: 42, nanos: 0 },
+    paymentMethod: "tok_visa",
+  });
+  const rowsIn = async (table: string): Promise<number> => {
+    const [row] = await stores[0].db(table).count({ n: "*" });
+    return Number(row.n);
+  };
+
+  it(`${CALLS} identical charges at once all get the same payment, and one row exists`, async () => {
+    const calls = Array.from({ length: CALLS }, (_, i) =>
+      instances[i % 2].charge(request("ord_race"), ctx),
+    );
+
+    const results = await Promise.all(calls);
+
+    const ids = new Set(results.map((r) => r.payment?.paymentId));
+    expect(ids.size).toBe(1);
+    expect([...ids][0]).toMatch(/^pay_/);
+    expect(await rowsIn("payments")).toBe(1);
+  });
+
+  it(`${CALLS} charges of distinct orders at once make ${CALLS} payments`, async () => {
+    const calls = Array.from({ length: CALLS }, (_, i) =>
+      instances[i % 2].charge(request(`ord_${i}`), ctx),
+    );
+
+    const results = await Promise.all(calls);
+
+    expect(new Set(results.map((r) => r.payment?.paymentId)).size).toBe(CALLS);
+    expect(await rowsIn("payments")).toBe(CALLS);
+  });
+});

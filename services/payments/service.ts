@@ -1,0 +1,207 @@
+import {
+  alreadyExists,
+  encodePageToken,
+  failedPrecondition,
+  invalidArgument,
+  newId,
+  notFound,
+  type ServiceHandlers,
+} from "../../mesh";
+import {
+  PaymentStatus,
+  type Payment,
+  type PaymentServiceService,
+} from "../../gen/shop/payments/v1/payments";
+import { fromMicros } from "../common/money";
+import {
+  checkCharge,
+  checkGet,
+  checkList,
+  checkRefund,
+  DECLINED_CARD,
+  type ChargeCommand,
+} from "./requests";
+import type { PaymentRecord, PaymentsStore, PaymentsWriter } from "./store";
+
+/** Dependencies of the payments service. */
+export interface PaymentsServiceDeps {
+  store: PaymentsStore;
+  /** Defaults to the system clock. */
+  now?: () => Date;
+}
+
+// Why each test card is declined; a card not listed here is approved.
+const DECLINE_REASONS = new Map([[DECLINED_CARD, "card declined"]]);
+const MICROS_PER_UNIT = 1_000_000;
+
+/** The PaymentService handlers. */
+export function createPaymentsService(
+  deps: PaymentsServiceDeps,
+): ServiceHandlers<typeof PaymentServiceService> {
+  const { store } = deps;
+  const now = deps.now ?? (() => new Date());
+
+  return {
+    async charge(request) {
+      const charge = checkCharge(request);
+
+      // A decline is recorded, then answered: throwing inside write() would roll it back, and
+      // a retried Charge must find the same decline rather than try the card again.
+      const payment = await store.write(async (w) => {
+        const existing = await w.getByOrder(charge.orderId);
+        if (existing) {
+          if (!isSameCharge(existing, charge)) {
+            throw alreadyExists(
+              `order ${charge.orderId} was already charged with a different request`,
+            );
+          }
+          return existing;
+        }
+        const created = newPayment(charge, now().getTime());
+        await w.insert(created);
+        return created;
+      });
+
+      if (payment.status === PaymentStatus.PAYMENT_STATUS_DECLINED) {
+        throw failedPrecondition(`payment declined: ${payment.declineReason}`);
+      }
+      return { payment: toPayment(payment) };
+    },
+
+    async refund(request) {
+      const refund = checkRefund(request);
+
+      const payment = await store.write(async (w) => {
+        const prior = await w.getRefund(refund.refundId);
+        if (prior) {
+          const paid = await current(w, prior.paymentId);
+          const same =
+            prior.paymentId === refund.paymentId &&
+            prior.amountMicros === refund.amountMicros &&
+            paid.currencyCode === refund.currencyCode;
+          if (!same) {
+            throw alreadyExists(
+              `refund ${refund.refundId} was already made with a different request`,
+            );
+          }
+          return paid;
+        }
+
+        const paid = await w.get(refund.paymentId);
+        if (!paid) throw notFound(`payment ${refund.paymentId} not found`);
+        if (paid.status === PaymentStatus.PAYMENT_STATUS_DECLINED) {
+          throw failedPrecondition(
+            `payment ${paid.paymentId} was declined; there is nothing to refund`,
+          );
+        }
+        if (refund.currencyCode !== paid.currencyCode) {
+          throw invalidArgument(
+            "amount.currency_code",
+            `must be ${paid.currencyCode}, the currency of the payment`,
+          );
+        }
+        const left = paid.amountMicros - paid.refundedMicros;
+        if (refund.amountMicros > left) {
+          const asked = formatMoney(refund.amountMicros, paid.currencyCode);
+          throw failedPrecondition(
+            `refund of ${asked} exceeds the ${formatMoney(left, paid.currencyCode)} left to refund`,
+          );
+        }
+
+        const time = now().getTime();
+        const refundedMicros = paid.refundedMicros + refund.amountMicros;
+        const updated: PaymentRecord = {
+          ...paid,
+          refundedMicros,
+          status:
+            refundedMicros === paid.amountMicros
+              ? PaymentStatus.PAYMENT_STATUS_REFUNDED
+              : PaymentStatus.PAYMENT_STATUS_PARTIALLY_REFUNDED,
+          updateTime: time,
+        };
+        await w.insertRefund({ ...refund, createTime: time }, updated);
+        return updated;
+      });
+
+      return { payment: toPayment(payment) };
+    },
+
+    async getPayment(request) {
+      const paymentId = checkGet(request);
+
+      const payment = await store.get(paymentId);
+      if (!payment) throw notFound(`payment ${paymentId} not found`);
+      return { payment: toPayment(payment) };
+    },
+
+    async listPayments(request) {
+      const query = checkList(request);
+
+      const payments = await store.list(query.filter, query.size + 1, query.afterId);
+      const more = payments.length > query.size;
+      if (more) payments.pop();
+      return {
+        payments: payments.map(toPayment),
+        nextPageToken: more
+          ? encodePageToken([payments[payments.length - 1].paymentId], query.fingerprint)
+          : "",
+      };
+    },
+  };
+}
+
+/** Whether a stored payment answers this charge: the same user, amount and card. */
+function isSameCharge(payment: PaymentRecord, charge: ChargeCommand): boolean {
+  return (
+    payment.userId === charge.userId &&
+    payment.amountMicros === charge.amountMicros &&
+    payment.currencyCode === charge.currencyCode &&
+    payment.paymentMethod === charge.paymentMethod
+  );
+}
+
+/** A new payment for a charge, captured or declined by its test card. */
+function newPayment(charge: ChargeCommand, time: number): PaymentRecord {
+  const declineReason = DECLINE_REASONS.get(charge.paymentMethod) ?? "";
+  return {
+    paymentId: newId("pay"),
+    ...charge,
+    status: declineReason
+      ? PaymentStatus.PAYMENT_STATUS_DECLINED
+      : PaymentStatus.PAYMENT_STATUS_CAPTURED,
+    declineReason,
+    refundedMicros: 0,
+    createTime: time,
+    updateTime: time,
+  };
+}
+
+/** The payment a stored refund belongs to; the foreign key guarantees it exists. */
+async function current(w: PaymentsWriter, paymentId: string): Promise<PaymentRecord> {
+  const payment = await w.get(paymentId);
+  if (!payment) throw new Error(`refund of payment ${paymentId} has no payment`);
+  return payment;
+}
+
+function toPayment(p: PaymentRecord): Payment {
+  return {
+    paymentId: p.paymentId,
+    orderId: p.orderId,
+    userId: p.userId,
+    amount: fromMicros(p.amountMicros, p.currencyCode),
+    status: p.status,
+    declineReason: p.declineReason,
+    refundedAmount: fromMicros(p.refundedMicros, p.currencyCode),
+    createTime: new Date(p.createTime),
+    updateTime: new Date(p.updateTime),
+  };
+}
+
+/** An amount for a message, such as "12.50 USD": cents always, finer digits only when set. */
+function formatMoney(micros: number, currencyCode: string): string {
+  const units = Math.trunc(micros / MICROS_PER_UNIT);
+  const fraction = String(micros % MICROS_PER_UNIT)
+    .padStart(6, "0")
+    .replace(/0{1,4}$/, "");
+  return `${units}.${fraction} ${currencyCode}`;
+}

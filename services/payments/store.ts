@@ -1,0 +1,190 @@
+import type { Knex } from "knex";
+import type { Store } from "../../mesh";
+import { PaymentStatus } from "../../gen/shop/payments/v1/payments";
+
+/** A payment as stored: amounts in integer micros, as services/common/money.ts keeps them. */
+export interface PaymentRecord {
+  paymentId: string;
+  orderId: string;
+  userId: string;
+  amountMicros: number;
+  currencyCode: string;
+  /** The card token charged, "" already resolved to the default. */
+  paymentMethod: string;
+  status: PaymentStatus;
+  /** Why the card was declined; "" otherwise. */
+  declineReason: string;
+  refundedMicros: number;
+  /** Epoch milliseconds. */
+  createTime: number;
+  updateTime: number;
+}
+
+/** One refund of a payment, in the payment's currency. */
+export interface RefundRecord {
+  refundId: string;
+  paymentId: string;
+  amountMicros: number;
+  reason: string;
+  /** Epoch milliseconds. */
+  createTime: number;
+}
+
+/** Which payments ListPayments returns; an absent field does not filter. */
+export interface PaymentFilter {
+  orderId?: string;
+  userId?: string;
+}
+
+/** Reads and writes inside one write transaction. */
+export interface PaymentsWriter {
+  get(paymentId: string): Promise<PaymentRecord | undefined>;
+  getByOrder(orderId: string): Promise<PaymentRecord | undefined>;
+  insert(payment: PaymentRecord): Promise<void>;
+  getRefund(refundId: string): Promise<RefundRecord | undefined>;
+  /** Records a refund together with the payment's new status and refunded total. */
+  insertRefund(refund: RefundRecord, payment: PaymentRecord): Promise<void>;
+}
+
+/** Queries of the payments and refunds tables. */
+export interface PaymentsStore {
+  get(paymentId: string): Promise<PaymentRecord | undefined>;
+  /** Payments by id (and so by creation time), after `afterId`. */
+  list(filter: PaymentFilter, limit: number, afterId: string | undefined): Promise<PaymentRecord[]>;
+  /**
+   * Runs `work` in one transaction that holds SQLite's write lock from its start, so a
+   * read-then-write (is this order charged? is there money left?) cannot interleave with
+   * another instance's. Throwing rolls everything back.
+   */
+  write<T>(work: (writer: PaymentsWriter) => Promise<T>): Promise<T>;
+}
+
+interface PaymentRow {
+  payment_id: string;
+  order_id: string;
+  user_id: string;
+  amount_micros: number;
+  currency_code: string;
+  payment_method: string;
+  status: string;
+  decline_reason: string;
+  refunded_micros: number;
+  create_time: number;
+  update_time: number;
+}
+
+interface RefundRow {
+  refund_id: string;
+  payment_id: string;
+  amount_micros: number;
+  reason: string;
+  create_time: number;
+}
+
+// Statuses are stored as words, not enum numbers, so the table reads well in sqlite3.
+const STORED_STATUS = new Map<PaymentStatus, string>([
+  [PaymentStatus.PAYMENT_STATUS_CAPTURED, "CAPTURED"],
+  [PaymentStatus.PAYMENT_STATUS_DECLINED, "DECLINED"],
+  [PaymentStatus.PAYMENT_STATUS_PARTIALLY_REFUNDED, "PARTIALLY_REFUNDED"],
+  [PaymentStatus.PAYMENT_STATUS_REFUNDED, "REFUNDED"],
+]);
+const STATUS_OF = new Map([...STORED_STATUS].map(([status, word]) => [word, status]));
+
+function storedStatus(status: PaymentStatus): string {
+  const word = STORED_STATUS.get(status);
+  if (word === undefined) throw new Error(`payment status ${status} cannot be stored`);
+  return word;
+}
+
+const toPaymentRecord = (row: PaymentRow): PaymentRecord => ({
+  paymentId: row.payment_id,
+  orderId: row.order_id,
+  userId: row.user_id,
+  amountMicros: row.amount_micros,
+  currencyCode: row.currency_code,
+  paymentMethod: row.payment_method,
+  status: STATUS_OF.get(row.status) ?? PaymentStatus.UNRECOGNIZED,
+  declineReason: row.decline_reason,
+  refundedMicros: row.refunded_micros,
+  createTime: row.create_time,
+  updateTime: row.update_time,
+});
+
+const toRefundRecord = (row: RefundRow): RefundRecord => ({
+  refundId: row.refund_id,
+  paymentId: row.payment_id,
+  amountMicros: row.amount_micros,
+  reason: row.reason,
+  createTime: row.create_time,
+});
+
+async function paymentWhere(
+  db: Knex,
+  where: Partial<PaymentRow>,
+): Promise<PaymentRecord | undefined> {
+  const row = await db<PaymentRow>("payments").where(where).first();
+  return row && toPaymentRecord(row);
+}
+
+function createWriter(trx: Knex.Transaction): PaymentsWriter {
+  return {
+    get: (paymentId) => paymentWhere(trx, { payment_id: paymentId }),
+    getByOrder: (orderId) => paymentWhere(trx, { order_id: orderId }),
+
+    async insert(p) {
+      await trx<PaymentRow>("payments").insert({
+        payment_id: p.paymentId,
+        order_id: p.orderId,
+        user_id: p.userId,
+        amount_micros: p.amountMicros,
+        currency_code: p.currencyCode,
+        payment_method: p.paymentMethod,
+        status: storedStatus(p.status),
+        decline_reason: p.declineReason,
+        refunded_micros: p.refundedMicros,
+        create_time: p.createTime,
+        update_time: p.updateTime,
+      });
+    },
+
+    async getRefund(refundId) {
+      const row = await trx<RefundRow>("refunds").where({ refund_id: refundId }).first();
+      return row && toRefundRecord(row);
+    },
+
+    async insertRefund(refund, payment) {
+      await trx<RefundRow>("refunds").insert({
+        refund_id: refund.refundId,
+        payment_id: refund.paymentId,
+        amount_micros: refund.amountMicros,
+        reason: refund.reason,
+        create_time: refund.createTime,
+      });
+      await trx<PaymentRow>("payments")
+        .where({ payment_id: payment.paymentId })
+        .update({
+          status: storedStatus(payment.status),
+          refunded_micros: payment.refundedMicros,
+          update_time: payment.updateTime,
+        });
+    },
+  };
+}
+
+/** The payments store over a service's own database. */
+export function createPaymentsStore(store: Store): PaymentsStore {
+  const { db } = store;
+  return {
+    get: (paymentId) => paymentWhere(db, { payment_id: paymentId }),
+
+    async list(filter, limit, afterId) {
+      const query = db<PaymentRow>("payments").orderBy("payment_id").limit(limit);
+      if (filter.orderId !== undefined) void query.where("order_id", filter.orderId);
+      if (filter.userId !== undefined) void query.where("user_id", filter.userId);
+      if (afterId !== undefined) void query.where("payment_id", ">", afterId);
+      return (await query).map(toPaymentRecord);
+    },
+
+    write: (work) => store.write((trx) => work(createWriter(trx))),
+  };
+}
