@@ -53,6 +53,9 @@ export interface PeerOptions {
 // Keepalive: find dead connections in about 40 s even when idle; the server permits this rate.
 const KEEPALIVE_TIME_MS = 30_000;
 const KEEPALIVE_TIMEOUT_MS = 10_000;
+// Reconnect to a restarted peer within seconds; grpc-js would back off up to 120 s.
+const INITIAL_RECONNECT_BACKOFF_MS = 250;
+const MAX_RECONNECT_BACKOFF_MS = 5_000;
 
 /** An error shaped like the ones grpc-js returns, for calls refused before they start. */
 function callError(code: status, details: string): ServiceError {
@@ -78,6 +81,8 @@ export function createPeer<S extends ServiceDefinition>(definition: S, options: 
     "grpc.keepalive_time_ms": KEEPALIVE_TIME_MS,
     "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
     "grpc.keepalive_permit_without_calls": 1,
+    "grpc.initial_reconnect_backoff_ms": INITIAL_RECONNECT_BACKOFF_MS,
+    "grpc.max_reconnect_backoff_ms": MAX_RECONNECT_BACKOFF_MS,
     ...options.channelOptions,
   });
 

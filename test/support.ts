@@ -8,13 +8,17 @@ export interface TestServer {
 }
 
 /**
- * Starts a mesh server on 127.0.0.1:0 with whatever `register` adds, marked ready.
+ * Starts a mesh server (on an ephemeral port unless `address` names one) with whatever
+ * `register` adds, marked ready.
  * Close it in afterEach/afterAll.
  */
-export async function startTestServer(register: (server: MeshServer) => void): Promise<TestServer> {
+export async function startTestServer(
+  register: (server: MeshServer) => void,
+  address = "127.0.0.1:0",
+): Promise<TestServer> {
   const server = createMeshServer({ log: silentLogger(), shutdownGraceMs: 1_000 });
   register(server);
-  const port = await server.listen("127.0.0.1:0");
+  const port = await server.listen(address);
   server.ready();
   return { address: `127.0.0.1:${port}`, server, close: () => server.shutdown() };
 }

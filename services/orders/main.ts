@@ -1,0 +1,54 @@
+import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
+import { OrderServiceService } from "../../gen/shop/orders/v1/orders";
+import { PaymentServiceService } from "../../gen/shop/payments/v1/payments";
+import { UserServiceService } from "../../gen/shop/users/v1/users";
+import {
+  createLogger,
+  createMeshServer,
+  createPeer,
+  loadTopology,
+  onShutdownSignal,
+  openStore,
+  serviceOf,
+} from "../../mesh";
+import { migrations } from "./migrations";
+import { createRecovery } from "./recovery";
+import { createSaga } from "./saga";
+import { createOrdersService } from "./service";
+import { createOrdersStore } from "./store";
+
+async function main(): Promise<void> {
+  const log = createLogger({ service: "orders" });
+  const topology = loadTopology();
+  const config = serviceOf(topology, "orders");
+  const peer = <S extends Parameters<typeof createPeer>[0]>(definition: S, name: string) =>
+    createPeer(definition, { target: serviceOf(topology, name).target, policy: topology.policy });
+  const store = await openStore({ file: config.store, migrations, durability: "full", log });
+  const orders = createOrdersStore(store);
+
+  const users = peer(UserServiceService, "users");
+  const inventory = peer(InventoryServiceService, "inventory");
+  const payments = peer(PaymentServiceService, "payments");
+  const saga = createSaga({ store: orders, users, inventory, payments, log });
+  const recovery = createRecovery({ store: orders, saga, log });
+
+  const server = createMeshServer({ log });
+  server.addService(OrderServiceService, createOrdersService({ store: orders, saga }));
+  const port = await server.listen(config.listen);
+  server.ready();
+  // Orders a crash left PENDING are finished now, and any that get stuck later, every few seconds.
+  recovery.start();
+  log.info({ address: config.listen, port, store: config.store }, "serving");
+
+  onShutdownSignal(log, async () => {
+    await server.shutdown();
+    await recovery.stop();
+    for (const client of [users, inventory, payments]) client.close();
+    await store.close();
+  });
+}
+
+main().catch((err: unknown) => {
+  console.error("orders failed to start:", err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,5 @@
+import type { Migration } from "../../../mesh";
+import * as createOrders from "./20261126000000_create_orders";
+
+/** The orders store's schema history, oldest first. */
+export const migrations: Migration[] = [createOrders];

@@ -1,0 +1,123 @@
+import { createHash } from "node:crypto";
+import { status } from "@grpc/grpc-js";
+import { OrderStatus, type OrderServiceService, type PlaceOrderRequest } from "../../gen/shop/orders/v1/orders";
+import {
+  alreadyExists,
+  decodePageToken,
+  encodePageToken,
+  isGrpcError,
+  newId,
+  notFound,
+  pageSize,
+  StatusError,
+  Validator,
+  type ServiceHandlers,
+} from "../../mesh";
+import { checkLineItems } from "../common/line-items";
+import type { Saga } from "./saga";
+import { toOrder, type OrderRecord, type OrdersStore } from "./store";
+
+/** Dependencies of the orders service. */
+export interface OrdersServiceDeps {
+  store: OrdersStore;
+  saga: Saga;
+  /** Epoch milliseconds. Defaults to Date.now. */
+  now?: () => number;
+}
+
+const MAX_REQUEST_ID = 128;
+const MAX_ID = 64;
+const DEFAULT_PAYMENT_METHOD = "tok_visa";
+const PAYMENT_METHODS = [DEFAULT_PAYMENT_METHOD, "tok_chargeDeclined"];
+
+/** What a request asks for, independent of item order: equal for a true replay. */
+function fingerprint(request: PlaceOrderRequest, paymentMethod: string): string {
+  const items = [...request.items].sort((a, b) => a.sku.localeCompare(b.sku)).map((i) => [i.sku, i.quantity]);
+  return createHash("sha256")
+    .update(JSON.stringify([request.userId, items, paymentMethod]))
+    .digest("base64url");
+}
+
+/** An ended order as the caller sees it: the order, or the error it was rejected with. */
+function outcome(order: OrderRecord): { order: ReturnType<typeof toOrder> } {
+  if (order.status === OrderStatus.ORDER_STATUS_REJECTED) {
+    throw new StatusError(order.rejectionCode ?? status.FAILED_PRECONDITION, order.rejectionReason ?? "rejected");
+  }
+  return { order: toOrder(order) };
+}
+
+/** The OrderService handlers. */
+export function createOrdersService(deps: OrdersServiceDeps): ServiceHandlers<typeof OrderServiceService> {
+  const { store, saga } = deps;
+  const now = deps.now ?? Date.now;
+
+  return {
+    async placeOrder(request, ctx) {
+      const v = new Validator();
+      v.string(request.requestId, "request_id", { max: MAX_REQUEST_ID });
+      v.string(request.userId, "user_id", { max: MAX_ID });
+      checkLineItems(v, request.items);
+      if (request.paymentMethod !== "" && !PAYMENT_METHODS.includes(request.paymentMethod)) {
+        v.fail("payment_method", `must be one of ${PAYMENT_METHODS.join(", ")}`);
+      }
+      v.done();
+
+      const paymentMethod = request.paymentMethod || DEFAULT_PAYMENT_METHOD;
+      const asked = fingerprint(request, paymentMethod);
+      const at = now();
+      const { order } = await store.findOrCreate({
+        orderId: newId("ord"),
+        requestId: request.requestId,
+        fingerprint: asked,
+        userId: request.userId,
+        status: OrderStatus.ORDER_STATUS_PENDING,
+        paymentMethod,
+        items: request.items.map(({ sku, quantity }) => ({ sku, quantity })),
+        createTime: at,
+        updateTime: at,
+      });
+      if (order.fingerprint !== asked) {
+        throw alreadyExists(`request_id ${request.requestId} was already used for a different order`);
+      }
+      if (order.status !== OrderStatus.ORDER_STATUS_PENDING) return outcome(order);
+
+      try {
+        return outcome(await saga.run(order, ctx));
+      } catch (err) {
+        if (err instanceof StatusError || !isGrpcError(err)) throw err;
+        // A step could not be completed now. The order stays PENDING: a retry with the same
+        // request_id, or recovery, finishes it without repeating any effect.
+        throw new StatusError(
+          err.code === status.DEADLINE_EXCEEDED ? status.DEADLINE_EXCEEDED : status.UNAVAILABLE,
+          `order ${order.orderId} is pending (${err.details}); retry with the same request_id`,
+        );
+      }
+    },
+
+    async getOrder(request) {
+      const v = new Validator();
+      v.string(request.orderId, "order_id", { max: MAX_ID });
+      v.done();
+
+      const order = await store.get(request.orderId);
+      if (!order) throw notFound(`order ${request.orderId} not found`);
+      return { order: toOrder(order) };
+    },
+
+    async listOrders(request) {
+      const v = new Validator();
+      v.string(request.userId, "user_id", { max: MAX_ID, required: false });
+      const size = pageSize(v, request.pageSize);
+      v.done();
+      const before = decodePageToken(request.pageToken, request.userId);
+
+      const orders = await store.list(request.userId || undefined, size + 1, before?.[0] as string | undefined);
+      const more = orders.length > size;
+      if (more) orders.pop();
+      return {
+        orders: orders.map(toOrder),
+        nextPageToken: more ? encodePageToken([orders[orders.length - 1].orderId], request.userId) : "",
+      };
+    },
+  };
+}

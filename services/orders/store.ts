@@ -1,0 +1,232 @@
+import type { Knex } from "knex";
+import { OrderStatus, type Order } from "../../gen/shop/orders/v1/orders";
+import type { Store } from "../../mesh";
+import { fromMicros } from "../common/money";
+
+/** One line of an order; priced once the stock is reserved. */
+export interface OrderLine {
+  sku: string;
+  quantity: number;
+  unitPriceMicros?: number;
+  currencyCode?: string;
+}
+
+/** An order as the store keeps it. */
+export interface OrderRecord {
+  orderId: string;
+  requestId: string;
+  fingerprint: string;
+  userId: string;
+  status: OrderStatus;
+  paymentMethod: string;
+  items: OrderLine[];
+  totalMicros?: number;
+  currencyCode?: string;
+  paymentId?: string;
+  rejectionReason?: string;
+  rejectionCode?: number;
+  createTime: number;
+  updateTime: number;
+}
+
+/** How an order ended. */
+export type Outcome =
+  | { status: OrderStatus.ORDER_STATUS_CONFIRMED; paymentId: string; items: OrderLine[]; totalMicros: number; currencyCode: string }
+  | { status: OrderStatus.ORDER_STATUS_REJECTED; code: number; reason: string; items?: OrderLine[] };
+
+interface OrderRow {
+  order_id: string;
+  request_id: string;
+  fingerprint: string;
+  user_id: string;
+  status: string;
+  payment_method: string;
+  total_micros: number | null;
+  currency_code: string | null;
+  payment_id: string | null;
+  rejection_reason: string | null;
+  rejection_code: number | null;
+  create_time: number;
+  update_time: number;
+}
+
+interface ItemRow {
+  order_id: string;
+  position: number;
+  sku: string;
+  quantity: number;
+  unit_price_micros: number | null;
+  currency_code: string | null;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  [OrderStatus.ORDER_STATUS_PENDING]: "PENDING",
+  [OrderStatus.ORDER_STATUS_CONFIRMED]: "CONFIRMED",
+  [OrderStatus.ORDER_STATUS_REJECTED]: "REJECTED",
+};
+const STATUS_OF: Record<string, OrderStatus> = {
+  PENDING: OrderStatus.ORDER_STATUS_PENDING,
+  CONFIRMED: OrderStatus.ORDER_STATUS_CONFIRMED,
+  REJECTED: OrderStatus.ORDER_STATUS_REJECTED,
+};
+
+/** The order as the API shows it. */
+export function toOrder(record: OrderRecord): Order {
+  const currency = record.currencyCode ?? "";
+  return {
+    orderId: record.orderId,
+    requestId: record.requestId,
+    userId: record.userId,
+    status: record.status,
+    items: record.items.map((line) => ({
+      sku: line.sku,
+      quantity: line.quantity,
+      unitPrice:
+        line.unitPriceMicros === undefined ? undefined : fromMicros(line.unitPriceMicros, line.currencyCode ?? currency),
+    })),
+    total: record.totalMicros === undefined ? undefined : fromMicros(record.totalMicros, currency),
+    paymentId: record.paymentId ?? "",
+    rejectionReason: record.rejectionReason ?? "",
+    createTime: new Date(record.createTime),
+    updateTime: new Date(record.updateTime),
+  };
+}
+
+/** Queries of the orders and order_items tables. */
+export interface OrdersStore {
+  /** The order placed under `requestId`, or `candidate` inserted as PENDING if there is none. */
+  findOrCreate(candidate: OrderRecord): Promise<{ order: OrderRecord; created: boolean }>;
+  get(orderId: string): Promise<OrderRecord | undefined>;
+  /** Newest first, optionally of one user, before `beforeId`. */
+  list(userId: string | undefined, limit: number, beforeId: string | undefined): Promise<OrderRecord[]>;
+  /** Ends a PENDING order; an order that already ended keeps its outcome. Returns it as stored. */
+  finish(orderId: string, outcome: Outcome, now: number): Promise<OrderRecord>;
+  /** PENDING orders not updated since `before`, oldest first. */
+  pending(before: number, limit: number): Promise<OrderRecord[]>;
+  /** Marks a PENDING order as being worked on now, so that others leave it for a while. */
+  touch(orderId: string, now: number): Promise<void>;
+}
+
+export function createOrdersStore({ db, write }: Store): OrdersStore {
+  const load = async (q: Knex | Knex.Transaction, rows: OrderRow[]): Promise<OrderRecord[]> => {
+    if (rows.length === 0) return [];
+    const items = await q<ItemRow>("order_items")
+      .whereIn(
+        "order_id",
+        rows.map((r) => r.order_id),
+      )
+      .orderBy(["order_id", "position"]);
+    const byOrder = new Map<string, OrderLine[]>();
+    for (const item of items) {
+      const lines = byOrder.get(item.order_id) ?? [];
+      lines.push({
+        sku: item.sku,
+        quantity: item.quantity,
+        unitPriceMicros: item.unit_price_micros ?? undefined,
+        currencyCode: item.currency_code ?? undefined,
+      });
+      byOrder.set(item.order_id, lines);
+    }
+    return rows.map((row) => ({
+      orderId: row.order_id,
+      requestId: row.request_id,
+      fingerprint: row.fingerprint,
+      userId: row.user_id,
+      status: STATUS_OF[row.status] ?? OrderStatus.ORDER_STATUS_UNSPECIFIED,
+      paymentMethod: row.payment_method,
+      items: byOrder.get(row.order_id) ?? [],
+      totalMicros: row.total_micros ?? undefined,
+      currencyCode: row.currency_code ?? undefined,
+      paymentId: row.payment_id ?? undefined,
+      rejectionReason: row.rejection_reason ?? undefined,
+      rejectionCode: row.rejection_code ?? undefined,
+      createTime: row.create_time,
+      updateTime: row.update_time,
+    }));
+  };
+
+  const getIn = async (q: Knex | Knex.Transaction, where: Partial<OrderRow>): Promise<OrderRecord | undefined> =>
+    (await load(q, await q<OrderRow>("orders").where(where).limit(1)))[0];
+
+  const writeItems = async (trx: Knex.Transaction, orderId: string, items: OrderLine[]): Promise<void> => {
+    await trx("order_items").where({ order_id: orderId }).delete();
+    await trx<ItemRow>("order_items").insert(
+      items.map((line, position) => ({
+        order_id: orderId,
+        position,
+        sku: line.sku,
+        quantity: line.quantity,
+        unit_price_micros: line.unitPriceMicros ?? null,
+        currency_code: line.currencyCode ?? null,
+      })),
+    );
+  };
+
+  return {
+    findOrCreate: (candidate) =>
+      write(async (trx) => {
+        const existing = await getIn(trx, { request_id: candidate.requestId });
+        if (existing) return { order: existing, created: false };
+        await trx<OrderRow>("orders").insert({
+          order_id: candidate.orderId,
+          request_id: candidate.requestId,
+          fingerprint: candidate.fingerprint,
+          user_id: candidate.userId,
+          status: STATUS_TEXT[OrderStatus.ORDER_STATUS_PENDING],
+          payment_method: candidate.paymentMethod,
+          create_time: candidate.createTime,
+          update_time: candidate.updateTime,
+        });
+        await writeItems(trx, candidate.orderId, candidate.items);
+        return { order: { ...candidate, status: OrderStatus.ORDER_STATUS_PENDING }, created: true };
+      }),
+
+    get: (orderId) => getIn(db, { order_id: orderId }),
+
+    async list(userId, limit, beforeId) {
+      const query = db<OrderRow>("orders").orderBy("order_id", "desc").limit(limit);
+      if (userId !== undefined) void query.where({ user_id: userId });
+      if (beforeId !== undefined) void query.where("order_id", "<", beforeId);
+      return load(db, await query);
+    },
+
+    finish: (orderId, outcome, now) =>
+      write(async (trx) => {
+        const changes =
+          outcome.status === OrderStatus.ORDER_STATUS_CONFIRMED
+            ? {
+                status: STATUS_TEXT[OrderStatus.ORDER_STATUS_CONFIRMED],
+                payment_id: outcome.paymentId,
+                total_micros: outcome.totalMicros,
+                currency_code: outcome.currencyCode,
+              }
+            : {
+                status: STATUS_TEXT[OrderStatus.ORDER_STATUS_REJECTED],
+                rejection_code: outcome.code,
+                rejection_reason: outcome.reason,
+              };
+        const updated = await trx<OrderRow>("orders")
+          .where({ order_id: orderId, status: STATUS_TEXT[OrderStatus.ORDER_STATUS_PENDING] })
+          .update({ ...changes, update_time: now });
+        if (updated === 1 && outcome.items) await writeItems(trx, orderId, outcome.items);
+        const order = await getIn(trx, { order_id: orderId });
+        if (!order) throw new Error(`order ${orderId} vanished while finishing it`);
+        return order;
+      }),
+
+    async pending(before, limit) {
+      const rows = await db<OrderRow>("orders")
+        .where({ status: STATUS_TEXT[OrderStatus.ORDER_STATUS_PENDING] })
+        .andWhere("update_time", "<", before)
+        .orderBy("update_time")
+        .limit(limit);
+      return load(db, rows);
+    },
+
+    async touch(orderId, now) {
+      await db<OrderRow>("orders")
+        .where({ order_id: orderId, status: STATUS_TEXT[OrderStatus.ORDER_STATUS_PENDING] })
+        .update({ update_time: now });
+    },
+  };
+}
