@@ -1,0 +1,69 @@
+import { status } from "@grpc/grpc-js";
+import { InventoryServiceService } from "../gen/shop/inventory/v1/inventory";
+import { UserServiceService } from "../gen/shop/users/v1/users";
+import { createPeer, hasCode, type Topology } from "../mesh";
+
+/** The demo shop: a few people and a few products, one of them nearly sold out. */
+export const DEMO_USERS = [
+  { email: "ada@example.com", displayName: "Ada Lovelace" },
+  { email: "grace@example.com", displayName: "Grace Hopper" },
+  { email: "alan@example.com", displayName: "Alan Turing" },
+];
+
+export const DEMO_PRODUCTS = [
+  { sku: "sku-espresso", name: "Espresso beans, 1 kg", units: 18, nanos: 500_000_000, stock: 100 },
+  { sku: "sku-grinder", name: "Burr grinder", units: 129, nanos: 0, stock: 10 },
+  { sku: "sku-mug", name: "Ceramic mug", units: 9, nanos: 900_000_000, stock: 50 },
+  { sku: "sku-kettle", name: "Gooseneck kettle", units: 59, nanos: 0, stock: 3 },
+];
+
+/** What the seed left in place, for the printed examples. */
+export interface SeedResult {
+  /** Email → user id of every demo user. */
+  userIds: Map<string, string>;
+  /** How many users and products this run created (0 when they were there already). */
+  created: number;
+}
+
+// An ALREADY_EXISTS is the demo data from an earlier run: seeding is safe to repeat.
+const tolerateExisting = (err: unknown): undefined => {
+  if (hasCode(err, status.ALREADY_EXISTS)) return undefined;
+  throw err;
+};
+
+/** Creates the demo users and products that are not there yet. */
+export async function seedDemoData(topology: Topology): Promise<SeedResult> {
+  const users = createPeer(UserServiceService, { target: topology.services.users.target, policy: topology.policy });
+  const inventory = createPeer(InventoryServiceService, {
+    target: topology.services.inventory.target,
+    policy: topology.policy,
+  });
+  try {
+    let created = 0;
+    for (const user of DEMO_USERS) {
+      if (await users.createUser(user).catch(tolerateExisting)) created++;
+    }
+    for (const p of DEMO_PRODUCTS) {
+      const request = {
+        sku: p.sku,
+        name: p.name,
+        description: "",
+        price: { currencyCode: "USD", units: p.units, nanos: p.nanos },
+        initialStock: p.stock,
+      };
+      if (await inventory.createProduct(request).catch(tolerateExisting)) created++;
+    }
+
+    const userIds = new Map<string, string>();
+    let pageToken = "";
+    do {
+      const page = await users.listUsers({ pageSize: 1_000, pageToken });
+      for (const user of page.users) userIds.set(user.email, user.userId);
+      pageToken = page.nextPageToken;
+    } while (pageToken !== "");
+    return { userIds, created };
+  } finally {
+    users.close();
+    inventory.close();
+  }
+}
