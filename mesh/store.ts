@@ -56,7 +56,11 @@ export interface StoreOptions {
 export interface Store {
   /** For reads and single statements. */
   readonly db: Knex;
-  /** Runs `work` in a transaction that holds the write lock from its start; see above. */
+  /**
+   * Runs `work` in a transaction that holds the write lock from its start; see above.
+   * Inside `work`, query only through `trx`: the store has one connection, which the
+   * transaction holds, so a query through `db` would wait for it until knex times out.
+   */
   write<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }

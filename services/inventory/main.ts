@@ -1,0 +1,40 @@
+import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
+import {
+  createLogger,
+  createMeshServer,
+  loadTopology,
+  onShutdownSignal,
+  openStore,
+  serviceOf,
+} from "../../mesh";
+import { migrations } from "./migrations";
+import { createInventoryService } from "./service";
+import { createInventoryStore } from "./store";
+
+async function main(): Promise<void> {
+  const log = createLogger({ service: "inventory" });
+  const config = serviceOf(loadTopology(), "inventory");
+  // Default durability ("normal"): a process crash loses no commit; a power cut may lose the
+  // last few (see StoreOptions.durability).
+  // Full durability: a reservation lost to a power cut after orders confirmed would oversell.
+  const store = await openStore({ file: config.store, migrations, durability: "full", log });
+
+  const server = createMeshServer({ log });
+  server.addService(
+    InventoryServiceService,
+    createInventoryService({ store: createInventoryStore(store) }),
+  );
+  const port = await server.listen(config.listen);
+  server.ready();
+  log.info({ address: config.listen, port, store: config.store }, "serving");
+
+  onShutdownSignal(log, async () => {
+    await server.shutdown();
+    await store.close();
+  });
+}
+
+main().catch((err: unknown) => {
+  console.error("inventory failed to start:", err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,233 @@
+import type { Knex } from "knex";
+import type { Store } from "../../mesh";
+import {
+  ReservationStatus,
+  type Product,
+  type Reservation,
+} from "../../gen/shop/inventory/v1/inventory";
+import type { Money } from "../../gen/shop/common/v1/common";
+import { fromMicros, toMicros } from "../common/money";
+
+interface ProductRow {
+  sku: string;
+  name: string;
+  description: string;
+  price_micros: number;
+  currency_code: string;
+  available: number;
+  reserved: number;
+  create_time: number;
+}
+
+type StatusText = "RESERVED" | "RELEASED";
+
+interface ReservationRow {
+  order_id: string;
+  status: StatusText;
+  fingerprint: string;
+  create_time: number;
+  update_time: number;
+}
+
+interface ReservationItemRow {
+  order_id: string;
+  sku: string;
+  quantity: number;
+  unit_price_micros: number;
+  currency_code: string;
+}
+
+const STATUS_OF: Record<StatusText, ReservationStatus> = {
+  RESERVED: ReservationStatus.RESERVATION_STATUS_RESERVED,
+  RELEASED: ReservationStatus.RESERVATION_STATUS_RELEASED,
+};
+
+const toProduct = (row: ProductRow): Product => ({
+  sku: row.sku,
+  name: row.name,
+  description: row.description,
+  price: fromMicros(row.price_micros, row.currency_code),
+  available: row.available,
+  reserved: row.reserved,
+  createTime: new Date(row.create_time),
+});
+
+/** A product to insert: a Product whose price is set and checked. */
+export type NewProduct = Product & { price: Money; createTime: Date };
+
+/** What a reservation needs to know about a product: its stock and current price. */
+export interface Stock {
+  sku: string;
+  available: number;
+  unitPriceMicros: number;
+  currencyCode: string;
+}
+
+/** A reservation with the fingerprint of the items it was requested with. */
+export interface StoredReservation {
+  reservation: Reservation;
+  fingerprint: string;
+}
+
+/** A reservation to insert; a release recorded before any reservation has no items. */
+export interface NewReservation {
+  orderId: string;
+  status: "RESERVED" | "RELEASED";
+  fingerprint: string;
+  items: readonly {
+    sku: string;
+    quantity: number;
+    unitPriceMicros: number;
+    currencyCode: string;
+  }[];
+  time: Date;
+}
+
+/** Queries of the inventory tables, on the store's connection or inside a transaction. */
+export interface InventoryQueries {
+  /** Inserts a product; resolves false when the sku is taken. */
+  insertProduct(product: NewProduct): Promise<boolean>;
+  getProduct(sku: string): Promise<Product | undefined>;
+  /** Products by sku, after `afterSku`. */
+  listProducts(limit: number, afterSku: string | undefined): Promise<Product[]>;
+  /** Stock of those of `skus` that exist, by sku. */
+  stockOf(skus: readonly string[]): Promise<Map<string, Stock>>;
+  /** Moves stock from available to reserved; resolves false when too little is available. */
+  takeStock(sku: string, quantity: number): Promise<boolean>;
+  /** Moves stock from reserved back to available; resolves false when too little is reserved. */
+  returnStock(sku: string, quantity: number): Promise<boolean>;
+  getReservation(orderId: string): Promise<StoredReservation | undefined>;
+  insertReservation(reservation: NewReservation): Promise<void>;
+  markReleased(orderId: string, time: Date): Promise<void>;
+}
+
+/** The inventory's store: queries, and transactions that run several of them atomically. */
+export interface InventoryStore extends InventoryQueries {
+  /** Runs `work` in one write transaction (BEGIN IMMEDIATE); a throw rolls all of it back. */
+  write<T>(work: (tx: InventoryQueries) => Promise<T>): Promise<T>;
+}
+
+/** The inventory's queries on a store opened with ./migrations. */
+export function createInventoryStore(store: Store): InventoryStore {
+  return {
+    ...queriesOn(store.db),
+    // Inside `work`, every query must go through `tx`: the pool has one connection, which the
+    // transaction holds, so a query on `store.db` would wait for it until knex gives up.
+    write: (work) => store.write((trx) => work(queriesOn(trx))),
+  };
+}
+
+function queriesOn(db: Knex): InventoryQueries {
+  // `delta` moves from reserved to available (negative: the other way). The WHERE clause
+  // guards the side that shrinks, so a miscounted caller updates nothing (and learns it)
+  // rather than hitting the CHECK constraint.
+  const moveStock = async (sku: string, delta: number, shrinking: "available" | "reserved") => {
+    const changed = await db<ProductRow>("products")
+      .where({ sku })
+      .andWhere(shrinking, ">=", Math.abs(delta))
+      .update({
+        available: db.raw("available + ?", [delta]),
+        reserved: db.raw("reserved - ?", [delta]),
+      });
+    return changed === 1;
+  };
+
+  return {
+    async insertProduct(product) {
+      const rows = await db<ProductRow>("products")
+        .insert({
+          sku: product.sku,
+          name: product.name,
+          description: product.description,
+          price_micros: toMicros(product.price),
+          currency_code: product.price.currencyCode,
+          available: product.available,
+          reserved: product.reserved,
+          create_time: product.createTime.getTime(),
+        })
+        .onConflict("sku")
+        .ignore()
+        // As in users/store.ts: RETURNING yields no row when the conflict ignored the insert.
+        .returning("sku");
+      return rows.length === 1;
+    },
+
+    async getProduct(sku) {
+      const row = await db<ProductRow>("products").where({ sku }).first();
+      return row && toProduct(row);
+    },
+
+    async listProducts(limit, afterSku) {
+      const query = db<ProductRow>("products").orderBy("sku").limit(limit);
+      if (afterSku !== undefined) void query.where("sku", ">", afterSku);
+      return (await query).map(toProduct);
+    },
+
+    async stockOf(skus) {
+      const rows = await db<ProductRow>("products").whereIn("sku", skus);
+      return new Map(
+        rows.map((row) => [
+          row.sku,
+          {
+            sku: row.sku,
+            available: row.available,
+            unitPriceMicros: row.price_micros,
+            currencyCode: row.currency_code,
+          },
+        ]),
+      );
+    },
+
+    takeStock: (sku, quantity) => moveStock(sku, -quantity, "available"),
+    returnStock: (sku, quantity) => moveStock(sku, quantity, "reserved"),
+
+    async getReservation(orderId) {
+      const row = await db<ReservationRow>("reservations").where({ order_id: orderId }).first();
+      if (!row) return undefined;
+      const items = await db<ReservationItemRow>("reservation_items")
+        .where({ order_id: orderId })
+        .orderBy("sku");
+      return {
+        fingerprint: row.fingerprint,
+        reservation: {
+          orderId: row.order_id,
+          status: STATUS_OF[row.status],
+          items: items.map((item) => ({
+            sku: item.sku,
+            quantity: item.quantity,
+            unitPrice: fromMicros(item.unit_price_micros, item.currency_code),
+          })),
+          createTime: new Date(row.create_time),
+          updateTime: new Date(row.update_time),
+        },
+      };
+    },
+
+    async insertReservation(reservation) {
+      const time = reservation.time.getTime();
+      await db<ReservationRow>("reservations").insert({
+        order_id: reservation.orderId,
+        status: reservation.status,
+        fingerprint: reservation.fingerprint,
+        create_time: time,
+        update_time: time,
+      });
+      if (reservation.items.length === 0) return;
+      await db<ReservationItemRow>("reservation_items").insert(
+        reservation.items.map((item) => ({
+          order_id: reservation.orderId,
+          sku: item.sku,
+          quantity: item.quantity,
+          unit_price_micros: item.unitPriceMicros,
+          currency_code: item.currencyCode,
+        })),
+      );
+    },
+
+    async markReleased(orderId, time) {
+      await db<ReservationRow>("reservations")
+        .where({ order_id: orderId })
+        .update({ status: "RELEASED", update_time: time.getTime() });
+    },
+  };
+}
