@@ -2,6 +2,7 @@
  * `npm run start:all`: every service of the mesh as its own process on its port, health
  * checked, demo data seeded, and ready-to-paste grpcurl commands. Ctrl-C stops it all.
  */
+import { randomBytes } from "node:crypto";
 import { join, relative } from "node:path";
 import { loadTopology, projectRoot, TopologyError, type Topology } from "../mesh";
 import { checkHealth, waitForServing } from "./health-wait";
@@ -19,14 +20,14 @@ function table(rows: string[][]): string {
 }
 
 /** The commands printed for the user; the end-to-end test runs them exactly as printed. */
-export function exampleCommands(topology: Topology, userId: string): string[] {
+export function exampleCommands(topology: Topology, userId: string, runTag: string): string[] {
   const at = (name: string): string => topology.services[name].target;
   const call = (name: string, method: string, body?: object): string =>
     `grpcurl -plaintext ${body ? `-d '${JSON.stringify(body)}' ` : ""}${at(name)} ${method}`;
   return [
     `grpcurl -plaintext ${at("orders")} list`,
     `grpcurl -plaintext ${at("orders")} describe shop.orders.v1.OrderService.PlaceOrder`,
-    call("users", "shop.users.v1.UserService/CreateUser", { email: "you@example.com", display_name: "You" }),
+    call("users", "shop.users.v1.UserService/CreateUser", { email: `you-${runTag}@example.com`, display_name: "You" }),
     call("inventory", "shop.inventory.v1.InventoryService/ListProducts"),
     call("orders", "shop.orders.v1.OrderService/PlaceOrder", {
       request_id: "demo-order-1",
@@ -106,7 +107,7 @@ ${table(rows)}
 
 Try it with grpcurl (no proto files needed: every server has reflection):
 
-${exampleCommands(topology, userId).map((c) => `  ${c}`).join("\n")}
+${exampleCommands(topology, userId, randomBytes(3).toString("hex")).map((c) => `  ${c}`).join("\n")}
 
 The second order asks for more kettles than are in stock and is rejected (FAILED_PRECONDITION).
 Press Ctrl-C to stop everything.

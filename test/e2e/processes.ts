@@ -1,0 +1,83 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+
+/** Free TCP ports on 127.0.0.1, found by binding port 0. */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve) => {
+      const server = createServer();
+      server.listen(0, "127.0.0.1", () => resolve(server));
+    })),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+/** A running start:all, with everything it printed so far. */
+export interface StartAll {
+  child: ChildProcess;
+  output(): string;
+  /** Resolves when the output contains `text`; rejects after `timeoutMs` or if it exits first. */
+  waitFor(text: string, timeoutMs: number): Promise<void>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `node dist/scripts/start-all.js` with extra environment. */
+export function startAll(root: string, env: NodeJS.ProcessEnv): StartAll {
+  const child = spawn(process.execPath, [join(root, "dist", "scripts", "start-all.js")], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let text = "";
+  child.stdout.on("data", (chunk: Buffer) => (text += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (text += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
+  return {
+    child,
+    exited,
+    output: () => text,
+    waitFor: (wanted, timeoutMs) =>
+      new Promise((resolve, reject) => {
+        const timer = setInterval(() => {
+          if (text.includes(wanted)) done(resolve);
+          else if (child.exitCode !== null) done(() => reject(new Error(`start:all exited first:\n${text}`)));
+          else if (Date.now() > giveUp) done(() => reject(new Error(`no "${wanted}" after ${timeoutMs} ms:\n${text}`)));
+        }, 50);
+        const giveUp = Date.now() + timeoutMs;
+        const done = (then: () => void): void => {
+          clearInterval(timer);
+          then();
+        };
+      }),
+  };
+}
+
+/** Pids of live processes whose environment has `NAME=value` (root can read every environ). */
+export function pidsWithEnv(name: string, value: string): number[] {
+  const wanted = `${name}=${value}`;
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").includes(wanted);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/** The command line of a process, or "" once it is gone. */
+export function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+  } catch {
+    return "";
+  }
+}

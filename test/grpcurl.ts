@@ -1,0 +1,180 @@
+/**
+ * What grpcurl does with `-plaintext`, enough to run the commands start:all prints exactly as
+ * printed (grpcurl itself cannot be installed here). Everything it knows about the services
+ * comes from server reflection, as grpcurl's does: list_services, then file_containing_symbol
+ * and file_by_filename for every dependency. Requests and responses are protojson.
+ */
+import { Client, credentials, Metadata, status } from "@grpc/grpc-js";
+import {
+  create,
+  createFileRegistry,
+  fromBinary,
+  fromJson,
+  toBinary,
+  toJson,
+  type FileRegistry,
+  type JsonValue,
+} from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
+import {
+  ServerReflectionClient,
+  type ServerReflectionRequest,
+  type ServerReflectionResponse,
+} from "../gen/grpc/reflection/v1/reflection";
+
+/** What a grpcurl run printed and how it exited. */
+export interface GrpcurlResult {
+  /** 0 on success; otherwise 64 + the gRPC status code, as grpcurl exits. */
+  exitCode: number;
+  /** The response as JSON, the listing, or the description. */
+  output: string;
+  /** The error's code name and message, as grpcurl prints them, when it failed. */
+  error?: { code: string; message: string };
+}
+
+/** Splits a shell command line the way a POSIX shell would for these commands (quotes, no expansion). */
+export function shellWords(line: string): string[] {
+  const words: string[] = [];
+  const re = /'([^']*)'|"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  let match: RegExpExecArray | null;
+  let current = "";
+  let last = -1;
+  while ((match = re.exec(line)) !== null) {
+    const piece = match[1] ?? match[2]?.replace(/\\(.)/g, "$1") ?? match[3];
+    if (last === match.index) current += piece;
+    else {
+      if (last !== -1) words.push(current);
+      current = piece;
+    }
+    last = re.lastIndex;
+  }
+  if (last !== -1) words.push(current);
+  return words;
+}
+
+/** One reflection stream: asks, and gathers every file the answers need. */
+class Reflector {
+  private readonly files = new Map<string, FileDescriptorProto>();
+
+  constructor(private readonly client: ServerReflectionClient) {}
+
+  private ask(request: Partial<ServerReflectionRequest>): Promise<ServerReflectionResponse> {
+    return new Promise((resolve, reject) => {
+      const stream = this.client.serverReflectionInfo();
+      stream.once("data", (response: ServerReflectionResponse) => {
+        stream.end();
+        resolve(response);
+      });
+      stream.once("error", reject);
+      stream.write({ host: "", ...request });
+    });
+  }
+
+  async listServices(): Promise<string[]> {
+    const response = await this.ask({ listServices: "" });
+    return response.listServicesResponse?.service.map((s) => s.name) ?? [];
+  }
+
+  private async absorb(response: ServerReflectionResponse): Promise<void> {
+    if (response.errorResponse) throw new Error(response.errorResponse.errorMessage);
+    for (const bytes of response.fileDescriptorResponse?.fileDescriptorProto ?? []) {
+      const file = fromBinary(FileDescriptorProtoSchema, bytes);
+      this.files.set(file.name, file);
+    }
+    // Follow every dependency not yet seen, by name, until the set is closed.
+    for (const file of [...this.files.values()]) {
+      for (const dep of file.dependency) {
+        if (!this.files.has(dep)) await this.absorb(await this.ask({ fileByFilename: dep }));
+      }
+    }
+  }
+
+  /** A registry of the file declaring `symbol` and everything it imports. */
+  async registryFor(symbol: string): Promise<FileRegistry> {
+    await this.absorb(await this.ask({ fileContainingSymbol: symbol }));
+    // The registry wants every file after the files it imports.
+    const ordered: FileDescriptorProto[] = [];
+    const visit = (file: FileDescriptorProto): void => {
+      if (ordered.includes(file)) return;
+      for (const dep of file.dependency) visit(this.files.get(dep) as FileDescriptorProto);
+      ordered.push(file);
+    };
+    this.files.forEach(visit);
+    return createFileRegistry(create(FileDescriptorSetSchema, { file: ordered }));
+  }
+}
+
+function describe(registry: FileRegistry, symbol: string): string {
+  const service = registry.getService(symbol);
+  if (service) {
+    const methods = service.methods.map((m) => `  rpc ${m.name} ( .${m.input.typeName} ) returns ( .${m.output.typeName} );`);
+    return `${symbol} is a service:\nservice ${service.name} {\n${methods.join("\n")}\n}`;
+  }
+  const dot = symbol.lastIndexOf(".");
+  const method = registry.getService(symbol.slice(0, dot))?.methods.find((m) => m.name === symbol.slice(dot + 1));
+  if (method) return `${symbol} is a method:\nrpc ${method.name} ( .${method.input.typeName} ) returns ( .${method.output.typeName} );`;
+  const message = registry.getMessage(symbol);
+  if (message) {
+    const fields = message.fields.map((f) => `  ${f.fieldKind === "message" ? `.${f.message.typeName}` : f.fieldKind} ${f.name} = ${f.number};`);
+    return `${symbol} is a message:\nmessage ${message.name} {\n${fields.join("\n")}\n}`;
+  }
+  throw new Error(`Symbol not found: ${symbol}`);
+}
+
+/** Runs one `grpcurl -plaintext …` command line against a live server. */
+export async function grpcurl(commandLine: string, timeoutMs = 10_000): Promise<GrpcurlResult> {
+  const words = shellWords(commandLine);
+  if (words.shift() !== "grpcurl") throw new Error(`not a grpcurl command: ${commandLine}`);
+  let data: string | undefined;
+  const positional: string[] = [];
+  while (words.length > 0) {
+    const word = words.shift() as string;
+    if (word === "-plaintext") continue;
+    if (word === "-d") data = words.shift();
+    else if (word.startsWith("-")) throw new Error(`flag ${word} is not supported here`);
+    else positional.push(word);
+  }
+  const [address, verb, symbol] = positional;
+  const reflector = new Reflector(new ServerReflectionClient(address, credentials.createInsecure()));
+
+  if (verb === "list") {
+    const services = await reflector.listServices();
+    return { exitCode: 0, output: services.sort().join("\n") };
+  }
+  if (verb === "describe") {
+    const registry = await reflector.registryFor(symbol);
+    return { exitCode: 0, output: describe(registry, symbol) };
+  }
+
+  const [serviceName, methodName] = verb.split("/");
+  const registry = await reflector.registryFor(serviceName);
+  const method = registry.getService(serviceName)?.methods.find((m) => m.name === methodName);
+  if (!method) throw new Error(`service "${serviceName}" does not include a method named "${methodName}"`);
+  // Without -d, grpcurl sends one empty message.
+  const request = fromJson(method.input, JSON.parse(data ?? "{}") as JsonValue, { registry });
+  const client = new Client(address, credentials.createInsecure());
+  try {
+    return await new Promise<GrpcurlResult>((resolve) => {
+      client.makeUnaryRequest(
+        `/${serviceName}/${methodName}`,
+        (bytes: Buffer) => bytes,
+        (bytes: Buffer) => bytes,
+        Buffer.from(toBinary(method.input, request)),
+        new Metadata(),
+        { deadline: Date.now() + timeoutMs },
+        (err, response) => {
+          if (err) {
+            const code = status[err.code];
+            resolve({ exitCode: 64 + err.code, output: "", error: { code, message: err.details } });
+          } else {
+            const decoded = fromBinary(method.output, response as Buffer);
+            resolve({ exitCode: 0, output: JSON.stringify(toJson(method.output, decoded, { registry }), null, 2) });
+          }
+        },
+      );
+    });
+  } finally {
+    client.close();
+  }
+}
+
