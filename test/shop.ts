@@ -27,6 +27,8 @@ export interface TestShop {
   orders: Peer<typeof OrderServiceService>;
   ordersStore: OrdersStore;
   recovery: Recovery;
+  /** Where each service listens. */
+  addresses: Record<"users" | "inventory" | "payments" | "orders", string>;
   /** Stops the payments server (its store stays), as if the process died. */
   stopPayments(): Promise<void>;
   /** Starts payments again on the same port and store. */
@@ -83,6 +85,12 @@ export async function startShop(options: ShopOptions = {}): Promise<TestShop> {
     ...peers,
     orders,
     ordersStore,
+    addresses: {
+      users: servers[0].address,
+      inventory: servers[1].address,
+      payments: paymentsAddress,
+      orders: ordersServer.address,
+    },
     recovery: createRecovery({ store: ordersStore, saga, log }),
     stopPayments: () => paymentsServer.close(),
     async startPayments() {
