@@ -70,21 +70,31 @@ function callError(code: status, details: string): ServiceError {
  * One channel to one service, reused for every call, with a typed promise method per RPC.
  * Each call carries a deadline: the method's timeout, never later than the incoming call's
  * deadline, and a call whose budget is already spent fails at once with DEADLINE_EXCEEDED
- * instead of starting. Retries and throttling come from the service config (gRFC A6), built
- * from the policy; grpc-js retries only the methods the policy allows.
+ * (CANCELLED if the incoming call was cancelled) instead of starting. Retries and
+ * throttling come from the service config (gRFC A6), built from the policy; grpc-js retries
+ * only the methods the policy allows.
  */
-export function createPeer<S extends ServiceDefinition>(definition: S, options: PeerOptions): Peer<S> {
+export function createPeer<S extends ServiceDefinition>(
+  definition: S,
+  options: PeerOptions,
+): Peer<S> {
   const descriptors = options.descriptors ?? loadDescriptors();
   const serviceName = Object.values(definition)[0].path.split("/")[1];
-  const client = new Client(options.target, options.credentials ?? grpcCredentials.createInsecure(), {
-    "grpc.service_config": JSON.stringify(serviceConfigFor(serviceName, options.policy, descriptors)),
-    "grpc.keepalive_time_ms": KEEPALIVE_TIME_MS,
-    "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
-    "grpc.keepalive_permit_without_calls": 1,
-    "grpc.initial_reconnect_backoff_ms": INITIAL_RECONNECT_BACKOFF_MS,
-    "grpc.max_reconnect_backoff_ms": MAX_RECONNECT_BACKOFF_MS,
-    ...options.channelOptions,
-  });
+  const client = new Client(
+    options.target,
+    options.credentials ?? grpcCredentials.createInsecure(),
+    {
+      "grpc.service_config": JSON.stringify(
+        serviceConfigFor(serviceName, options.policy, descriptors),
+      ),
+      "grpc.keepalive_time_ms": KEEPALIVE_TIME_MS,
+      "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
+      "grpc.keepalive_permit_without_calls": 1,
+      "grpc.initial_reconnect_backoff_ms": INITIAL_RECONNECT_BACKOFF_MS,
+      "grpc.max_reconnect_backoff_ms": MAX_RECONNECT_BACKOFF_MS,
+      ...options.channelOptions,
+    },
+  );
 
   const peer: Record<string, unknown> = { close: () => client.close() };
   for (const [key, method] of Object.entries(definition)) {
@@ -95,7 +105,19 @@ export function createPeer<S extends ServiceDefinition>(definition: S, options: 
       let deadline = now + (callOptions.timeoutMs ?? timeoutMs);
       if (parent && parent.deadline < deadline) deadline = parent.deadline;
       if (deadline <= now) {
-        return Promise.reject(callError(status.DEADLINE_EXCEEDED, `no time left to call ${method.path}`));
+        return Promise.reject(
+          callError(status.DEADLINE_EXCEEDED, `no time left to call ${method.path}`),
+        );
+      }
+      // grpc-js propagates a parent's cancellation only when it happens after the call starts
+      // (it listens for "cancelled"), so a parent cancelled already is checked here.
+      if (parent?.call.cancelled) {
+        return Promise.reject(
+          callError(
+            status.CANCELLED,
+            `the incoming call was cancelled; not calling ${method.path}`,
+          ),
+        );
       }
       return new Promise((resolve, reject) => {
         client.makeUnaryRequest(

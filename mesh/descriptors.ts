@@ -12,6 +12,8 @@ import {
   FileDescriptorProtoSchema,
   FileDescriptorSetSchema,
   MethodOptions_IdempotencyLevel,
+  type DescriptorProto,
+  type EnumDescriptorProto,
 } from "@bufbuild/protobuf/wkt";
 import { projectRoot } from "./paths";
 
@@ -25,27 +27,49 @@ export type Idempotency = "no-side-effects" | "idempotent" | "unknown";
 export class Descriptors {
   private readonly registry: FileRegistry;
   private readonly encoded = new Map<string, Uint8Array>();
+  private symbols: Map<string, DescFile> | undefined;
 
   constructor(bytes: Uint8Array) {
     this.registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, bytes));
   }
 
-  /** The file that declares a fully-qualified symbol (service, method, message, enum, field). */
+  /**
+   * The file that declares a fully-qualified symbol: a service, method, message (map entries
+   * included), field, oneof, enum or enum value, named as protoc names them. Enum values are
+   * siblings of their enum (`shop.orders.v1.ORDER_STATUS_CONFIRMED`), as in C++ scoping.
+   */
   fileContainingSymbol(symbol: string): DescFile | undefined {
-    const name = symbol.startsWith(".") ? symbol.slice(1) : symbol;
-    const desc = this.registry.get(name);
-    if (desc) return desc.file;
-    // A method, field or enum value: look up what contains it.
-    const dot = name.lastIndexOf(".");
-    if (dot < 0) return undefined;
-    const parent = this.registry.get(name.slice(0, dot));
-    if (!parent) return undefined;
-    const member = name.slice(dot + 1);
-    const found =
-      (parent.kind === "service" && parent.methods.some((m) => m.name === member)) ||
-      (parent.kind === "message" && parent.fields.some((f) => f.name === member)) ||
-      (parent.kind === "enum" && parent.values.some((v) => v.name === member));
-    return found ? parent.file : undefined;
+    return this.symbolIndex().get(symbol.startsWith(".") ? symbol.slice(1) : symbol);
+  }
+
+  // Built from the FileDescriptorProtos rather than the registry, which leaves out map
+  // entries and does not name enum values the way reflection clients ask for them.
+  private symbolIndex(): Map<string, DescFile> {
+    if (this.symbols) return this.symbols;
+    const index = new Map<string, DescFile>();
+    for (const file of this.registry.files) {
+      const add = (name: string): void => void index.set(name, file);
+      const addEnum = (e: EnumDescriptorProto, scope: string): void => {
+        add(scope + e.name);
+        for (const value of e.value) add(scope + value.name);
+      };
+      const addMessage = (m: DescriptorProto, scope: string): void => {
+        const inner = `${scope}${m.name}.`;
+        add(scope + m.name);
+        for (const member of [...m.field, ...m.oneofDecl, ...m.extension]) add(inner + member.name);
+        for (const nested of m.nestedType) addMessage(nested, inner);
+        for (const e of m.enumType) addEnum(e, inner);
+      };
+      const scope = file.proto.package ? `${file.proto.package}.` : "";
+      for (const m of file.proto.messageType) addMessage(m, scope);
+      for (const e of file.proto.enumType) addEnum(e, scope);
+      for (const x of file.proto.extension) add(scope + x.name);
+      for (const service of file.proto.service) {
+        add(scope + service.name);
+        for (const method of service.method) add(`${scope}${service.name}.${method.name}`);
+      }
+    }
+    return (this.symbols = index);
   }
 
   /** The file with this name, for example `shop/common/v1/common.proto`. */

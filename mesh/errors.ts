@@ -27,7 +27,8 @@ export class StatusError extends Error {
 
 export const invalidArgument = (field: string, description: string): StatusError =>
   new StatusError(status.INVALID_ARGUMENT, `${field}: ${description}`, [{ field, description }]);
-export const notFound = (message: string): StatusError => new StatusError(status.NOT_FOUND, message);
+export const notFound = (message: string): StatusError =>
+  new StatusError(status.NOT_FOUND, message);
 export const alreadyExists = (message: string): StatusError =>
   new StatusError(status.ALREADY_EXISTS, message);
 export const failedPrecondition = (message: string): StatusError =>
@@ -37,7 +38,9 @@ export const unavailable = (message: string): StatusError =>
 
 /** True for an error that came back from a gRPC call (grpc-js ServiceError shape). */
 export function isGrpcError(err: unknown): err is Error & { code: status; details: string } {
-  return err instanceof Error && typeof (err as { code?: unknown }).code === "number" && "details" in err;
+  return (
+    err instanceof Error && typeof (err as { code?: unknown }).code === "number" && "details" in err
+  );
 }
 
 /** True when a downstream call failed with this code. */

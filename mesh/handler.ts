@@ -1,4 +1,9 @@
-import { status, type handleUnaryCall, type ServerUnaryCall, type sendUnaryData } from "@grpc/grpc-js";
+import {
+  status,
+  type handleUnaryCall,
+  type ServerUnaryCall,
+  type sendUnaryData,
+} from "@grpc/grpc-js";
 import { ServerCallContext, type CallContext } from "./context";
 import { toStatus } from "./errors";
 import type { Logger } from "./logger";
@@ -49,6 +54,8 @@ export function adaptUnary<Req, Res>(
     try {
       pending = handler(request, new ServerCallContext(call, method, log));
     } catch (err) {
+      // Whatever was thrown, Error or not, goes to the same mapping as a rejection.
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
       pending = Promise.reject(err);
     }
     pending.then(

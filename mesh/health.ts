@@ -46,7 +46,10 @@ export class HealthRegistry {
     check: (call, callback) => {
       const value = this.statuses.get(call.request.service);
       if (value === undefined) {
-        callback({ code: status.NOT_FOUND, details: `service "${call.request.service}" is unknown` });
+        callback({
+          code: status.NOT_FOUND,
+          details: `service "${call.request.service}" is unknown`,
+        });
       } else {
         callback(null, { status: value });
       }

@@ -11,7 +11,8 @@ const RANDOM_CHARS = 16;
  */
 export function newId(prefix: string, now = Date.now()): string {
   let time = "";
-  for (let i = 0, t = now; i < TIME_CHARS; i++, t = Math.floor(t / 32)) time = ALPHABET[t % 32] + time;
+  for (let i = 0, t = now; i < TIME_CHARS; i++, t = Math.floor(t / 32))
+    time = ALPHABET[t % 32] + time;
   const bytes = randomBytes(RANDOM_CHARS);
   let random = "";
   for (let i = 0; i < RANDOM_CHARS; i++) random += ALPHABET[bytes[i] % 32];
@@ -19,4 +20,5 @@ export function newId(prefix: string, now = Date.now()): string {
 }
 
 /** Matches ids made by {@link newId} with this prefix. */
-export const idPattern = (prefix: string): RegExp => new RegExp(`^${prefix}_[0-9A-HJKMNP-TV-Z]{26}$`);
+export const idPattern = (prefix: string): RegExp =>
+  new RegExp(`^${prefix}_[0-9A-HJKMNP-TV-Z]{26}$`);

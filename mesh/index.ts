@@ -2,7 +2,12 @@
  * The mesh: everything a service needs to serve and call gRPC properly, in-process.
  * Services import from here; the mesh never imports a service.
  */
-export { createMeshServer, type MeshServer, type MeshServerOptions, type ServiceHandlers } from "./server";
+export {
+  createMeshServer,
+  type MeshServer,
+  type MeshServerOptions,
+  type ServiceHandlers,
+} from "./server";
 export { createPeer, type Peer, type PeerCallOptions, type PeerOptions } from "./client";
 export type { CallContext } from "./context";
 export type { UnaryHandler } from "./handler";
@@ -33,6 +38,12 @@ export {
 } from "./topology";
 export { resolveMethodPolicy, serviceConfigFor, type MethodPolicy } from "./policy";
 export { Validator, type IntRule, type StringRule } from "./validate";
-export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, decodePageToken, encodePageToken, pageSize } from "./pagination";
+export {
+  DEFAULT_PAGE_SIZE,
+  MAX_PAGE_SIZE,
+  decodePageToken,
+  encodePageToken,
+  pageSize,
+} from "./pagination";
 export { idPattern, newId } from "./ids";
 export { projectRoot } from "./paths";

@@ -21,7 +21,11 @@ export function encodePageToken(after: (string | number)[], filter = ""): string
 }
 
 /** Decodes a token made by {@link encodePageToken}; undefined for the first page. */
-export function decodePageToken(token: string, filter = "", field = "page_token"): (string | number)[] | undefined {
+export function decodePageToken(
+  token: string,
+  filter = "",
+  field = "page_token",
+): (string | number)[] | undefined {
   if (token === "") return undefined;
   let parsed: unknown;
   try {
@@ -37,6 +41,7 @@ export function decodePageToken(token: string, filter = "", field = "page_token"
   ) {
     throw invalidArgument(field, "is not a token this method returned");
   }
-  if (body.f !== filter) throw invalidArgument(field, "was issued for a request with other filters");
-  return body.a as (string | number)[];
+  if (body.f !== filter)
+    throw invalidArgument(field, "was issued for a request with other filters");
+  return body.a;
 }

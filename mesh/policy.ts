@@ -16,7 +16,11 @@ export interface MethodPolicy {
  * (`idempotency_level` NO_SIDE_EFFECTS or IDEMPOTENT); for any other method a retry could
  * do the work twice.
  */
-export function resolveMethodPolicy(policy: PolicyConfig, path: string, descriptors: Descriptors): MethodPolicy {
+export function resolveMethodPolicy(
+  policy: PolicyConfig,
+  path: string,
+  descriptors: Descriptors,
+): MethodPolicy {
   const [service, method] = path.slice(1).split("/");
   const forMethod = policy.methods[`${service}/${method}`];
   const forService = policy.methods[service];
@@ -37,7 +41,11 @@ export function unknownPolicyMethods(policy: PolicyConfig, descriptors: Descript
  * The grpc-js service config (gRFC A6 retries and throttling, round-robin balancing) for a
  * channel to one service. grpc-js accepts durations only as "<seconds>s" strings here.
  */
-export function serviceConfigFor(serviceName: string, policy: PolicyConfig, descriptors: Descriptors): object {
+export function serviceConfigFor(
+  serviceName: string,
+  policy: PolicyConfig,
+  descriptors: Descriptors,
+): object {
   const methodConfig = descriptors.methods(serviceName).flatMap((method) => {
     const { retry } = resolveMethodPolicy(policy, `/${serviceName}/${method.name}`, descriptors);
     if (!retry) return [];

@@ -30,7 +30,9 @@ export function createReflection(
       if (!file) {
         response.errorResponse = { errorCode: status.NOT_FOUND, errorMessage: `${what} not found` };
       } else {
-        const protos = descriptors.withDependencies(file).map((f) => Buffer.from(descriptors.encode(f)));
+        const protos = descriptors
+          .withDependencies(file)
+          .map((f) => Buffer.from(descriptors.encode(f)));
         response.fileDescriptorResponse = { fileDescriptorProto: protos };
       }
       return response;
@@ -39,7 +41,10 @@ export function createReflection(
     if (request.listServices !== undefined) {
       response.listServicesResponse = { service: serviceNames().map((name) => ({ name })) };
     } else if (request.fileByFilename !== undefined) {
-      return files(descriptors.fileByName(request.fileByFilename), `file ${request.fileByFilename}`);
+      return files(
+        descriptors.fileByName(request.fileByFilename),
+        `file ${request.fileByFilename}`,
+      );
     } else if (request.fileContainingSymbol !== undefined) {
       const symbol = request.fileContainingSymbol;
       return files(descriptors.fileContainingSymbol(symbol), `symbol ${symbol}`);
@@ -49,7 +54,10 @@ export function createReflection(
         // Our contracts declare no extensions.
         response.allExtensionNumbersResponse = { baseTypeName: type, extensionNumber: [] };
       } else {
-        response.errorResponse = { errorCode: status.NOT_FOUND, errorMessage: `type ${type} not found` };
+        response.errorResponse = {
+          errorCode: status.NOT_FOUND,
+          errorMessage: `type ${type} not found`,
+        };
       }
     } else if (request.fileContainingExtension !== undefined) {
       const { containingType, extensionNumber } = request.fileContainingExtension;

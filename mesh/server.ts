@@ -78,7 +78,10 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
 
   register(HealthService, health.implementation);
   for (const definition of reflectionServices) {
-    register(definition, createReflection(descriptors, () => [...serviceNames]));
+    register(
+      definition,
+      createReflection(descriptors, () => [...serviceNames]),
+    );
   }
   health.set("", ServingStatus.NOT_SERVING);
 
@@ -93,7 +96,10 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
         const handler = (handlers as Record<string, UnaryHandler<unknown, unknown>>)[key];
         if (typeof handler !== "function") throw new Error(`no handler for ${method.path}`);
         const typeName = descriptors.method(method.path)?.input.typeName ?? "request";
-        tolerant[key] = { ...method, requestDeserialize: tolerantDeserializer(method.requestDeserialize) };
+        tolerant[key] = {
+          ...method,
+          requestDeserialize: tolerantDeserializer(method.requestDeserialize),
+        };
         impl[key] = adaptUnary(method.path, typeName, handler, log);
       }
       register(tolerant, impl);
@@ -102,14 +108,16 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
 
     listen(address) {
       return new Promise((resolve, reject) => {
-        grpcServer.bindAsync(address, options.credentials ?? ServerCredentials.createInsecure(), (err, port) =>
-          err ? reject(err) : resolve(port),
+        grpcServer.bindAsync(
+          address,
+          options.credentials ?? ServerCredentials.createInsecure(),
+          (err, port) => (err ? reject(err) : resolve(port)),
         );
       });
     },
 
     ready() {
-      health.setAll(ServingStatus.SERVING);
+      if (!shuttingDown) health.setAll(ServingStatus.SERVING);
     },
 
     shutdown(graceMs = options.shutdownGraceMs ?? DEFAULT_GRACE_MS) {

@@ -87,8 +87,10 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     pool: {
       min: 1,
       max: 1,
-      afterCreate: (conn: { exec(sql: string, done: (err: Error | null) => void): void }, done: (err: Error | null, conn: unknown) => void) =>
-        conn.exec(pragmas, (err) => done(err, conn)),
+      afterCreate: (
+        conn: { exec(sql: string, done: (err: Error | null) => void): void },
+        done: (err: Error | null, conn: unknown) => void,
+      ) => conn.exec(pragmas, (err) => done(err, conn)),
     },
   });
 

@@ -14,11 +14,17 @@ export class TopologyError extends Error {
 }
 
 const STATUS_NAMES = Object.keys(Status).filter((k) => Number.isNaN(Number(k)));
+// A cancelled call or a spent deadline is never retried (gRFC A6 stops at the deadline too).
+const NEVER_RETRIED = ["OK", "CANCELLED", "DEADLINE_EXCEEDED"];
+const RETRYABLE_NAMES = STATUS_NAMES.filter((name) => !NEVER_RETRIED.includes(name));
 
 const duration = z.string().transform((text, ctx) => {
   const ms = parseDuration(text);
   if (ms === undefined || ms <= 0) {
-    ctx.addIssue({ code: "custom", message: `expected a duration such as "250ms" or "2s", got "${text}"` });
+    ctx.addIssue({
+      code: "custom",
+      message: `expected a duration such as "250ms" or "2s", got "${text}"`,
+    });
     return z.NEVER;
   }
   return ms;
@@ -31,7 +37,11 @@ const retrySchema = z
     maxBackoff: duration,
     backoffMultiplier: z.number().min(1),
     retryableCodes: z
-      .array(z.enum(STATUS_NAMES as [string, ...string[]], { message: `expected one of ${STATUS_NAMES.join(", ")}` }))
+      .array(
+        z.enum(RETRYABLE_NAMES as [string, ...string[]], {
+          message: `expected one of ${RETRYABLE_NAMES.join(", ")} (${NEVER_RETRIED.join(", ")} are never retried)`,
+        }),
+      )
       .min(1),
   })
   .strict();
@@ -122,9 +132,16 @@ export function loadTopology(env: NodeJS.ProcessEnv = process.env): Topology {
 /** Validates an already-parsed topology document; see {@link loadTopology}. */
 export function parseTopology(raw: unknown, file: string, env: NodeJS.ProcessEnv = {}): Topology {
   const doc = structuredClone(raw) as Record<string, unknown> | null;
-  if (!doc || typeof doc !== "object") throw new TopologyError(`${file}: expected a YAML mapping at the top level`);
+  if (!doc || typeof doc !== "object")
+    throw new TopologyError(`${file}: expected a YAML mapping at the top level`);
   const overridden = new Map<string, string>();
-  const override = (target: Record<string, unknown>, key: string, variable: string, path: string, asNumber = false) => {
+  const override = (
+    target: Record<string, unknown>,
+    key: string,
+    variable: string,
+    path: string,
+    asNumber = false,
+  ) => {
     const value = env[variable];
     if (value === undefined) return;
     target[key] = asNumber && /^\d+$/.test(value) ? Number(value) : value;
@@ -133,7 +150,9 @@ export function parseTopology(raw: unknown, file: string, env: NodeJS.ProcessEnv
   override(doc, "host", "MESH_HOST", "host");
   override(doc, "dataDir", "MESH_DATA_DIR", "dataDir");
   if (doc.services && typeof doc.services === "object") {
-    for (const [name, service] of Object.entries(doc.services as Record<string, Record<string, unknown>>)) {
+    for (const [name, service] of Object.entries(
+      doc.services as Record<string, Record<string, unknown>>,
+    )) {
       if (!service || typeof service !== "object") continue;
       override(service, "port", envName(name, "PORT"), `services.${name}.port`, true);
       override(service, "store", envName(name, "STORE"), `services.${name}.store`);
@@ -146,7 +165,12 @@ export function parseTopology(raw: unknown, file: string, env: NodeJS.ProcessEnv
     const lines = parsed.error.issues.map((issue) => {
       const path = issue.path.join(".") || "(top level)";
       const from = overridden.get(path);
-      return `  ${path}${from ? ` (from ${from})` : ""}: ${issue.message}`;
+      // zod reports a bad record key as "Invalid key in record", our message one level down.
+      const message =
+        issue.code === "invalid_key"
+          ? issue.issues.map((i) => i.message).join("; ")
+          : issue.message;
+      return `  ${path}${from ? ` (from ${from})` : ""}: ${message}`;
     });
     throw new TopologyError(`${file} is not a valid topology:\n${lines.join("\n")}`);
   }
@@ -162,7 +186,9 @@ export function parseTopology(raw: unknown, file: string, env: NodeJS.ProcessEnv
   for (const [name, service] of Object.entries(services)) {
     for (const peer of service.dependsOn) {
       if (!services[peer]) {
-        throw new TopologyError(`${file}: services.${name}.dependsOn: "${peer}" is not a service in this file`);
+        throw new TopologyError(
+          `${file}: services.${name}.dependsOn: "${peer}" is not a service in this file`,
+        );
       }
     }
     const store = service.store ?? join(dataDir, `${name}.sqlite`);

@@ -1,5 +1,8 @@
 import { credentials, Metadata } from "@grpc/grpc-js";
-import { HealthClient, HealthCheckResponse_ServingStatus as Serving } from "../gen/grpc/health/v1/health";
+import {
+  HealthClient,
+  HealthCheckResponse_ServingStatus as Serving,
+} from "../gen/grpc/health/v1/health";
 
 const POLL_MS = 100;
 
@@ -7,15 +10,24 @@ const POLL_MS = 100;
 export function checkHealth(address: string, timeoutMs = 1_000): Promise<string> {
   const client = new HealthClient(address, credentials.createInsecure());
   return new Promise<string>((resolve) => {
-    client.check({ service: "" }, new Metadata(), { deadline: Date.now() + timeoutMs }, (err, response) => {
-      client.close();
-      resolve(err ? "UNREACHABLE" : (Serving[response.status] ?? "UNKNOWN"));
-    });
+    client.check(
+      { service: "" },
+      new Metadata(),
+      { deadline: Date.now() + timeoutMs },
+      (err, response) => {
+        client.close();
+        resolve(err ? "UNREACHABLE" : (Serving[response.status] ?? "UNKNOWN"));
+      },
+    );
   });
 }
 
 /** Polls the health service until it answers SERVING; rejects after `timeoutMs`. */
-export async function waitForServing(address: string, timeoutMs: number, stillRunning = () => true): Promise<void> {
+export async function waitForServing(
+  address: string,
+  timeoutMs: number,
+  stillRunning = () => true,
+): Promise<void> {
   const giveUp = Date.now() + timeoutMs;
   for (;;) {
     if ((await checkHealth(address, POLL_MS * 5)) === "SERVING") return;

@@ -1,10 +1,18 @@
 /** Turns the services' JSON log lines into one readable, labelled line each. */
 
-const LEVELS: Record<number, string> = { 10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL" };
+const LEVELS: Record<number, string> = {
+  10: "TRACE",
+  20: "DEBUG",
+  30: "INFO",
+  40: "WARN",
+  50: "ERROR",
+  60: "FATAL",
+};
 const COLORS = [36, 35, 33, 32, 34, 31, 96, 95];
 const OMITTED = new Set(["level", "time", "msg", "service", "instance", "pid", "hostname"]);
 
-const paint = (code: number, text: string, color: boolean): string => (color ? `\x1b[${code}m${text}\x1b[0m` : text);
+const paint = (code: number, text: string, color: boolean): string =>
+  color ? `\x1b[${code}m${text}\x1b[0m` : text;
 
 /** A stable colour per label, so a service keeps its colour across runs. */
 export function colorOf(label: string): number {
@@ -15,7 +23,8 @@ export function colorOf(label: string): number {
 
 const show = (value: unknown): string => {
   if (typeof value === "string") return /\s/.test(value) ? JSON.stringify(value) : value;
-  if (value && typeof value === "object" && "message" in value) return JSON.stringify((value as Error).message);
+  if (value && typeof value === "object" && "message" in value)
+    return JSON.stringify((value as Error).message);
   return JSON.stringify(value);
 };
 
@@ -34,11 +43,15 @@ export function formatLine(label: string, line: string, color: boolean, width = 
   if (typeof entry !== "object" || entry === null) return `${" ".repeat(15)}${tag} ${line}`;
   const time = typeof entry.time === "string" ? entry.time.slice(11, 19) : "        ";
   const level = LEVELS[entry.level as number] ?? "INFO";
-  const levelText = level === "ERROR" || level === "FATAL" ? paint(31, level.padEnd(5), color)
-    : level === "WARN" ? paint(33, level.padEnd(5), color) : level.padEnd(5);
+  const levelText =
+    level === "ERROR" || level === "FATAL"
+      ? paint(31, level.padEnd(5), color)
+      : level === "WARN"
+        ? paint(33, level.padEnd(5), color)
+        : level.padEnd(5);
   const fields = Object.entries(entry)
     .filter(([key]) => !OMITTED.has(key))
     .map(([key, value]) => `${paint(90, `${key}=`, color)}${show(value)}`)
     .join(" ");
-  return `${time} ${levelText} ${tag} ${String(entry.msg ?? "")}${fields ? ` ${fields}` : ""}`;
+  return `${time} ${levelText} ${tag} ${typeof entry.msg === "string" ? entry.msg : ""}${fields ? ` ${fields}` : ""}`;
 }

@@ -33,7 +33,10 @@ const tolerateExisting = (err: unknown): undefined => {
 
 /** Creates the demo users and products that are not there yet. */
 export async function seedDemoData(topology: Topology): Promise<SeedResult> {
-  const users = createPeer(UserServiceService, { target: topology.services.users.target, policy: topology.policy });
+  const users = createPeer(UserServiceService, {
+    target: topology.services.users.target,
+    policy: topology.policy,
+  });
   const inventory = createPeer(InventoryServiceService, {
     target: topology.services.inventory.target,
     policy: topology.policy,

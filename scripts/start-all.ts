@@ -16,7 +16,14 @@ export const SERVICES = ["users", "inventory", "payments", "orders"] as const;
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i]))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 /** The commands printed for the user; the end-to-end test runs them exactly as printed. */
@@ -27,7 +34,10 @@ export function exampleCommands(topology: Topology, userId: string, runTag: stri
   return [
     `grpcurl -plaintext ${at("orders")} list`,
     `grpcurl -plaintext ${at("orders")} describe shop.orders.v1.OrderService.PlaceOrder`,
-    call("users", "shop.users.v1.UserService/CreateUser", { email: `you-${runTag}@example.com`, display_name: "You" }),
+    call("users", "shop.users.v1.UserService/CreateUser", {
+      email: `you-${runTag}@example.com`,
+      display_name: "You",
+    }),
     call("inventory", "shop.inventory.v1.InventoryService/ListProducts"),
     call("orders", "shop.orders.v1.OrderService/PlaceOrder", {
       request_id: "demo-order-1",
@@ -61,7 +71,9 @@ async function main(): Promise<void> {
   const supervisor = createSupervisor({
     onUnexpectedExit: (label, code, signal) => {
       if (stopping) return;
-      console.error(`\n${label} exited unexpectedly (${signal ?? `code ${code}`}); stopping the mesh.`);
+      console.error(
+        `\n${label} exited unexpectedly (${signal ?? `code ${code}`}); stopping the mesh.`,
+      );
       void stop(1);
     },
   });
@@ -80,19 +92,29 @@ async function main(): Promise<void> {
   const rows = [["service", "address", "health", "store"]];
   try {
     for (const name of SERVICES) {
-      if (!topology.services[name]) throw new TopologyError(`${topology.file}: services.${name} is missing`);
+      if (!topology.services[name])
+        throw new TopologyError(`${topology.file}: services.${name} is missing`);
       supervisor.start({ label: name, script: join(root, "dist", "services", name, "main.js") });
     }
     await Promise.all(
       SERVICES.map((name) => {
         const child = supervisor.processes.get(name);
-        return waitForServing(topology.services[name].target, READY_TIMEOUT_MS, () => child?.exitCode === null);
+        return waitForServing(
+          topology.services[name].target,
+          READY_TIMEOUT_MS,
+          () => child?.exitCode === null,
+        );
       }),
     );
     seed = await seedDemoData(topology);
     for (const name of SERVICES) {
       const service = topology.services[name];
-      rows.push([name, service.target, await checkHealth(service.target), relative(root, service.store)]);
+      rows.push([
+        name,
+        service.target,
+        await checkHealth(service.target),
+        relative(root, service.store),
+      ]);
     }
   } catch (err) {
     console.error(`\nstart:all failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -107,7 +129,9 @@ ${table(rows)}
 
 Try it with grpcurl (no proto files needed: every server has reflection):
 
-${exampleCommands(topology, userId, randomBytes(3).toString("hex")).map((c) => `  ${c}`).join("\n")}
+${exampleCommands(topology, userId, randomBytes(3).toString("hex"))
+  .map((c) => `  ${c}`)
+  .join("\n")}
 
 The second order asks for more kettles than are in stock and is rejected (FAILED_PRECONDITION).
 Press Ctrl-C to stop everything.

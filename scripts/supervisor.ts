@@ -59,7 +59,9 @@ export function createSupervisor(options: SupervisorOptions = {}): Supervisor {
       processes.set(spec.label, child);
       for (const stream of [child.stdout, child.stderr]) {
         if (!stream) continue;
-        createInterface({ input: stream }).on("line", (line) => write(formatLine(spec.label, line, color, width)));
+        createInterface({ input: stream }).on("line", (line) =>
+          write(formatLine(spec.label, line, color, width)),
+        );
       }
       child.once("exit", (code, signal) => {
         if (!stopping.has(child)) options.onUnexpectedExit?.(spec.label, code, signal);
@@ -68,13 +70,16 @@ export function createSupervisor(options: SupervisorOptions = {}): Supervisor {
     },
 
     async stopAll() {
-      const running = [...processes.values()].filter((c) => c.exitCode === null && c.signalCode === null);
+      const running = [...processes.values()].filter(
+        (c) => c.exitCode === null && c.signalCode === null,
+      );
       for (const child of running) {
         stopping.add(child);
         child.kill("SIGTERM");
       }
       const timer = setTimeout(() => {
-        for (const child of running) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+        for (const child of running)
+          if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
       }, options.killAfterMs ?? DEFAULT_KILL_AFTER_MS);
       await Promise.all(running.map(exited));
       clearTimeout(timer);

@@ -15,7 +15,11 @@ import {
   type FileRegistry,
   type JsonValue,
 } from "@bufbuild/protobuf";
-import { FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
+import {
+  FileDescriptorProtoSchema,
+  FileDescriptorSetSchema,
+  type FileDescriptorProto,
+} from "@bufbuild/protobuf/wkt";
 import {
   ServerReflectionClient,
   type ServerReflectionRequest,
@@ -107,15 +111,23 @@ class Reflector {
 function describe(registry: FileRegistry, symbol: string): string {
   const service = registry.getService(symbol);
   if (service) {
-    const methods = service.methods.map((m) => `  rpc ${m.name} ( .${m.input.typeName} ) returns ( .${m.output.typeName} );`);
+    const methods = service.methods.map(
+      (m) => `  rpc ${m.name} ( .${m.input.typeName} ) returns ( .${m.output.typeName} );`,
+    );
     return `${symbol} is a service:\nservice ${service.name} {\n${methods.join("\n")}\n}`;
   }
   const dot = symbol.lastIndexOf(".");
-  const method = registry.getService(symbol.slice(0, dot))?.methods.find((m) => m.name === symbol.slice(dot + 1));
-  if (method) return `${symbol} is a method:\nrpc ${method.name} ( .${method.input.typeName} ) returns ( .${method.output.typeName} );`;
+  const method = registry
+    .getService(symbol.slice(0, dot))
+    ?.methods.find((m) => m.name === symbol.slice(dot + 1));
+  if (method)
+    return `${symbol} is a method:\nrpc ${method.name} ( .${method.input.typeName} ) returns ( .${method.output.typeName} );`;
   const message = registry.getMessage(symbol);
   if (message) {
-    const fields = message.fields.map((f) => `  ${f.fieldKind === "message" ? `.${f.message.typeName}` : f.fieldKind} ${f.name} = ${f.number};`);
+    const fields = message.fields.map(
+      (f) =>
+        `  ${f.fieldKind === "message" ? `.${f.message.typeName}` : f.fieldKind} ${f.name} = ${f.number};`,
+    );
     return `${symbol} is a message:\nmessage ${message.name} {\n${fields.join("\n")}\n}`;
   }
   throw new Error(`Symbol not found: ${symbol}`);
@@ -135,7 +147,9 @@ export async function grpcurl(commandLine: string, timeoutMs = 10_000): Promise<
     else positional.push(word);
   }
   const [address, verb, symbol] = positional;
-  const reflector = new Reflector(new ServerReflectionClient(address, credentials.createInsecure()));
+  const reflector = new Reflector(
+    new ServerReflectionClient(address, credentials.createInsecure()),
+  );
 
   if (verb === "list") {
     const services = await reflector.listServices();
@@ -149,7 +163,8 @@ export async function grpcurl(commandLine: string, timeoutMs = 10_000): Promise<
   const [serviceName, methodName] = verb.split("/");
   const registry = await reflector.registryFor(serviceName);
   const method = registry.getService(serviceName)?.methods.find((m) => m.name === methodName);
-  if (!method) throw new Error(`service "${serviceName}" does not include a method named "${methodName}"`);
+  if (!method)
+    throw new Error(`service "${serviceName}" does not include a method named "${methodName}"`);
   // Without -d, grpcurl sends one empty message.
   const request = fromJson(method.input, JSON.parse(data ?? "{}") as JsonValue, { registry });
   const client = new Client(address, credentials.createInsecure());
@@ -168,7 +183,10 @@ export async function grpcurl(commandLine: string, timeoutMs = 10_000): Promise<
             resolve({ exitCode: 64 + err.code, output: "", error: { code, message: err.details } });
           } else {
             const decoded = fromBinary(method.output, response as Buffer);
-            resolve({ exitCode: 0, output: JSON.stringify(toJson(method.output, decoded, { registry }), null, 2) });
+            resolve({
+              exitCode: 0,
+              output: JSON.stringify(toJson(method.output, decoded, { registry }), null, 2),
+            });
           }
         },
       );
@@ -177,4 +195,3 @@ export async function grpcurl(commandLine: string, timeoutMs = 10_000): Promise<
     client.close();
   }
 }
-

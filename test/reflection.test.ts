@@ -98,7 +98,9 @@ class ReflectionSession {
  * What grpcurl does before `describe` or an invocation: list the services, fetch the file of
  * each, then every imported file by name until nothing is missing.
  */
-async function crawl(session: ReflectionSession): Promise<{ services: string[]; registry: FileRegistry }> {
+async function crawl(
+  session: ReflectionSession,
+): Promise<{ services: string[]; registry: FileRegistry }> {
   const listed = await session.ask({ listServices: "" });
   const services = listed.listServicesResponse!.service.map((s) => s.name);
   const files = new Map<string, FileDescriptorProto>();
@@ -118,7 +120,9 @@ async function crawl(session: ReflectionSession): Promise<{ services: string[]; 
     pending = pending.concat(protos.flatMap((p) => p.dependency));
   }
   // Throws if any import or any referenced type is missing.
-  const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: importsFirst(files) }));
+  const registry = createFileRegistry(
+    create(FileDescriptorSetSchema, { file: importsFirst(files) }),
+  );
   return { services, registry };
 }
 
@@ -242,7 +246,9 @@ describe("server reflection, as grpcurl uses it", () => {
       ]),
     );
     expect(types("shop.payments.v1.PaymentService", "Charge")).toContain("shop.common.v1.Money");
-    expect(types("shop.inventory.v1.InventoryService", "ListProducts")).toContain("shop.common.v1.Money");
+    expect(types("shop.inventory.v1.InventoryService", "ListProducts")).toContain(
+      "shop.common.v1.Money",
+    );
     const timestamp = registry.getMessage("google.protobuf.Timestamp")!;
     expect(timestamp.file.proto.name).toBe("google/protobuf/timestamp.proto");
     expect(timestamp.fields.map((f) => f.name)).toEqual(["seconds", "nanos"]);
@@ -253,7 +259,9 @@ describe("server reflection, as grpcurl uses it", () => {
 
   it("serves descriptors that encode and decode real calls, as grpcurl's dynamic messages do", async () => {
     const { registry } = await crawl(session);
-    const method = registry.getService("shop.users.v1.UserService")!.methods.find((m) => m.name === "CreateUser")!;
+    const method = registry
+      .getService("shop.users.v1.UserService")!
+      .methods.find((m) => m.name === "CreateUser")!;
     const raw = (b: Buffer): Buffer => b;
 
     const bytes = await new Promise<Buffer>((resolve, reject) =>
@@ -261,7 +269,12 @@ describe("server reflection, as grpcurl uses it", () => {
         "/shop.users.v1.UserService/CreateUser",
         raw,
         raw,
-        Buffer.from(toBinary(method.input, create(method.input, { email: "ada@example.com", displayName: "Ada" }))),
+        Buffer.from(
+          toBinary(
+            method.input,
+            create(method.input, { email: "ada@example.com", displayName: "Ada" }),
+          ),
+        ),
         new Metadata(),
         { deadline: Date.now() + 5_000 },
         (err, response) => (err ? reject(err) : resolve(response!)),
@@ -276,17 +289,26 @@ describe("server reflection, as grpcurl uses it", () => {
   });
 
   it("finds the file of a method, a field, a nested (map entry) type, its field, and an enum value", async () => {
-    const fileOf = async (symbol: string): Promise<string> => (await session.files({ fileContainingSymbol: symbol }))[0].name;
+    const fileOf = async (symbol: string): Promise<string> =>
+      (await session.files({ fileContainingSymbol: symbol }))[0].name;
 
-    expect(await fileOf("shop.orders.v1.OrderService.PlaceOrder")).toBe("shop/orders/v1/orders.proto");
+    expect(await fileOf("shop.orders.v1.OrderService.PlaceOrder")).toBe(
+      "shop/orders/v1/orders.proto",
+    );
     expect(await fileOf("shop.orders.v1.Order.total")).toBe("shop/orders/v1/orders.proto");
-    expect(await fileOf("grpc.health.v1.HealthListResponse.StatusesEntry")).toBe("grpc/health/v1/health.proto");
+    expect(await fileOf("grpc.health.v1.HealthListResponse.StatusesEntry")).toBe(
+      "grpc/health/v1/health.proto",
+    );
     expect(await fileOf("grpc.health.v1.HealthListResponse.StatusesEntry.value")).toBe(
       "grpc/health/v1/health.proto",
     );
-    expect(await fileOf("google.protobuf.Timestamp.seconds")).toBe("google/protobuf/timestamp.proto");
+    expect(await fileOf("google.protobuf.Timestamp.seconds")).toBe(
+      "google/protobuf/timestamp.proto",
+    );
     // Enum values are named as siblings of their enum, as protoc scopes them.
-    expect(await fileOf("shop.orders.v1.ORDER_STATUS_CONFIRMED")).toBe("shop/orders/v1/orders.proto");
+    expect(await fileOf("shop.orders.v1.ORDER_STATUS_CONFIRMED")).toBe(
+      "shop/orders/v1/orders.proto",
+    );
   });
 
   it("sends a file followed by its imports in one answer", async () => {
@@ -302,7 +324,9 @@ describe("server reflection, as grpcurl uses it", () => {
   it("answers NOT_FOUND for an unknown symbol or file, and the stream stays usable", async () => {
     const symbol = await session.ask({ fileContainingSymbol: "shop.users.v1.NoSuchService" });
     const file = await session.ask({ fileByFilename: "shop/nothing.proto" });
-    const method = await session.ask({ fileContainingSymbol: "shop.users.v1.UserService.NoSuchMethod" });
+    const method = await session.ask({
+      fileContainingSymbol: "shop.users.v1.UserService.NoSuchMethod",
+    });
 
     expect(symbol.errorResponse).toEqual({
       errorCode: status.NOT_FOUND,
@@ -320,7 +344,10 @@ describe("server reflection, as grpcurl uses it", () => {
     const known = await session.ask({ allExtensionNumbersOfType: "shop.common.v1.Money" });
     const unknown = await session.ask({ allExtensionNumbersOfType: "shop.common.v1.Nope" });
 
-    expect(known.allExtensionNumbersResponse).toEqual({ baseTypeName: "shop.common.v1.Money", extensionNumber: [] });
+    expect(known.allExtensionNumbersResponse).toEqual({
+      baseTypeName: "shop.common.v1.Money",
+      extensionNumber: [],
+    });
     expect(unknown.errorResponse?.errorCode).toBe(status.NOT_FOUND);
   });
 
@@ -331,7 +358,9 @@ describe("server reflection, as grpcurl uses it", () => {
       const { services, registry } = await crawl(alphaSession);
 
       expect(services).toContain("shop.orders.v1.OrderService");
-      const placeOrder = registry.getService("shop.orders.v1.OrderService")!.methods.find((m) => m.name === "PlaceOrder")!;
+      const placeOrder = registry
+        .getService("shop.orders.v1.OrderService")!
+        .methods.find((m) => m.name === "PlaceOrder")!;
       expect(reachableTypes(registry, placeOrder.output)).toContain("shop.common.v1.Money");
     } finally {
       alphaSession.end();

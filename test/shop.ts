@@ -2,7 +2,14 @@ import { InventoryServiceService } from "../gen/shop/inventory/v1/inventory";
 import { OrderServiceService } from "../gen/shop/orders/v1/orders";
 import { PaymentServiceService } from "../gen/shop/payments/v1/payments";
 import { UserServiceService } from "../gen/shop/users/v1/users";
-import { createPeer, openStore, silentLogger, type Peer, type PolicyConfig, type Store } from "../mesh";
+import {
+  createPeer,
+  openStore,
+  silentLogger,
+  type Peer,
+  type PolicyConfig,
+  type Store,
+} from "../mesh";
 import { migrations as inventoryMigrations } from "../services/inventory/migrations";
 import { createInventoryService } from "../services/inventory/service";
 import { createInventoryStore } from "../services/inventory/store";
@@ -59,13 +66,20 @@ export async function startShop(options: ShopOptions = {}): Promise<TestShop> {
 
   const servers: TestServer[] = [];
   servers.push(
-    await startTestServer((s) => s.addService(UserServiceService, createUsersService({ store: createUsersStore(usersStore) }))),
     await startTestServer((s) =>
-      s.addService(InventoryServiceService, createInventoryService({ store: createInventoryStore(inventoryStore) })),
+      s.addService(UserServiceService, createUsersService({ store: createUsersStore(usersStore) })),
+    ),
+    await startTestServer((s) =>
+      s.addService(
+        InventoryServiceService,
+        createInventoryService({ store: createInventoryStore(inventoryStore) }),
+      ),
     ),
   );
   const paymentsHandlers = createPaymentsService({ store: createPaymentsStore(paymentsStore) });
-  let paymentsServer = await startTestServer((s) => s.addService(PaymentServiceService, paymentsHandlers));
+  let paymentsServer = await startTestServer((s) =>
+    s.addService(PaymentServiceService, paymentsHandlers),
+  );
   const paymentsAddress = paymentsServer.address;
 
   const peers = {
@@ -94,7 +108,10 @@ export async function startShop(options: ShopOptions = {}): Promise<TestShop> {
     recovery: createRecovery({ store: ordersStore, saga, log }),
     stopPayments: () => paymentsServer.close(),
     async startPayments() {
-      paymentsServer = await startTestServer((s) => s.addService(PaymentServiceService, paymentsHandlers), paymentsAddress);
+      paymentsServer = await startTestServer(
+        (s) => s.addService(PaymentServiceService, paymentsHandlers),
+        paymentsAddress,
+      );
     },
     async stop() {
       for (const peer of [orders, peers.users, peers.inventory, peers.payments]) peer.close();

@@ -1,4 +1,10 @@
-import { createMeshServer, loadTopology, silentLogger, type MeshServer, type PolicyConfig } from "../mesh";
+import {
+  createMeshServer,
+  loadTopology,
+  silentLogger,
+  type MeshServer,
+  type PolicyConfig,
+} from "../mesh";
 
 /** A running server on an ephemeral port, for tests. */
 export interface TestServer {
@@ -29,7 +35,9 @@ export function projectPolicy(): PolicyConfig {
 }
 
 /** Resolves to the rejection of a promise, failing the test when it resolves instead. */
-export async function rejectionOf(promise: Promise<unknown>): Promise<Error & { code: number; details: string }> {
+export async function rejectionOf(
+  promise: Promise<unknown>,
+): Promise<Error & { code: number; details: string }> {
   try {
     await promise;
   } catch (err) {

@@ -17,7 +17,8 @@ export function checkLineItems(v: Validator, items: readonly LineItem[], field =
   const seen = new Set<string>();
   items.slice(0, MAX_LINE_ITEMS).forEach((item, i) => {
     v.string(item.sku, `${field}[${i}].sku`, SKU_RULE);
-    if (item.sku !== "" && seen.has(item.sku)) v.fail(`${field}[${i}].sku`, "appears more than once");
+    if (item.sku !== "" && seen.has(item.sku))
+      v.fail(`${field}[${i}].sku`, "appears more than once");
     seen.add(item.sku);
     v.int(item.quantity, `${field}[${i}].quantity`, { min: 1, max: MAX_QUANTITY });
   });

@@ -20,7 +20,12 @@ export interface MoneyRule {
 }
 
 /** Checks a Money field: present, ISO currency, consistent signs, not negative, in range. */
-export function checkMoney(v: Validator, money: Money | undefined, field: string, rule: MoneyRule): money is Money {
+export function checkMoney(
+  v: Validator,
+  money: Money | undefined,
+  field: string,
+  rule: MoneyRule,
+): money is Money {
   if (!v.present(money, field)) return false;
   const before = v.violations.length;
   if (!CURRENCY.test(money.currencyCode)) {
@@ -35,7 +40,8 @@ export function checkMoney(v: Validator, money: Money | undefined, field: string
     v.fail(`${field}.nanos`, "must be a whole number of micros (a multiple of 1000)");
   }
   if (v.violations.length > before) return false;
-  if (!rule.allowZero && money.units === 0 && money.nanos === 0) v.fail(field, "must be more than zero");
+  if (!rule.allowZero && money.units === 0 && money.nanos === 0)
+    v.fail(field, "must be more than zero");
   else if (toMicros(money) > MAX_MICROS) v.fail(field, `must be at most ${MAX_UNITS} units`);
   return v.violations.length === before;
 }
@@ -55,7 +61,9 @@ export function fromMicros(micros: number, currencyCode: string): Money {
  * Sum of quantity × unit price over lines, in micros; undefined when it would exceed
  * {@link MAX_UNITS} (computed in BigInt so that nothing rounds on the way).
  */
-export function totalMicros(lines: readonly { quantity: number; unitPriceMicros: number }[]): number | undefined {
+export function totalMicros(
+  lines: readonly { quantity: number; unitPriceMicros: number }[],
+): number | undefined {
   let total = 0n;
   for (const line of lines) total += BigInt(line.quantity) * BigInt(line.unitPriceMicros);
   return total > BigInt(MAX_MICROS) ? undefined : Number(total);

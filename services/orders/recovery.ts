@@ -41,7 +41,10 @@ export function createRecovery(options: RecoveryOptions): Recovery {
   let stopped = false;
 
   async function runOnce(staleAfterMs = staleAfter): Promise<number> {
-    const stuck = await store.pending(now() - staleAfterMs + 1, options.batchSize ?? DEFAULT_BATCH_SIZE);
+    const stuck = await store.pending(
+      now() - staleAfterMs + 1,
+      options.batchSize ?? DEFAULT_BATCH_SIZE,
+    );
     let ended = 0;
     for (const order of stuck) {
       if (stopped) break;
@@ -52,7 +55,10 @@ export function createRecovery(options: RecoveryOptions): Recovery {
         log.info({ orderId: order.orderId, status: result.status }, "recovered a pending order");
         ended++;
       } catch (err) {
-        log.warn({ orderId: order.orderId, err }, "pending order could not be finished yet; will retry");
+        log.warn(
+          { orderId: order.orderId, err },
+          "pending order could not be finished yet; will retry",
+        );
       }
     }
     return ended;

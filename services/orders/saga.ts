@@ -67,33 +67,60 @@ export function createSaga(deps: SagaDeps): Saga {
   async function drive(order: OrderRecord, parent?: CallContext): Promise<OrderRecord> {
     const { orderId, userId } = order;
     const options = { parent };
-    const reject = async (refusal: Refusal, reserved: boolean, items?: OrderLine[]): Promise<OrderRecord> => {
+    const reject = async (
+      refusal: Refusal,
+      reserved: boolean,
+      items?: OrderLine[],
+    ): Promise<OrderRecord> => {
       // Released even when the reservation failed: the release is recorded, so a retried or
       // hedged ReserveStock still in flight cannot take stock for this order afterwards.
-      if (reserved) await inventory.releaseStock({ orderId }, options);
+      // Without `parent`: compensation must finish even if our caller has gone.
+      if (reserved) await inventory.releaseStock({ orderId });
       log.info({ orderId, code: status[refusal.code], reason: refusal.reason }, "order rejected");
-      return store.finish(orderId, { status: OrderStatus.ORDER_STATUS_REJECTED, ...refusal, items }, now());
+      return store.finish(
+        orderId,
+        { status: OrderStatus.ORDER_STATUS_REJECTED, ...refusal, items },
+        now(),
+      );
     };
 
     const user = await step("users", () => users.getUser({ userId }, options));
     if (user instanceof Refusal) return reject(user, false);
 
     const items = order.items.map(({ sku, quantity }) => ({ sku, quantity }));
-    const reserved = await step("inventory", () => inventory.reserveStock({ orderId, items }, options));
+    const reserved = await step("inventory", () =>
+      inventory.reserveStock({ orderId, items }, options),
+    );
     if (reserved instanceof Refusal) return reject(reserved, true);
 
-    const prices = new Map(reserved.reservation?.items.map((item) => [item.sku, item.unitPrice]) ?? []);
+    const prices = new Map(
+      reserved.reservation?.items.map((item) => [item.sku, item.unitPrice]) ?? [],
+    );
     const priced: OrderLine[] = order.items.map((line) => {
       const price = prices.get(line.sku);
-      return { ...line, unitPriceMicros: price && toMicros(price), currencyCode: price?.currencyCode };
+      return {
+        ...line,
+        unitPriceMicros: price && toMicros(price),
+        currencyCode: price?.currencyCode,
+      };
     });
     const currencies = new Set(priced.map((line) => line.currencyCode));
-    const total = totalMicros(priced.map((l) => ({ quantity: l.quantity, unitPriceMicros: l.unitPriceMicros ?? 0 })));
+    const total = totalMicros(
+      priced.map((l) => ({ quantity: l.quantity, unitPriceMicros: l.unitPriceMicros ?? 0 })),
+    );
     if (currencies.size !== 1 || priced.some((l) => l.unitPriceMicros === undefined)) {
-      return reject(new Refusal(status.FAILED_PRECONDITION, "the items are not priced in one currency"), true, priced);
+      return reject(
+        new Refusal(status.FAILED_PRECONDITION, "the items are not priced in one currency"),
+        true,
+        priced,
+      );
     }
     if (total === undefined) {
-      return reject(new Refusal(status.FAILED_PRECONDITION, "the order total is over the maximum amount"), true, priced);
+      return reject(
+        new Refusal(status.FAILED_PRECONDITION, "the order total is over the maximum amount"),
+        true,
+        priced,
+      );
     }
     const currencyCode = priced[0].currencyCode ?? "";
 
@@ -101,7 +128,12 @@ export function createSaga(deps: SagaDeps): Saga {
     if (total > 0) {
       const charged = await step("payments", () =>
         payments.charge(
-          { orderId, userId, amount: fromMicros(total, currencyCode), paymentMethod: order.paymentMethod },
+          {
+            orderId,
+            userId,
+            amount: fromMicros(total, currencyCode),
+            paymentMethod: order.paymentMethod,
+          },
           options,
         ),
       );
@@ -112,7 +144,13 @@ export function createSaga(deps: SagaDeps): Saga {
     log.info({ orderId, totalMicros: total, paymentId }, "order confirmed");
     return store.finish(
       orderId,
-      { status: OrderStatus.ORDER_STATUS_CONFIRMED, paymentId, items: priced, totalMicros: total, currencyCode },
+      {
+        status: OrderStatus.ORDER_STATUS_CONFIRMED,
+        paymentId,
+        items: priced,
+        totalMicros: total,
+        currencyCode,
+      },
       now(),
     );
   }

@@ -1,6 +1,10 @@
 import { createHash } from "node:crypto";
 import { status } from "@grpc/grpc-js";
-import { OrderStatus, type OrderServiceService, type PlaceOrderRequest } from "../../gen/shop/orders/v1/orders";
+import {
+  OrderStatus,
+  type OrderServiceService,
+  type PlaceOrderRequest,
+} from "../../gen/shop/orders/v1/orders";
 import {
   alreadyExists,
   decodePageToken,
@@ -32,7 +36,9 @@ const PAYMENT_METHODS = [DEFAULT_PAYMENT_METHOD, "tok_chargeDeclined"];
 
 /** What a request asks for, independent of item order: equal for a true replay. */
 function fingerprint(request: PlaceOrderRequest, paymentMethod: string): string {
-  const items = [...request.items].sort((a, b) => a.sku.localeCompare(b.sku)).map((i) => [i.sku, i.quantity]);
+  const items = [...request.items]
+    .sort((a, b) => a.sku.localeCompare(b.sku))
+    .map((i) => [i.sku, i.quantity]);
   return createHash("sha256")
     .update(JSON.stringify([request.userId, items, paymentMethod]))
     .digest("base64url");
@@ -41,13 +47,18 @@ function fingerprint(request: PlaceOrderRequest, paymentMethod: string): string 
 /** An ended order as the caller sees it: the order, or the error it was rejected with. */
 function outcome(order: OrderRecord): { order: ReturnType<typeof toOrder> } {
   if (order.status === OrderStatus.ORDER_STATUS_REJECTED) {
-    throw new StatusError(order.rejectionCode ?? status.FAILED_PRECONDITION, order.rejectionReason ?? "rejected");
+    throw new StatusError(
+      order.rejectionCode ?? status.FAILED_PRECONDITION,
+      order.rejectionReason ?? "rejected",
+    );
   }
   return { order: toOrder(order) };
 }
 
 /** The OrderService handlers. */
-export function createOrdersService(deps: OrdersServiceDeps): ServiceHandlers<typeof OrderServiceService> {
+export function createOrdersService(
+  deps: OrdersServiceDeps,
+): ServiceHandlers<typeof OrderServiceService> {
   const { store, saga } = deps;
   const now = deps.now ?? Date.now;
 
@@ -77,7 +88,9 @@ export function createOrdersService(deps: OrdersServiceDeps): ServiceHandlers<ty
         updateTime: at,
       });
       if (order.fingerprint !== asked) {
-        throw alreadyExists(`request_id ${request.requestId} was already used for a different order`);
+        throw alreadyExists(
+          `request_id ${request.requestId} was already used for a different order`,
+        );
       }
       if (order.status !== OrderStatus.ORDER_STATUS_PENDING) return outcome(order);
 
@@ -111,12 +124,18 @@ export function createOrdersService(deps: OrdersServiceDeps): ServiceHandlers<ty
       v.done();
       const before = decodePageToken(request.pageToken, request.userId);
 
-      const orders = await store.list(request.userId || undefined, size + 1, before?.[0] as string | undefined);
+      const orders = await store.list(
+        request.userId || undefined,
+        size + 1,
+        before?.[0] as string | undefined,
+      );
       const more = orders.length > size;
       if (more) orders.pop();
       return {
         orders: orders.map(toOrder),
-        nextPageToken: more ? encodePageToken([orders[orders.length - 1].orderId], request.userId) : "",
+        nextPageToken: more
+          ? encodePageToken([orders[orders.length - 1].orderId], request.userId)
+          : "",
       };
     },
   };

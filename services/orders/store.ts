@@ -31,8 +31,19 @@ export interface OrderRecord {
 
 /** How an order ended. */
 export type Outcome =
-  | { status: OrderStatus.ORDER_STATUS_CONFIRMED; paymentId: string; items: OrderLine[]; totalMicros: number; currencyCode: string }
-  | { status: OrderStatus.ORDER_STATUS_REJECTED; code: number; reason: string; items?: OrderLine[] };
+  | {
+      status: OrderStatus.ORDER_STATUS_CONFIRMED;
+      paymentId: string;
+      items: OrderLine[];
+      totalMicros: number;
+      currencyCode: string;
+    }
+  | {
+      status: OrderStatus.ORDER_STATUS_REJECTED;
+      code: number;
+      reason: string;
+      items?: OrderLine[];
+    };
 
 interface OrderRow {
   order_id: string;
@@ -82,7 +93,9 @@ export function toOrder(record: OrderRecord): Order {
       sku: line.sku,
       quantity: line.quantity,
       unitPrice:
-        line.unitPriceMicros === undefined ? undefined : fromMicros(line.unitPriceMicros, line.currencyCode ?? currency),
+        line.unitPriceMicros === undefined
+          ? undefined
+          : fromMicros(line.unitPriceMicros, line.currencyCode ?? currency),
     })),
     total: record.totalMicros === undefined ? undefined : fromMicros(record.totalMicros, currency),
     paymentId: record.paymentId ?? "",
@@ -98,7 +111,11 @@ export interface OrdersStore {
   findOrCreate(candidate: OrderRecord): Promise<{ order: OrderRecord; created: boolean }>;
   get(orderId: string): Promise<OrderRecord | undefined>;
   /** Newest first, optionally of one user, before `beforeId`. */
-  list(userId: string | undefined, limit: number, beforeId: string | undefined): Promise<OrderRecord[]>;
+  list(
+    userId: string | undefined,
+    limit: number,
+    beforeId: string | undefined,
+  ): Promise<OrderRecord[]>;
   /** Ends a PENDING order; an order that already ended keeps its outcome. Returns it as stored. */
   finish(orderId: string, outcome: Outcome, now: number): Promise<OrderRecord>;
   /** PENDING orders not updated since `before`, oldest first. */
@@ -107,7 +124,9 @@ export interface OrdersStore {
   touch(orderId: string, now: number): Promise<void>;
 }
 
-export function createOrdersStore({ db, write }: Store): OrdersStore {
+export function createOrdersStore(store: Store): OrdersStore {
+  const { db } = store;
+  const write = <T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> => store.write(work);
   const load = async (q: Knex | Knex.Transaction, rows: OrderRow[]): Promise<OrderRecord[]> => {
     if (rows.length === 0) return [];
     const items = await q<ItemRow>("order_items")
@@ -145,10 +164,17 @@ export function createOrdersStore({ db, write }: Store): OrdersStore {
     }));
   };
 
-  const getIn = async (q: Knex | Knex.Transaction, where: Partial<OrderRow>): Promise<OrderRecord | undefined> =>
+  const getIn = async (
+    q: Knex | Knex.Transaction,
+    where: Partial<OrderRow>,
+  ): Promise<OrderRecord | undefined> =>
     (await load(q, await q<OrderRow>("orders").where(where).limit(1)))[0];
 
-  const writeItems = async (trx: Knex.Transaction, orderId: string, items: OrderLine[]): Promise<void> => {
+  const writeItems = async (
+    trx: Knex.Transaction,
+    orderId: string,
+    items: OrderLine[],
+  ): Promise<void> => {
     await trx("order_items").where({ order_id: orderId }).delete();
     await trx<ItemRow>("order_items").insert(
       items.map((line, position) => ({

@@ -1,5 +1,12 @@
 import { UserServiceService } from "../../gen/shop/users/v1/users";
-import { createLogger, createMeshServer, loadTopology, onShutdownSignal, openStore, serviceOf } from "../../mesh";
+import {
+  createLogger,
+  createMeshServer,
+  loadTopology,
+  onShutdownSignal,
+  openStore,
+  serviceOf,
+} from "../../mesh";
 import { migrations } from "./migrations";
 import { createUsersService } from "./service";
 import { createUsersStore } from "./store";

@@ -13,12 +13,18 @@ describe("users service", () => {
 
   beforeEach(async () => {
     store = await openStore({ file: ":memory:", migrations, log: silentLogger() });
-    users = createUsersService({ store: createUsersStore(store), now: () => new Date("2026-01-02T03:04:05Z") });
+    users = createUsersService({
+      store: createUsersStore(store),
+      now: () => new Date("2026-01-02T03:04:05Z"),
+    });
   });
   afterEach(() => store.close());
 
   const failure = async (promise: Promise<unknown>): Promise<StatusError> => {
-    const err = await promise.then(() => undefined, (e: unknown) => e);
+    const err = await promise.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(StatusError);
     return err as StatusError;
   };
@@ -35,28 +41,35 @@ describe("users service", () => {
   it("refuses a second user with the same email, whatever its case, with ALREADY_EXISTS", async () => {
     await users.createUser({ email: "ada@example.com", displayName: "Ada" }, ctx);
 
-    const err = await failure(users.createUser({ email: "ADA@example.com", displayName: "Other" }, ctx));
+    const err = await failure(
+      users.createUser({ email: "ADA@example.com", displayName: "Other" }, ctx),
+    );
 
     expect(err.code).toBe(status.ALREADY_EXISTS);
     expect(err.message).toContain("ada@example.com");
   });
 
   it("names every invalid field of a CreateUser at once", async () => {
-    const err = await failure(users.createUser({ email: "not-an-email", displayName: "x".repeat(101) }, ctx));
+    const err = await failure(
+      users.createUser({ email: "not-an-email", displayName: "x".repeat(101) }, ctx),
+    );
 
     expect(err.code).toBe(status.INVALID_ARGUMENT);
     expect(err.fieldViolations.map((f) => f.field)).toEqual(["email", "display_name"]);
   });
 
   it("answers NOT_FOUND for an unknown user and INVALID_ARGUMENT for an empty id", async () => {
-    expect((await failure(users.getUser({ userId: "usr_nobody" }, ctx))).code).toBe(status.NOT_FOUND);
+    expect((await failure(users.getUser({ userId: "usr_nobody" }, ctx))).code).toBe(
+      status.NOT_FOUND,
+    );
     const empty = await failure(users.getUser({ userId: "" }, ctx));
     expect(empty.code).toBe(status.INVALID_ARGUMENT);
     expect(empty.message).toBe("user_id: is required");
   });
 
   it("pages through users with the token until the last page", async () => {
-    for (let i = 0; i < 5; i++) await users.createUser({ email: `u${i}@example.com`, displayName: `U${i}` }, ctx);
+    for (let i = 0; i < 5; i++)
+      await users.createUser({ email: `u${i}@example.com`, displayName: `U${i}` }, ctx);
 
     const seen: string[] = [];
     let pageToken = "";
@@ -73,8 +86,14 @@ describe("users service", () => {
   });
 
   it("refuses page sizes over the maximum and tokens it did not issue", async () => {
-    expect((await failure(users.listUsers({ pageSize: 1001, pageToken: "" }, ctx))).message).toMatch(/^page_size:/);
-    expect((await failure(users.listUsers({ pageSize: -1, pageToken: "" }, ctx))).message).toMatch(/^page_size:/);
-    expect((await failure(users.listUsers({ pageSize: 0, pageToken: "%%%" }, ctx))).message).toMatch(/^page_token:/);
+    expect(
+      (await failure(users.listUsers({ pageSize: 1001, pageToken: "" }, ctx))).message,
+    ).toMatch(/^page_size:/);
+    expect((await failure(users.listUsers({ pageSize: -1, pageToken: "" }, ctx))).message).toMatch(
+      /^page_size:/,
+    );
+    expect(
+      (await failure(users.listUsers({ pageSize: 0, pageToken: "%%%" }, ctx))).message,
+    ).toMatch(/^page_token:/);
   });
 });

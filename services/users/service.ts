@@ -25,14 +25,20 @@ const MAX_NAME = 100;
 const MAX_ID = 64;
 
 /** The UserService handlers. */
-export function createUsersService(deps: UsersServiceDeps): ServiceHandlers<typeof UserServiceService> {
+export function createUsersService(
+  deps: UsersServiceDeps,
+): ServiceHandlers<typeof UserServiceService> {
   const { store } = deps;
   const now = deps.now ?? (() => new Date());
 
   return {
     async createUser(request) {
       const v = new Validator();
-      v.string(request.email, "email", { max: MAX_EMAIL, pattern: EMAIL, patternHint: "must be an email address" });
+      v.string(request.email, "email", {
+        max: MAX_EMAIL,
+        pattern: EMAIL,
+        patternHint: "must be an email address",
+      });
       v.string(request.displayName, "display_name", { max: MAX_NAME });
       v.done();
 
@@ -42,7 +48,8 @@ export function createUsersService(deps: UsersServiceDeps): ServiceHandlers<type
         displayName: request.displayName,
         createTime: now(),
       };
-      if (!(await store.insert(user))) throw alreadyExists(`a user with email ${user.email} already exists`);
+      if (!(await store.insert(user)))
+        throw alreadyExists(`a user with email ${user.email} already exists`);
       return { user };
     },
 

@@ -6,10 +6,14 @@ import { join } from "node:path";
 /** Free TCP ports on 127.0.0.1, found by binding port 0. */
 export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve) => {
-      const server = createServer();
-      server.listen(0, "127.0.0.1", () => resolve(server));
-    })),
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve) => {
+          const server = createServer();
+          server.listen(0, "127.0.0.1", () => resolve(server));
+        }),
+    ),
   );
   const ports = servers.map((s) => (s.address() as { port: number }).port);
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
@@ -46,8 +50,10 @@ export function startAll(root: string, env: NodeJS.ProcessEnv): StartAll {
       new Promise((resolve, reject) => {
         const timer = setInterval(() => {
           if (text.includes(wanted)) done(resolve);
-          else if (child.exitCode !== null) done(() => reject(new Error(`start:all exited first:\n${text}`)));
-          else if (Date.now() > giveUp) done(() => reject(new Error(`no "${wanted}" after ${timeoutMs} ms:\n${text}`)));
+          else if (child.exitCode !== null)
+            done(() => reject(new Error(`start:all exited first:\n${text}`)));
+          else if (Date.now() > giveUp)
+            done(() => reject(new Error(`no "${wanted}" after ${timeoutMs} ms:\n${text}`)));
         }, 50);
         const giveUp = Date.now() + timeoutMs;
         const done = (then: () => void): void => {

@@ -16,7 +16,10 @@ const STARTUP_MS = 60_000;
 const NAMES = ["users", "inventory", "payments", "orders"] as const;
 
 /** start:all on free ports and a fresh data folder, so it never meets a developer's mesh. */
-async function launch(dataDir: string, ports?: number[]): Promise<{ run: StartAll; ports: number[] }> {
+async function launch(
+  dataDir: string,
+  ports?: number[],
+): Promise<{ run: StartAll; ports: number[] }> {
   const chosen = ports ?? (await freePorts(NAMES.length));
   const env: NodeJS.ProcessEnv = { MESH_DATA_DIR: dataDir };
   NAMES.forEach((name, i) => (env[`${name.toUpperCase()}_PORT`] = String(chosen[i])));
@@ -24,6 +27,16 @@ async function launch(dataDir: string, ports?: number[]): Promise<{ run: StartAl
   await run.waitFor("Press Ctrl-C", STARTUP_MS);
   return { run, ports: chosen };
 }
+
+/** grpcurl's JSON output, for the fields these tests read. */
+interface Printed {
+  user: { userId: string };
+  products: unknown[];
+  order: { orderId: string; status: string };
+  product: Record<string, unknown>;
+  orders: unknown[];
+}
+const json = (output: string): Printed => JSON.parse(output) as Printed;
 
 const printedCommands = (output: string): string[] =>
   output
@@ -44,7 +57,9 @@ describe("npm run start:all, as a user runs it", () => {
     const { run, ports } = await launch(dataDir);
     try {
       for (const [i, name] of NAMES.entries()) {
-        expect(run.output()).toMatch(new RegExp(`${name}\\s+127\\.0\\.0\\.1:${ports[i]}\\s+SERVING`));
+        expect(run.output()).toMatch(
+          new RegExp(`${name}\\s+127\\.0\\.0\\.1:${ports[i]}\\s+SERVING`),
+        );
       }
       const commands = printedCommands(run.output());
       expect(commands).toHaveLength(8);
@@ -52,20 +67,27 @@ describe("npm run start:all, as a user runs it", () => {
       const results = [];
       for (const command of commands) results.push(await grpcurl(command));
 
-      const [list, describe, createUser, listProducts, order, product, overStock, listOrders] = results;
+      const [list, describe, createUser, listProducts, order, product, overStock, listOrders] =
+        results;
       expect(list.output.split("\n")).toContain("shop.orders.v1.OrderService");
       expect(describe.output).toContain("rpc PlaceOrder ( .shop.orders.v1.PlaceOrderRequest )");
-      expect(JSON.parse(createUser.output).user.userId).toMatch(/^usr_/);
-      expect(JSON.parse(listProducts.output).products).toHaveLength(4);
-      expect(JSON.parse(order.output).order.status).toBe("ORDER_STATUS_CONFIRMED");
-      expect(JSON.parse(product.output).product).toMatchObject({ sku: "sku-espresso", available: 98, reserved: 2 });
+      expect(json(createUser.output).user.userId).toMatch(/^usr_/);
+      expect(json(listProducts.output).products).toHaveLength(4);
+      expect(json(order.output).order.status).toBe("ORDER_STATUS_CONFIRMED");
+      expect(json(product.output).product).toMatchObject({
+        sku: "sku-espresso",
+        available: 98,
+        reserved: 2,
+      });
       expect(overStock.error).toEqual({
         code: "FAILED_PRECONDITION",
         message: "not enough stock for sku-kettle: 3 available, 5 requested",
       });
-      expect(JSON.parse(listOrders.output).orders).toHaveLength(2);
+      expect(json(listOrders.output).orders).toHaveLength(2);
       // A replayed request_id returns the first order.
-      expect(JSON.parse((await grpcurl(commands[4])).output).order.orderId).toBe(JSON.parse(order.output).order.orderId);
+      expect(json((await grpcurl(commands[4])).output).order.orderId).toBe(
+        json(order.output).order.orderId,
+      );
     } finally {
       run.child.kill("SIGINT");
       await run.exited;
@@ -76,29 +98,52 @@ describe("npm run start:all, as a user runs it", () => {
     const { run, ports } = await launch(dataDir);
     const policy = projectPolicy();
     const users = createPeer(UserServiceService, { target: `127.0.0.1:${ports[0]}`, policy });
-    const inventory = createPeer(InventoryServiceService, { target: `127.0.0.1:${ports[1]}`, policy });
+    const inventory = createPeer(InventoryServiceService, {
+      target: `127.0.0.1:${ports[1]}`,
+      policy,
+    });
     const payments = createPeer(PaymentServiceService, { target: `127.0.0.1:${ports[2]}`, policy });
     const orders = createPeer(OrderServiceService, { target: `127.0.0.1:${ports[3]}`, policy });
     try {
       const userId = (await users.listUsers({ pageSize: 1, pageToken: "" })).users[0].userId;
       const place = (i: number) =>
-        orders.placeOrder({ requestId: `grinder-${i}`, userId, items: [{ sku: "sku-grinder", quantity: 1 }], paymentMethod: "" });
+        orders.placeOrder({
+          requestId: `grinder-${i}`,
+          userId,
+          items: [{ sku: "sku-grinder", quantity: 1 }],
+          paymentMethod: "",
+        });
 
       const results = await Promise.allSettled(Array.from({ length: 25 }, (_, i) => place(i)));
 
       const confirmed = results.flatMap((r) => (r.status === "fulfilled" ? [r.value.order!] : []));
-      const refused = results.flatMap((r) => (r.status === "rejected" ? [(r.reason as { code: number }).code] : []));
+      const refused = results.flatMap((r) =>
+        r.status === "rejected" ? [(r.reason as { code: number }).code] : [],
+      );
       expect(confirmed).toHaveLength(10);
       expect(refused).toEqual(Array(15).fill(status.FAILED_PRECONDITION));
-      expect((await inventory.getProduct({ sku: "sku-grinder" })).product).toMatchObject({ available: 0, reserved: 10 });
-      const charged = (await payments.listPayments({ orderId: "", userId, pageSize: 100, pageToken: "" })).payments;
-      expect(charged.filter((p) => p.status === PaymentStatus.PAYMENT_STATUS_CAPTURED).map((p) => p.orderId).sort()).toEqual(
-        confirmed.map((o) => o.orderId).sort(),
-      );
+      expect((await inventory.getProduct({ sku: "sku-grinder" })).product).toMatchObject({
+        available: 0,
+        reserved: 10,
+      });
+      const charged = (
+        await payments.listPayments({ orderId: "", userId, pageSize: 100, pageToken: "" })
+      ).payments;
+      expect(
+        charged
+          .filter((p) => p.status === PaymentStatus.PAYMENT_STATUS_CAPTURED)
+          .map((p) => p.orderId)
+          .sort(),
+      ).toEqual(confirmed.map((o) => o.orderId).sort());
       expect(confirmed.every((o) => o.status === OrderStatus.ORDER_STATUS_CONFIRMED)).toBe(true);
 
       const unknownUser = await orders
-        .placeOrder({ requestId: "ghost", userId: "usr_ghost", items: [{ sku: "sku-mug", quantity: 1 }], paymentMethod: "" })
+        .placeOrder({
+          requestId: "ghost",
+          userId: "usr_ghost",
+          items: [{ sku: "sku-mug", quantity: 1 }],
+          paymentMethod: "",
+        })
         .catch((err: { code: number }) => err);
       expect((unknownUser as { code: number }).code).toBe(status.NOT_FOUND);
       expect((await inventory.getProduct({ sku: "sku-mug" })).product!.available).toBe(50);
@@ -119,7 +164,8 @@ describe("npm run start:all, as a user runs it", () => {
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(run.output()).toContain("All services stopped.");
     expect(pidsWithEnv("MESH_DATA_DIR", dataDir)).toEqual([]);
-    for (const port of ports) expect(await checkHealth(`127.0.0.1:${port}`, 500)).toBe("UNREACHABLE");
+    for (const port of ports)
+      expect(await checkHealth(`127.0.0.1:${port}`, 500)).toBe("UNREACHABLE");
 
     const again = await launch(dataDir, ports);
     expect(again.run.output()).toContain("Demo data was already there.");
@@ -129,7 +175,9 @@ describe("npm run start:all, as a user runs it", () => {
 
   it("reports a service that dies and stops the rest, leaving no process behind", async () => {
     const { run } = await launch(dataDir);
-    const payments = pidsWithEnv("MESH_DATA_DIR", dataDir).find((pid) => commandLine(pid).includes("payments/main.js"));
+    const payments = pidsWithEnv("MESH_DATA_DIR", dataDir).find((pid) =>
+      commandLine(pid).includes("payments/main.js"),
+    );
     expect(payments).toBeDefined();
 
     process.kill(payments as number, "SIGKILL");

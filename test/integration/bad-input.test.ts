@@ -38,10 +38,18 @@ describe("bad input to every method", () => {
   const send = (address: string, path: string, bytes: Buffer): Promise<number> => {
     const client = new Client(address, credentials.createInsecure());
     return new Promise<number>((resolve) => {
-      client.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, bytes, new Metadata(), { deadline: Date.now() + 5_000 }, (err) => {
-        client.close();
-        resolve(err ? err.code : status.OK);
-      });
+      client.makeUnaryRequest(
+        path,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        bytes,
+        new Metadata(),
+        { deadline: Date.now() + 5_000 },
+        (err) => {
+          client.close();
+          resolve(err ? err.code : status.OK);
+        },
+      );
     });
   };
 
@@ -51,7 +59,7 @@ describe("bad input to every method", () => {
       for (const method of Object.values(definition)) {
         const code = await send(address, method.path, Buffer.alloc(0));
         // An empty List request is a valid first page; everything else has a required field.
-        const expected = /\/List/.test(method.path) ? status.OK : status.INVALID_ARGUMENT;
+        const expected: number = /\/List/.test(method.path) ? status.OK : status.INVALID_ARGUMENT;
         if (code !== expected) wrong.push(`${method.path}: ${status[code]}`);
       }
     }
@@ -64,9 +72,12 @@ describe("bad input to every method", () => {
     for (const [definition, address] of addresses) {
       for (const method of Object.values(definition)) {
         for (let i = 0; i < RANDOM_CASES_PER_METHOD; i++) {
-          const bytes = Buffer.from(Array.from({ length: 1 + Math.floor(next() * 64) }, () => Math.floor(next() * 256)));
+          const bytes = Buffer.from(
+            Array.from({ length: 1 + Math.floor(next() * 64) }, () => Math.floor(next() * 256)),
+          );
           const code = await send(address, method.path, bytes);
-          if (NEVER_FOR_BAD_INPUT.includes(code)) wrong.push(`${method.path} ${bytes.toString("hex")}: ${status[code]}`);
+          if (NEVER_FOR_BAD_INPUT.includes(code))
+            wrong.push(`${method.path} ${bytes.toString("hex")}: ${status[code]}`);
         }
       }
     }
@@ -75,36 +86,74 @@ describe("bad input to every method", () => {
   });
 
   describe("orders", () => {
-    const valid = { requestId: "r-1", userId: "usr_x", items: [{ sku: "sku-a", quantity: 1 }], paymentMethod: "" };
-    const fieldsOf = (details: string): string[] => details.split("; ").map((part) => part.split(": ")[0]);
+    const valid = {
+      requestId: "r-1",
+      userId: "usr_x",
+      items: [{ sku: "sku-a", quantity: 1 }],
+      paymentMethod: "",
+    };
+    const fieldsOf = (details: string): string[] =>
+      details.split("; ").map((part) => part.split(": ")[0]);
 
     it.each([
-      ["an empty request", { requestId: "", userId: "", items: [] }, ["request_id", "user_id", "items"]],
+      [
+        "an empty request",
+        { requestId: "", userId: "", items: [] },
+        ["request_id", "user_id", "items"],
+      ],
       ["a zero quantity", { items: [{ sku: "sku-a", quantity: 0 }] }, ["items[0].quantity"]],
       ["a negative quantity", { items: [{ sku: "sku-a", quantity: -3 }] }, ["items[0].quantity"]],
-      ["a quantity over 10,000", { items: [{ sku: "sku-a", quantity: 10_001 }] }, ["items[0].quantity"]],
-      ["a sku twice", { items: [{ sku: "sku-a", quantity: 1 }, { sku: "sku-a", quantity: 2 }] }, ["items[1].sku"]],
+      [
+        "a quantity over 10,000",
+        { items: [{ sku: "sku-a", quantity: 10_001 }] },
+        ["items[0].quantity"],
+      ],
+      [
+        "a sku twice",
+        {
+          items: [
+            { sku: "sku-a", quantity: 1 },
+            { sku: "sku-a", quantity: 2 },
+          ],
+        },
+        ["items[1].sku"],
+      ],
       ["a malformed sku", { items: [{ sku: "SKU A", quantity: 1 }] }, ["items[0].sku"]],
-      ["101 items", { items: Array.from({ length: 101 }, (_, i) => ({ sku: `sku-${i}`, quantity: 1 })) }, ["items"]],
+      [
+        "101 items",
+        { items: Array.from({ length: 101 }, (_, i) => ({ sku: `sku-${i}`, quantity: 1 })) },
+        ["items"],
+      ],
       ["an overlong request_id", { requestId: "r".repeat(129) }, ["request_id"]],
       ["an overlong user_id", { userId: "u".repeat(65) }, ["user_id"]],
       ["an unknown payment method", { paymentMethod: "tok_bogus" }, ["payment_method"]],
-    ])("PlaceOrder with %s answers INVALID_ARGUMENT naming the field", async (_, change, fields) => {
-      const err = await rejectionOf(shop.orders.placeOrder({ ...valid, ...change }));
+    ])(
+      "PlaceOrder with %s answers INVALID_ARGUMENT naming the field",
+      async (_, change, fields) => {
+        const err = await rejectionOf(shop.orders.placeOrder({ ...valid, ...change }));
 
-      expect(err.code).toBe(status.INVALID_ARGUMENT);
-      expect(fieldsOf(err.details)).toEqual(fields);
-    });
+        expect(err.code).toBe(status.INVALID_ARGUMENT);
+        expect(fieldsOf(err.details)).toEqual(fields);
+      },
+    );
 
     it.each([
       ["an empty id", "", status.INVALID_ARGUMENT, "order_id: is required"],
-      ["an overlong id", "o".repeat(65), status.INVALID_ARGUMENT, "order_id: must be at most 64 characters"],
+      [
+        "an overlong id",
+        "o".repeat(65),
+        status.INVALID_ARGUMENT,
+        "order_id: must be at most 64 characters",
+      ],
       ["an unknown id", "ord_unknown", status.NOT_FOUND, "order ord_unknown not found"],
-    ])("GetOrder with %s is refused with the right code and message", async (_, orderId, code, details) => {
-      const err = await rejectionOf(shop.orders.getOrder({ orderId }));
+    ])(
+      "GetOrder with %s is refused with the right code and message",
+      async (_, orderId, code, details) => {
+        const err = await rejectionOf(shop.orders.getOrder({ orderId }));
 
-      expect([err.code, err.details]).toEqual([code, details]);
-    });
+        expect([err.code, err.details]).toEqual([code, details]);
+      },
+    );
 
     it.each([
       ["a huge page size", { pageSize: 1_000_000 }, "page_size"],
@@ -112,7 +161,9 @@ describe("bad input to every method", () => {
       ["a made-up page token", { pageToken: "bm90LWEtdG9rZW4" }, "page_token"],
       ["an overlong user_id", { userId: "u".repeat(65) }, "user_id"],
     ])("ListOrders with %s answers INVALID_ARGUMENT naming the field", async (_, change, field) => {
-      const err = await rejectionOf(shop.orders.listOrders({ userId: "", pageSize: 0, pageToken: "", ...change }));
+      const err = await rejectionOf(
+        shop.orders.listOrders({ userId: "", pageSize: 0, pageToken: "", ...change }),
+      );
 
       expect(err.code).toBe(status.INVALID_ARGUMENT);
       expect(fieldsOf(err.details)).toEqual([field]);

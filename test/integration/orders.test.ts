@@ -13,7 +13,8 @@ describe("placing orders through the saga", () => {
 
   beforeEach(async () => {
     shop = await startShop();
-    userId = (await shop.users.createUser({ email: "ada@example.com", displayName: "Ada" })).user!.userId;
+    userId = (await shop.users.createUser({ email: "ada@example.com", displayName: "Ada" })).user!
+      .userId;
     for (const [sku, units, stock] of [
       ["sku-beans", 18, 10],
       ["sku-mug", 9, 2],
@@ -31,7 +32,9 @@ describe("placing orders through the saga", () => {
 
   const available = async (sku: string): Promise<number> =>
     (await shop.inventory.getProduct({ sku })).product!.available;
-  const paymentsOf = async (orderId: string) => (await shop.payments.listPayments({ orderId, userId: "", pageSize: 0, pageToken: "" })).payments;
+  const paymentsOf = async (orderId: string) =>
+    (await shop.payments.listPayments({ orderId, userId: "", pageSize: 0, pageToken: "" }))
+      .payments;
 
   it("confirms an order, takes the stock and charges the total", async () => {
     const { order } = await shop.orders.placeOrder({
@@ -46,17 +49,29 @@ describe("placing orders through the saga", () => {
 
     expect(order!.status).toBe(OrderStatus.ORDER_STATUS_CONFIRMED);
     expect(order!.total).toEqual({ currencyCode: "USD", units: 46, nanos: 500_000_000 });
-    expect(order!.items[0].unitPrice).toEqual({ currencyCode: "USD", units: 18, nanos: 500_000_000 });
+    expect(order!.items[0].unitPrice).toEqual({
+      currencyCode: "USD",
+      units: 18,
+      nanos: 500_000_000,
+    });
     expect(await available("sku-beans")).toBe(8);
     expect(await available("sku-mug")).toBe(1);
     const payments = await paymentsOf(order!.orderId);
     expect(payments).toHaveLength(1);
-    expect(payments[0]).toMatchObject({ paymentId: order!.paymentId, status: PaymentStatus.PAYMENT_STATUS_CAPTURED });
+    expect(payments[0]).toMatchObject({
+      paymentId: order!.paymentId,
+      status: PaymentStatus.PAYMENT_STATUS_CAPTURED,
+    });
     expect(payments[0].amount).toEqual(order!.total);
   });
 
   it("returns the first order when a request_id is replayed, and charges once", async () => {
-    const request = { requestId: requestId(), userId, items: [{ sku: "sku-beans", quantity: 3 }], paymentMethod: "" };
+    const request = {
+      requestId: requestId(),
+      userId,
+      items: [{ sku: "sku-beans", quantity: 3 }],
+      paymentMethod: "",
+    };
 
     const first = await shop.orders.placeOrder(request);
     const again = await shop.orders.placeOrder(request);
@@ -68,10 +83,20 @@ describe("placing orders through the saga", () => {
 
   it("refuses a request_id reused for a different order with ALREADY_EXISTS", async () => {
     const id = requestId();
-    await shop.orders.placeOrder({ requestId: id, userId, items: [{ sku: "sku-beans", quantity: 1 }], paymentMethod: "" });
+    await shop.orders.placeOrder({
+      requestId: id,
+      userId,
+      items: [{ sku: "sku-beans", quantity: 1 }],
+      paymentMethod: "",
+    });
 
     const err = await rejectionOf(
-      shop.orders.placeOrder({ requestId: id, userId, items: [{ sku: "sku-beans", quantity: 2 }], paymentMethod: "" }),
+      shop.orders.placeOrder({
+        requestId: id,
+        userId,
+        items: [{ sku: "sku-beans", quantity: 2 }],
+        paymentMethod: "",
+      }),
     );
 
     expect(err.code).toBe(status.ALREADY_EXISTS);
@@ -80,13 +105,20 @@ describe("placing orders through the saga", () => {
 
   it("rejects an order for an unknown user with NOT_FOUND, reserving and charging nothing", async () => {
     const err = await rejectionOf(
-      shop.orders.placeOrder({ requestId: requestId(), userId: "usr_nobody", items: [{ sku: "sku-beans", quantity: 1 }], paymentMethod: "" }),
+      shop.orders.placeOrder({
+        requestId: requestId(),
+        userId: "usr_nobody",
+        items: [{ sku: "sku-beans", quantity: 1 }],
+        paymentMethod: "",
+      }),
     );
 
     expect(err.code).toBe(status.NOT_FOUND);
     expect(err.details).toContain("usr_nobody");
     expect(await available("sku-beans")).toBe(10);
-    const [order] = (await shop.orders.listOrders({ userId: "usr_nobody", pageSize: 0, pageToken: "" })).orders;
+    const [order] = (
+      await shop.orders.listOrders({ userId: "usr_nobody", pageSize: 0, pageToken: "" })
+    ).orders;
     expect(order.status).toBe(OrderStatus.ORDER_STATUS_REJECTED);
     expect(await paymentsOf(order.orderId)).toHaveLength(0);
   });
@@ -109,12 +141,20 @@ describe("placing orders through the saga", () => {
     expect(await available("sku-beans")).toBe(10);
     expect(await available("sku-mug")).toBe(2);
     const [order] = (await shop.orders.listOrders({ userId, pageSize: 0, pageToken: "" })).orders;
-    expect(order).toMatchObject({ status: OrderStatus.ORDER_STATUS_REJECTED, rejectionReason: err.details });
+    expect(order).toMatchObject({
+      status: OrderStatus.ORDER_STATUS_REJECTED,
+      rejectionReason: err.details,
+    });
     expect(await paymentsOf(order.orderId)).toHaveLength(0);
   });
 
   it("releases the reservation when the card is declined, and answers the same on replay", async () => {
-    const request = { requestId: requestId(), userId, items: [{ sku: "sku-beans", quantity: 4 }], paymentMethod: "tok_chargeDeclined" };
+    const request = {
+      requestId: requestId(),
+      userId,
+      items: [{ sku: "sku-beans", quantity: 4 }],
+      paymentMethod: "tok_chargeDeclined",
+    };
 
     const err = await rejectionOf(shop.orders.placeOrder(request));
     const replay = await rejectionOf(shop.orders.placeOrder(request));
@@ -126,31 +166,47 @@ describe("placing orders through the saga", () => {
     const [order] = (await shop.orders.listOrders({ userId, pageSize: 0, pageToken: "" })).orders;
     const { reservation } = await shop.inventory.getReservation({ orderId: order.orderId });
     expect(reservation!.status).toBe(ReservationStatus.RESERVATION_STATUS_RELEASED);
-    expect((await paymentsOf(order.orderId)).map((p) => p.status)).toEqual([PaymentStatus.PAYMENT_STATUS_DECLINED]);
+    expect((await paymentsOf(order.orderId)).map((p) => p.status)).toEqual([
+      PaymentStatus.PAYMENT_STATUS_DECLINED,
+    ]);
   });
 
   it("confirms exactly the stock's worth of many parallel orders, one charge each, none for the rest", async () => {
     const results = await Promise.allSettled(
       Array.from({ length: 30 }, () =>
-        shop.orders.placeOrder({ requestId: requestId(), userId, items: [{ sku: "sku-beans", quantity: 1 }], paymentMethod: "" }),
+        shop.orders.placeOrder({
+          requestId: requestId(),
+          userId,
+          items: [{ sku: "sku-beans", quantity: 1 }],
+          paymentMethod: "",
+        }),
       ),
     );
 
     const confirmed = results.filter((r) => r.status === "fulfilled");
     const refused = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
     expect(confirmed).toHaveLength(10);
-    expect(refused.map((r) => (r.reason as { code: number }).code)).toEqual(Array(20).fill(status.FAILED_PRECONDITION));
+    expect(refused.map((r) => (r.reason as { code: number }).code)).toEqual(
+      Array(20).fill(status.FAILED_PRECONDITION),
+    );
     expect(await available("sku-beans")).toBe(0);
     const { orders } = await shop.orders.listOrders({ userId, pageSize: 100, pageToken: "" });
     for (const order of orders) {
-      const captured = (await paymentsOf(order.orderId)).filter((p) => p.status === PaymentStatus.PAYMENT_STATUS_CAPTURED);
+      const captured = (await paymentsOf(order.orderId)).filter(
+        (p) => p.status === PaymentStatus.PAYMENT_STATUS_CAPTURED,
+      );
       expect(captured).toHaveLength(order.status === OrderStatus.ORDER_STATUS_CONFIRMED ? 1 : 0);
     }
   });
 
   it("leaves an order PENDING when payments is down, and recovery confirms it once payments is back", async () => {
     await shop.stopPayments();
-    const request = { requestId: requestId(), userId, items: [{ sku: "sku-beans", quantity: 2 }], paymentMethod: "" };
+    const request = {
+      requestId: requestId(),
+      userId,
+      items: [{ sku: "sku-beans", quantity: 2 }],
+      paymentMethod: "",
+    };
 
     const err = await rejectionOf(shop.orders.placeOrder(request));
     expect(err.code).toBe(status.UNAVAILABLE);
@@ -187,7 +243,10 @@ describe("placing orders through the saga", () => {
       createTime: Date.now(),
       updateTime: Date.now(),
     });
-    await shop.inventory.reserveStock({ orderId: order.orderId, items: [{ sku: "sku-mug", quantity: 2 }] });
+    await shop.inventory.reserveStock({
+      orderId: order.orderId,
+      items: [{ sku: "sku-mug", quantity: 2 }],
+    });
     const { payment } = await shop.payments.charge({
       orderId: order.orderId,
       userId,
@@ -198,7 +257,10 @@ describe("placing orders through the saga", () => {
     await shop.recovery.runOnce(0);
 
     const recovered = (await shop.orders.getOrder({ orderId: order.orderId })).order!;
-    expect(recovered).toMatchObject({ status: OrderStatus.ORDER_STATUS_CONFIRMED, paymentId: payment!.paymentId });
+    expect(recovered).toMatchObject({
+      status: OrderStatus.ORDER_STATUS_CONFIRMED,
+      paymentId: payment!.paymentId,
+    });
     expect(await paymentsOf(order.orderId)).toHaveLength(1);
     expect(await available("sku-mug")).toBe(0);
   });
@@ -206,16 +268,30 @@ describe("placing orders through the saga", () => {
   it("lists a user's orders newest first, a page at a time", async () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const { order } = await shop.orders.placeOrder({ requestId: requestId(), userId, items: [{ sku: "sku-beans", quantity: 1 }], paymentMethod: "" });
+      const { order } = await shop.orders.placeOrder({
+        requestId: requestId(),
+        userId,
+        items: [{ sku: "sku-beans", quantity: 1 }],
+        paymentMethod: "",
+      });
       ids.push(order!.orderId);
     }
 
     const first = await shop.orders.listOrders({ userId, pageSize: 3, pageToken: "" });
-    const second = await shop.orders.listOrders({ userId, pageSize: 3, pageToken: first.nextPageToken });
+    const second = await shop.orders.listOrders({
+      userId,
+      pageSize: 3,
+      pageToken: first.nextPageToken,
+    });
 
     expect([...first.orders, ...second.orders].map((o) => o.orderId)).toEqual([...ids].reverse());
     expect(second.nextPageToken).toBe("");
-    const misuse = await rejectionOf(shop.orders.listOrders({ userId: "", pageSize: 3, pageToken: first.nextPageToken }));
-    expect([misuse.code, misuse.details.split(":")[0]]).toEqual([status.INVALID_ARGUMENT, "page_token"]);
+    const misuse = await rejectionOf(
+      shop.orders.listOrders({ userId: "", pageSize: 3, pageToken: first.nextPageToken }),
+    );
+    expect([misuse.code, misuse.details.split(":")[0]]).toEqual([
+      status.INVALID_ARGUMENT,
+      "page_token",
+    ]);
   });
 });

@@ -1,0 +1,35 @@
+import { idPattern, newId } from "./ids";
+
+describe("ids", () => {
+  it("makes an id of the prefix and a 26-character ULID that its pattern matches", () => {
+    const id = newId("ord");
+
+    expect(id).toMatch(/^ord_[0-9A-Z]{26}$/);
+    expect(id).toMatch(idPattern("ord"));
+    expect(id).not.toMatch(idPattern("usr"));
+  });
+
+  it("encodes the time first, so ids sort by creation time", () => {
+    const times = [0, 1, 31, 32, 1_700_000_000_000, 1_700_000_000_001, 2 ** 48 - 1];
+
+    const ids = times.map((t) => newId("x", t));
+
+    expect([...ids].sort()).toEqual(ids);
+    expect(newId("x", 0).slice(2, 12)).toBe("0000000000");
+    expect(newId("x", 2 ** 48 - 1).slice(2, 12)).toBe("7ZZZZZZZZZ");
+  });
+
+  it("makes different ids in the same millisecond", () => {
+    const now = Date.now();
+
+    const ids = new Set(Array.from({ length: 1_000 }, () => newId("x", now)));
+
+    expect(ids.size).toBe(1_000);
+  });
+
+  it("uses only Crockford base32, without I, L, O or U", () => {
+    const ids = Array.from({ length: 200 }, () => newId("x")).join("");
+
+    expect(ids.slice(2)).not.toMatch(/[ILOU]/);
+  });
+});

@@ -1,0 +1,227 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import knex, { type Knex } from "knex";
+import { openStore, type Migration, type Store } from "./store";
+
+const COUNTER = "hits";
+const INCREMENTS = 50;
+
+/** A counters table, counting how often its `up` runs. */
+function countersMigration(name = "20260101000000_counters"): Migration & { ups: number } {
+  const migration = {
+    name,
+    ups: 0,
+    async up(db: Knex) {
+      migration.ups++;
+      await db.schema.createTable("counters", (t) => {
+        t.string("name").primary();
+        t.integer("value").notNullable();
+      });
+      await db("counters").insert({ name: COUNTER, value: 0 });
+    },
+    async down(db: Knex) {
+      await db.schema.dropTable("counters");
+    },
+  };
+  return migration;
+}
+
+const pragma = async (store: Store, name: string): Promise<unknown> => {
+  const rows = await store.db.raw<Record<string, unknown>[]>(`PRAGMA ${name}`);
+  return Object.values(rows[0])[0];
+};
+
+const counterValue = async (db: Knex): Promise<number> =>
+  ((await db("counters").where({ name: COUNTER }).first()) as { value: number }).value;
+
+/** Something to resolve from inside a transaction and await from the test. */
+function deferred(): { promise: Promise<void>; resolve(): void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+describe("store", () => {
+  let dir: string;
+  let file: string;
+  const open: { close(): Promise<void> }[] = [];
+  const opened = async (options: Partial<Parameters<typeof openStore>[0]> = {}): Promise<Store> => {
+    const store = await openStore({ file, migrations: [countersMigration()], ...options });
+    open.push(store);
+    return store;
+  };
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "mesh-store-"));
+    file = join(dir, "nested", "test.sqlite");
+  });
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((s) => s.close()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  describe("pragmas", () => {
+    it("uses WAL, enforces foreign keys, and syncs every commit with durability full", async () => {
+      const store = await opened({ durability: "full", busyTimeoutMs: 1_234 });
+
+      expect(await pragma(store, "journal_mode")).toBe("wal");
+      expect(await pragma(store, "foreign_keys")).toBe(1);
+      expect(await pragma(store, "synchronous")).toBe(2);
+      expect(await pragma(store, "busy_timeout")).toBe(1_234);
+    });
+
+    it("defaults to synchronous NORMAL and a 5 second busy timeout", async () => {
+      const store = await opened();
+
+      expect(await pragma(store, "synchronous")).toBe(1);
+      expect(await pragma(store, "busy_timeout")).toBe(5_000);
+    });
+
+    it("refuses a row whose foreign key points nowhere", async () => {
+      const store = await opened();
+      await store.db.schema.createTable("parents", (t) => t.string("id").primary());
+      await store.db.schema.createTable("children", (t) => {
+        t.string("id").primary();
+        t.string("parent_id").notNullable().references("parents.id");
+      });
+
+      await expect(store.db("children").insert({ id: "c1", parent_id: "nobody" })).rejects.toThrow(
+        /FOREIGN KEY constraint failed/,
+      );
+    });
+  });
+
+  describe("migrations", () => {
+    it("apply once, however often the store is opened, and are recorded by name", async () => {
+      const migration = countersMigration();
+      await (await opened({ migrations: [migration] })).close();
+      open.pop();
+
+      const store = await opened({ migrations: [migration] });
+
+      expect(migration.ups).toBe(1);
+      expect(await store.db("knex_migrations").pluck("name")).toEqual(["20260101000000_counters"]);
+    });
+
+    it("apply in name order whatever order they are listed in, and only the new ones later", async () => {
+      const first = countersMigration();
+      const second: Migration = {
+        name: "20260102000000_add_note",
+        up: (db) => db.schema.alterTable("counters", (t) => void t.string("note")),
+        down: (db) => db.schema.alterTable("counters", (t) => void t.dropColumn("note")),
+      };
+      await (await opened({ migrations: [first] })).close();
+      open.pop();
+
+      const store = await opened({ migrations: [second, first] });
+
+      expect(first.ups).toBe(1);
+      expect(await store.db("knex_migrations").orderBy("id").pluck("name")).toEqual([
+        "20260101000000_counters",
+        "20260102000000_add_note",
+      ]);
+      expect(await store.db.schema.hasColumn("counters", "note")).toBe(true);
+    });
+
+    it("work on a private in-memory database", async () => {
+      const store = await opened({ file: ":memory:" });
+
+      expect(await counterValue(store.db)).toBe(0);
+    });
+  });
+
+  describe("write", () => {
+    it("rolls back everything when the work throws", async () => {
+      const store = await opened();
+
+      await expect(
+        store.write(async (trx) => {
+          await trx("counters").where({ name: COUNTER }).update({ value: 99 });
+          throw new Error("changed my mind");
+        }),
+      ).rejects.toThrow("changed my mind");
+
+      expect(await counterValue(store.db)).toBe(0);
+    });
+
+    it("loses no update when two stores on one file read and then write one counter concurrently", async () => {
+      const stores = [await opened(), await opened()];
+      const increment = (store: Store) =>
+        store.write(async (trx) => {
+          const value = await counterValue(trx);
+          // Give the other store every chance to read the same value in between.
+          await new Promise((resolve) => setImmediate(resolve));
+          await trx("counters")
+            .where({ name: COUNTER })
+            .update({ value: value + 1 });
+        });
+
+      await Promise.all(Array.from({ length: INCREMENTS }, (_, i) => increment(stores[i % 2])));
+
+      expect(await counterValue(stores[0].db)).toBe(INCREMENTS);
+    });
+
+    it("makes a second writer wait for the first and then read its result", async () => {
+      const [a, b] = [await opened(), await opened()];
+      const aHasRead = deferred();
+      const aMayWrite = deferred();
+      let bRead = -1;
+
+      const first = a.write(async (trx) => {
+        const value = await counterValue(trx);
+        aHasRead.resolve();
+        await aMayWrite.promise;
+        await trx("counters")
+          .where({ name: COUNTER })
+          .update({ value: value + 1 });
+      });
+      await aHasRead.promise;
+      const second = b.write(async (trx) => {
+        bRead = await counterValue(trx);
+        await trx("counters")
+          .where({ name: COUNTER })
+          .update({ value: bRead + 1 });
+      });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      aMayWrite.resolve();
+      await Promise.all([first, second]);
+
+      expect(bRead).toBe(1);
+      expect(await counterValue(a.db)).toBe(2);
+    });
+
+    it("(for contrast) with knex's plain BEGIN, the same interleaving fails with SQLITE_BUSY", async () => {
+      await opened();
+      const plain = (): Knex => {
+        const db = knex({
+          client: "sqlite3",
+          connection: { filename: file },
+          useNullAsDefault: true,
+          pool: { min: 1, max: 1 },
+        });
+        open.push({ close: () => db.destroy() });
+        return db;
+      };
+      const [a, b] = [plain(), plain()];
+
+      const trxA = await a.transaction();
+      const trxB = await b.transaction();
+      const readByA = await counterValue(trxA);
+      const readByB = await counterValue(trxB);
+      await trxA("counters")
+        .where({ name: COUNTER })
+        .update({ value: readByA + 1 });
+      await trxA.commit();
+
+      // B's snapshot is stale: SQLite refuses its write rather than lose A's update, so a
+      // service would see errors under load instead of waiting its turn.
+      await expect(
+        trxB("counters")
+          .where({ name: COUNTER })
+          .update({ value: readByB + 1 }),
+      ).rejects.toThrow(/SQLITE_BUSY/);
+      await trxB.rollback().catch(() => undefined);
+    });
+  });
+});

@@ -1,0 +1,290 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { parseDuration } from "./duration";
+import { projectRoot } from "./paths";
+import { loadTopology, parseTopology, serviceOf, TopologyError, type Topology } from "./topology";
+
+const MESH_YAML = join(projectRoot(), "mesh.yaml");
+
+/** The project's mesh.yaml as a plain object, for tests to spoil one field at a time. */
+type Doc = {
+  services: Record<string, Record<string, unknown> | null>;
+  policy: {
+    defaults: { timeout: unknown; retry: Record<string, unknown> };
+    methods: Record<string, unknown>;
+  };
+} & Record<string, unknown>;
+const projectDoc = (): Doc => parseYaml(readFileSync(MESH_YAML, "utf8")) as Doc;
+
+/** The TopologyError that parsing `doc` throws. */
+function errorOf(doc: unknown, env: NodeJS.ProcessEnv = {}): TopologyError {
+  try {
+    parseTopology(doc, "mesh.yaml", env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(TopologyError);
+    return err as TopologyError;
+  }
+  throw new Error("expected the topology to be refused");
+}
+
+const spoiled = (spoil: (doc: Doc) => void): Doc => {
+  const doc = projectDoc();
+  spoil(doc);
+  return doc;
+};
+
+describe("topology", () => {
+  describe("the project's mesh.yaml", () => {
+    let topology: Topology;
+    beforeAll(() => (topology = loadTopology({})));
+
+    it("loads every service with its address, store and dependencies", () => {
+      expect(topology.file).toBe(MESH_YAML);
+      expect(Object.keys(topology.services)).toEqual(
+        expect.arrayContaining(["inventory", "orders", "payments", "users"]),
+      );
+      expect(topology.services.users).toEqual({
+        name: "users",
+        listen: "127.0.0.1:50051",
+        target: "127.0.0.1:50051",
+        store: join(projectRoot(), "data", "users.sqlite"),
+        dependsOn: [],
+      });
+      expect(topology.services.orders.dependsOn).toEqual(["users", "inventory", "payments"]);
+    });
+
+    it("loads the call policy with every duration in milliseconds", () => {
+      // Values come from the file itself, so that tuning mesh.yaml does not break this test.
+      const raw = projectDoc().policy as unknown as {
+        defaults: { timeout: string; retry: { initialBackoff: string; maxBackoff: string } };
+        methods: Record<string, { timeout?: string }>;
+      };
+      const { defaults, methods } = topology.policy;
+
+      expect(defaults.timeout).toBe(parseDuration(raw.defaults.timeout));
+      expect(defaults.retry.initialBackoff).toBe(parseDuration(raw.defaults.retry.initialBackoff));
+      expect(defaults.retry.maxBackoff).toBe(parseDuration(raw.defaults.retry.maxBackoff));
+      for (const [key, policy] of Object.entries(raw.methods)) {
+        if (policy.timeout) expect(methods[key].timeout).toBe(parseDuration(policy.timeout));
+      }
+      expect(methods["shop.orders.v1.OrderService/PlaceOrder"].timeout).toBeGreaterThan(
+        defaults.timeout,
+      );
+    });
+  });
+
+  it("reads the file MESH_TOPOLOGY names", () => {
+    const dir = mkdtempSync(join(tmpdir(), "topology-"));
+    try {
+      const file = join(dir, "other.yaml");
+      writeFileSync(file, readFileSync(MESH_YAML, "utf8").replace("port: 50051", "port: 6100"));
+
+      expect(loadTopology({ MESH_TOPOLOGY: file }).services.users.listen).toBe("127.0.0.1:6100");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("names the file when it cannot be read", () => {
+    const missing = join(tmpdir(), "no-such-topology.yaml");
+
+    expect(() => loadTopology({ MESH_TOPOLOGY: missing })).toThrow(
+      `${missing}: cannot be read as YAML`,
+    );
+  });
+
+  it("defaults host and dataDir when the file leaves them out", () => {
+    const topology = parseTopology(
+      spoiled((d) => (delete d.host, delete d.dataDir)),
+      "mesh.yaml",
+    );
+
+    expect(topology.services.payments.listen).toBe("127.0.0.1:50053");
+    expect(topology.services.payments.store).toBe(join(projectRoot(), "data", "payments.sqlite"));
+  });
+
+  describe("refuses an invalid document, naming the field and what is expected", () => {
+    it("a port out of range", () => {
+      expect(errorOf(spoiled((d) => (d.services.users!.port = 70_000))).message).toMatch(
+        /^mesh\.yaml is not a valid topology:\n {2}services\.users\.port: .*<=65535$/,
+      );
+    });
+
+    it("a port that is not a number", () => {
+      expect(errorOf(spoiled((d) => (d.services.users!.port = "fifty"))).message).toMatch(
+        /services\.users\.port: .*expected number, received string/,
+      );
+    });
+
+    it("a duration written in words", () => {
+      expect(errorOf(spoiled((d) => (d.policy.defaults.timeout = "2 seconds"))).message).toBe(
+        'mesh.yaml is not a valid topology:\n  policy.defaults.timeout: expected a duration such as "250ms" or "2s", got "2 seconds"',
+      );
+    });
+
+    it("a zero duration", () => {
+      expect(
+        errorOf(spoiled((d) => (d.policy.defaults.retry.initialBackoff = "0ms"))).message,
+      ).toContain(
+        'policy.defaults.retry.initialBackoff: expected a duration such as "250ms" or "2s", got "0ms"',
+      );
+    });
+
+    it("an unknown retry code, listing the codes it may be", () => {
+      const { message } = errorOf(
+        spoiled((d) => (d.policy.defaults.retry.retryableCodes = ["UNAVAILABLE", "SOMETIMES"])),
+      );
+
+      expect(message).toMatch(
+        / {2}policy\.defaults\.retry\.retryableCodes\.1: expected one of UNKNOWN, .*UNAVAILABLE/,
+      );
+    });
+
+    it("a retry on CANCELLED or DEADLINE_EXCEEDED, which are never retried", () => {
+      const { message } = errorOf(
+        spoiled(
+          (d) =>
+            (d.policy.defaults.retry.retryableCodes = [
+              "UNAVAILABLE",
+              "CANCELLED",
+              "DEADLINE_EXCEEDED",
+            ]),
+        ),
+      );
+
+      expect(message).toContain("policy.defaults.retry.retryableCodes.1: expected one of");
+      expect(message).toContain("policy.defaults.retry.retryableCodes.2: expected one of");
+      expect(message).toContain("(OK, CANCELLED, DEADLINE_EXCEEDED are never retried)");
+    });
+
+    it("maxAttempts above the 5 that grpc-js allows", () => {
+      expect(errorOf(spoiled((d) => (d.policy.defaults.retry.maxAttempts = 6))).message).toMatch(
+        /policy\.defaults\.retry\.maxAttempts: .*<=5/,
+      );
+    });
+
+    it("an unknown key, as a typo would make one", () => {
+      expect(errorOf(spoiled((d) => (d.services.users!.prot = 50051))).message).toBe(
+        'mesh.yaml is not a valid topology:\n  services.users: Unrecognized key: "prot"',
+      );
+      expect(errorOf(spoiled((d) => (d.polcy = {}))).message).toContain(
+        '(top level): Unrecognized key: "polcy"',
+      );
+    });
+
+    it("a service that is not a mapping", () => {
+      expect(errorOf(spoiled((d) => (d.services.users = null))).message).toMatch(
+        /services\.users: .*expected object/,
+      );
+    });
+
+    it("every problem at once, one line each", () => {
+      const { message } = errorOf(
+        spoiled((d) => {
+          d.services.users!.port = -1;
+          d.policy.defaults.timeout = "soon";
+        }),
+      );
+
+      expect(message.split("\n")).toEqual([
+        "mesh.yaml is not a valid topology:",
+        expect.stringMatching(/^ {2}services\.users\.port: /),
+        expect.stringMatching(/^ {2}policy\.defaults\.timeout: /),
+      ]);
+    });
+
+    it("dependsOn naming a service that is not in the file", () => {
+      expect(
+        errorOf(spoiled((d) => (d.services.orders!.dependsOn = ["users", "shipping"]))).message,
+      ).toBe('mesh.yaml: services.orders.dependsOn: "shipping" is not a service in this file');
+    });
+
+    it("a policy for a method that is not in proto/", () => {
+      expect(
+        errorOf(
+          spoiled(
+            (d) => (d.policy.methods["shop.users.v1.UserService/DeleteUser"] = { timeout: "1s" }),
+          ),
+        ).message,
+      ).toBe(
+        'mesh.yaml: policy.methods: "shop.users.v1.UserService/DeleteUser" names no method in proto/',
+      );
+      expect(
+        errorOf(spoiled((d) => (d.policy.methods["shop.users.v1.NoService"] = { timeout: "1s" })))
+          .message,
+      ).toBe('mesh.yaml: policy.methods: "shop.users.v1.NoService" names no method in proto/');
+    });
+
+    it("a policy key that is not a service or method name", () => {
+      expect(errorOf(spoiled((d) => (d.policy.methods.users = { timeout: "1s" }))).message).toBe(
+        'mesh.yaml is not a valid topology:\n  policy.methods.users: expected "package.Service" or "package.Service/Method"',
+      );
+    });
+
+    it("a document that is not a mapping", () => {
+      expect(errorOf("services: users").message).toBe(
+        "mesh.yaml: expected a YAML mapping at the top level",
+      );
+    });
+  });
+
+  describe("environment overrides", () => {
+    it("USERS_PORT, MESH_HOST and USERS_TARGET change where users listens and is dialled", () => {
+      const { users, orders } = parseTopology(projectDoc(), "mesh.yaml", {
+        USERS_PORT: "6000",
+        MESH_HOST: "0.0.0.0",
+        USERS_TARGET: "dns:///users.internal:6000",
+      }).services;
+
+      expect(users.listen).toBe("0.0.0.0:6000");
+      expect(users.target).toBe("dns:///users.internal:6000");
+      expect(orders.listen).toBe("0.0.0.0:50054");
+    });
+
+    it("MESH_DATA_DIR moves every store, and USERS_STORE moves one", () => {
+      const { users, payments } = parseTopology(projectDoc(), "mesh.yaml", {
+        MESH_DATA_DIR: "/var/lib/shop",
+        USERS_STORE: ":memory:",
+      }).services;
+
+      expect(users.store).toBe(":memory:");
+      expect(payments.store).toBe("/var/lib/shop/payments.sqlite");
+    });
+
+    it("a relative store path is taken from the project root", () => {
+      expect(
+        parseTopology(projectDoc(), "mesh.yaml", { MESH_DATA_DIR: "tmp/data" }).services.orders
+          .store,
+      ).toBe(join(projectRoot(), "tmp", "data", "orders.sqlite"));
+    });
+
+    it("a bad value's message names the variable it came from", () => {
+      expect(errorOf(projectDoc(), { USERS_PORT: "abc" }).message).toMatch(
+        /^mesh\.yaml is not a valid topology:\n {2}services\.users\.port \(from USERS_PORT\): .*expected number/,
+      );
+      expect(errorOf(projectDoc(), { USERS_PORT: "70000" }).message).toMatch(
+        /services\.users\.port \(from USERS_PORT\): .*<=65535/,
+      );
+      expect(errorOf(projectDoc(), { MESH_DATA_DIR: "" }).message).toMatch(
+        / {2}dataDir \(from MESH_DATA_DIR\): /,
+      );
+    });
+
+    it("loadTopology applies the environment it is given", () => {
+      expect(loadTopology({ PAYMENTS_PORT: "7003" }).services.payments.listen).toBe(
+        "127.0.0.1:7003",
+      );
+    });
+  });
+
+  it("serviceOf names the file when a service is missing", () => {
+    const topology = loadTopology({});
+
+    expect(serviceOf(topology, "users").listen).toBe("127.0.0.1:50051");
+    expect(() => serviceOf(topology, "shipping")).toThrow(
+      new TopologyError(`${MESH_YAML}: services.shipping is missing`),
+    );
+  });
+});
