@@ -1,0 +1,141 @@
+import { status } from "@grpc/grpc-js";
+import { OrderStatus } from "../../gen/shop/orders/v1/orders";
+import { openStore, silentLogger, type Store } from "../../mesh";
+import { migrations } from "./migrations";
+import { createOrdersStore, toOrder, type OrderRecord, type OrdersStore } from "./store";
+
+const candidate = (overrides: Partial<OrderRecord> = {}): OrderRecord => ({
+  orderId: "ord_1",
+  requestId: "req-1",
+  fingerprint: "fp",
+  userId: "usr_1",
+  status: OrderStatus.ORDER_STATUS_PENDING,
+  paymentMethod: "tok_visa",
+  items: [
+    { sku: "sku-b", quantity: 2 },
+    { sku: "sku-a", quantity: 1 },
+  ],
+  createTime: 1_000,
+  updateTime: 1_000,
+  ...overrides,
+});
+
+describe("orders store", () => {
+  let store: Store;
+  let orders: OrdersStore;
+
+  beforeEach(async () => {
+    store = await openStore({ file: ":memory:", migrations, log: silentLogger() });
+    orders = createOrdersStore(store);
+  });
+  afterEach(() => store.close());
+
+  it("creates an order once per request_id and returns the first one after that", async () => {
+    const first = await orders.findOrCreate(candidate());
+
+    const second = await orders.findOrCreate(candidate({ orderId: "ord_2", fingerprint: "other" }));
+
+    expect(first.created).toBe(true);
+    expect(second).toEqual({ order: first.order, created: false });
+    expect(second.order.items.map((i) => i.sku)).toEqual(["sku-b", "sku-a"]);
+  });
+
+  it("confirms a pending order with its prices, and a later rejection does not overwrite it", async () => {
+    await orders.findOrCreate(candidate());
+    const priced = [
+      { sku: "sku-b", quantity: 2, unitPriceMicros: 1_500_000, currencyCode: "USD" },
+      { sku: "sku-a", quantity: 1, unitPriceMicros: 250_000, currencyCode: "USD" },
+    ];
+
+    await orders.finish(
+      "ord_1",
+      {
+        status: OrderStatus.ORDER_STATUS_CONFIRMED,
+        paymentId: "pay_1",
+        items: priced,
+        totalMicros: 3_250_000,
+        currencyCode: "USD",
+      },
+      2_000,
+    );
+    const after = await orders.finish(
+      "ord_1",
+      {
+        status: OrderStatus.ORDER_STATUS_REJECTED,
+        code: status.FAILED_PRECONDITION,
+        reason: "late",
+      },
+      3_000,
+    );
+
+    expect(after).toMatchObject({
+      status: OrderStatus.ORDER_STATUS_CONFIRMED,
+      paymentId: "pay_1",
+      updateTime: 2_000,
+    });
+    expect(toOrder(after).total).toEqual({ currencyCode: "USD", units: 3, nanos: 250_000_000 });
+    expect(toOrder(after).items[0].unitPrice).toEqual({
+      currencyCode: "USD",
+      units: 1,
+      nanos: 500_000_000,
+    });
+  });
+
+  it("keeps a rejection's code and reason so that a replay can answer the same", async () => {
+    await orders.findOrCreate(candidate());
+
+    const rejected = await orders.finish(
+      "ord_1",
+      {
+        status: OrderStatus.ORDER_STATUS_REJECTED,
+        code: status.NOT_FOUND,
+        reason: "user usr_1 not found",
+      },
+      2_000,
+    );
+
+    expect(rejected).toMatchObject({
+      rejectionCode: status.NOT_FOUND,
+      rejectionReason: "user usr_1 not found",
+    });
+    expect(toOrder(rejected).total).toBeUndefined();
+  });
+
+  it("finds pending orders untouched since a time, oldest first, and touch() moves one out of reach", async () => {
+    await orders.findOrCreate(candidate({ orderId: "ord_old", requestId: "a", updateTime: 100 }));
+    await orders.findOrCreate(candidate({ orderId: "ord_new", requestId: "b", updateTime: 900 }));
+    await orders.findOrCreate(candidate({ orderId: "ord_done", requestId: "c", updateTime: 50 }));
+    await orders.finish(
+      "ord_done",
+      { status: OrderStatus.ORDER_STATUS_REJECTED, code: 9, reason: "x" },
+      60,
+    );
+
+    expect((await orders.pending(1_000, 10)).map((o) => o.orderId)).toEqual(["ord_old", "ord_new"]);
+    await orders.touch("ord_old", 5_000);
+    expect((await orders.pending(1_000, 10)).map((o) => o.orderId)).toEqual(["ord_new"]);
+  });
+
+  it("lists newest first, filtered by user, before a given id", async () => {
+    for (const [id, user] of [
+      ["ord_1", "u1"],
+      ["ord_2", "u2"],
+      ["ord_3", "u1"],
+      ["ord_4", "u1"],
+    ]) {
+      await orders.findOrCreate(candidate({ orderId: id, requestId: id, userId: user }));
+    }
+
+    expect((await orders.list("u1", 2, undefined)).map((o) => o.orderId)).toEqual([
+      "ord_4",
+      "ord_3",
+    ]);
+    expect((await orders.list("u1", 2, "ord_3")).map((o) => o.orderId)).toEqual(["ord_1"]);
+    expect((await orders.list(undefined, 10, undefined)).map((o) => o.orderId)).toEqual([
+      "ord_4",
+      "ord_3",
+      "ord_2",
+      "ord_1",
+    ]);
+  });
+});
