@@ -6,11 +6,13 @@ import {
   type ClientUnaryCall,
   type ServiceError,
 } from "@grpc/grpc-js";
+import pino from "pino";
 import { InventoryServiceService } from "../gen/shop/inventory/v1/inventory";
 import { UserServiceService, type GetUserResponse } from "../gen/shop/users/v1/users";
 import { rejectionOf, startTestServer, type TestServer } from "../test/support";
 import { createPeer, type Peer } from "./client";
 import type { CallContext } from "./context";
+import type { Logger } from "./logger";
 import { StatusError, unavailable } from "./errors";
 import type { ServiceHandlers } from "./server";
 import { parseTopology, type PolicyConfig } from "./topology";
@@ -41,27 +43,31 @@ interface PolicyOverrides {
   timeout?: string;
   maxAttempts?: number;
   methods?: Record<string, unknown>;
+  circuitBreaker?: { failureThreshold: number; openFor: string };
+}
+
+/** The `policy` section of a topology document. */
+function policyDocument(overrides: PolicyOverrides = {}): Record<string, unknown> {
+  return {
+    defaults: {
+      timeout: overrides.timeout ?? "2s",
+      retry: {
+        maxAttempts: overrides.maxAttempts ?? 3,
+        initialBackoff: "10ms",
+        maxBackoff: "50ms",
+        backoffMultiplier: 2,
+        retryableCodes: ["UNAVAILABLE"],
+      },
+    },
+    retryThrottling: { maxTokens: 10, tokenRatio: 0.1 },
+    methods: overrides.methods ?? {},
+    circuitBreaker: overrides.circuitBreaker,
+  };
 }
 
 /** A policy built the way mesh.yaml is, from a literal document. */
 function policyOf(overrides: PolicyOverrides = {}): PolicyConfig {
-  const document = {
-    services: {},
-    policy: {
-      defaults: {
-        timeout: overrides.timeout ?? "2s",
-        retry: {
-          maxAttempts: overrides.maxAttempts ?? 3,
-          initialBackoff: "10ms",
-          maxBackoff: "50ms",
-          backoffMultiplier: 2,
-          retryableCodes: ["UNAVAILABLE"],
-        },
-      },
-      retryThrottling: { maxTokens: 10, tokenRatio: 0.1 },
-      methods: overrides.methods ?? {},
-    },
-  };
+  const document = { services: {}, policy: policyDocument(overrides) };
   return parseTopology(document, "test-topology").policy;
 }
 
@@ -70,6 +76,16 @@ const aborted = (signal: AbortSignal): Promise<void> =>
   new Promise((resolve) =>
     signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve()),
   );
+
+/** A logger at `level` whose lines land in `lines`, parsed. */
+function capturingLogger(level: string): { log: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const log = pino(
+    { level },
+    { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) },
+  );
+  return { log, lines };
+}
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -447,6 +463,150 @@ describe("peer", () => {
       for (let i = 0; i < 10; i++) await peer.getUser({ userId: "usr_1" });
 
       expect(counts).toEqual([5, 5]);
+    });
+  });
+  describe("budget in logs", () => {
+    it("logs each call's method and remaining budget at debug level", async () => {
+      const { log, lines } = capturingLogger("debug");
+      const address = await serveUsers(
+        userHandlers({ getUser: () => Promise.resolve({ user: USER }) }),
+      );
+      const peer = createPeer(UserServiceService, { target: address, policy: policyOf(), log });
+      closers.push(() => peer.close());
+
+      await peer.getUser({ userId: "usr_1" }, { timeoutMs: 700 });
+      await peer.getUser({ userId: "usr_1" });
+
+      expect(lines.map(({ method, budgetMs, msg }) => ({ method, budgetMs, msg }))).toEqual([
+        { method: "/shop.users.v1.UserService/GetUser", budgetMs: 700, msg: "calling" },
+        { method: "/shop.users.v1.UserService/GetUser", budgetMs: 2_000, msg: "calling" },
+      ]);
+    });
+
+    it("builds no log entry at all when the level is above debug", async () => {
+      const { log, lines } = capturingLogger("info");
+      const debug = jest.spyOn(log, "debug");
+      const address = await serveUsers(
+        userHandlers({ getUser: () => Promise.resolve({ user: USER }) }),
+      );
+      const peer = createPeer(UserServiceService, { target: address, policy: policyOf(), log });
+      closers.push(() => peer.close());
+
+      for (let i = 0; i < 3; i++) await peer.getUser({ userId: "usr_1" });
+
+      expect(debug).not.toHaveBeenCalled();
+      expect(lines).toEqual([]);
+    });
+  });
+
+  describe("circuit breaker", () => {
+    it("has no breaker unless the policy asks for one", () => {
+      expect(usersPeer("127.0.0.1:1").breaker).toBeUndefined();
+      expect(
+        usersPeer(
+          "127.0.0.1:1",
+          policyOf({ circuitBreaker: { failureThreshold: 2, openFor: "1s" } }),
+        ).breaker?.state(),
+      ).toBe("closed");
+    });
+
+    it("keeps the circuit closed while the peer answers, even with errors of its own (NOT_FOUND)", async () => {
+      let calls = 0;
+      const address = await serveUsers(
+        userHandlers({
+          getUser: () => (calls++, Promise.reject(new StatusError(status.NOT_FOUND, "no user"))),
+        }),
+      );
+      const peer = usersPeer(
+        address,
+        policyOf({ circuitBreaker: { failureThreshold: 2, openFor: "1s" } }),
+      );
+
+      for (let i = 0; i < 5; i++) {
+        expect((await rejectionOf(peer.getUser({ userId: "usr_1" }))).code).toBe(status.NOT_FOUND);
+      }
+
+      expect(calls).toBe(5);
+      expect(peer.breaker?.state()).toBe("closed");
+    });
+
+    it("does not open the circuit on the caller's own expired deadlines", async () => {
+      const address = await serveUsers(
+        userHandlers({
+          getUser: async (_r, ctx) => (await aborted(ctx.signal), { user: USER }),
+        }),
+      );
+      const peer = usersPeer(
+        address,
+        policyOf({ circuitBreaker: { failureThreshold: 2, openFor: "1s" } }),
+      );
+
+      for (let i = 0; i < 3; i++) {
+        const err = await rejectionOf(peer.getUser({ userId: "usr_1" }, { timeoutMs: 20 }));
+        expect(err.code).toBe(status.DEADLINE_EXCEEDED);
+      }
+
+      expect(peer.breaker?.state()).toBe("closed");
+    });
+
+    it("warns in the log when the circuit opens", async () => {
+      const { log, lines } = capturingLogger("info");
+      const peer = createPeer(UserServiceService, {
+        target: "127.0.0.1:1",
+        policy: policyOf({
+          maxAttempts: 1,
+          circuitBreaker: { failureThreshold: 1, openFor: "1s" },
+        }),
+        log,
+      });
+      closers.push(() => peer.close());
+
+      await rejectionOf(peer.getUser({ userId: "usr_1" }));
+
+      expect(lines).toEqual([
+        expect.objectContaining({
+          level: 40,
+          peer: "shop.users.v1.UserService",
+          state: "open",
+          previous: "closed",
+          msg: "circuit to shop.users.v1.UserService opened",
+        }),
+      ]);
+    });
+  });
+
+  describe("outlier detection", () => {
+    it("refuses to build a peer whose outlier-detection config grpc-js would not apply", () => {
+      const valid = parseTopology(
+        {
+          services: {},
+          policy: {
+            ...policyDocument(),
+            outlierDetection: {
+              interval: "1s",
+              baseEjectionTime: "5s",
+              maxEjectionTime: "30s",
+              maxEjectionPercent: 50,
+              failurePercentage: {
+                threshold: 50,
+                enforcementPercentage: 100,
+                minimumHosts: 2,
+                requestVolume: 10,
+              },
+            },
+          },
+        },
+        "test-topology",
+      ).policy;
+      // Built in code: the topology schema would have refused a percentage over 100 first.
+      const policy = {
+        ...valid,
+        outlierDetection: { ...valid.outlierDetection!, maxEjectionPercent: 101 },
+      };
+
+      expect(() => createPeer(UserServiceService, { target: "127.0.0.1:1", policy })).toThrow(
+        /^policy\.outlierDetection: grpc-js refused the load-balancing config .*pick_first/,
+      );
     });
   });
 });

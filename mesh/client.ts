@@ -8,8 +8,17 @@ import {
   type ServiceDefinition,
   type ServiceError,
 } from "@grpc/grpc-js";
+import {
+  ADMITTED,
+  createCircuitBreaker,
+  REJECTED,
+  type Admission,
+  type BreakerView,
+  type CircuitBreaker,
+} from "./breaker";
 import type { CallContext } from "./context";
 import { loadDescriptors, type Descriptors } from "./descriptors";
+import type { Logger } from "./logger";
 import { resolveMethodPolicy, serviceConfigFor } from "./policy";
 import type { PolicyConfig } from "./topology";
 
@@ -34,13 +43,15 @@ export type Peer<S> = {
 } & {
   /** Closes the channel. */
   close(): void;
+  /** The peer's circuit breaker, when the policy has `circuitBreaker`: `peer.breaker?.state()`. */
+  readonly breaker?: BreakerView;
 };
 
 /** Options for {@link createPeer}. */
 export interface PeerOptions {
   /** A grpc-js target: `host:port`, `ipv4:a:1,b:2`, or `dns:///name:port`. */
   target: string;
-  /** Timeouts and retries; see policy.ts. */
+  /** Timeouts, retries, hedging, outlier detection and the circuit breaker; see policy.ts. */
   policy: PolicyConfig;
   /** Defaults to plaintext. */
   credentials?: ChannelCredentials;
@@ -48,6 +59,11 @@ export interface PeerOptions {
   descriptors?: Descriptors;
   /** Extra grpc-js channel options, merged over the defaults. */
   channelOptions?: ChannelOptions;
+  /**
+   * At debug level, each call logs `{ method, budgetMs }` (its deadline less now); breaker
+   * changes are logged too. Defaults to no logging.
+   */
+  log?: Logger;
 }
 
 // Keepalive: find dead connections in about 40 s even when idle; the server permits this rate.
@@ -56,6 +72,8 @@ const KEEPALIVE_TIMEOUT_MS = 10_000;
 // Reconnect to a restarted peer within seconds; grpc-js would back off up to 120 s.
 const INITIAL_RECONNECT_BACKOFF_MS = 250;
 const MAX_RECONNECT_BACKOFF_MS = 5_000;
+// Shared by every call made without options, so that such calls allocate nothing for them.
+const NO_OPTIONS: PeerCallOptions = Object.freeze({});
 
 /** An error shaped like the ones grpc-js returns, for calls refused before they start. */
 function callError(code: status, details: string): ServiceError {
@@ -66,13 +84,28 @@ function callError(code: status, details: string): ServiceError {
   });
 }
 
+/** Logs the breaker's changes: opening is worth a warning, the rest is information. */
+function logBreaker(breaker: CircuitBreaker, serviceName: string, log: Logger): void {
+  breaker.onStateChange((state, previous) => {
+    const fields = { peer: serviceName, state, previous };
+    if (state === "open") log.warn(fields, `circuit to ${serviceName} opened`);
+    else log.info(fields, `circuit to ${serviceName} is ${state}`);
+  });
+}
+
 /**
  * One channel to one service, reused for every call, with a typed promise method per RPC.
  * Each call carries a deadline: the method's timeout, never later than the incoming call's
  * deadline, and a call whose budget is already spent fails at once with DEADLINE_EXCEEDED
- * (CANCELLED if the incoming call was cancelled) instead of starting. Retries and
- * throttling come from the service config (gRFC A6), built from the policy; grpc-js retries
- * only the methods the policy allows.
+ * (CANCELLED if the incoming call was cancelled) instead of starting. Retries, hedging,
+ * throttling and outlier ejection come from the service config (gRFC A6, A50), built from the
+ * policy; grpc-js retries only the methods the policy allows. With `policy.circuitBreaker`,
+ * calls fail at once with UNAVAILABLE while the peer's circuit is open (see breaker.ts).
+ *
+ * Everything that depends only on the method is worked out here, once; a call allocates its
+ * promise, its callback and what grpc-js needs (options, metadata), and nothing else.
+ *
+ * @throws Error when the policy makes a service config grpc-js would not apply as written.
  */
 export function createPeer<S extends ServiceDefinition>(
   definition: S,
@@ -95,41 +128,67 @@ export function createPeer<S extends ServiceDefinition>(
       ...options.channelOptions,
     },
   );
+  const { log } = options;
+  // A call logs its budget only when the logger's level is at or below this one.
+  const debugLevel = log?.levels.values.debug ?? 0;
+  const breakerConfig = options.policy.circuitBreaker;
+  const breaker = breakerConfig
+    ? createCircuitBreaker({ name: serviceName, ...breakerConfig })
+    : undefined;
+  if (breaker && log) logBreaker(breaker, serviceName, log);
 
-  const peer: Record<string, unknown> = { close: () => client.close() };
+  const peer: Record<string, unknown> = { close: () => client.close(), breaker };
   for (const [key, method] of Object.entries(definition)) {
-    const { timeoutMs } = resolveMethodPolicy(options.policy, method.path, descriptors);
-    peer[key] = (request: unknown, callOptions: PeerCallOptions = {}) => {
+    const { path, requestSerialize, responseDeserialize } = method;
+    const { timeoutMs } = resolveMethodPolicy(options.policy, path, descriptors);
+    peer[key] = (request: unknown, callOptions: PeerCallOptions = NO_OPTIONS) => {
       const parent = callOptions.parent;
       const now = Date.now();
       let deadline = now + (callOptions.timeoutMs ?? timeoutMs);
-      if (parent && parent.deadline < deadline) deadline = parent.deadline;
+      if (parent) deadline = Math.min(deadline, parent.deadline);
       if (deadline <= now) {
-        return Promise.reject(
-          callError(status.DEADLINE_EXCEEDED, `no time left to call ${method.path}`),
-        );
+        return Promise.reject(callError(status.DEADLINE_EXCEEDED, `no time left to call ${path}`));
       }
       // grpc-js propagates a parent's cancellation only when it happens after the call starts
       // (it listens for "cancelled"), so a parent cancelled already is checked here.
       if (parent?.call.cancelled) {
         return Promise.reject(
-          callError(
-            status.CANCELLED,
-            `the incoming call was cancelled; not calling ${method.path}`,
-          ),
+          callError(status.CANCELLED, `the incoming call was cancelled; not calling ${path}`),
         );
       }
+      let admission: Admission = ADMITTED;
+      if (breaker) {
+        admission = breaker.admit();
+        if (admission === REJECTED) {
+          return Promise.reject(callError(status.UNAVAILABLE, breaker.rejectionDetails()));
+        }
+      }
+      // A level check first, so that runs above debug build no log object at all.
+      if (log && log.levelVal <= debugLevel) {
+        log.debug({ method: path, budgetMs: deadline - now }, "calling");
+      }
       return new Promise((resolve, reject) => {
-        client.makeUnaryRequest(
-          method.path,
-          method.requestSerialize,
-          method.responseDeserialize,
-          request,
-          callOptions.metadata ?? new Metadata(),
-          // `parent` propagates the caller's cancellation (and deadline) to this call.
-          parent ? { deadline, parent: parent.call } : { deadline },
-          (err, response) => (err ? reject(err) : resolve(response)),
-        );
+        try {
+          client.makeUnaryRequest(
+            path,
+            requestSerialize,
+            responseDeserialize,
+            request,
+            callOptions.metadata ?? new Metadata(),
+            // `parent` propagates the caller's cancellation (and deadline) to this call.
+            parent ? { deadline, parent: parent.call } : { deadline },
+            (err, response) => {
+              if (err) reject(err);
+              else resolve(response);
+              // After settling: the caller's answer never waits on a breaker listener.
+              breaker?.record(admission, err ? err.code : status.OK);
+            },
+          );
+        } catch (err) {
+          // Never sent (a closed channel): a probe slot must not stay taken.
+          breaker?.record(admission, status.CANCELLED);
+          throw err;
+        }
       });
     };
   }

@@ -1,11 +1,14 @@
 import {
+  Metadata,
   status,
   type handleUnaryCall,
   type ServerUnaryCall,
   type sendUnaryData,
+  type StatusObject,
 } from "@grpc/grpc-js";
 import { ServerCallContext, type CallContext } from "./context";
 import { toStatus } from "./errors";
+import { injectFault, NO_FAULT, type FaultSlot } from "./faults";
 import type { Logger } from "./logger";
 
 /** A unary handler: takes the decoded request and the call's context, resolves the response. */
@@ -32,15 +35,86 @@ export function tolerantDeserializer<T>(decode: (bytes: Buffer) => T): (bytes: B
 }
 
 /**
+ * Handlers in flight on one server, shared by all its methods, and the limit past which a
+ * call is shed at once with RESOURCE_EXHAUSTED and a `grpc-retry-pushback-ms` trailer, which
+ * grpc-js and every gRFC A6 client wait for before retrying (if the code is retryable).
+ */
+export class CallLimit {
+  /** Handlers running now. */
+  inFlight = 0;
+  /** The status a shed call gets; built once, as grpc-js copies its metadata when sending. */
+  readonly shed: Partial<StatusObject>;
+
+  /**
+   * @param max handlers that may run at once. Defaults to no limit.
+   * @param pushbackMs how long a shed caller is told to wait. Defaults to 100 ms.
+   */
+  constructor(
+    readonly max = Infinity,
+    readonly pushbackMs = 100,
+  ) {
+    const metadata = new Metadata();
+    metadata.set("grpc-retry-pushback-ms", String(Math.round(pushbackMs)));
+    this.shed = {
+      code: status.RESOURCE_EXHAUSTED,
+      details: `server overloaded: ${max} calls in flight (limits.maxConcurrentCalls); retry after ${pushbackMs} ms`,
+      metadata,
+    };
+  }
+}
+
+/** What stands between a call and its handler; see {@link adaptUnary}. */
+export interface CallGuards {
+  /** Counts the server's calls in flight and sheds past its limit. Defaults to no limit. */
+  limit?: CallLimit;
+  /** The method's injected fault, read on every call. Defaults to none. */
+  faults?: FaultSlot;
+}
+
+/**
  * Adapts an async handler to grpc-js, once per method at registration. Per call it does only
- * what it must: check the request decoded, build the context, and map a rejection to a status.
+ * what it must: check the request decoded, one null check for an injected fault, the
+ * concurrency limit, build the context, and map a rejection to a status. A fault comes first,
+ * as it stands for the network or a proxy in front of the server; a delayed call holds no
+ * handler slot while it waits.
  */
 export function adaptUnary<Req, Res>(
   method: string,
   typeName: string,
   handler: UnaryHandler<Req, Res>,
   log: Logger,
+  guards: CallGuards = {},
 ): handleUnaryCall<Req, Res> {
+  const limit = guards.limit ?? new CallLimit();
+  const faults = guards.faults ?? NO_FAULT;
+
+  const serve = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+    if (limit.inFlight >= limit.max) {
+      callback(limit.shed);
+      return;
+    }
+    limit.inFlight++;
+    let pending: Promise<Res>;
+    try {
+      pending = handler(call.request, new ServerCallContext(call, method, log));
+    } catch (err) {
+      // Whatever was thrown, Error or not, goes to the same mapping as a rejection.
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+      pending = Promise.reject(err);
+    }
+    // Every outcome passes through exactly one of these, so the count always comes back down.
+    pending.then(
+      (response) => {
+        limit.inFlight--;
+        callback(null, response);
+      },
+      (err: unknown) => {
+        limit.inFlight--;
+        callback(toStatus(err, method, log));
+      },
+    );
+  };
+
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     const request = call.request;
     if (request instanceof MalformedRequest) {
@@ -50,17 +124,8 @@ export function adaptUnary<Req, Res>(
       });
       return;
     }
-    let pending: Promise<Res>;
-    try {
-      pending = handler(request, new ServerCallContext(call, method, log));
-    } catch (err) {
-      // Whatever was thrown, Error or not, goes to the same mapping as a rejection.
-      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
-      pending = Promise.reject(err);
-    }
-    pending.then(
-      (response) => callback(null, response),
-      (err: unknown) => callback(toStatus(err, method, log)),
-    );
+    const fault = faults.current;
+    if (fault === null) serve(call, callback);
+    else injectFault(fault, call, callback, serve);
   };
 }

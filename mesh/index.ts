@@ -9,6 +9,18 @@ export {
   type ServiceHandlers,
 } from "./server";
 export { createPeer, type Peer, type PeerCallOptions, type PeerOptions } from "./client";
+export {
+  ADMITTED,
+  createCircuitBreaker,
+  PROBE,
+  REJECTED,
+  type Admission,
+  type BreakerListener,
+  type BreakerState,
+  type BreakerView,
+  type CircuitBreaker,
+  type CircuitBreakerOptions,
+} from "./breaker";
 export type { CallContext } from "./context";
 export type { UnaryHandler } from "./handler";
 export {
@@ -26,13 +38,28 @@ export { loadDescriptors, Descriptors, type Idempotency } from "./descriptors";
 export { HealthRegistry, ServingStatus } from "./health";
 export { createLogger, silentLogger, type Logger } from "./logger";
 export { onShutdownSignal } from "./shutdown";
+export {
+  createFaultSource,
+  describeFault,
+  watchFaults,
+  type FaultSource,
+  type FaultSourceOptions,
+  type WatchFaultsOptions,
+} from "./faults";
 export { openStore, type Migration, type Store, type StoreOptions } from "./store";
 export {
   loadTopology,
   parseTopology,
   serviceOf,
   TopologyError,
+  type CircuitBreakerConfig,
+  type FaultConfig,
+  type HedgingConfig,
+  type InstanceTopology,
+  type LimitsConfig,
+  type OutlierDetectionConfig,
   type PolicyConfig,
+  type RetryConfig,
   type ServiceTopology,
   type Topology,
 } from "./topology";

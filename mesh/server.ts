@@ -6,10 +6,12 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { loadDescriptors, type Descriptors } from "./descriptors";
-import { adaptUnary, tolerantDeserializer, type UnaryHandler } from "./handler";
+import type { FaultSource } from "./faults";
+import { adaptUnary, CallLimit, tolerantDeserializer, type UnaryHandler } from "./handler";
 import { HealthRegistry, HealthService, ServingStatus } from "./health";
 import type { Logger } from "./logger";
 import { createReflection, reflectionServices } from "./reflection";
+import type { LimitsConfig } from "./topology";
 
 /** The handlers a generated ts-proto service definition asks for, as async functions. */
 export type ServiceHandlers<S> = {
@@ -33,6 +35,14 @@ export interface MeshServerOptions {
   credentials?: ServerCredentials;
   /** How long in-flight calls may take to finish on shutdown. Defaults to 10 seconds. */
   shutdownGraceMs?: number;
+  /**
+   * mesh.yaml `limits`: handlers in flight before calls are shed, the pushback they carry,
+   * and how long shutdown reports NOT_SERVING before it stops taking calls. Defaults to no
+   * limit and no drain delay.
+   */
+  limits?: LimitsConfig;
+  /** Faults to inject into this server's calls (`watchFaults` in faults.ts). Defaults to none. */
+  faults?: FaultSource;
   /** Extra grpc-js server options, merged over the defaults below. */
   grpcOptions?: ServerOptions;
 }
@@ -55,8 +65,14 @@ export interface MeshServer {
   listen(address: string): Promise<number>;
   /** Reports every service SERVING; call once the store is migrated. */
   ready(): void;
-  /** Reports NOT_SERVING, lets in-flight calls finish, and forces the rest after the grace. */
+  /**
+   * Drains: reports NOT_SERVING and keeps serving for `limits.drainDelay`, so that health
+   * checkers stop sending calls; then sends GOAWAY (grpc-js clients move new calls to other
+   * instances), lets in-flight calls finish, and forces the rest after the grace.
+   */
   shutdown(graceMs?: number): Promise<void>;
+  /** Handlers running now. */
+  readonly inFlight: number;
   readonly health: HealthRegistry;
   readonly grpcServer: Server;
 }
@@ -68,7 +84,23 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
   const grpcServer = new Server({ ...DEFAULT_SERVER_OPTIONS, ...options.grpcOptions });
   const health = new HealthRegistry();
   const serviceNames: string[] = [];
+  const limit = new CallLimit(options.limits?.maxConcurrentCalls, options.limits?.pushback);
+  const drainDelayMs = options.limits?.drainDelay ?? 0;
   let shuttingDown: Promise<void> | undefined;
+
+  const stop = (graceMs: number): Promise<void> =>
+    new Promise<void>((resolve) => {
+      // Watch streams never end by themselves; close them so that draining can finish.
+      health.close();
+      const force = setTimeout(() => {
+        log.warn({ graceMs }, "calls still running after the grace period; forcing shutdown");
+        grpcServer.forceShutdown();
+      }, graceMs);
+      grpcServer.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
 
   const register = (definition: ServiceDefinition, impl: UntypedServiceImplementation): void => {
     const name = Object.values(definition)[0].path.split("/")[1];
@@ -88,6 +120,9 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
   return {
     health,
     grpcServer,
+    get inFlight() {
+      return limit.inFlight;
+    },
 
     addService(definition, handlers) {
       const tolerant: Record<string, ServiceDefinition[string]> = {};
@@ -100,7 +135,10 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
           ...method,
           requestDeserialize: tolerantDeserializer(method.requestDeserialize),
         };
-        impl[key] = adaptUnary(method.path, typeName, handler, log);
+        impl[key] = adaptUnary(method.path, typeName, handler, log, {
+          limit,
+          faults: options.faults?.slot(method.path),
+        });
       }
       register(tolerant, impl);
       health.set(Object.values(definition)[0].path.split("/")[1], ServingStatus.NOT_SERVING);
@@ -120,20 +158,17 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
       if (!shuttingDown) health.setAll(ServingStatus.SERVING);
     },
 
-    shutdown(graceMs = options.shutdownGraceMs ?? DEFAULT_GRACE_MS) {
-      return (shuttingDown ??= new Promise<void>((resolve) => {
-        health.setAll(ServingStatus.NOT_SERVING);
-        // Watch streams never end by themselves; close them so that draining can finish.
-        health.close();
-        const force = setTimeout(() => {
-          log.warn({ graceMs }, "calls still running after the grace period; forcing shutdown");
-          grpcServer.forceShutdown();
-        }, graceMs);
-        grpcServer.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      }));
+    shutdown(
+      graceMs = options.shutdownGraceMs ?? options.limits?.shutdownGrace ?? DEFAULT_GRACE_MS,
+    ) {
+      if (shuttingDown) return shuttingDown;
+      health.setAll(ServingStatus.NOT_SERVING);
+      if (drainDelayMs <= 0) return (shuttingDown = stop(graceMs));
+      log.info({ drainDelayMs, inFlight: limit.inFlight }, "draining: NOT_SERVING, still serving");
+      // Until the checkers have seen NOT_SERVING, calls keep coming and are served as usual.
+      return (shuttingDown = new Promise<void>((resolve) => setTimeout(resolve, drainDelayMs)).then(
+        () => stop(graceMs),
+      ));
     },
   };
 }

@@ -66,6 +66,31 @@ export interface Store {
 }
 
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+// Instances of a service open one file at once: the losers of the race to create knex's
+// migration tables or take its lock retry, and find the winner's work done.
+const MIGRATION_ATTEMPTS = 20;
+const MIGRATION_RETRY_MS = 100;
+const MIGRATION_CONTENTION = /already locked|already exists|SQLITE_BUSY/;
+
+async function migrate(db: Knex, migrations: readonly Migration[]): Promise<void> {
+  const source = {
+    getMigrations: () => Promise.resolve([...migrations]),
+    getMigrationName: (m: Migration) => m.name,
+    getMigration: (m: Migration) => Promise.resolve(m),
+  };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await db.migrate.latest({ migrationSource: source });
+      return;
+    } catch (err) {
+      const contention = err instanceof Error && MIGRATION_CONTENTION.test(err.message);
+      if (!contention || attempt >= MIGRATION_ATTEMPTS) throw err;
+      await new Promise((resolve) =>
+        setTimeout(resolve, MIGRATION_RETRY_MS * (0.5 + Math.random())),
+      );
+    }
+  }
+}
 
 /** Opens (creating if needed) a service's SQLite store and applies its migrations. */
 export async function openStore(options: StoreOptions): Promise<Store> {
@@ -95,13 +120,12 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   });
 
   const migrations = [...options.migrations].sort((a, b) => a.name.localeCompare(b.name));
-  await db.migrate.latest({
-    migrationSource: {
-      getMigrations: () => Promise.resolve(migrations),
-      getMigrationName: (m: Migration) => m.name,
-      getMigration: (m: Migration) => Promise.resolve(m),
-    },
-  });
+  try {
+    await migrate(db, migrations);
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
   options.log?.info({ file, migrations: migrations.length }, "store ready");
 
   return {

@@ -48,11 +48,27 @@ describe("topology", () => {
       expect(topology.services.users).toEqual({
         name: "users",
         listen: "127.0.0.1:50051",
+        instance: 0,
+        instances: [{ index: 0, listen: "127.0.0.1:50051" }],
         target: "127.0.0.1:50051",
         store: join(projectRoot(), "data", "users.sqlite"),
         dependsOn: [],
       });
       expect(topology.services.orders.dependsOn).toEqual(["users", "inventory", "payments"]);
+    });
+
+    it("runs two instances of inventory on ports a step apart, dialled as one ipv4 list", () => {
+      expect(topology.services.inventory.instances.map((i) => i.listen)).toEqual([
+        "127.0.0.1:50052",
+        "127.0.0.1:50152",
+      ]);
+      expect(topology.services.inventory.target).toBe("ipv4:127.0.0.1:50052,127.0.0.1:50152");
+      expect(serviceOf(topology, "inventory", { MESH_INSTANCE: "1" }).listen).toBe(
+        "127.0.0.1:50152",
+      );
+      expect(() => serviceOf(topology, "inventory", { MESH_INSTANCE: "2" })).toThrow(
+        "MESH_INSTANCE=2: services.inventory has instances 0 to 1",
+      );
     });
 
     it("loads the call policy with every duration in milliseconds", () => {

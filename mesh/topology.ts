@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { isAbsolute, join } from "node:path";
 import { status as Status } from "@grpc/grpc-js";
 import { parse as parseYaml } from "yaml";
@@ -17,6 +18,19 @@ const STATUS_NAMES = Object.keys(Status).filter((k) => Number.isNaN(Number(k)));
 // A cancelled call or a spent deadline is never retried (gRFC A6 stops at the deadline too).
 const NEVER_RETRIED = ["OK", "CANCELLED", "DEADLINE_EXCEEDED"];
 const RETRYABLE_NAMES = STATUS_NAMES.filter((name) => !NEVER_RETRIED.includes(name));
+
+/** A duration that may be zero, for settings where 0 turns a wait off. */
+const durationOrZero = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      message: `expected a duration such as "0s", "250ms" or "2s", got "${text}"`,
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 const duration = z.string().transform((text, ctx) => {
   const ms = parseDuration(text);
@@ -46,16 +60,67 @@ const retrySchema = z
   })
   .strict();
 
+const codeList = z
+  .array(
+    z.enum(RETRYABLE_NAMES as [string, ...string[]], {
+      message: `expected one of ${RETRYABLE_NAMES.join(", ")}`,
+    }),
+  )
+  .min(1);
+
+/** Hedging (gRFC A6): extra copies of a read after `delay`, first answer wins. */
+const hedgingSchema = z
+  .object({
+    maxAttempts: z.number().int().min(2).max(5),
+    delay: duration,
+    nonFatalCodes: codeList,
+  })
+  .strict();
+
 const methodPolicySchema = z
-  .object({ timeout: duration.optional(), retry: retrySchema.partial().strict().optional() })
+  .object({
+    timeout: duration.optional(),
+    retry: retrySchema.partial().strict().optional(),
+    hedging: hedgingSchema.optional(),
+  })
+  .strict();
+
+const percentage = z.number().min(0).max(100);
+
+/** Outlier detection (gRFC A50), failure-percentage ejection. */
+const outlierDetectionSchema = z
+  .object({
+    interval: duration,
+    baseEjectionTime: duration,
+    maxEjectionTime: duration,
+    maxEjectionPercent: percentage,
+    failurePercentage: z
+      .object({
+        threshold: percentage,
+        enforcementPercentage: percentage,
+        // grpc-js defaults this to 5: with fewer instances nothing would ever be ejected.
+        minimumHosts: z.number().int().min(1),
+        requestVolume: z.number().int().min(1),
+      })
+      .strict(),
+  })
+  .strict();
+
+/** Per peer: after `failureThreshold` failures in a row, calls fail at once for `openFor`. */
+const circuitBreakerSchema = z
+  .object({ failureThreshold: z.number().int().min(1), openFor: duration })
   .strict();
 
 const policySchema = z
   .object({
-    defaults: z.object({ timeout: duration, retry: retrySchema }).strict(),
+    defaults: z
+      .object({ timeout: duration, retry: retrySchema, hedging: hedgingSchema.optional() })
+      .strict(),
     retryThrottling: z
       .object({ maxTokens: z.number().int().min(1).max(1000), tokenRatio: z.number().gt(0).max(1) })
       .strict(),
+    outlierDetection: outlierDetectionSchema.optional(),
+    circuitBreaker: circuitBreakerSchema.optional(),
     methods: z
       .record(
         z.string().regex(/^[A-Za-z_][\w.]*\.[A-Z]\w*(\/[A-Z]\w*)?$/, {
@@ -70,41 +135,114 @@ const policySchema = z
 const serviceSchema = z
   .object({
     port: z.number().int().min(0).max(65_535),
+    // Instance i listens on port + i × instancePortStep; all share the service's store.
+    instances: z.number().int().min(1).max(16).default(1),
     store: z.string().min(1).optional(),
     target: z.string().min(1).optional(),
     dependsOn: z.array(z.string()).default([]),
   })
   .strict();
 
+/** What each server does with its own incoming calls. */
+const limitsSchema = z
+  .object({
+    // Handlers running at once per instance; more answer RESOURCE_EXHAUSTED with pushback.
+    maxConcurrentCalls: z.number().int().min(1),
+    // The grpc-retry-pushback-ms a shed call carries: how long the caller should wait.
+    pushback: duration,
+    // On SIGTERM: NOT_SERVING for this long before the server stops taking calls; 0s for none.
+    drainDelay: durationOrZero,
+    // Then in-flight calls get this long to finish before they are cut off.
+    shutdownGrace: duration,
+  })
+  .strict();
+
+/** An injected fault, as Istio's HTTPFaultInjection: delays and aborts by percentage. */
+const faultSchema = z
+  .object({
+    service: z.string(),
+    // "package.Service/Method" or "package.Service"; every method of the service when absent.
+    method: z
+      .string()
+      .regex(/^[A-Za-z_][\w.]*\.[A-Z]\w*(\/[A-Z]\w*)?$/, {
+        message: 'expected "package.Service" or "package.Service/Method"',
+      })
+      .optional(),
+    delay: z.object({ percentage, duration }).strict().optional(),
+    abort: z
+      .object({
+        percentage,
+        code: z.enum(STATUS_NAMES.filter((n) => n !== "OK") as [string, ...string[]], {
+          message: "expected a gRPC status name such as UNAVAILABLE",
+        }),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .refine((f) => f.delay || f.abort, { message: "a fault needs a delay, an abort, or both" });
+
+const DEFAULT_LIMITS = {
+  maxConcurrentCalls: 256,
+  pushback: "100ms",
+  drainDelay: "1s",
+  shutdownGrace: "10s",
+};
+
 const topologySchema = z
   .object({
     host: z.string().min(1).default("127.0.0.1"),
     dataDir: z.string().min(1).default("data"),
+    instancePortStep: z.number().int().min(1).default(100),
     services: z.record(z.string().regex(/^[a-z][a-z0-9-]*$/), serviceSchema),
     policy: policySchema,
+    limits: limitsSchema.default(DEFAULT_LIMITS as never),
+    faults: z.array(faultSchema).default([]),
   })
   .strict();
 
 export type RetryConfig = z.output<typeof retrySchema>;
+export type HedgingConfig = z.output<typeof hedgingSchema>;
+export type OutlierDetectionConfig = z.output<typeof outlierDetectionSchema>;
+export type CircuitBreakerConfig = z.output<typeof circuitBreakerSchema>;
 export type PolicyConfig = z.output<typeof policySchema>;
+export type LimitsConfig = z.output<typeof limitsSchema>;
+export type FaultConfig = z.output<typeof faultSchema>;
+
+/** One process of a service. */
+export interface InstanceTopology {
+  /** 0 for the first instance. */
+  index: number;
+  /** Address it binds, `host:port`. */
+  listen: string;
+}
 
 /** Where one service runs and what it owns. */
 export interface ServiceTopology {
   name: string;
-  /** Address the server binds, `host:port`. */
+  /** Address this process binds: its instance's (see {@link serviceOf}), else the first. */
   listen: string;
-  /** Address its clients dial (a grpc-js target). Defaults to `listen`. */
+  /** This process's instance number (`MESH_INSTANCE`), 0 unless there are several. */
+  instance: number;
+  /** Every instance of the service. */
+  instances: InstanceTopology[];
+  /**
+   * What its clients dial (a grpc-js target): the one address, or for several instances an
+   * `ipv4:` list that round robin balances over. Overridable, e.g. `dns:///inventory:50052`.
+   */
   target: string;
   /** Its SQLite file. Defaults to `<dataDir>/<name>.sqlite`. */
   store: string;
   dependsOn: string[];
 }
 
-/** The whole mesh: services and the call policy. */
+/** The whole mesh: services, the call policy, server limits and injected faults. */
 export interface Topology {
   file: string;
   services: Record<string, ServiceTopology>;
   policy: PolicyConfig;
+  limits: LimitsConfig;
+  faults: FaultConfig[];
 }
 
 const envName = (service: string, field: string): string =>
@@ -155,6 +293,13 @@ export function parseTopology(raw: unknown, file: string, env: NodeJS.ProcessEnv
     )) {
       if (!service || typeof service !== "object") continue;
       override(service, "port", envName(name, "PORT"), `services.${name}.port`, true);
+      override(
+        service,
+        "instances",
+        envName(name, "INSTANCES"),
+        `services.${name}.instances`,
+        true,
+      );
       override(service, "store", envName(name, "STORE"), `services.${name}.store`);
       override(service, "target", envName(name, "TARGET"), `services.${name}.target`);
     }
@@ -174,7 +319,7 @@ export function parseTopology(raw: unknown, file: string, env: NodeJS.ProcessEnv
     });
     throw new TopologyError(`${file} is not a valid topology:\n${lines.join("\n")}`);
   }
-  const { host, dataDir, services, policy } = parsed.data;
+  const { host, dataDir, instancePortStep, services, policy, limits, faults } = parsed.data;
   const unknown = unknownPolicyMethods(policy, loadDescriptors());
   if (unknown.length > 0) {
     throw new TopologyError(
@@ -192,21 +337,66 @@ export function parseTopology(raw: unknown, file: string, env: NodeJS.ProcessEnv
       }
     }
     const store = service.store ?? join(dataDir, `${name}.sqlite`);
-    const listen = `${host}:${service.port}`;
+    const instances = Array.from({ length: service.instances }, (_, index) => ({
+      index,
+      // Port 0 (tests) stays 0: every instance gets its own ephemeral port.
+      listen: `${host}:${service.port === 0 ? 0 : service.port + index * instancePortStep}`,
+    }));
+    if (instances.length > 1 && !service.target && isIP(host) === 0) {
+      throw new TopologyError(
+        `${file}: services.${name}: ${instances.length} instances on host "${host}" need a target ` +
+          `(for example dns:///${name}:${service.port}), or an IP address as host`,
+      );
+    }
+    const addresses = instances.map((i) => i.listen).join(",");
+    const ipScheme = isIP(host) === 6 ? "ipv6" : "ipv4";
     resolved[name] = {
       name,
-      listen,
-      target: service.target ?? listen,
+      listen: instances[0].listen,
+      instance: 0,
+      instances,
+      target:
+        service.target ?? (instances.length > 1 ? `${ipScheme}:${addresses}` : instances[0].listen),
       store: store === ":memory:" || isAbsolute(store) ? store : join(root, store),
       dependsOn: service.dependsOn,
     };
   }
-  return { file, services: resolved, policy };
+  for (const [i, fault] of faults.entries()) {
+    const [faultService] = (fault.method ?? "").split("/");
+    const known = fault.method?.includes("/")
+      ? loadDescriptors().method(`/${fault.method}`)
+      : loadDescriptors().methods(faultService).length > 0;
+    if (fault.method && !known) {
+      throw new TopologyError(
+        `${file}: faults.${i}.method: "${fault.method}" names no method in proto/`,
+      );
+    }
+    if (!resolved[fault.service]) {
+      throw new TopologyError(
+        `${file}: faults.${i}.service: "${fault.service}" is not a service in this file`,
+      );
+    }
+  }
+  return { file, services: resolved, policy, limits, faults };
 }
 
-/** The topology of one service, or a TopologyError saying which file lacks it. */
-export function serviceOf(topology: Topology, name: string): ServiceTopology {
+/**
+ * The topology of one service as seen by the process running instance `MESH_INSTANCE`
+ * (default 0): `listen` is that instance's address. A TopologyError names what is missing.
+ */
+export function serviceOf(
+  topology: Topology,
+  name: string,
+  env: NodeJS.ProcessEnv = process.env,
+): ServiceTopology {
   const service = topology.services[name];
   if (!service) throw new TopologyError(`${topology.file}: services.${name} is missing`);
-  return service;
+  const index = Number(env.MESH_INSTANCE ?? 0);
+  const instance = service.instances[index];
+  if (!Number.isInteger(index) || !instance) {
+    throw new TopologyError(
+      `MESH_INSTANCE=${env.MESH_INSTANCE}: services.${name} has instances 0 to ${service.instances.length - 1}`,
+    );
+  }
+  return { ...service, instance: index, listen: instance.listen };
 }

@@ -3,16 +3,19 @@
  * checked, demo data seeded, and ready-to-paste grpcurl commands. Ctrl-C stops it all.
  */
 import { randomBytes } from "node:crypto";
-import { join, relative } from "node:path";
+import { relative } from "node:path";
 import { loadTopology, projectRoot, TopologyError, type Topology } from "../mesh";
-import { checkHealth, waitForServing } from "./health-wait";
+import { checkHealth } from "./health-wait";
+import { memberServing, membersOf, startMember } from "./members";
 import { seedDemoData } from "./seed";
 import { createSupervisor } from "./supervisor";
 
 const READY_TIMEOUT_MS = 30_000;
-
-/** The services start:all runs, in start order. */
-export const SERVICES = ["users", "inventory", "payments", "orders"] as const;
+const RESTART_DELAY_MS = 1_000;
+// An instance that exits again this soon after a restart, this many times in a row, is
+// crash-looping: the mesh is stopped instead of restarting it forever.
+const CRASH_LOOP_WINDOW_MS = 10_000;
+const CRASH_LOOP_EXITS = 3;
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
@@ -28,7 +31,8 @@ function table(rows: string[][]): string {
 
 /** The commands printed for the user; the end-to-end test runs them exactly as printed. */
 export function exampleCommands(topology: Topology, userId: string, runTag: string): string[] {
-  const at = (name: string): string => topology.services[name].target;
+  // grpcurl dials one address: the first instance's.
+  const at = (name: string): string => topology.services[name].instances[0].listen;
   const call = (name: string, method: string, body?: object): string =>
     `grpcurl -plaintext ${body ? `-d '${JSON.stringify(body)}' ` : ""}${at(name)} ${method}`;
   return [
@@ -68,13 +72,29 @@ async function main(): Promise<void> {
   const root = projectRoot();
   let stopping = false;
 
+  let ready = false;
+  const restarts = new Map<string, { at: number; quickExits: number }>();
   const supervisor = createSupervisor({
     onUnexpectedExit: (label, code, signal) => {
       if (stopping) return;
+      const how = signal ?? `code ${code}`;
+      const member = membersOf(topology).find((m) => m.label === label);
+      const last = restarts.get(label) ?? { at: 0, quickExits: 0 };
+      const quickExits = Date.now() - last.at < CRASH_LOOP_WINDOW_MS ? last.quickExits + 1 : 0;
+      if (!ready || !member || quickExits >= CRASH_LOOP_EXITS) {
+        console.error(`\n${label} exited unexpectedly (${how}); stopping the mesh.`);
+        void stop(1);
+        return;
+      }
+      // As an orchestrator would: the others keep serving, and the instance comes back.
       console.error(
-        `\n${label} exited unexpectedly (${signal ?? `code ${code}`}); stopping the mesh.`,
+        `\n${label} exited unexpectedly (${how}); restarting it in ${RESTART_DELAY_MS / 1000} s.`,
       );
-      void stop(1);
+      setTimeout(() => {
+        if (stopping) return;
+        restarts.set(label, { at: Date.now(), quickExits });
+        startMember(supervisor, root, member);
+      }, RESTART_DELAY_MS);
     },
   });
   const stop = async (exitCode: number): Promise<void> => {
@@ -91,35 +111,19 @@ async function main(): Promise<void> {
   let seed: Awaited<ReturnType<typeof seedDemoData>>;
   const rows = [["service", "address", "health", "store"]];
   try {
-    for (const name of SERVICES) {
-      if (!topology.services[name])
-        throw new TopologyError(`${topology.file}: services.${name} is missing`);
-      supervisor.start({ label: name, script: join(root, "dist", "services", name, "main.js") });
-    }
-    await Promise.all(
-      SERVICES.map((name) => {
-        const child = supervisor.processes.get(name);
-        return waitForServing(
-          topology.services[name].target,
-          READY_TIMEOUT_MS,
-          () => child?.exitCode === null,
-        );
-      }),
-    );
+    const members = membersOf(topology);
+    for (const member of members) startMember(supervisor, root, member);
+    await Promise.all(members.map((m) => memberServing(supervisor, m, READY_TIMEOUT_MS)));
     seed = await seedDemoData(topology);
-    for (const name of SERVICES) {
-      const service = topology.services[name];
-      rows.push([
-        name,
-        service.target,
-        await checkHealth(service.target),
-        relative(root, service.store),
-      ]);
+    for (const member of members) {
+      const store = member.store.startsWith(root) ? relative(root, member.store) : member.store;
+      rows.push([member.label, member.listen, await checkHealth(member.listen), store]);
     }
   } catch (err) {
     console.error(`\nstart:all failed: ${err instanceof Error ? err.message : String(err)}`);
     return stop(1);
   }
+  ready = true;
   const userId = seed.userIds.get("ada@example.com") ?? "";
 
   console.log(`
@@ -134,6 +138,7 @@ ${exampleCommands(topology, userId, randomBytes(3).toString("hex"))
   .join("\n")}
 
 The second order asks for more kettles than are in stock and is rejected (FAILED_PRECONDITION).
+An instance that dies is restarted; kill one (kill -9) and watch the others carry its traffic.
 Press Ctrl-C to stop everything.
 `);
 }

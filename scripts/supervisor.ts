@@ -19,7 +19,7 @@ export interface SupervisorOptions {
   color?: boolean;
   /** Called when a process exits that was not asked to stop. */
   onUnexpectedExit?: (label: string, code: number | null, signal: NodeJS.Signals | null) => void;
-  /** How long a process may take to exit after SIGTERM before SIGKILL. Defaults to 12 seconds. */
+  /** How long a process may take to exit after SIGTERM before SIGKILL. Defaults to 15 seconds. */
   killAfterMs?: number;
 }
 
@@ -31,7 +31,8 @@ export interface Supervisor {
   readonly processes: ReadonlyMap<string, ChildProcess>;
 }
 
-const DEFAULT_KILL_AFTER_MS = 12_000;
+// Above a service's drain delay (1 s) plus its shutdown grace (10 s) in mesh.yaml.
+const DEFAULT_KILL_AFTER_MS = 15_000;
 
 export function createSupervisor(options: SupervisorOptions = {}): Supervisor {
   const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));

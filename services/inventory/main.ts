@@ -6,20 +6,24 @@ import {
   onShutdownSignal,
   openStore,
   serviceOf,
+  watchFaults,
 } from "../../mesh";
 import { migrations } from "./migrations";
 import { createInventoryService } from "./service";
 import { createInventoryStore } from "./store";
 
 async function main(): Promise<void> {
-  const log = createLogger({ service: "inventory" });
-  const config = serviceOf(loadTopology(), "inventory");
+  const topology = loadTopology();
+  const config = serviceOf(topology, "inventory");
+  const log = createLogger({ service: "inventory", instance: `inventory-${config.instance}` });
   // Default durability ("normal"): a process crash loses no commit; a power cut may lose the
   // last few (see StoreOptions.durability).
   // Full durability: a reservation lost to a power cut after orders confirmed would oversell.
   const store = await openStore({ file: config.store, migrations, durability: "full", log });
 
-  const server = createMeshServer({ log });
+  // Faults follow the topology file while the service runs; limits are read once.
+  const faults = watchFaults(topology.file, "inventory", log);
+  const server = createMeshServer({ log, limits: topology.limits, faults });
   server.addService(
     InventoryServiceService,
     createInventoryService({ store: createInventoryStore(store) }),
@@ -29,6 +33,7 @@ async function main(): Promise<void> {
   log.info({ address: config.listen, port, store: config.store }, "serving");
 
   onShutdownSignal(log, async () => {
+    faults.stop();
     await server.shutdown();
     await store.close();
   });

@@ -10,6 +10,7 @@ import {
   onShutdownSignal,
   openStore,
   serviceOf,
+  watchFaults,
 } from "../../mesh";
 import { migrations } from "./migrations";
 import { createRecovery } from "./recovery";
@@ -18,9 +19,9 @@ import { createOrdersService } from "./service";
 import { createOrdersStore } from "./store";
 
 async function main(): Promise<void> {
-  const log = createLogger({ service: "orders" });
   const topology = loadTopology();
   const config = serviceOf(topology, "orders");
+  const log = createLogger({ service: "orders", instance: `orders-${config.instance}` });
   const peer = <S extends Parameters<typeof createPeer>[0]>(definition: S, name: string) =>
     createPeer(definition, { target: serviceOf(topology, name).target, policy: topology.policy });
   const store = await openStore({ file: config.store, migrations, durability: "full", log });
@@ -32,7 +33,9 @@ async function main(): Promise<void> {
   const saga = createSaga({ store: orders, users, inventory, payments, log });
   const recovery = createRecovery({ store: orders, saga, log });
 
-  const server = createMeshServer({ log });
+  // Faults follow the topology file while the service runs; limits are read once.
+  const faults = watchFaults(topology.file, "orders", log);
+  const server = createMeshServer({ log, limits: topology.limits, faults });
   server.addService(OrderServiceService, createOrdersService({ store: orders, saga }));
   const port = await server.listen(config.listen);
   server.ready();
@@ -41,6 +44,7 @@ async function main(): Promise<void> {
   log.info({ address: config.listen, port, store: config.store }, "serving");
 
   onShutdownSignal(log, async () => {
+    faults.stop();
     await server.shutdown();
     await recovery.stop();
     for (const client of [users, inventory, payments]) client.close();

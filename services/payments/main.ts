@@ -6,18 +6,22 @@ import {
   onShutdownSignal,
   openStore,
   serviceOf,
+  watchFaults,
 } from "../../mesh";
 import { migrations } from "./migrations";
 import { createPaymentsService } from "./service";
 import { createPaymentsStore } from "./store";
 
 async function main(): Promise<void> {
-  const log = createLogger({ service: "payments" });
-  const config = serviceOf(loadTopology(), "payments");
+  const topology = loadTopology();
+  const config = serviceOf(topology, "payments");
+  const log = createLogger({ service: "payments", instance: `payments-${config.instance}` });
   // Money: every commit is synced to disk before the caller hears it succeeded.
   const store = await openStore({ file: config.store, migrations, durability: "full", log });
 
-  const server = createMeshServer({ log });
+  // Faults follow the topology file while the service runs; limits are read once.
+  const faults = watchFaults(topology.file, "payments", log);
+  const server = createMeshServer({ log, limits: topology.limits, faults });
   server.addService(
     PaymentServiceService,
     createPaymentsService({ store: createPaymentsStore(store) }),
@@ -27,6 +31,7 @@ async function main(): Promise<void> {
   log.info({ address: config.listen, port, store: config.store }, "serving");
 
   onShutdownSignal(log, async () => {
+    faults.stop();
     await server.shutdown();
     await store.close();
   });

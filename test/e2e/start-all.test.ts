@@ -7,10 +7,10 @@ import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
 import { PaymentServiceService, PaymentStatus } from "../../gen/shop/payments/v1/payments";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
 import { createPeer, projectRoot } from "../../mesh";
-import { checkHealth } from "../../scripts/health-wait";
+import { checkHealth, waitForServing } from "../../scripts/health-wait";
 import { grpcurl } from "../grpcurl";
 import { projectPolicy } from "../support";
-import { commandLine, freePorts, pidsWithEnv, startAll, type StartAll } from "./processes";
+import { commandLine, freeInstancePorts, pidsWithEnv, startAll, type StartAll } from "./processes";
 
 const STARTUP_MS = 60_000;
 const NAMES = ["users", "inventory", "payments", "orders"] as const;
@@ -20,7 +20,8 @@ async function launch(
   dataDir: string,
   ports?: number[],
 ): Promise<{ run: StartAll; ports: number[] }> {
-  const chosen = ports ?? (await freePorts(NAMES.length));
+  // mesh.yaml runs two instances of inventory and payments, the second 100 ports up.
+  const chosen = ports ?? (await freeInstancePorts(NAMES.length, 100));
   const env: NodeJS.ProcessEnv = { MESH_DATA_DIR: dataDir };
   NAMES.forEach((name, i) => (env[`${name.toUpperCase()}_PORT`] = String(chosen[i])));
   const run = startAll(projectRoot(), env);
@@ -58,7 +59,13 @@ describe("npm run start:all, as a user runs it", () => {
     try {
       for (const [i, name] of NAMES.entries()) {
         expect(run.output()).toMatch(
-          new RegExp(`${name}\\s+127\\.0\\.0\\.1:${ports[i]}\\s+SERVING`),
+          new RegExp(`${name}(-0)?\\s+127\\.0\\.0\\.1:${ports[i]}\\s+SERVING`),
+        );
+      }
+      // inventory and payments run a second instance, 100 ports up.
+      for (const i of [1, 2]) {
+        expect(run.output()).toMatch(
+          new RegExp(`${NAMES[i]}-1\\s+127\\.0\\.0\\.1:${ports[i] + 100}\\s+SERVING`),
         );
       }
       const commands = printedCommands(run.output());
@@ -164,7 +171,7 @@ describe("npm run start:all, as a user runs it", () => {
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(run.output()).toContain("All services stopped.");
     expect(pidsWithEnv("MESH_DATA_DIR", dataDir)).toEqual([]);
-    for (const port of ports)
+    for (const port of [...ports, ports[1] + 100, ports[2] + 100])
       expect(await checkHealth(`127.0.0.1:${port}`, 500)).toBe("UNREACHABLE");
 
     const again = await launch(dataDir, ports);
@@ -173,18 +180,40 @@ describe("npm run start:all, as a user runs it", () => {
     await again.run.exited;
   });
 
-  it("reports a service that dies and stops the rest, leaving no process behind", async () => {
-    const { run } = await launch(dataDir);
-    const payments = pidsWithEnv("MESH_DATA_DIR", dataDir).find((pid) =>
-      commandLine(pid).includes("payments/main.js"),
+  it("restarts an instance that dies while the rest keep serving, and Ctrl-C still leaves nothing behind", async () => {
+    const { run, ports } = await launch(dataDir);
+    const pid = pidsWithEnv("MESH_DATA_DIR", dataDir).find((p) =>
+      commandLine(p).includes("payments/main.js"),
     );
-    expect(payments).toBeDefined();
+    expect(pid).toBeDefined();
 
-    process.kill(payments as number, "SIGKILL");
+    process.kill(pid as number, "SIGKILL");
+    await run.waitFor("exited unexpectedly (SIGKILL); restarting it in 1 s.", 5_000);
+    await run.waitFor("Press Ctrl-C", 1_000);
+    const killed = /(payments-\d) exited unexpectedly/.exec(run.output())?.[1] as string;
+    const port = killed === "payments-0" ? ports[2] : ports[2] + 100;
+    await waitForServing(`127.0.0.1:${port}`, 10_000);
+    run.child.kill("SIGINT");
+    const { code } = await run.exited;
+
+    expect(code).toBe(0);
+    expect(pidsWithEnv("MESH_DATA_DIR", dataDir)).toEqual([]);
+  });
+
+  it("stops the mesh and exits 1 when a service cannot start, leaving no process behind", async () => {
+    const env: NodeJS.ProcessEnv = {
+      MESH_DATA_DIR: dataDir,
+      PAYMENTS_STORE: "/etc/passwd/payments.sqlite",
+    };
+    const ports = await freeInstancePorts(NAMES.length, 100);
+    NAMES.forEach((name, i) => (env[`${name.toUpperCase()}_PORT`] = String(ports[i])));
+
+    const run = startAll(projectRoot(), env);
     const { code } = await run.exited;
 
     expect(code).toBe(1);
-    expect(run.output()).toContain("payments exited unexpectedly (SIGKILL); stopping the mesh.");
+    expect(run.output()).toMatch(/payments-\d exited unexpectedly \(code 1\); stopping the mesh\./);
+    expect(run.output()).toContain("All services stopped.");
     expect(pidsWithEnv("MESH_DATA_DIR", dataDir)).toEqual([]);
   });
 });

@@ -1,0 +1,122 @@
+import { status } from "@grpc/grpc-js";
+
+/** Where a circuit breaker stands. */
+export type BreakerState = "closed" | "open" | "half-open";
+
+/** Told of every change of state, after it has happened. Must not throw. */
+export type BreakerListener = (state: BreakerState, previous: BreakerState) => void;
+
+/** What callers of a peer may see of its breaker: where it stands, and when that changes. */
+export interface BreakerView {
+  state(): BreakerState;
+  /** Adds a listener (metrics, logs); returns a function that removes it. */
+  onStateChange(listener: BreakerListener): () => void;
+}
+
+/** A call's ticket from {@link CircuitBreaker.admit}, handed back to `record`. */
+export type Admission = 0 | 1 | 2;
+/** Fail the call at once, without touching the network. */
+export const REJECTED = 0;
+/** An ordinary call: it goes out and its outcome counts while the circuit is closed. */
+export const ADMITTED = 1;
+/** The one call let through while half-open: its outcome closes or re-opens the circuit. */
+export const PROBE = 2;
+
+/** Options for {@link createCircuitBreaker}. */
+export interface CircuitBreakerOptions {
+  /** What the circuit protects, for messages: the peer's service name. */
+  name: string;
+  /** UNAVAILABLE outcomes in a row that open the circuit. */
+  failureThreshold: number;
+  /** How long the circuit stays open before a probe call may go through, in milliseconds. */
+  openFor: number;
+  /** Defaults to `Date.now`. */
+  now?: () => number;
+}
+
+/** A per-peer circuit breaker; see {@link createCircuitBreaker}. */
+export interface CircuitBreaker extends BreakerView {
+  /** Decides whether a call may go out. Allocation-free and clock-free while closed. */
+  admit(): Admission;
+  /** Records how an admitted call ended (its status code, OK for success). */
+  record(admission: Admission, code: status): void;
+  /** Why `admit` refused, for the error the caller gets. */
+  rejectionDetails(): string;
+}
+
+/**
+ * A circuit breaker in the classic three states. Closed: calls go out, and `failureThreshold`
+ * UNAVAILABLE outcomes in a row open it. Open: calls fail at once for `openFor`. Half-open:
+ * exactly one call goes out as a probe; success closes the circuit, UNAVAILABLE re-opens it.
+ *
+ * Only UNAVAILABLE counts as a failure: the peer could not be reached, or every instance is
+ * down or ejected. Any other status is an answer, so the peer is up (a NOT_FOUND is a
+ * business outcome, not an outage). DEADLINE_EXCEEDED and CANCELLED count for nothing: they
+ * are the caller's own budget or choice, and a probe ending so lets the next call probe.
+ */
+export function createCircuitBreaker(options: CircuitBreakerOptions): CircuitBreaker {
+  const { name, failureThreshold, openFor } = options;
+  const now = options.now ?? Date.now;
+  const listeners = new Set<BreakerListener>();
+  let current: BreakerState = "closed";
+  let failures = 0;
+  let probeAt = 0;
+  let probing = false;
+
+  const moveTo = (next: BreakerState): void => {
+    const previous = current;
+    current = next;
+    if (next === "open") probeAt = now() + openFor;
+    if (next === "closed") failures = 0;
+    probing = false;
+    for (const listener of listeners) listener(next, previous);
+  };
+  // The move to half-open is lazy: no timer runs while the circuit is open.
+  const settle = (): void => {
+    if (current === "open" && now() >= probeAt) moveTo("half-open");
+  };
+
+  return {
+    state() {
+      settle();
+      return current;
+    },
+
+    onStateChange(listener) {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
+
+    admit() {
+      if (current === "closed") return ADMITTED;
+      settle();
+      if (current === "open" || probing) return REJECTED;
+      probing = true;
+      return PROBE;
+    },
+
+    record(admission, code) {
+      if (code === status.DEADLINE_EXCEEDED || code === status.CANCELLED) {
+        if (admission === PROBE) probing = false;
+        return;
+      }
+      const failed = code === status.UNAVAILABLE;
+      if (admission === PROBE) {
+        moveTo(failed ? "open" : "closed");
+        return;
+      }
+      // Calls that went out before the circuit opened do not decide it; the probe does.
+      if (current !== "closed") return;
+      if (!failed) failures = 0;
+      else if (++failures >= failureThreshold) moveTo("open");
+    },
+
+    rejectionDetails() {
+      if (current === "half-open") {
+        return `circuit to ${name} is open: a probe call is in flight to see whether it recovered`;
+      }
+      const waitMs = Math.max(0, Math.ceil(probeAt - now()));
+      return `circuit to ${name} is open after ${failureThreshold} calls in a row failed with UNAVAILABLE; next probe in ${waitMs} ms`;
+    },
+  };
+}

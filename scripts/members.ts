@@ -1,0 +1,53 @@
+import { join } from "node:path";
+import type { Topology } from "../mesh";
+import { waitForServing } from "./health-wait";
+import type { Supervisor } from "./supervisor";
+
+/** The services of the shop, in start order. */
+export const SERVICES = ["users", "inventory", "payments", "orders"] as const;
+
+/** One process of the mesh: an instance of a service. */
+export interface Member {
+  service: string;
+  instance: number;
+  /** "users" for a lone instance, "inventory-1" when there are several. */
+  label: string;
+  /** Where it listens, `host:port`. */
+  listen: string;
+  /** Its store file. */
+  store: string;
+}
+
+/** Every process the topology asks for, service by service. */
+export function membersOf(topology: Topology, services: readonly string[] = SERVICES): Member[] {
+  return services.flatMap((name) => {
+    const service = topology.services[name];
+    if (!service) throw new Error(`${topology.file}: services.${name} is missing`);
+    return service.instances.map((instance) => ({
+      service: name,
+      instance: instance.index,
+      label: service.instances.length > 1 ? `${name}-${instance.index}` : name,
+      listen: instance.listen,
+      store: service.store,
+    }));
+  });
+}
+
+/** Starts one member under the supervisor, as `node dist/services/<name>/main.js`. */
+export function startMember(supervisor: Supervisor, root: string, member: Member): void {
+  supervisor.start({
+    label: member.label,
+    script: join(root, "dist", "services", member.service, "main.js"),
+    env: { MESH_INSTANCE: String(member.instance) },
+  });
+}
+
+/** Resolves once the member answers SERVING; rejects if it exits first or takes too long. */
+export function memberServing(
+  supervisor: Supervisor,
+  member: Member,
+  timeoutMs: number,
+): Promise<void> {
+  const child = () => supervisor.processes.get(member.label);
+  return waitForServing(member.listen, timeoutMs, () => child()?.exitCode === null);
+}
