@@ -42,6 +42,8 @@ export function tolerantDeserializer<T>(decode: (bytes: Buffer) => T): (bytes: B
 export class CallLimit {
   /** Handlers running now. */
   inFlight = 0;
+  /** Handlers started since the server started. */
+  started = 0;
   /** The status a shed call gets; built once, as grpc-js copies its metadata when sending. */
   readonly shed: Partial<StatusObject>;
 
@@ -94,6 +96,8 @@ export function adaptUnary<Req, Res>(
       return;
     }
     limit.inFlight++;
+    // Logged once per process: when a (re)started instance first takes traffic.
+    if (limit.started++ === 0) log.info({ method }, "first call served");
     let pending: Promise<Res>;
     try {
       pending = handler(call.request, new ServerCallContext(call, method, log));

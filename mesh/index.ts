@@ -51,6 +51,7 @@ export {
   loadTopology,
   parseTopology,
   serviceOf,
+  targetOf,
   TopologyError,
   type CircuitBreakerConfig,
   type FaultConfig,

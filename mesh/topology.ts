@@ -380,6 +380,13 @@ export function parseTopology(raw: unknown, file: string, env: NodeJS.ProcessEnv
   return { file, services: resolved, policy, limits, faults };
 }
 
+/** What clients of a service dial: its `target`. A TopologyError names what is missing. */
+export function targetOf(topology: Topology, name: string): string {
+  const service = topology.services[name];
+  if (!service) throw new TopologyError(`${topology.file}: services.${name} is missing`);
+  return service.target;
+}
+
 /**
  * The topology of one service as seen by the process running instance `MESH_INSTANCE`
  * (default 0): `listen` is that instance's address. A TopologyError names what is missing.

@@ -34,11 +34,16 @@ export function membersOf(topology: Topology, services: readonly string[] = SERV
 }
 
 /** Starts one member under the supervisor, as `node dist/services/<name>/main.js`. */
-export function startMember(supervisor: Supervisor, root: string, member: Member): void {
+export function startMember(
+  supervisor: Supervisor,
+  root: string,
+  member: Member,
+  env: NodeJS.ProcessEnv = {},
+): void {
   supervisor.start({
     label: member.label,
     script: join(root, "dist", "services", member.service, "main.js"),
-    env: { MESH_INSTANCE: String(member.instance) },
+    env: { ...env, MESH_INSTANCE: String(member.instance) },
   });
 }
 

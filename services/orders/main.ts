@@ -10,6 +10,7 @@ import {
   onShutdownSignal,
   openStore,
   serviceOf,
+  targetOf,
   watchFaults,
 } from "../../mesh";
 import { migrations } from "./migrations";
@@ -23,7 +24,7 @@ async function main(): Promise<void> {
   const config = serviceOf(topology, "orders");
   const log = createLogger({ service: "orders", instance: `orders-${config.instance}` });
   const peer = <S extends Parameters<typeof createPeer>[0]>(definition: S, name: string) =>
-    createPeer(definition, { target: serviceOf(topology, name).target, policy: topology.policy });
+    createPeer(definition, { target: targetOf(topology, name), policy: topology.policy, log });
   const store = await openStore({ file: config.store, migrations, durability: "full", log });
   const orders = createOrdersStore(store);
 

@@ -1,0 +1,104 @@
+/**
+ * `npm run chaos -- [--scenario full|kill-payments|faults-payments|drain-payments]
+ *   [--duration 30s] [--rate 40] [--seed 1]`: the mesh under steady order load while
+ * instances are killed and faults injected, then a check that the stores lost and
+ * duplicated nothing. Exits 1 if an invariant fails.
+ */
+import { parseDuration } from "../mesh/duration";
+import { runChaos, type ChaosReport } from "./chaos/run";
+import { SCENARIOS } from "./chaos/scenarios";
+import { freeInstancePorts } from "./ports";
+
+function flag(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+}
+
+const percentile = (sorted: number[], p: number): number =>
+  sorted.length === 0
+    ? 0
+    : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+const byCode = (map: Map<string, number>): string =>
+  map.size === 0 ? "" : ` (${[...map].map(([code, n]) => `${code} ${n}`).join(", ")})`;
+const total = (map: Map<string, number>): number => [...map.values()].reduce((a, b) => a + b, 0);
+
+/** The report as people read it. */
+export function formatReport(report: ChaosReport): string {
+  const { load } = report;
+  const failed = total(load.failed);
+  const rejected = total(load.rejected);
+  const lat = [...load.latenciesMs].sort((a, b) => a - b);
+  const row = (label: string, value: string): string => `  ${label.padEnd(34)}${value}`;
+  const lines = [
+    `Chaos run "${report.scenario}": ${SCENARIOS[report.scenario].description}`,
+    `${report.ratePerSecond} orders/s for ${report.durationMs / 1000} s`,
+    "",
+    "Timeline",
+    ...report.timeline.map((t) => `  ${(t.atMs / 1000).toFixed(1).padStart(6)}s  ${t.what}`),
+    "",
+    "Load, as the client saw it",
+    row("orders sent", String(load.started)),
+    row("confirmed", String(load.confirmed)),
+    row("rejected (stock, declined card)", `${rejected}${byCode(load.rejected)}`),
+    row(
+      "client-visible errors",
+      `${failed} (${((100 * failed) / Math.max(1, load.started)).toFixed(2)}%)${byCode(load.failed)}`,
+    ),
+    row(
+      "definitive answers",
+      `${(((load.started - failed) * 100) / Math.max(1, load.started)).toFixed(2)}%`,
+    ),
+    row("client retries (same request_id)", `${load.clientRetries}${byCode(load.retriedErrors)}`),
+    row(
+      "latency p50 / p90 / p99 / max",
+      [50, 90, 99].map((p) => `${percentile(lat, p)} ms`).join(" / ") +
+        ` / ${lat[lat.length - 1] ?? 0} ms`,
+    ),
+    row(
+      "first call after restart",
+      [...report.trafficAfterRestartMs]
+        .map(([l, ms]) => `${l} ${(ms / 1000).toFixed(1)} s`)
+        .join(", ") || "no restarts",
+    ),
+    row("pending orders settled", `${(report.settleMs / 1000).toFixed(1)} s after the load`),
+    "",
+    "Invariants, checked in the stores",
+    ...report.invariants.map((i) => `  ${i.holds ? "✓" : "✗"} ${i.name}: ${i.detail}`),
+    "",
+    report.invariants.every((i) => i.holds) ? "All invariants hold." : "AN INVARIANT FAILED.",
+    `Service logs: ${report.logFile}`,
+  ];
+  return lines.join("\n");
+}
+
+async function main(): Promise<void> {
+  const scenario = flag("scenario", "full");
+  const durationMs = parseDuration(flag("duration", "30s"));
+  const ratePerSecond = Number(flag("rate", "40"));
+  const seed = Number(flag("seed", "1"));
+  if (!SCENARIOS[scenario])
+    throw new Error(`--scenario: one of ${Object.keys(SCENARIOS).join(", ")}`);
+  if (durationMs === undefined || durationMs <= 0 || durationMs > 600_000)
+    throw new Error("--duration: from 1s to 10m");
+  if (!(ratePerSecond > 0 && ratePerSecond <= 500))
+    throw new Error("--rate: from 1 to 500 orders per second");
+
+  const ports = (await freeInstancePorts(4, 100)) as [number, number, number, number];
+  const report = await runChaos({
+    scenario,
+    durationMs,
+    ratePerSecond,
+    ports,
+    seed,
+    progress: (line) => console.log(line),
+  });
+  console.log(`\n${formatReport(report)}`);
+  process.exit(report.invariants.every((i) => i.holds) ? 0 : 1);
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error("chaos failed:", err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}

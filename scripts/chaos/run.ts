@@ -1,0 +1,274 @@
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
+import { OrderServiceService } from "../../gen/shop/orders/v1/orders";
+import { UserServiceService } from "../../gen/shop/users/v1/users";
+import { createPeer, loadTopology, projectRoot, type Topology } from "../../mesh";
+import { memberServing, membersOf, startMember, type Member } from "../members";
+import { runOrderLoad, type OrderLoadStats } from "../order-load";
+import { createSupervisor } from "../supervisor";
+import { checkInvariants, pendingOrders, type InvariantResult } from "./invariants";
+import { SCENARIOS, type ChaosAction } from "./scenarios";
+
+/** Options for {@link runChaos}. */
+export interface ChaosOptions {
+  scenario: string;
+  durationMs: number;
+  ratePerSecond: number;
+  /** Ports of users, inventory, payments, orders; second instances are 100 up. */
+  ports: [number, number, number, number];
+  seed: number;
+  /** Where progress lines go. Defaults to nowhere. */
+  progress?: (line: string) => void;
+}
+
+/** A line of the run's timeline. */
+export interface TimelineEntry {
+  atMs: number;
+  what: string;
+}
+
+/** Everything a chaos run measured. */
+export interface ChaosReport {
+  scenario: string;
+  durationMs: number;
+  ratePerSecond: number;
+  load: OrderLoadStats;
+  timeline: TimelineEntry[];
+  /** For each restarted instance: ms from its restart until it served its first call. */
+  trafficAfterRestartMs: Map<string, number>;
+  /** How long the stores took to have no PENDING order once the load stopped. */
+  settleMs: number;
+  invariants: InvariantResult[];
+  logFile: string;
+}
+
+const INSTANCES = { users: 1, inventory: 2, payments: 2, orders: 2 };
+const USERS = 20;
+// Large stocks keep most orders confirmable; the limited one runs out, so rejections and
+// compensations happen too.
+const PRODUCTS = [
+  { sku: "sku-espresso", units: 18, nanos: 500_000_000, stock: 100_000 },
+  { sku: "sku-grinder", units: 129, nanos: 0, stock: 100_000 },
+  { sku: "sku-mug", units: 9, nanos: 900_000_000, stock: 100_000 },
+  { sku: "sku-limited", units: 59, nanos: 0, stock: 150 },
+];
+const SETTLE_TIMEOUT_MS = 60_000;
+const READY_TIMEOUT_MS = 30_000;
+
+/** mulberry32: small, seeded, good enough to pick orders. */
+function seeded(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Runs the mesh in a scratch folder, drives a steady order load while the scenario kills,
+ * restarts and injects faults, waits until no order is pending, stops the mesh and checks the
+ * stores. Bounded in time and count; everything is on 127.0.0.1.
+ */
+export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
+  const scenario = SCENARIOS[options.scenario];
+  if (!scenario)
+    throw new Error(
+      `unknown scenario "${options.scenario}"; known: ${Object.keys(SCENARIOS).join(", ")}`,
+    );
+  const root = projectRoot();
+  const say = options.progress ?? (() => undefined);
+  const dir = mkdtempSync(join(tmpdir(), "mesh-chaos-"));
+  const logFile = join(dir, "services.log");
+  const topologyFile = join(dir, "mesh.yaml");
+
+  // The project's topology with scratch ports, stores and instance counts; faults are edited
+  // in this copy while the run goes on, and the servers reload them.
+  const doc = parseYaml(readFileSync(join(root, "mesh.yaml"), "utf8")) as {
+    dataDir: string;
+    services: Record<string, { port: number; instances: number }>;
+    faults: object[];
+  };
+  doc.dataDir = dir;
+  (["users", "inventory", "payments", "orders"] as const).forEach((name, i) => {
+    doc.services[name].port = options.ports[i];
+    doc.services[name].instances = INSTANCES[name];
+  });
+  const writeTopology = (faults: object[]): void => {
+    doc.faults = faults;
+    writeFileSync(topologyFile, stringifyYaml(doc));
+  };
+  writeTopology([]);
+  const env = { MESH_TOPOLOGY: topologyFile, MESH_DATA_DIR: dir };
+  const topology: Topology = loadTopology({ ...process.env, ...env });
+
+  const began = Date.now();
+  const timeline: TimelineEntry[] = [];
+  const note = (what: string): void => {
+    timeline.push({ atMs: Date.now() - began, what });
+    say(`${((Date.now() - began) / 1000).toFixed(1).padStart(5)}s  ${what}`);
+  };
+  const restartedAt = new Map<string, number>();
+  const trafficAfterRestartMs = new Map<string, number>();
+  const logLines: string[] = [];
+  const supervisor = createSupervisor({
+    color: false,
+    write: (line) => {
+      logLines.push(line);
+      const match = / (\S+) +first call served/.exec(line);
+      const label = match?.[1];
+      if (label && restartedAt.has(label) && !trafficAfterRestartMs.has(label)) {
+        trafficAfterRestartMs.set(label, Date.now() - (restartedAt.get(label) as number));
+        note(
+          `${label} served its first call ${trafficAfterRestartMs.get(label)} ms after its restart`,
+        );
+      }
+    },
+  });
+
+  const members = membersOf(topology);
+  const memberOf = (label: string): Member => {
+    const member = members.find((m) => m.label === label);
+    if (!member) throw new Error(`no instance ${label} in this topology`);
+    return member;
+  };
+
+  const peers = {
+    users: createPeer(UserServiceService, {
+      target: topology.services.users.target,
+      policy: topology.policy,
+    }),
+    inventory: createPeer(InventoryServiceService, {
+      target: topology.services.inventory.target,
+      policy: topology.policy,
+    }),
+    orders: createPeer(OrderServiceService, {
+      target: topology.services.orders.target,
+      policy: topology.policy,
+    }),
+  };
+
+  try {
+    for (const member of members) startMember(supervisor, root, member, env);
+    await Promise.all(members.map((m) => memberServing(supervisor, m, READY_TIMEOUT_MS)));
+    note(`mesh up: ${members.map((m) => m.label).join(", ")}`);
+
+    const userIds: string[] = [];
+    for (let i = 0; i < USERS; i++) {
+      const { user } = await peers.users.createUser({
+        email: `chaos-${i}@example.com`,
+        displayName: `Chaos ${i}`,
+      });
+      userIds.push(user?.userId ?? "");
+    }
+    for (const p of PRODUCTS) {
+      await peers.inventory.createProduct({
+        sku: p.sku,
+        name: p.sku,
+        description: "",
+        price: { currencyCode: "USD", units: p.units, nanos: p.nanos },
+        initialStock: p.stock,
+      });
+    }
+
+    const act = async (action: ChaosAction): Promise<void> => {
+      if (action.kind === "faults") {
+        writeTopology(action.faults);
+        note(
+          action.faults.length === 0
+            ? "faults removed"
+            : `faults set: ${JSON.stringify(action.faults)}`,
+        );
+        return;
+      }
+      const child = supervisor.processes.get(action.label);
+      if (!child) throw new Error(`no process ${action.label}`);
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill(action.signal);
+      note(`${action.signal} ${action.label}`);
+      await exited;
+      note(`${action.label} exited`);
+      await sleep(action.restartAfterMs);
+      restartedAt.set(action.label, Date.now());
+      startMember(supervisor, root, memberOf(action.label), env);
+      note(`${action.label} restarted`);
+      await memberServing(supervisor, memberOf(action.label), READY_TIMEOUT_MS);
+      note(
+        `${action.label} SERVING ${Date.now() - (restartedAt.get(action.label) as number)} ms after its restart`,
+      );
+    };
+    const actions: Promise<void>[] = [];
+    const timers = scenario.events.map((event) =>
+      setTimeout(() => actions.push(act(event.action)), event.at * options.durationMs),
+    );
+
+    note(
+      `load: ${options.ratePerSecond} orders/s for ${options.durationMs / 1000} s (${options.scenario})`,
+    );
+    const random = seeded(options.seed);
+    const load = await runOrderLoad({
+      orders: peers.orders,
+      userIds,
+      skus: PRODUCTS.map((p) => p.sku),
+      ratePerSecond: options.ratePerSecond,
+      durationMs: options.durationMs,
+      maxOrders: Math.ceil((options.ratePerSecond * options.durationMs) / 1000),
+      random,
+      runId: `chaos-${options.seed}`,
+      onProgress: (s, elapsed) =>
+        say(
+          `${(elapsed / 1000).toFixed(1).padStart(5)}s  ${s.started} sent, ${s.confirmed} confirmed, ` +
+            `${[...s.failed.values()].reduce((a, b) => a + b, 0)} failed, ${s.clientRetries} client retries`,
+        ),
+    });
+    timers.forEach(clearTimeout);
+    await Promise.all(actions);
+    note(`load done: ${load.started} orders`);
+
+    writeTopology([]);
+    const settleStart = Date.now();
+    const ordersFile = topology.services.orders.store;
+    while ((await pendingOrders(ordersFile)) > 0) {
+      if (Date.now() - settleStart > SETTLE_TIMEOUT_MS) break;
+      await sleep(250);
+    }
+    const settleMs = Date.now() - settleStart;
+    note(`stores settled in ${settleMs} ms`);
+
+    for (const peer of Object.values(peers)) peer.close();
+    await supervisor.stopAll();
+    note("mesh stopped");
+
+    const invariants = await checkInvariants(
+      {
+        orders: ordersFile,
+        inventory: topology.services.inventory.store,
+        payments: topology.services.payments.store,
+      },
+      {
+        acknowledged: load.acknowledged,
+        initialStock: new Map(PRODUCTS.map((p) => [p.sku, p.stock])),
+      },
+    );
+    return {
+      scenario: options.scenario,
+      durationMs: options.durationMs,
+      ratePerSecond: options.ratePerSecond,
+      load,
+      timeline,
+      trafficAfterRestartMs,
+      settleMs,
+      invariants,
+      logFile,
+    };
+  } finally {
+    for (const peer of Object.values(peers)) peer.close();
+    await supervisor.stopAll();
+    writeFileSync(logFile, `${logLines.join("\n")}\n`);
+  }
+}

@@ -1,0 +1,51 @@
+/** Something done to the mesh at a point of the run. */
+export type ChaosAction =
+  | { kind: "kill"; label: string; signal: "SIGKILL" | "SIGTERM"; restartAfterMs: number }
+  /** Replaces the topology file's `faults`, as written in YAML; servers reload it live. */
+  | { kind: "faults"; faults: object[] };
+
+/** An action at a share of the run's duration (0 to 1). */
+export interface ChaosEvent {
+  at: number;
+  action: ChaosAction;
+}
+
+const CHARGE = "shop.payments.v1.PaymentService/Charge";
+const chargeFailures = (percentage: number): ChaosAction => ({
+  kind: "faults",
+  faults: [{ service: "payments", method: CHARGE, abort: { percentage, code: "UNAVAILABLE" } }],
+});
+const noFaults: ChaosAction = { kind: "faults", faults: [] };
+const kill = (label: string, signal: "SIGKILL" | "SIGTERM" = "SIGKILL"): ChaosAction => ({
+  kind: "kill",
+  label,
+  signal,
+  restartAfterMs: 1_000,
+});
+
+/** The runs `npm run chaos -- --scenario NAME` knows. */
+export const SCENARIOS: Record<string, { description: string; events: ChaosEvent[] }> = {
+  full: {
+    description: "kills instances of payments, inventory and orders, injects faults, drains one",
+    events: [
+      { at: 0.1, action: kill("payments-1") },
+      { at: 0.25, action: kill("inventory-0") },
+      { at: 0.4, action: chargeFailures(20) },
+      { at: 0.5, action: kill("orders-1") },
+      { at: 0.6, action: noFaults },
+      { at: 0.75, action: kill("payments-0", "SIGTERM") },
+    ],
+  },
+  "kill-payments": {
+    description: "SIGKILL one of two payments instances under steady load, restart it after 1 s",
+    events: [{ at: 0.3, action: kill("payments-1") }],
+  },
+  "faults-payments": {
+    description: "20% of Charge calls fail with UNAVAILABLE for the whole run",
+    events: [{ at: 0, action: chargeFailures(20) }],
+  },
+  "drain-payments": {
+    description: "SIGTERM one of two payments instances under steady load (graceful drain)",
+    events: [{ at: 0.3, action: kill("payments-0", "SIGTERM") }],
+  },
+};
