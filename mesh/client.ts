@@ -17,6 +17,7 @@ import {
   type CircuitBreaker,
 } from "./breaker";
 import type { CallContext } from "./context";
+import { openServerStream, type StreamCallOptions } from "./streaming";
 import { loadDescriptors, type Descriptors } from "./descriptors";
 import type { Logger } from "./logger";
 import { resolveMethodPolicy, serviceConfigFor } from "./policy";
@@ -35,11 +36,17 @@ export interface PeerCallOptions {
 /** A promise-returning client for a generated service definition. */
 export type Peer<S> = {
   [K in keyof S]: S[K] extends {
+    responseStream: true;
     requestSerialize: (value: infer Req) => Buffer;
     responseDeserialize: (bytes: Buffer) => infer Res;
   }
-    ? (request: Req, options?: PeerCallOptions) => Promise<Res>
-    : never;
+    ? (request: Req, options?: StreamCallOptions) => AsyncIterable<Res>
+    : S[K] extends {
+          requestSerialize: (value: infer Req) => Buffer;
+          responseDeserialize: (bytes: Buffer) => infer Res;
+        }
+      ? (request: Req, options?: PeerCallOptions) => Promise<Res>
+      : never;
 } & {
   /** Closes the channel. */
   close(): void;
@@ -140,6 +147,20 @@ export function createPeer<S extends ServiceDefinition>(
   const peer: Record<string, unknown> = { close: () => client.close(), breaker };
   for (const [key, method] of Object.entries(definition)) {
     const { path, requestSerialize, responseDeserialize } = method;
+    if (method.requestStream) throw new Error(`${path}: client and bidi streams are not supported`);
+    if (method.responseStream) {
+      // Streams are long-lived: no policy timeout, no retries, no breaker (see streaming.ts).
+      peer[key] = (request: unknown, streamOptions?: StreamCallOptions) =>
+        openServerStream(
+          client,
+          path,
+          requestSerialize,
+          responseDeserialize,
+          request,
+          streamOptions,
+        );
+      continue;
+    }
     const { timeoutMs } = resolveMethodPolicy(options.policy, path, descriptors);
     peer[key] = (request: unknown, callOptions: PeerCallOptions = NO_OPTIONS) => {
       const parent = callOptions.parent;

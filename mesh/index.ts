@@ -23,6 +23,7 @@ export {
 } from "./breaker";
 export type { CallContext } from "./context";
 export type { UnaryHandler } from "./handler";
+export type { ServerStreamHandler, StreamCallOptions } from "./streaming";
 export {
   StatusError,
   alreadyExists,

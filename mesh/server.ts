@@ -11,6 +11,7 @@ import { adaptUnary, CallLimit, tolerantDeserializer, type UnaryHandler } from "
 import { HealthRegistry, HealthService, ServingStatus } from "./health";
 import type { Logger } from "./logger";
 import { createReflection, reflectionServices } from "./reflection";
+import { adaptServerStream, type ServerStreamHandler } from "./streaming";
 import type { LimitsConfig } from "./topology";
 
 /** The handlers a generated ts-proto service definition asks for, as async functions. */
@@ -22,7 +23,14 @@ export type ServiceHandlers<S> = {
     responseSerialize: (value: infer Res) => Buffer;
   }
     ? UnaryHandler<Req, Res>
-    : never;
+    : S[K] extends {
+          requestStream: false;
+          responseStream: true;
+          requestDeserialize: (bytes: Buffer) => infer Req;
+          responseSerialize: (value: infer Res) => Buffer;
+        }
+      ? ServerStreamHandler<Req, Res>
+      : never;
 };
 
 /** Options for {@link createMeshServer}. */
@@ -135,6 +143,19 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
           ...method,
           requestDeserialize: tolerantDeserializer(method.requestDeserialize),
         };
+        if (method.requestStream) {
+          throw new Error(`${method.path}: client and bidi streams are not supported`);
+        }
+        if (method.responseStream) {
+          // Long-lived streams are not counted against the concurrency limit, nor faulted.
+          impl[key] = adaptServerStream(
+            method.path,
+            typeName,
+            handler as unknown as ServerStreamHandler<unknown, unknown>,
+            log,
+          );
+          continue;
+        }
         impl[key] = adaptUnary(method.path, typeName, handler, log, {
           limit,
           faults: options.faults?.slot(method.path),

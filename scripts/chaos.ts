@@ -7,6 +7,7 @@
 import { parseDuration } from "../mesh/duration";
 import { runChaos, type ChaosReport } from "./chaos/run";
 import { SCENARIOS } from "./chaos/scenarios";
+import { SERVICES } from "./members";
 import { freeInstancePorts } from "./ports";
 
 function flag(name: string, fallback: string): string {
@@ -61,6 +62,20 @@ export function formatReport(report: ChaosReport): string {
         .join(", ") || "no restarts",
     ),
     row("pending orders settled", `${(report.settleMs / 1000).toFixed(1)} s after the load`),
+    ...(report.notificationLag
+      ? [
+          row(
+            "notifications caught up",
+            `${((report.catchUpMs ?? 0) / 1000).toFixed(1)} s after that`,
+          ),
+          row(
+            "order → notification lag",
+            `p50 ${report.notificationLag.p50} ms, p99 ${report.notificationLag.p99} ms, max ` +
+              `${report.notificationLag.max} ms; after the last restart max ` +
+              `${report.notificationLag.maxAfterRecovery} ms`,
+          ),
+        ]
+      : []),
     "",
     "Invariants, checked in the stores",
     ...report.invariants.map((i) => `  ${i.holds ? "✓" : "✗"} ${i.name}: ${i.detail}`),
@@ -83,7 +98,7 @@ async function main(): Promise<void> {
   if (!(ratePerSecond > 0 && ratePerSecond <= 500))
     throw new Error("--rate: from 1 to 500 orders per second");
 
-  const ports = (await freeInstancePorts(4, 100)) as [number, number, number, number];
+  const ports = await freeInstancePorts(SERVICES.length, 100);
   const report = await runChaos({
     scenario,
     durationMs,

@@ -4,7 +4,7 @@ import { waitForServing } from "./health-wait";
 import type { Supervisor } from "./supervisor";
 
 /** The services of the shop, in start order. */
-export const SERVICES = ["users", "inventory", "payments", "orders"] as const;
+export const SERVICES = ["users", "inventory", "payments", "orders", "notifications"] as const;
 
 /** One process of the mesh: an instance of a service. */
 export interface Member {

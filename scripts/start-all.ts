@@ -55,6 +55,9 @@ export function exampleCommands(topology: Topology, userId: string, runTag: stri
       items: [{ sku: "sku-kettle", quantity: 5 }],
     }),
     call("orders", "shop.orders.v1.OrderService/ListOrders", { user_id: userId }),
+    call("notifications", "shop.notifications.v1.NotificationService/ListNotifications", {
+      user_id: userId,
+    }),
   ];
 }
 
@@ -138,6 +141,7 @@ ${exampleCommands(topology, userId, randomBytes(3).toString("hex"))
   .join("\n")}
 
 The second order asks for more kettles than are in stock and is rejected (FAILED_PRECONDITION).
+Both orders become notifications through the orders event stream (the last command).
 An instance that dies is restarted; kill one (kill -9) and watch the others carry its traffic.
 Press Ctrl-C to stop everything.
 `);

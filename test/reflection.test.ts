@@ -23,6 +23,7 @@ import {
 import * as v1 from "../gen/grpc/reflection/v1/reflection";
 import * as v1alpha from "../gen/grpc/reflection/v1alpha/reflection";
 import { InventoryServiceService } from "../gen/shop/inventory/v1/inventory";
+import { NotificationServiceService } from "../gen/shop/notifications/v1/notifications";
 import { OrderServiceService } from "../gen/shop/orders/v1/orders";
 import { PaymentServiceService } from "../gen/shop/payments/v1/payments";
 import { UserServiceService } from "../gen/shop/users/v1/users";
@@ -48,6 +49,7 @@ const SHOP_SERVICES: Record<string, ServiceDefinition> = {
   "shop.inventory.v1.InventoryService": InventoryServiceService,
   "shop.payments.v1.PaymentService": PaymentServiceService,
   "shop.orders.v1.OrderService": OrderServiceService,
+  "shop.notifications.v1.NotificationService": NotificationServiceService,
 };
 
 /** Handlers that answer UNIMPLEMENTED: reflection needs only the definitions. */
@@ -180,6 +182,7 @@ describe("server reflection, as grpcurl uses it", () => {
       s.addService(InventoryServiceService, unimplemented(InventoryServiceService));
       s.addService(PaymentServiceService, unimplemented(PaymentServiceService));
       s.addService(OrderServiceService, unimplemented(OrderServiceService));
+      s.addService(NotificationServiceService, unimplemented(NotificationServiceService));
     });
     client = new v1.ServerReflectionClient(server.address, credentials.createInsecure());
     session = new ReflectionSession((client as v1.ServerReflectionClient).serverReflectionInfo());
@@ -199,6 +202,7 @@ describe("server reflection, as grpcurl uses it", () => {
       "grpc.reflection.v1.ServerReflection",
       "grpc.reflection.v1alpha.ServerReflection",
       "shop.inventory.v1.InventoryService",
+      "shop.notifications.v1.NotificationService",
       "shop.orders.v1.OrderService",
       "shop.payments.v1.PaymentService",
       "shop.users.v1.UserService",
@@ -337,7 +341,7 @@ describe("server reflection, as grpcurl uses it", () => {
       errorMessage: "file shop/nothing.proto not found",
     });
     expect(method.errorResponse?.errorCode).toBe(status.NOT_FOUND);
-    expect((await session.ask({ listServices: "" })).listServicesResponse!.service.length).toBe(7);
+    expect((await session.ask({ listServices: "" })).listServicesResponse!.service.length).toBe(8);
   });
 
   it("answers the extension numbers of a known type (none) and NOT_FOUND for an unknown type", async () => {

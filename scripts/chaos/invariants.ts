@@ -21,6 +21,8 @@ export interface StoreFiles {
   orders: string;
   inventory: string;
   payments: string;
+  /** Checked when the notifications service runs. */
+  notifications?: string;
 }
 
 const open = (filename: string): Knex =>
@@ -195,6 +197,9 @@ export async function checkInvariants(
       ),
     );
 
+    if (files.notifications)
+      results.push(...(await checkNotifications(files.notifications, orders)));
+
     const paid = captured.reduce((sum, p) => sum + p.amount_micros, 0);
     const owed = confirmed.reduce((sum, o) => sum + (o.total_micros ?? 0), 0);
     results.push(
@@ -218,5 +223,98 @@ export async function pendingOrders(ordersFile: string): Promise<number> {
     return Number(row?.n ?? 0);
   } finally {
     await db.destroy();
+  }
+}
+
+/** Exactly one notification per ended order, none duplicated. */
+async function checkNotifications(file: string, orders: OrderRow[]): Promise<InvariantResult[]> {
+  const db = open(file);
+  try {
+    const rows = await db<{ order_id: string; event_id: string }>("notifications").select(
+      "order_id",
+      "event_id",
+    );
+    const perOrder = new Map<string, number>();
+    for (const r of rows) perOrder.set(r.order_id, (perOrder.get(r.order_id) ?? 0) + 1);
+    const known = new Set(orders.map((o) => o.order_id));
+    const ended = orders.filter((o) => o.status === "CONFIRMED" || o.status === "REJECTED");
+    const wrong = ended
+      .filter((o) => perOrder.get(o.order_id) !== 1)
+      .map((o) => `${o.order_id} (${o.status}): ${perOrder.get(o.order_id) ?? 0} notifications`);
+    for (const [orderId, n] of perOrder) {
+      if (!known.has(orderId)) wrong.push(`${orderId}: ${n} notifications for an unknown order`);
+    }
+    const events = new Set(rows.map((r) => r.event_id));
+    return [
+      check(
+        "every confirmed or rejected order has exactly one notification",
+        wrong,
+        `${rows.length} notifications for ${ended.length} ended orders`,
+      ),
+      check(
+        "no notification is duplicated",
+        events.size === rows.length ? [] : [`${rows.length - events.size} duplicates`],
+        `${events.size} distinct events`,
+      ),
+    ];
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** Whether every ended order has its notification yet. */
+export async function notificationsCaughtUp(
+  ordersFile: string,
+  notificationsFile: string,
+): Promise<boolean> {
+  const [ordersDb, notificationsDb] = [open(ordersFile), open(notificationsFile)];
+  try {
+    const [ended] = await ordersDb("orders")
+      .whereIn("status", ["CONFIRMED", "REJECTED"])
+      .count({ n: "*" });
+    const [sent] = await notificationsDb("notifications").countDistinct({ n: "order_id" });
+    return Number(sent?.n ?? 0) >= Number(ended?.n ?? 0);
+  } finally {
+    await Promise.all([ordersDb.destroy(), notificationsDb.destroy()]);
+  }
+}
+
+/**
+ * Milliseconds from an order ending (its update_time) to its notification being stored, over
+ * the run, and the worst for orders that ended `recoveredAfterMs` or more after the first.
+ */
+export async function notificationLag(
+  ordersFile: string,
+  notificationsFile: string,
+  recoveredAfterMs: number,
+): Promise<{ p50: number; p99: number; max: number; maxAfterRecovery: number }> {
+  const [ordersDb, notificationsDb] = [open(ordersFile), open(notificationsFile)];
+  try {
+    const endedRows = await ordersDb<{ order_id: string; update_time: number; status: string }>(
+      "orders",
+    )
+      .whereIn("status", ["CONFIRMED", "REJECTED"])
+      .select("order_id", "update_time");
+    const ended = new Map(endedRows.map((o) => [o.order_id, o.update_time]));
+    const rows = await notificationsDb<{ order_id: string; create_time: number }>(
+      "notifications",
+    ).select("order_id", "create_time");
+    const firstEnd = Math.min(...ended.values());
+    const lags: number[] = [];
+    let maxAfterRecovery = 0;
+    for (const r of rows) {
+      const endedAt = ended.get(r.order_id);
+      if (endedAt === undefined) continue;
+      const lag = r.create_time - endedAt;
+      lags.push(lag);
+      if (endedAt - firstEnd >= recoveredAfterMs)
+        maxAfterRecovery = Math.max(maxAfterRecovery, lag);
+    }
+    lags.sort((a, b) => a - b);
+    const at = (p: number): number =>
+      lags[Math.min(lags.length - 1, Math.floor(p * lags.length))] ?? 0;
+    return { p50: at(0.5), p99: at(0.99), max: lags[lags.length - 1] ?? 0, maxAfterRecovery };
+  } finally {
+    await Promise.all([ordersDb.destroy(), notificationsDb.destroy()]);
   }
 }

@@ -6,10 +6,16 @@ import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
 import { OrderServiceService } from "../../gen/shop/orders/v1/orders";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
 import { createPeer, loadTopology, projectRoot, type Topology } from "../../mesh";
-import { memberServing, membersOf, startMember, type Member } from "../members";
+import { memberServing, membersOf, SERVICES, startMember, type Member } from "../members";
 import { runOrderLoad, type OrderLoadStats } from "../order-load";
 import { createSupervisor } from "../supervisor";
-import { checkInvariants, pendingOrders, type InvariantResult } from "./invariants";
+import {
+  checkInvariants,
+  notificationLag,
+  notificationsCaughtUp,
+  pendingOrders,
+  type InvariantResult,
+} from "./invariants";
 import { SCENARIOS, type ChaosAction } from "./scenarios";
 
 /** Options for {@link runChaos}. */
@@ -17,8 +23,8 @@ export interface ChaosOptions {
   scenario: string;
   durationMs: number;
   ratePerSecond: number;
-  /** Ports of users, inventory, payments, orders; second instances are 100 up. */
-  ports: [number, number, number, number];
+  /** A free port per service of SERVICES, in order; second instances are 100 up. */
+  ports: number[];
   seed: number;
   /** Where progress lines go. Defaults to nowhere. */
   progress?: (line: string) => void;
@@ -41,11 +47,24 @@ export interface ChaosReport {
   trafficAfterRestartMs: Map<string, number>;
   /** How long the stores took to have no PENDING order once the load stopped. */
   settleMs: number;
+  /** How long after that every ended order had its notification (when notifications runs). */
+  catchUpMs?: number;
+  /**
+   * Order ended → its notification stored, in ms: over the run, and the worst for orders that
+   * ended after the last restart of any instance.
+   */
+  notificationLag?: { p50: number; p99: number; max: number; maxAfterRecovery: number };
   invariants: InvariantResult[];
   logFile: string;
 }
 
-const INSTANCES = { users: 1, inventory: 2, payments: 2, orders: 2 };
+const INSTANCES: Record<string, number> = {
+  users: 1,
+  inventory: 2,
+  payments: 2,
+  orders: 2,
+  notifications: 1,
+};
 const USERS = 20;
 // Large stocks keep most orders confirmable; the limited one runs out, so rejections and
 // compensations happen too.
@@ -95,9 +114,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     faults: object[];
   };
   doc.dataDir = dir;
-  (["users", "inventory", "payments", "orders"] as const).forEach((name, i) => {
+  SERVICES.forEach((name, i) => {
     doc.services[name].port = options.ports[i];
-    doc.services[name].instances = INSTANCES[name];
+    doc.services[name].instances = INSTANCES[name] ?? 1;
   });
   const writeTopology = (faults: object[]): void => {
     doc.faults = faults;
@@ -114,6 +133,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     say(`${((Date.now() - began) / 1000).toFixed(1).padStart(5)}s  ${what}`);
   };
   const restartedAt = new Map<string, number>();
+  let lastRestartAt = began;
   const trafficAfterRestartMs = new Map<string, number>();
   const logLines: string[] = [];
   const supervisor = createSupervisor({
@@ -198,19 +218,23 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       startMember(supervisor, root, memberOf(action.label), env);
       note(`${action.label} restarted`);
       await memberServing(supervisor, memberOf(action.label), READY_TIMEOUT_MS);
+      lastRestartAt = Date.now();
       note(
         `${action.label} SERVING ${Date.now() - (restartedAt.get(action.label) as number)} ms after its restart`,
       );
     };
     const actions: Promise<void>[] = [];
+    const random = seeded(options.seed);
+    // Kills at random moments (seeded, so a run can be repeated) when the scenario asks.
+    const at = (share: number): number =>
+      Math.max(0, share + (scenario.jitter ?? 0) * (2 * random() - 1)) * options.durationMs;
     const timers = scenario.events.map((event) =>
-      setTimeout(() => actions.push(act(event.action)), event.at * options.durationMs),
+      setTimeout(() => actions.push(act(event.action)), at(event.at)),
     );
 
     note(
       `load: ${options.ratePerSecond} orders/s for ${options.durationMs / 1000} s (${options.scenario})`,
     );
-    const random = seeded(options.seed);
     const load = await runOrderLoad({
       orders: peers.orders,
       userIds,
@@ -240,6 +264,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const settleMs = Date.now() - settleStart;
     note(`stores settled in ${settleMs} ms`);
 
+    // Every ended order becomes a notification through the event stream; wait for them.
+    const notificationsFile = topology.services.notifications?.store;
+    let catchUpMs: number | undefined;
+    if (notificationsFile) {
+      const catchUpStart = Date.now();
+      while (!(await notificationsCaughtUp(ordersFile, notificationsFile))) {
+        if (Date.now() - catchUpStart > SETTLE_TIMEOUT_MS) break;
+        await sleep(100);
+      }
+      catchUpMs = Date.now() - catchUpStart;
+      note(`notifications caught up ${catchUpMs} ms after the stores settled`);
+    }
+
     for (const peer of Object.values(peers)) peer.close();
     await supervisor.stopAll();
     note("mesh stopped");
@@ -249,6 +286,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         orders: ordersFile,
         inventory: topology.services.inventory.store,
         payments: topology.services.payments.store,
+        notifications: notificationsFile,
       },
       {
         acknowledged: load.acknowledged,
@@ -263,6 +301,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       timeline,
       trafficAfterRestartMs,
       settleMs,
+      catchUpMs,
+      notificationLag: notificationsFile
+        ? await notificationLag(ordersFile, notificationsFile, lastRestartAt - began)
+        : undefined,
       invariants,
       logFile,
     };

@@ -24,7 +24,15 @@ const kill = (label: string, signal: "SIGKILL" | "SIGTERM" = "SIGKILL"): ChaosAc
 });
 
 /** The runs `npm run chaos -- --scenario NAME` knows. */
-export const SCENARIOS: Record<string, { description: string; events: ChaosEvent[] }> = {
+export const SCENARIOS: Record<
+  string,
+  {
+    description: string;
+    events: ChaosEvent[];
+    /** Each event moves by up to ± this share of the run, from the seeded random source. */
+    jitter?: number;
+  }
+> = {
   full: {
     description: "kills instances of payments, inventory and orders, injects faults, drains one",
     events: [
@@ -43,6 +51,17 @@ export const SCENARIOS: Record<string, { description: string; events: ChaosEvent
   "faults-payments": {
     description: "20% of Charge calls fail with UNAVAILABLE for the whole run",
     events: [{ at: 0, action: chargeFailures(20) }],
+  },
+  events: {
+    description:
+      "SIGKILL orders and notifications at moments of the load; every ended order notifies once",
+    jitter: 0.08,
+    events: [
+      { at: 0.2, action: kill("orders-1") },
+      { at: 0.35, action: kill("notifications") },
+      { at: 0.55, action: kill("orders-0") },
+      { at: 0.7, action: kill("notifications") },
+    ],
   },
   "drain-payments": {
     description: "SIGTERM one of two payments instances under steady load (graceful drain)",

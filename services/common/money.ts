@@ -68,3 +68,16 @@ export function totalMicros(
   for (const line of lines) total += BigInt(line.quantity) * BigInt(line.unitPriceMicros);
   return total > BigInt(MAX_MICROS) ? undefined : Number(total);
 }
+
+const NANOS_DIGITS = 9;
+// Cents always; finer digits only when the amount has them.
+const TRAILING_ZEROS_BEYOND_CENTS = /0{1,7}$/;
+
+/** An amount for a message, such as "46.50 USD" or "0.125 EUR". */
+export function formatMoney(money: Money): string {
+  const fraction = String(Math.abs(money.nanos))
+    .padStart(NANOS_DIGITS, "0")
+    .replace(TRAILING_ZEROS_BEYOND_CENTS, "");
+  const sign = money.units < 0 || money.nanos < 0 ? "-" : "";
+  return `${sign}${Math.abs(money.units)}.${fraction} ${money.currencyCode}`;
+}

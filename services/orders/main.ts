@@ -13,6 +13,7 @@ import {
   targetOf,
   watchFaults,
 } from "../../mesh";
+import { createCompaction } from "./compaction";
 import { migrations } from "./migrations";
 import { createRecovery } from "./recovery";
 import { createSaga } from "./saga";
@@ -33,21 +34,31 @@ async function main(): Promise<void> {
   const payments = peer(PaymentServiceService, "payments");
   const saga = createSaga({ store: orders, users, inventory, payments, log });
   const recovery = createRecovery({ store: orders, saga, log });
+  const compaction = createCompaction({ outbox: orders.events, log });
+  const stopping = new AbortController();
 
   // Faults follow the topology file while the service runs; limits are read once.
   const faults = watchFaults(topology.file, "orders", log);
   const server = createMeshServer({ log, limits: topology.limits, faults });
-  server.addService(OrderServiceService, createOrdersService({ store: orders, saga }));
+  server.addService(
+    OrderServiceService,
+    createOrdersService({ store: orders, saga, stopping: stopping.signal }),
+  );
   const port = await server.listen(config.listen);
   server.ready();
   // Orders a crash left PENDING are finished now, and any that get stuck later, every few seconds.
   recovery.start();
+  // Events every consumer has acknowledged are deleted once past their retention.
+  compaction.start();
   log.info({ address: config.listen, port, store: config.store }, "serving");
 
   onShutdownSignal(log, async () => {
     faults.stop();
+    // Event streams never end by themselves: ending them now (UNAVAILABLE, so consumers
+    // resume elsewhere) keeps them from holding the drain up until the grace runs out.
+    stopping.abort();
     await server.shutdown();
-    await recovery.stop();
+    await Promise.all([recovery.stop(), compaction.stop()]);
     for (const client of [users, inventory, payments]) client.close();
     await store.close();
   });

@@ -18,11 +18,12 @@ import {
   type ServiceHandlers,
 } from "../../mesh";
 import { checkLineItems } from "../common/line-items";
+import { createEventHandlers, type EventHandlersDeps } from "./event-handlers";
 import type { Saga } from "./saga";
 import { toOrder, type OrderRecord, type OrdersStore } from "./store";
 
-/** Dependencies of the orders service. */
-export interface OrdersServiceDeps {
+/** Dependencies of the orders service; the event stream's options are in EventHandlersDeps. */
+export interface OrdersServiceDeps extends EventHandlersDeps {
   store: OrdersStore;
   saga: Saga;
   /** Epoch milliseconds. Defaults to Date.now. */
@@ -63,6 +64,8 @@ export function createOrdersService(
   const now = deps.now ?? Date.now;
 
   return {
+    ...createEventHandlers(deps),
+
     async placeOrder(request, ctx) {
       const v = new Validator();
       v.string(request.requestId, "request_id", { max: MAX_REQUEST_ID });

@@ -2,6 +2,7 @@ import type { Knex } from "knex";
 import { OrderStatus, type Order } from "../../gen/shop/orders/v1/orders";
 import type { Store } from "../../mesh";
 import { fromMicros } from "../common/money";
+import { createOutbox, type Outbox } from "./outbox";
 
 /** One line of an order; priced once the stock is reserved. */
 export interface OrderLine {
@@ -105,8 +106,10 @@ export function toOrder(record: OrderRecord): Order {
   };
 }
 
-/** Queries of the orders and order_items tables. */
+/** Queries of the orders and order_items tables, and the outbox their changes write to. */
 export interface OrdersStore {
+  /** The events that ending orders wrote, and their consumers. */
+  readonly events: Outbox;
   /** The order placed under `requestId`, or `candidate` inserted as PENDING if there is none. */
   findOrCreate(candidate: OrderRecord): Promise<{ order: OrderRecord; created: boolean }>;
   get(orderId: string): Promise<OrderRecord | undefined>;
@@ -116,7 +119,11 @@ export interface OrdersStore {
     limit: number,
     beforeId: string | undefined,
   ): Promise<OrderRecord[]>;
-  /** Ends a PENDING order; an order that already ended keeps its outcome. Returns it as stored. */
+  /**
+   * Ends a PENDING order and, in the same transaction, writes the event announcing it to the
+   * outbox; an order that already ended keeps its outcome and gets no second event. Returns
+   * the order as stored.
+   */
   finish(orderId: string, outcome: Outcome, now: number): Promise<OrderRecord>;
   /** PENDING orders not updated since `before`, oldest first. */
   pending(before: number, limit: number): Promise<OrderRecord[]>;
@@ -126,6 +133,7 @@ export interface OrdersStore {
 
 export function createOrdersStore(store: Store): OrdersStore {
   const { db } = store;
+  const events = createOutbox(store);
   const write = <T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> => store.write(work);
   const load = async (q: Knex | Knex.Transaction, rows: OrderRow[]): Promise<OrderRecord[]> => {
     if (rows.length === 0) return [];
@@ -189,6 +197,8 @@ export function createOrdersStore(store: Store): OrdersStore {
   };
 
   return {
+    events,
+
     findOrCreate: (candidate) =>
       write(async (trx) => {
         const existing = await getIn(trx, { request_id: candidate.requestId });
@@ -216,8 +226,9 @@ export function createOrdersStore(store: Store): OrdersStore {
       return load(db, await query);
     },
 
-    finish: (orderId, outcome, now) =>
-      write(async (trx) => {
+    async finish(orderId, outcome, now) {
+      let appended = false;
+      const finished = await write(async (trx) => {
         const changes =
           outcome.status === OrderStatus.ORDER_STATUS_CONFIRMED
             ? {
@@ -237,8 +248,26 @@ export function createOrdersStore(store: Store): OrdersStore {
         if (updated === 1 && outcome.items) await writeItems(trx, orderId, outcome.items);
         const order = await getIn(trx, { order_id: orderId });
         if (!order) throw new Error(`order ${orderId} vanished while finishing it`);
+        // Only the call that ended the order announces it: a replay, a second saga run or
+        // recovery finds it ended (updated === 0) and writes nothing.
+        //
+        // Sequences are in commit order, which is what lets a consumer resume "after N"
+        // without missing anything: AUTOINCREMENT assigns the next sequence inside this
+        // transaction, and write transactions are serialized (BEGIN IMMEDIATE takes SQLite's
+        // one write lock first, across processes sharing the file; see mesh/store.ts), so no
+        // transaction holding a lower sequence can still commit after this one. PostgreSQL
+        // would need more care: concurrent transactions draw from a sequence and commit in any
+        // order, so a reader could see N + 1 before N commits (an open issue for that port).
+        if (updated === 1) {
+          await events.append(trx, toOrder(order), now);
+          appended = true;
+        }
         return order;
-      }),
+      });
+      // Announced after the commit, so that a woken stream reads the event.
+      if (appended) events.announce();
+      return finished;
+    },
 
     async pending(before, limit) {
       const rows = await db<OrderRow>("orders")

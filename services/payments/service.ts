@@ -12,7 +12,7 @@ import {
   type Payment,
   type PaymentServiceService,
 } from "../../gen/shop/payments/v1/payments";
-import { fromMicros } from "../common/money";
+import { formatMoney, fromMicros } from "../common/money";
 import {
   checkCharge,
   checkGet,
@@ -32,7 +32,6 @@ export interface PaymentsServiceDeps {
 
 // Why each test card is declined; a card not listed here is approved.
 const DECLINE_REASONS = new Map([[DECLINED_CARD, "card declined"]]);
-const MICROS_PER_UNIT = 1_000_000;
 
 /** The PaymentService handlers. */
 export function createPaymentsService(
@@ -102,9 +101,9 @@ export function createPaymentsService(
         }
         const left = paid.amountMicros - paid.refundedMicros;
         if (refund.amountMicros > left) {
-          const asked = formatMoney(refund.amountMicros, paid.currencyCode);
+          const asked = formatMoney(fromMicros(refund.amountMicros, paid.currencyCode));
           throw failedPrecondition(
-            `refund of ${asked} exceeds the ${formatMoney(left, paid.currencyCode)} left to refund`,
+            `refund of ${asked} exceeds the ${formatMoney(fromMicros(left, paid.currencyCode))} left to refund`,
           );
         }
 
@@ -195,13 +194,4 @@ function toPayment(p: PaymentRecord): Payment {
     createTime: new Date(p.createTime),
     updateTime: new Date(p.updateTime),
   };
-}
-
-/** An amount for a message, such as "12.50 USD": cents always, finer digits only when set. */
-function formatMoney(micros: number, currencyCode: string): string {
-  const units = Math.trunc(micros / MICROS_PER_UNIT);
-  const fraction = String(micros % MICROS_PER_UNIT)
-    .padStart(6, "0")
-    .replace(/0{1,4}$/, "");
-  return `${units}.${fraction} ${currencyCode}`;
 }

@@ -1,5 +1,6 @@
 import { formatReport } from "../../scripts/chaos";
 import { runChaos } from "../../scripts/chaos/run";
+import { SERVICES } from "../../scripts/members";
 import { freeInstancePorts } from "../../scripts/ports";
 
 // The short version of `npm run chaos` that CI runs: every kind of fault, a few seconds of
@@ -8,7 +9,7 @@ describe("npm run chaos, short", () => {
   jest.setTimeout(120_000);
 
   it("loses and duplicates nothing while instances are killed, drained and fail 20% of charges", async () => {
-    const ports = (await freeInstancePorts(4, 100)) as [number, number, number, number];
+    const ports = await freeInstancePorts(SERVICES.length, 100);
 
     const report = await runChaos({
       scenario: "full",
@@ -21,7 +22,27 @@ describe("npm run chaos, short", () => {
     console.log(formatReport(report));
     expect(report.load.started).toBe(160);
     expect(report.invariants.filter((i) => !i.holds)).toEqual([]);
-    expect(report.invariants).toHaveLength(7);
+    // Seven on the saga's stores, two on notifications.
+    expect(report.invariants).toHaveLength(9);
+    expect(report.timeline.filter((t) => t.what.endsWith(" restarted"))).toHaveLength(4);
+  });
+
+  it("gives every ended order exactly one notification while orders and notifications are killed", async () => {
+    const ports = await freeInstancePorts(SERVICES.length, 100);
+
+    const report = await runChaos({
+      scenario: "events",
+      durationMs: 8_000,
+      ratePerSecond: 20,
+      ports,
+      seed: 11,
+    });
+
+    console.log(formatReport(report));
+    expect(report.invariants.filter((i) => !i.holds)).toEqual([]);
+    expect(report.invariants.map((i) => i.name)).toContain(
+      "every confirmed or rejected order has exactly one notification",
+    );
     expect(report.timeline.filter((t) => t.what.endsWith(" restarted"))).toHaveLength(4);
   });
 });

@@ -13,7 +13,7 @@ import { projectPolicy } from "../support";
 import { commandLine, freeInstancePorts, pidsWithEnv, startAll, type StartAll } from "./processes";
 
 const STARTUP_MS = 60_000;
-const NAMES = ["users", "inventory", "payments", "orders"] as const;
+const NAMES = ["users", "inventory", "payments", "orders", "notifications"] as const;
 
 /** start:all on free ports and a fresh data folder, so it never meets a developer's mesh. */
 async function launch(
@@ -36,6 +36,7 @@ interface Printed {
   order: { orderId: string; status: string };
   product: Record<string, unknown>;
   orders: unknown[];
+  notifications?: { title: string }[];
 }
 const json = (output: string): Printed => JSON.parse(output) as Printed;
 
@@ -69,7 +70,7 @@ describe("npm run start:all, as a user runs it", () => {
         );
       }
       const commands = printedCommands(run.output());
-      expect(commands).toHaveLength(8);
+      expect(commands).toHaveLength(9);
 
       const results = [];
       for (const command of commands) results.push(await grpcurl(command));
@@ -91,6 +92,16 @@ describe("npm run start:all, as a user runs it", () => {
         message: "not enough stock for sku-kettle: 3 available, 5 requested",
       });
       expect(json(listOrders.output).orders).toHaveLength(2);
+      // Notifications arrive through the event stream, a moment after the orders ended.
+      let notified = json(results[8].output).notifications ?? [];
+      for (let i = 0; i < 50 && notified.length < 2; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        notified = json((await grpcurl(commands[8])).output).notifications ?? [];
+      }
+      expect(notified.map((n) => n.title).sort()).toEqual([
+        "Your order is confirmed",
+        "Your order was not accepted",
+      ]);
       // A replayed request_id returns the first order.
       expect(json((await grpcurl(commands[4])).output).order.orderId).toBe(
         json(order.output).order.orderId,

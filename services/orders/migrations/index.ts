@@ -1,5 +1,6 @@
 import type { Migration } from "../../../mesh";
 import * as createOrders from "./20261126000000_create_orders";
+import * as createOutbox from "./20261127000000_create_outbox";
 
 /** The orders store's schema history, oldest first. */
-export const migrations: Migration[] = [createOrders];
+export const migrations: Migration[] = [createOrders, createOutbox];

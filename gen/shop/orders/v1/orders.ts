@@ -11,7 +11,9 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -72,6 +74,60 @@ export function orderStatusToJSON(object: OrderStatus): string {
     default:
       return "UNRECOGNIZED";
   }
+}
+
+/**
+ * Something that happened to an order, written to the outbox in the same transaction as the
+ * change itself.
+ */
+export interface OrderEvent {
+  /** Position in the outbox: strictly increasing, never reused. */
+  sequence: number;
+  /** Unique id of the event, for example "evt_01J…"; consumers de-duplicate on it. */
+  eventId: string;
+  createTime: Date | undefined;
+  orderId: string;
+  userId: string;
+  orderConfirmed?: OrderConfirmed | undefined;
+  orderRejected?: OrderRejected | undefined;
+}
+
+/** The order was confirmed: stock reserved and payment captured. */
+export interface OrderConfirmed {
+  /** The order as confirmed. */
+  order: Order | undefined;
+}
+
+/** The order was rejected. */
+export interface OrderRejected {
+  /** The order as rejected, with its rejection_reason. */
+  order: Order | undefined;
+}
+
+export interface StreamEventsRequest {
+  /**
+   * Required: who is consuming, for example "notifications"; 1 to 64 characters of
+   * lower-case letters, digits and dashes. Its acknowledgements hold back compaction.
+   */
+  consumer: string;
+  /** Deliver the events after this sequence; 0 for the oldest event kept. */
+  afterSequence: number;
+}
+
+export interface StreamEventsResponse {
+  event: OrderEvent | undefined;
+}
+
+export interface AckEventsRequest {
+  /** Required; as in StreamEventsRequest. */
+  consumer: string;
+  /** The sequence of the last event the consumer has processed; at least 1. */
+  sequence: number;
+}
+
+export interface AckEventsResponse {
+  /** The consumer's acknowledged sequence after this call (never lower than before). */
+  acknowledgedSequence: number;
 }
 
 /** A line of an order, priced when the stock was reserved. */
@@ -142,6 +198,657 @@ export interface ListOrdersResponse {
   /** Pass as page_token to get the next page; empty on the last page. */
   nextPageToken: string;
 }
+
+function createBaseOrderEvent(): OrderEvent {
+  return {
+    sequence: 0,
+    eventId: "",
+    createTime: undefined,
+    orderId: "",
+    userId: "",
+    orderConfirmed: undefined,
+    orderRejected: undefined,
+  };
+}
+
+export const OrderEvent: MessageFns<OrderEvent> = {
+  encode(message: OrderEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sequence !== 0) {
+      writer.uint32(8).int64(message.sequence);
+    }
+    if (message.eventId !== "") {
+      writer.uint32(18).string(message.eventId);
+    }
+    if (message.createTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.createTime), writer.uint32(26).fork()).join();
+    }
+    if (message.orderId !== "") {
+      writer.uint32(34).string(message.orderId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(42).string(message.userId);
+    }
+    if (message.orderConfirmed !== undefined) {
+      OrderConfirmed.encode(message.orderConfirmed, writer.uint32(82).fork()).join();
+    }
+    if (message.orderRejected !== undefined) {
+      OrderRejected.encode(message.orderRejected, writer.uint32(90).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OrderEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOrderEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.sequence = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.eventId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.createTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.orderId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.orderConfirmed = OrderConfirmed.decode(reader, reader.uint32());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.orderRejected = OrderRejected.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OrderEvent {
+    return {
+      sequence: isSet(object.sequence) ? globalThis.Number(object.sequence) : 0,
+      eventId: isSet(object.eventId)
+        ? globalThis.String(object.eventId)
+        : isSet(object.event_id)
+        ? globalThis.String(object.event_id)
+        : "",
+      createTime: isSet(object.createTime)
+        ? fromJsonTimestamp(object.createTime)
+        : isSet(object.create_time)
+        ? fromJsonTimestamp(object.create_time)
+        : undefined,
+      orderId: isSet(object.orderId)
+        ? globalThis.String(object.orderId)
+        : isSet(object.order_id)
+        ? globalThis.String(object.order_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      orderConfirmed: isSet(object.orderConfirmed)
+        ? OrderConfirmed.fromJSON(object.orderConfirmed)
+        : isSet(object.order_confirmed)
+        ? OrderConfirmed.fromJSON(object.order_confirmed)
+        : undefined,
+      orderRejected: isSet(object.orderRejected)
+        ? OrderRejected.fromJSON(object.orderRejected)
+        : isSet(object.order_rejected)
+        ? OrderRejected.fromJSON(object.order_rejected)
+        : undefined,
+    };
+  },
+
+  toJSON(message: OrderEvent): unknown {
+    const obj: any = {};
+    if (message.sequence !== 0) {
+      obj.sequence = Math.round(message.sequence);
+    }
+    if (message.eventId !== "") {
+      obj.eventId = message.eventId;
+    }
+    if (message.createTime !== undefined) {
+      obj.createTime = message.createTime.toISOString();
+    }
+    if (message.orderId !== "") {
+      obj.orderId = message.orderId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.orderConfirmed !== undefined) {
+      obj.orderConfirmed = OrderConfirmed.toJSON(message.orderConfirmed);
+    }
+    if (message.orderRejected !== undefined) {
+      obj.orderRejected = OrderRejected.toJSON(message.orderRejected);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<OrderEvent>): OrderEvent {
+    return OrderEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<OrderEvent>): OrderEvent {
+    const message = createBaseOrderEvent();
+    message.sequence = object.sequence ?? 0;
+    message.eventId = object.eventId ?? "";
+    message.createTime = object.createTime ?? undefined;
+    message.orderId = object.orderId ?? "";
+    message.userId = object.userId ?? "";
+    message.orderConfirmed = (object.orderConfirmed !== undefined && object.orderConfirmed !== null)
+      ? OrderConfirmed.fromPartial(object.orderConfirmed)
+      : undefined;
+    message.orderRejected = (object.orderRejected !== undefined && object.orderRejected !== null)
+      ? OrderRejected.fromPartial(object.orderRejected)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseOrderConfirmed(): OrderConfirmed {
+  return { order: undefined };
+}
+
+export const OrderConfirmed: MessageFns<OrderConfirmed> = {
+  encode(message: OrderConfirmed, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.order !== undefined) {
+      Order.encode(message.order, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OrderConfirmed {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOrderConfirmed();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.order = Order.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OrderConfirmed {
+    return { order: isSet(object.order) ? Order.fromJSON(object.order) : undefined };
+  },
+
+  toJSON(message: OrderConfirmed): unknown {
+    const obj: any = {};
+    if (message.order !== undefined) {
+      obj.order = Order.toJSON(message.order);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<OrderConfirmed>): OrderConfirmed {
+    return OrderConfirmed.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<OrderConfirmed>): OrderConfirmed {
+    const message = createBaseOrderConfirmed();
+    message.order = (object.order !== undefined && object.order !== null) ? Order.fromPartial(object.order) : undefined;
+    return message;
+  },
+};
+
+function createBaseOrderRejected(): OrderRejected {
+  return { order: undefined };
+}
+
+export const OrderRejected: MessageFns<OrderRejected> = {
+  encode(message: OrderRejected, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.order !== undefined) {
+      Order.encode(message.order, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OrderRejected {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOrderRejected();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.order = Order.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OrderRejected {
+    return { order: isSet(object.order) ? Order.fromJSON(object.order) : undefined };
+  },
+
+  toJSON(message: OrderRejected): unknown {
+    const obj: any = {};
+    if (message.order !== undefined) {
+      obj.order = Order.toJSON(message.order);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<OrderRejected>): OrderRejected {
+    return OrderRejected.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<OrderRejected>): OrderRejected {
+    const message = createBaseOrderRejected();
+    message.order = (object.order !== undefined && object.order !== null) ? Order.fromPartial(object.order) : undefined;
+    return message;
+  },
+};
+
+function createBaseStreamEventsRequest(): StreamEventsRequest {
+  return { consumer: "", afterSequence: 0 };
+}
+
+export const StreamEventsRequest: MessageFns<StreamEventsRequest> = {
+  encode(message: StreamEventsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.consumer !== "") {
+      writer.uint32(10).string(message.consumer);
+    }
+    if (message.afterSequence !== 0) {
+      writer.uint32(16).int64(message.afterSequence);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamEventsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamEventsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.consumer = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.afterSequence = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamEventsRequest {
+    return {
+      consumer: isSet(object.consumer) ? globalThis.String(object.consumer) : "",
+      afterSequence: isSet(object.afterSequence)
+        ? globalThis.Number(object.afterSequence)
+        : isSet(object.after_sequence)
+        ? globalThis.Number(object.after_sequence)
+        : 0,
+    };
+  },
+
+  toJSON(message: StreamEventsRequest): unknown {
+    const obj: any = {};
+    if (message.consumer !== "") {
+      obj.consumer = message.consumer;
+    }
+    if (message.afterSequence !== 0) {
+      obj.afterSequence = Math.round(message.afterSequence);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StreamEventsRequest>): StreamEventsRequest {
+    return StreamEventsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StreamEventsRequest>): StreamEventsRequest {
+    const message = createBaseStreamEventsRequest();
+    message.consumer = object.consumer ?? "";
+    message.afterSequence = object.afterSequence ?? 0;
+    return message;
+  },
+};
+
+function createBaseStreamEventsResponse(): StreamEventsResponse {
+  return { event: undefined };
+}
+
+export const StreamEventsResponse: MessageFns<StreamEventsResponse> = {
+  encode(message: StreamEventsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.event !== undefined) {
+      OrderEvent.encode(message.event, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamEventsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamEventsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.event = OrderEvent.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamEventsResponse {
+    return { event: isSet(object.event) ? OrderEvent.fromJSON(object.event) : undefined };
+  },
+
+  toJSON(message: StreamEventsResponse): unknown {
+    const obj: any = {};
+    if (message.event !== undefined) {
+      obj.event = OrderEvent.toJSON(message.event);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StreamEventsResponse>): StreamEventsResponse {
+    return StreamEventsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StreamEventsResponse>): StreamEventsResponse {
+    const message = createBaseStreamEventsResponse();
+    message.event = (object.event !== undefined && object.event !== null)
+      ? OrderEvent.fromPartial(object.event)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAckEventsRequest(): AckEventsRequest {
+  return { consumer: "", sequence: 0 };
+}
+
+export const AckEventsRequest: MessageFns<AckEventsRequest> = {
+  encode(message: AckEventsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.consumer !== "") {
+      writer.uint32(10).string(message.consumer);
+    }
+    if (message.sequence !== 0) {
+      writer.uint32(16).int64(message.sequence);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AckEventsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAckEventsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.consumer = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.sequence = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AckEventsRequest {
+    return {
+      consumer: isSet(object.consumer) ? globalThis.String(object.consumer) : "",
+      sequence: isSet(object.sequence) ? globalThis.Number(object.sequence) : 0,
+    };
+  },
+
+  toJSON(message: AckEventsRequest): unknown {
+    const obj: any = {};
+    if (message.consumer !== "") {
+      obj.consumer = message.consumer;
+    }
+    if (message.sequence !== 0) {
+      obj.sequence = Math.round(message.sequence);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AckEventsRequest>): AckEventsRequest {
+    return AckEventsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AckEventsRequest>): AckEventsRequest {
+    const message = createBaseAckEventsRequest();
+    message.consumer = object.consumer ?? "";
+    message.sequence = object.sequence ?? 0;
+    return message;
+  },
+};
+
+function createBaseAckEventsResponse(): AckEventsResponse {
+  return { acknowledgedSequence: 0 };
+}
+
+export const AckEventsResponse: MessageFns<AckEventsResponse> = {
+  encode(message: AckEventsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.acknowledgedSequence !== 0) {
+      writer.uint32(8).int64(message.acknowledgedSequence);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AckEventsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAckEventsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.acknowledgedSequence = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AckEventsResponse {
+    return {
+      acknowledgedSequence: isSet(object.acknowledgedSequence)
+        ? globalThis.Number(object.acknowledgedSequence)
+        : isSet(object.acknowledged_sequence)
+        ? globalThis.Number(object.acknowledged_sequence)
+        : 0,
+    };
+  },
+
+  toJSON(message: AckEventsResponse): unknown {
+    const obj: any = {};
+    if (message.acknowledgedSequence !== 0) {
+      obj.acknowledgedSequence = Math.round(message.acknowledgedSequence);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AckEventsResponse>): AckEventsResponse {
+    return AckEventsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AckEventsResponse>): AckEventsResponse {
+    const message = createBaseAckEventsResponse();
+    message.acknowledgedSequence = object.acknowledgedSequence ?? 0;
+    return message;
+  },
+};
 
 function createBaseOrderItem(): OrderItem {
   return { sku: "", quantity: 0, unitPrice: undefined };
@@ -1083,6 +1790,35 @@ export const OrderServiceService = {
     responseSerialize: (value: ListOrdersResponse): Buffer => Buffer.from(ListOrdersResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListOrdersResponse => ListOrdersResponse.decode(value),
   },
+  /**
+   * Streams the orders outbox: every event after `after_sequence`, in order, then new ones
+   * as they happen, until the caller cancels. Delivery is at least once: a consumer keeps
+   * the sequence of the last event it processed and resumes after it.
+   */
+  streamEvents: {
+    path: "/shop.orders.v1.OrderService/StreamEvents" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: StreamEventsRequest): Buffer => Buffer.from(StreamEventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StreamEventsRequest => StreamEventsRequest.decode(value),
+    responseSerialize: (value: StreamEventsResponse): Buffer =>
+      Buffer.from(StreamEventsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StreamEventsResponse => StreamEventsResponse.decode(value),
+  },
+  /**
+   * Records that a consumer has processed every event up to `sequence`. Events that every
+   * consumer has acknowledged are compacted after the retention period; the others are kept.
+   * Idempotent: acknowledging an older sequence again changes nothing.
+   */
+  ackEvents: {
+    path: "/shop.orders.v1.OrderService/AckEvents" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AckEventsRequest): Buffer => Buffer.from(AckEventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AckEventsRequest => AckEventsRequest.decode(value),
+    responseSerialize: (value: AckEventsResponse): Buffer => Buffer.from(AckEventsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AckEventsResponse => AckEventsResponse.decode(value),
+  },
 } as const;
 
 export interface OrderServiceServer extends UntypedServiceImplementation {
@@ -1102,6 +1838,18 @@ export interface OrderServiceServer extends UntypedServiceImplementation {
   getOrder: handleUnaryCall<GetOrderRequest, GetOrderResponse>;
   /** Lists orders, newest first, optionally of one user. */
   listOrders: handleUnaryCall<ListOrdersRequest, ListOrdersResponse>;
+  /**
+   * Streams the orders outbox: every event after `after_sequence`, in order, then new ones
+   * as they happen, until the caller cancels. Delivery is at least once: a consumer keeps
+   * the sequence of the last event it processed and resumes after it.
+   */
+  streamEvents: handleServerStreamingCall<StreamEventsRequest, StreamEventsResponse>;
+  /**
+   * Records that a consumer has processed every event up to `sequence`. Events that every
+   * consumer has acknowledged are compacted after the retention period; the others are kept.
+   * Idempotent: acknowledging an older sequence again changes nothing.
+   */
+  ackEvents: handleUnaryCall<AckEventsRequest, AckEventsResponse>;
 }
 
 export interface OrderServiceClient extends Client {
@@ -1163,6 +1911,40 @@ export interface OrderServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListOrdersResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Streams the orders outbox: every event after `after_sequence`, in order, then new ones
+   * as they happen, until the caller cancels. Delivery is at least once: a consumer keeps
+   * the sequence of the last event it processed and resumes after it.
+   */
+  streamEvents(
+    request: StreamEventsRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<StreamEventsResponse>;
+  streamEvents(
+    request: StreamEventsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<StreamEventsResponse>;
+  /**
+   * Records that a consumer has processed every event up to `sequence`. Events that every
+   * consumer has acknowledged are compacted after the retention period; the others are kept.
+   * Idempotent: acknowledging an older sequence again changes nothing.
+   */
+  ackEvents(
+    request: AckEventsRequest,
+    callback: (error: ServiceError | null, response: AckEventsResponse) => void,
+  ): ClientUnaryCall;
+  ackEvents(
+    request: AckEventsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AckEventsResponse) => void,
+  ): ClientUnaryCall;
+  ackEvents(
+    request: AckEventsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AckEventsResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const OrderServiceClient = makeGenericClientConstructor(
@@ -1202,6 +1984,17 @@ function fromJsonTimestamp(o: any): Date {
   } else {
     return fromTimestamp(Timestamp.fromJSON(o));
   }
+}
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
 }
 
 function isSet(value: any): boolean {

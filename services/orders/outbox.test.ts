@@ -1,0 +1,155 @@
+import { status } from "@grpc/grpc-js";
+import { OrderStatus } from "../../gen/shop/orders/v1/orders";
+import { idPattern, openStore, silentLogger, type Store } from "../../mesh";
+import { migrations } from "./migrations";
+import { createOrdersStore, toOrder, type OrdersStore, type Outcome } from "./store";
+
+const confirmed: Outcome = {
+  status: OrderStatus.ORDER_STATUS_CONFIRMED,
+  paymentId: "pay_1",
+  items: [{ sku: "sku-a", quantity: 2, unitPriceMicros: 1_500_000, currencyCode: "USD" }],
+  totalMicros: 3_000_000,
+  currencyCode: "USD",
+};
+const rejected: Outcome = {
+  status: OrderStatus.ORDER_STATUS_REJECTED,
+  code: status.FAILED_PRECONDITION,
+  reason: "card declined",
+};
+
+describe("orders outbox", () => {
+  let store: Store;
+  let orders: OrdersStore;
+
+  beforeEach(async () => {
+    store = await openStore({ file: ":memory:", migrations, log: silentLogger() });
+    orders = createOrdersStore(store);
+  });
+  afterEach(() => store.close());
+
+  const place = (orderId: string) =>
+    orders.findOrCreate({
+      orderId,
+      requestId: `req-${orderId}`,
+      fingerprint: "fp",
+      userId: "usr_1",
+      status: OrderStatus.ORDER_STATUS_PENDING,
+      paymentMethod: "tok_visa",
+      items: [{ sku: "sku-a", quantity: 2 }],
+      createTime: 1_000,
+      updateTime: 1_000,
+    });
+
+  it("writes one event for the change that ends an order, carrying the order as stored", async () => {
+    await place("ord_1");
+    await place("ord_2");
+
+    const one = await orders.finish("ord_1", confirmed, 2_000);
+    const two = await orders.finish("ord_2", rejected, 3_000);
+    const [first, second] = await orders.events.read(0, 10);
+
+    expect(await orders.events.read(0, 10)).toHaveLength(2);
+    expect(first).toMatchObject({
+      sequence: 1,
+      orderId: "ord_1",
+      userId: "usr_1",
+      createTime: new Date(2_000),
+      orderConfirmed: { order: toOrder(one) },
+    });
+    expect(first.eventId).toMatch(idPattern("evt"));
+    expect(first.orderRejected).toBeUndefined();
+    expect(second).toMatchObject({ sequence: 2, orderRejected: { order: toOrder(two) } });
+    expect(second.orderRejected!.order!.rejectionReason).toBe("card declined");
+  });
+
+  it("writes no second event when an ended order is finished again", async () => {
+    await place("ord_1");
+    await orders.finish("ord_1", confirmed, 2_000);
+
+    await orders.finish("ord_1", rejected, 3_000);
+    await orders.finish("ord_1", confirmed, 4_000);
+
+    expect((await orders.events.read(0, 10)).map((e) => e.sequence)).toEqual([1]);
+    expect(await orders.events.lastSequence()).toBe(1);
+  });
+
+  it("reads in order after a sequence, a batch at a time", async () => {
+    for (const id of ["ord_1", "ord_2", "ord_3", "ord_4"]) {
+      await place(id);
+      await orders.finish(id, confirmed, 2_000);
+    }
+
+    expect((await orders.events.read(1, 2)).map((e) => e.orderId)).toEqual(["ord_2", "ord_3"]);
+    expect((await orders.events.read(3, 2)).map((e) => e.sequence)).toEqual([4]);
+    expect(await orders.events.read(4, 2)).toEqual([]);
+  });
+
+  it("never reuses a sequence, even after every event was compacted", async () => {
+    await place("ord_1");
+    await orders.finish("ord_1", confirmed, 2_000);
+    await orders.events.acknowledge("c", 1, 2_000);
+    expect(await orders.events.compact(10_000, 100)).toBe(1);
+
+    await place("ord_2");
+    await orders.finish("ord_2", confirmed, 3_000);
+
+    expect((await orders.events.read(0, 10)).map((e) => e.sequence)).toEqual([2]);
+    expect(await orders.events.lastSequence()).toBe(2);
+  });
+
+  it("does not lower an acknowledged sequence when the consumer registers again", async () => {
+    for (const id of ["ord_1", "ord_2"]) {
+      await place(id);
+      await orders.finish(id, confirmed, 2_000);
+    }
+    await orders.events.acknowledge("c", 2, 2_000);
+
+    await orders.events.register("c", 3_000);
+
+    expect(await orders.events.acknowledge("c", 1, 4_000)).toEqual({ acknowledged: 2, last: 2 });
+  });
+
+  describe("waiting for events", () => {
+    const never = new AbortController().signal;
+
+    it("ends the wait when this process announces an event", async () => {
+      const seen = orders.events.announced;
+      const waited = orders.events.waitForEvents(seen, 60_000, never);
+      expect(orders.events.waiting).toBe(1);
+
+      await place("ord_1");
+      await orders.finish("ord_1", confirmed, 2_000);
+      await waited;
+
+      expect(orders.events.announced).toBe(seen + 1);
+      expect(orders.events.waiting).toBe(0);
+    });
+
+    it("does not wait when an event was announced since `seen`", async () => {
+      const seen = orders.events.announced;
+      await place("ord_1");
+      await orders.finish("ord_1", confirmed, 2_000);
+
+      await orders.events.waitForEvents(seen, 60_000, never);
+
+      expect(orders.events.waiting).toBe(0);
+    });
+
+    it("ends the wait after the timeout, and on abort, leaving no waiter behind", async () => {
+      const started = Date.now();
+      await orders.events.waitForEvents(orders.events.announced, 50, never);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(45);
+
+      const controller = new AbortController();
+      const waited = orders.events.waitForEvents(
+        orders.events.announced,
+        60_000,
+        controller.signal,
+      );
+      controller.abort();
+      await waited;
+
+      expect(orders.events.waiting).toBe(0);
+    });
+  });
+});
