@@ -67,8 +67,9 @@ export interface Store {
 
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 // Instances of a service open one file at once: the losers of the race to create knex's
-// migration tables or take its lock retry, and find the winner's work done.
-const MIGRATION_ATTEMPTS = 20;
+// migration tables or take its lock retry, and find the winner's work done. Bounded in time,
+// not attempts: on a busy machine the winner's migrations can take seconds.
+const MIGRATION_WAIT_MS = 15_000;
 const MIGRATION_RETRY_MS = 100;
 const MIGRATION_CONTENTION = /already locked|already exists|SQLITE_BUSY/;
 
@@ -78,13 +79,14 @@ async function migrate(db: Knex, migrations: readonly Migration[]): Promise<void
     getMigrationName: (m: Migration) => m.name,
     getMigration: (m: Migration) => Promise.resolve(m),
   };
-  for (let attempt = 1; ; attempt++) {
+  const giveUpAt = Date.now() + MIGRATION_WAIT_MS;
+  for (;;) {
     try {
       await db.migrate.latest({ migrationSource: source });
       return;
     } catch (err) {
       const contention = err instanceof Error && MIGRATION_CONTENTION.test(err.message);
-      if (!contention || attempt >= MIGRATION_ATTEMPTS) throw err;
+      if (!contention || Date.now() >= giveUpAt) throw err;
       await new Promise((resolve) =>
         setTimeout(resolve, MIGRATION_RETRY_MS * (0.5 + Math.random())),
       );

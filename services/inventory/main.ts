@@ -16,8 +16,6 @@ async function main(): Promise<void> {
   const topology = loadTopology();
   const config = serviceOf(topology, "inventory");
   const log = createLogger({ service: "inventory", instance: `inventory-${config.instance}` });
-  // Default durability ("normal"): a process crash loses no commit; a power cut may lose the
-  // last few (see StoreOptions.durability).
   // Full durability: a reservation lost to a power cut after orders confirmed would oversell.
   const store = await openStore({ file: config.store, migrations, durability: "full", log });
 
