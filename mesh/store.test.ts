@@ -42,6 +42,13 @@ function deferred(): { promise: Promise<void>; resolve(): void } {
   return { promise, resolve };
 }
 
+/** A second migration, for a store that was opened before it existed. */
+const laterMigration = (): Migration => ({
+  name: "20260102000000_later",
+  up: (db) => db.schema.createTable("later", (t) => t.integer("id")),
+  down: (db) => db.schema.dropTable("later"),
+});
+
 describe("store", () => {
   let dir: string;
   let file: string;
@@ -93,6 +100,26 @@ describe("store", () => {
   });
 
   describe("migrations", () => {
+    it("are not blocked by a knex lock that a dead process left set", async () => {
+      const first = await opened();
+      await first.db("knex_migrations_lock").update({ is_locked: 1 });
+      await first.close();
+      open.pop();
+
+      const later = await opened({ migrations: [countersMigration(), laterMigration()] });
+
+      expect(await later.db("knex_migrations").pluck("name")).toContain("20260102000000_later");
+      expect(await later.db("knex_migrations_lock").pluck("is_locked")).toEqual([0]);
+    });
+
+    it("let instances that start together on a new file all open it, migrated once", async () => {
+      const migration = countersMigration();
+
+      await Promise.all([1, 2].map(() => opened({ migrations: [migration] })));
+
+      expect(migration.ups).toBe(1);
+    });
+
     it("apply once, however often the store is opened, and are recorded by name", async () => {
       const migration = countersMigration();
       await (await opened({ migrations: [migration] })).close();

@@ -66,32 +66,44 @@ export interface Store {
 }
 
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
-// Instances of a service open one file at once: the losers of the race to create knex's
-// migration tables or take its lock retry, and find the winner's work done. Bounded in time,
-// not attempts: on a busy machine the winner's migrations can take seconds.
-const MIGRATION_WAIT_MS = 15_000;
-const MIGRATION_RETRY_MS = 100;
-const MIGRATION_CONTENTION = /already locked|already exists|SQLITE_BUSY/;
+// Instances of a service open one file at once, and only one may migrate it. knex's own lock
+// is a row in a table: a process that dies holding it leaves it set for ever, and two first
+// starts race to create that table. So migrations run under an OS-level lock instead: an
+// exclusive SQLite transaction on a side file, which the OS releases when its holder dies.
+// Whoever holds it is the only one migrating, so a knex lock found set is stale and freed.
+const MIGRATION_LOCK_WAIT_MS = 30_000;
 
-async function migrate(db: Knex, migrations: readonly Migration[]): Promise<void> {
+type RawDatabase = {
+  exec(sql: string, done: (err: Error | null) => void): void;
+  close(done: (err: Error | null) => void): void;
+};
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const sqlite3 = require("sqlite3") as { Database: new (file: string) => RawDatabase };
+const exec = (db: RawDatabase, sql: string): Promise<void> =>
+  new Promise((resolve, reject) => db.exec(sql, (err) => (err ? reject(err) : resolve())));
+
+async function withMigrationLock(file: string, work: () => Promise<void>): Promise<void> {
+  if (file === ":memory:") return work();
+  const lock = new sqlite3.Database(`${file}.migrate-lock`);
+  try {
+    await exec(lock, `PRAGMA busy_timeout = ${MIGRATION_LOCK_WAIT_MS}; BEGIN EXCLUSIVE`);
+    await work();
+    await exec(lock, "COMMIT");
+  } finally {
+    await new Promise<void>((resolve) => lock.close(() => resolve()));
+  }
+}
+
+async function migrate(db: Knex, file: string, migrations: readonly Migration[]): Promise<void> {
   const source = {
     getMigrations: () => Promise.resolve([...migrations]),
     getMigrationName: (m: Migration) => m.name,
     getMigration: (m: Migration) => Promise.resolve(m),
   };
-  const giveUpAt = Date.now() + MIGRATION_WAIT_MS;
-  for (;;) {
-    try {
-      await db.migrate.latest({ migrationSource: source });
-      return;
-    } catch (err) {
-      const contention = err instanceof Error && MIGRATION_CONTENTION.test(err.message);
-      if (!contention || Date.now() >= giveUpAt) throw err;
-      await new Promise((resolve) =>
-        setTimeout(resolve, MIGRATION_RETRY_MS * (0.5 + Math.random())),
-      );
-    }
-  }
+  await withMigrationLock(file, async () => {
+    await db.migrate.forceFreeMigrationsLock({ migrationSource: source });
+    await db.migrate.latest({ migrationSource: source });
+  });
 }
 
 /** Opens (creating if needed) a service's SQLite store and applies its migrations. */
@@ -123,7 +135,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
 
   const migrations = [...options.migrations].sort((a, b) => a.name.localeCompare(b.name));
   try {
-    await migrate(db, migrations);
+    await migrate(db, file, migrations);
   } catch (err) {
     await db.destroy();
     throw err;
