@@ -76,3 +76,5 @@ export {
 } from "./pagination";
 export { idPattern, newId } from "./ids";
 export { projectRoot } from "./paths";
+export { seededRandom } from "./random";
+export { createServiceProcess, runMain, serve, type ServiceProcess } from "./service-process";

@@ -1,3 +1,4 @@
+import { seededRandom } from "./random";
 import { Client, credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import pino from "pino";
 import { UserServiceService, type GetUserResponse } from "../gen/shop/users/v1/users";
@@ -113,15 +114,9 @@ function sendRaw(client: Client, path: string, bytes: Buffer): Promise<Buffer> {
   );
 }
 
-/** A small seeded generator (mulberry32), so that the fuzzed bytes are the same on every run. */
+/** Seeded random bytes, so that the fuzzed requests are the same on every run. */
 function seededBytes(seed: number): (length: number) => Buffer {
-  let state = seed;
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
+  const next = seededRandom(seed);
   return (length) => Buffer.from(Array.from({ length }, () => Math.floor(next() * 256)));
 }
 

@@ -5,7 +5,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
 import { OrderServiceService } from "../../gen/shop/orders/v1/orders";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
-import { createPeer, loadTopology, projectRoot, type Topology } from "../../mesh";
+import { createPeer, loadTopology, projectRoot, seededRandom, type Topology } from "../../mesh";
 import { memberServing, membersOf, SERVICES, startMember, type Member } from "../members";
 import { runOrderLoad, type OrderLoadStats } from "../order-load";
 import { createSupervisor } from "../supervisor";
@@ -76,16 +76,6 @@ const PRODUCTS = [
 ];
 const SETTLE_TIMEOUT_MS = 60_000;
 const READY_TIMEOUT_MS = 30_000;
-
-/** mulberry32: small, seeded, good enough to pick orders. */
-function seeded(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -224,7 +214,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       );
     };
     const actions: Promise<void>[] = [];
-    const random = seeded(options.seed);
+    const random = seededRandom(options.seed);
     // Kills at random moments (seeded, so a run can be repeated) when the scenario asks.
     const at = (share: number): number =>
       Math.max(0, share + (scenario.jitter ?? 0) * (2 * random() - 1)) * options.durationMs;

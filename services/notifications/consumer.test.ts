@@ -1,3 +1,4 @@
+import { seededRandom } from "../../mesh";
 import { status } from "@grpc/grpc-js";
 import pino from "pino";
 import { NotificationKind } from "../../gen/shop/notifications/v1/notifications";
@@ -22,16 +23,6 @@ import { projectPolicy, startTestServer, type TestServer } from "../../test/supp
 import { createOrdersConsumer, type OrdersConsumer, type OrdersConsumerOptions } from "./consumer";
 import { migrations } from "./migrations";
 import { createNotificationsStore, type NotificationsStore } from "./store";
-
-/** A small seeded generator (mulberry32), so that the backoff's jitter is the same each run. */
-function seeded(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /** Resolves once `check` holds, polling; fails the test after `timeoutMs`. */
 async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
@@ -238,7 +229,7 @@ describe("orders consumer", () => {
       store,
       orders,
       log: silentLogger(),
-      random: seeded(42),
+      random: seededRandom(42),
       ...options,
     });
     consumer.start();

@@ -1,15 +1,13 @@
 import { NotificationServiceService } from "../../gen/shop/notifications/v1/notifications";
 import { OrderServiceService } from "../../gen/shop/orders/v1/orders";
 import {
-  createLogger,
-  createMeshServer,
   createPeer,
-  loadTopology,
+  createServiceProcess,
   onShutdownSignal,
   openStore,
-  serviceOf,
+  runMain,
+  serve,
   targetOf,
-  watchFaults,
 } from "../../mesh";
 import { createOrdersConsumer } from "./consumer";
 import { migrations } from "./migrations";
@@ -17,12 +15,8 @@ import { createNotificationsService } from "./service";
 import { createNotificationsStore } from "./store";
 
 async function main(): Promise<void> {
-  const topology = loadTopology();
-  const config = serviceOf(topology, "notifications");
-  const log = createLogger({
-    service: "notifications",
-    instance: `notifications-${config.instance}`,
-  });
+  const service = createServiceProcess("notifications");
+  const { topology, config, log, server, faults } = service;
   const store = await openStore({ file: config.store, migrations, durability: "full", log });
   const notifications = createNotificationsStore(store);
 
@@ -33,18 +27,13 @@ async function main(): Promise<void> {
   });
   const consumer = createOrdersConsumer({ store: notifications, orders, log });
 
-  // Faults follow the topology file while the service runs; limits are read once.
-  const faults = watchFaults(topology.file, "notifications", log);
-  const server = createMeshServer({ log, limits: topology.limits, faults });
   server.addService(
     NotificationServiceService,
     createNotificationsService({ store: notifications }),
   );
-  const port = await server.listen(config.listen);
-  server.ready();
+  await serve(service);
   // Events are consumed once the service can answer for them; the cursor says where to resume.
   consumer.start();
-  log.info({ address: config.listen, port, store: config.store }, "serving");
 
   onShutdownSignal(log, async () => {
     faults.stop();
@@ -57,7 +46,4 @@ async function main(): Promise<void> {
   });
 }
 
-main().catch((err: unknown) => {
-  console.error("notifications failed to start:", err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+runMain("notifications", main);

@@ -3,15 +3,13 @@ import { OrderServiceService } from "../../gen/shop/orders/v1/orders";
 import { PaymentServiceService } from "../../gen/shop/payments/v1/payments";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
 import {
-  createLogger,
-  createMeshServer,
   createPeer,
-  loadTopology,
+  createServiceProcess,
   onShutdownSignal,
   openStore,
-  serviceOf,
+  runMain,
+  serve,
   targetOf,
-  watchFaults,
 } from "../../mesh";
 import { createCompaction } from "./compaction";
 import { migrations } from "./migrations";
@@ -21,9 +19,8 @@ import { createOrdersService } from "./service";
 import { createOrdersStore } from "./store";
 
 async function main(): Promise<void> {
-  const topology = loadTopology();
-  const config = serviceOf(topology, "orders");
-  const log = createLogger({ service: "orders", instance: `orders-${config.instance}` });
+  const service = createServiceProcess("orders");
+  const { topology, config, log, server, faults } = service;
   const peer = <S extends Parameters<typeof createPeer>[0]>(definition: S, name: string) =>
     createPeer(definition, { target: targetOf(topology, name), policy: topology.policy, log });
   const store = await openStore({ file: config.store, migrations, durability: "full", log });
@@ -37,20 +34,15 @@ async function main(): Promise<void> {
   const compaction = createCompaction({ outbox: orders.events, log });
   const stopping = new AbortController();
 
-  // Faults follow the topology file while the service runs; limits are read once.
-  const faults = watchFaults(topology.file, "orders", log);
-  const server = createMeshServer({ log, limits: topology.limits, faults });
   server.addService(
     OrderServiceService,
     createOrdersService({ store: orders, saga, stopping: stopping.signal }),
   );
-  const port = await server.listen(config.listen);
-  server.ready();
+  await serve(service);
   // Orders a crash left PENDING are finished now, and any that get stuck later, every few seconds.
   recovery.start();
   // Events every consumer has acknowledged are deleted once past their retention.
   compaction.start();
-  log.info({ address: config.listen, port, store: config.store }, "serving");
 
   onShutdownSignal(log, async () => {
     faults.stop();
@@ -64,7 +56,4 @@ async function main(): Promise<void> {
   });
 }
 
-main().catch((err: unknown) => {
-  console.error("orders failed to start:", err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+runMain("orders", main);

@@ -1,30 +1,16 @@
 import { UserServiceService } from "../../gen/shop/users/v1/users";
-import {
-  createLogger,
-  createMeshServer,
-  loadTopology,
-  onShutdownSignal,
-  openStore,
-  serviceOf,
-  watchFaults,
-} from "../../mesh";
+import { createServiceProcess, onShutdownSignal, openStore, runMain, serve } from "../../mesh";
 import { migrations } from "./migrations";
 import { createUsersService } from "./service";
 import { createUsersStore } from "./store";
 
 async function main(): Promise<void> {
-  const topology = loadTopology();
-  const config = serviceOf(topology, "users");
-  const log = createLogger({ service: "users", instance: `users-${config.instance}` });
+  const service = createServiceProcess("users");
+  const { config, log, server, faults } = service;
   const store = await openStore({ file: config.store, migrations, log });
 
-  // Faults follow the topology file while the service runs; limits are read once.
-  const faults = watchFaults(topology.file, "users", log);
-  const server = createMeshServer({ log, limits: topology.limits, faults });
   server.addService(UserServiceService, createUsersService({ store: createUsersStore(store) }));
-  const port = await server.listen(config.listen);
-  server.ready();
-  log.info({ address: config.listen, port, store: config.store }, "serving");
+  await serve(service);
 
   onShutdownSignal(log, async () => {
     faults.stop();
@@ -33,7 +19,4 @@ async function main(): Promise<void> {
   });
 }
 
-main().catch((err: unknown) => {
-  console.error("users failed to start:", err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+runMain("users", main);

@@ -1,3 +1,4 @@
+import { seededRandom } from "../../mesh";
 import { Client, credentials, Metadata, status, type ServiceDefinition } from "@grpc/grpc-js";
 import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
 import { OrderServiceService } from "../../gen/shop/orders/v1/orders";
@@ -10,16 +11,6 @@ import { createNotificationsService } from "../../services/notifications/service
 import { createNotificationsStore } from "../../services/notifications/store";
 import { rejectionOf, startTestServer, type TestServer } from "../support";
 import { startShop, type TestShop } from "../shop";
-
-/** A small seeded generator (mulberry32), so a failing case can be replayed. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const NEVER_FOR_BAD_INPUT = [status.INTERNAL, status.UNKNOWN];
 // Lists whose filters are all optional; ListNotifications needs its user_id.
@@ -96,7 +87,7 @@ describe("bad input to every method", () => {
   });
 
   it("never answers INTERNAL or UNKNOWN to random bytes, and keeps serving", async () => {
-    const next = random(20261126);
+    const next = seededRandom(20261126);
     const wrong: string[] = [];
     for (const [definition, address] of addresses) {
       for (const method of Object.values(definition)) {

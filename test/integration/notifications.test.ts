@@ -1,3 +1,4 @@
+import { seededRandom } from "../../mesh";
 import { Client, credentials, Metadata, status } from "@grpc/grpc-js";
 import {
   NotificationKind,
@@ -212,14 +213,8 @@ describe("ListNotifications over the wire", () => {
   });
 
   it("never answers INTERNAL or UNKNOWN to random bytes", async () => {
-    // A seeded generator (mulberry32), so that a failing case can be replayed.
-    let seed = 7;
-    const random = (): number => {
-      seed = (seed + 0x6d2b79f5) | 0;
-      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-    };
+    // Seeded, so that a failing case can be replayed.
+    const random = seededRandom(7);
     const codes = new Set<number>();
     for (let i = 0; i < 25; i++) {
       const bytes = Buffer.from(
