@@ -21,7 +21,7 @@ export interface ServiceProcess {
   /** Its certificate (`spiffe://<trustDomain>/service/<name>`), or anonymous in plaintext. */
   identity: MeshIdentity;
   /** A client of service `name`, with the policy, this logger and this identity. */
-  connect<S extends ServiceDefinition>(definition: S, name: string): Peer<S>;
+  readonly connect: <S extends ServiceDefinition>(definition: S, name: string) => Peer<S>;
 }
 
 /**

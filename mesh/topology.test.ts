@@ -320,6 +320,21 @@ describe("topology", () => {
       expect(limits.perCaller).toEqual({ rate: 5000, burst: 10000 });
     });
 
+    it("without a security section: mTLS, one operator, and nothing allowed but to operators", () => {
+      const { security } = parseTopology(
+        spoiled((doc) => delete doc.security),
+        "mesh.yaml",
+      );
+      expect(security).toMatchObject({
+        mode: "mtls",
+        trustDomain: "shop.local",
+        operators: ["admin"],
+        clients: [],
+        allow: {},
+        certificateRefresh: 5_000,
+      });
+    });
+
     it("switches to plaintext with MESH_PLAINTEXT=1", () => {
       expect(parseTopology(projectDoc(), "mesh.yaml", { MESH_PLAINTEXT: "1" }).security.mode).toBe(
         "plaintext",

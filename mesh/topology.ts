@@ -205,7 +205,7 @@ const topologySchema = z
     policy: policySchema,
     limits: limitsSchema.default(DEFAULT_LIMITS as never),
     faults: z.array(faultSchema).default([]),
-    security: securitySchema.default({} as never),
+    security: securitySchema.prefault({}),
   })
   .strict();
 
