@@ -24,10 +24,37 @@ export function spiffeIdOfSan(subjectAltName: string | undefined): string | unde
   return subjectAltName ? URI_SAN.exec(subjectAltName)?.[1] : undefined;
 }
 
+// grpc-js reads the peer certificate anew on every getAuthContext, turning all of it into a JS
+// object (tens of microseconds); a connection's certificate never changes (HTTP/2 forbids TLS
+// renegotiation), so the id is kept per HTTP/2 session, and dropped with it.
+const idBySession = new WeakMap<object, string | undefined>();
+// How far down a chain of server interceptors the base call can be.
+const MAX_CALL_DEPTH = 16;
+
+/**
+ * The HTTP/2 session a call arrived on. grpc-js has no public way to it: this follows its
+ * call chain (`call` → `nextCall`… → `stream.session`, as in 1.10 to 1.14); undefined when
+ * that chain looks different, and then {@link callerOf} reads the certificate every time.
+ */
+export function sessionOf(call: ServerSurfaceCall): object | undefined {
+  let inner = (call as { call?: unknown }).call;
+  for (let depth = 0; inner && depth < MAX_CALL_DEPTH; depth++) {
+    const stream = (inner as { stream?: { session?: object } }).stream;
+    if (stream) return stream.session;
+    inner = (inner as { nextCall?: unknown }).nextCall;
+  }
+  return undefined;
+}
+
 /**
  * The caller's SPIFFE id, from the client certificate its TLS connection was verified with
- * (grpc-js `getAuthContext`, 1.10+); undefined on a plaintext connection.
+ * (grpc-js `getAuthContext`, 1.10+), read once per connection; undefined on a plaintext
+ * connection.
  */
 export function callerOf(call: ServerSurfaceCall): string | undefined {
-  return spiffeIdOfSan(call.getAuthContext().sslPeerCertificate?.subjectaltname);
+  const session = sessionOf(call);
+  if (session && idBySession.has(session)) return idBySession.get(session);
+  const id = spiffeIdOfSan(call.getAuthContext().sslPeerCertificate?.subjectaltname);
+  if (session) idBySession.set(session, id);
+  return id;
 }

@@ -32,6 +32,8 @@ import {
   type Party,
   type SecurityConfig,
 } from "../../mesh";
+import type { ServerSurfaceCall } from "../../mesh/context";
+import { sessionOf } from "../../mesh/identity/spiffe";
 import { describeWithOpenssl, testPki } from "../pki";
 
 const SERVICES: Record<string, ServiceDefinition> = {
@@ -54,7 +56,7 @@ async function startServer(
   security: SecurityConfig,
   as: string,
   limits?: LimitsConfig,
-): Promise<{ server: MeshServer; address: string; seen: Seen }> {
+): Promise<{ server: MeshServer; address: string; seen: Seen; sessionless: string[] }> {
   const log = silentLogger();
   const party: Party = { kind: "service", name: as };
   const server = createMeshServer({
@@ -64,18 +66,24 @@ async function startServer(
     shutdownGraceMs: 500,
   });
   const seen: Seen = new Map();
+  // Calls whose HTTP/2 session callerOf could not find, so that it read the certificate anew.
+  const sessionless: string[] = [];
   for (const definition of Object.values(SERVICES)) {
     const handlers: Record<string, unknown> = {};
     for (const [key, method] of Object.entries(definition)) {
-      const record = (caller: string) =>
+      const record = (ctx: { caller: string; call: ServerSurfaceCall }) => {
+        if (!sessionOf(ctx.call)) sessionless.push(method.path);
+        remember(ctx.caller);
+      };
+      const remember = (caller: string) =>
         seen.set(method.path, [...(seen.get(method.path) ?? []), caller]);
       handlers[key] = method.responseStream
-        ? async function* (_: unknown, ctx: { caller: string }) {
-            record(ctx.caller);
+        ? async function* (_: unknown, ctx: { caller: string; call: ServerSurfaceCall }) {
+            record(ctx);
             yield* [];
           }
-        : async (_: unknown, ctx: { caller: string }) => {
-            record(ctx.caller);
+        : async (_: unknown, ctx: { caller: string; call: ServerSurfaceCall }) => {
+            record(ctx);
             return method.responseDeserialize(Buffer.alloc(0)) as unknown;
           };
     }
@@ -83,7 +91,7 @@ async function startServer(
   }
   const port = await server.listen("127.0.0.1:0");
   server.ready();
-  return { server, address: `127.0.0.1:${port}`, seen };
+  return { server, address: `127.0.0.1:${port}`, seen, sessionless };
 }
 
 /** The outcome of one call with an empty request: "OK", a status name, or data arriving. */
@@ -227,6 +235,8 @@ describeWithOpenssl("mTLS and default-deny authorization", () => {
         .map((p) => spiffeId(security.trustDomain, p));
       expect([method.path, server.seen.get(method.path) ?? []]).toEqual([method.path, expected]);
     }
+    // The caller's id was read once per connection, not once per call (see callerOf).
+    expect(server.sessionless).toEqual([]);
     console.log(
       `authorization matrix: ${allowed} allowed and ${denied} denied (caller, method) pairs`,
     );
