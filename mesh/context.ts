@@ -5,6 +5,7 @@ import type {
   ServerUnaryCall,
   ServerWritableStream,
 } from "@grpc/grpc-js";
+import { ANONYMOUS, callerOf } from "./identity/spiffe";
 import type { Logger } from "./logger";
 
 /** Any incoming grpc-js call: what `parent` accepts in CallOptions. */
@@ -26,7 +27,12 @@ export interface CallContext {
   readonly signal: AbortSignal;
   /** The grpc-js call, passed as `parent` so that deadline and cancellation propagate. */
   readonly call: ServerSurfaceCall;
-  /** Logger labelled with the method. */
+  /**
+   * Who is calling: the SPIFFE id of the caller's client certificate, such as
+   * `spiffe://shop.local/service/orders`; "anonymous" in plaintext mode.
+   */
+  readonly caller: string;
+  /** Logger labelled with the method and the caller. */
   readonly log: Logger;
 }
 
@@ -37,6 +43,7 @@ export interface CallContext {
 export class ServerCallContext implements CallContext {
   private controller: AbortController | undefined;
   private logger: Logger | undefined;
+  private callerId: string | undefined;
 
   constructor(
     readonly call: ServerSurfaceCall,
@@ -64,7 +71,12 @@ export class ServerCallContext implements CallContext {
     return this.controller.signal;
   }
 
+  // Read from the TLS connection only when asked for.
+  get caller(): string {
+    return (this.callerId ??= callerOf(this.call) ?? ANONYMOUS);
+  }
+
   get log(): Logger {
-    return (this.logger ??= this.baseLog.child({ method: this.method }));
+    return (this.logger ??= this.baseLog.child({ method: this.method, caller: this.caller }));
   }
 }

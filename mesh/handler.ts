@@ -35,6 +35,16 @@ export function tolerantDeserializer<T>(decode: (bytes: Buffer) => T): (bytes: B
 }
 
 /**
+ * A RESOURCE_EXHAUSTED status telling the caller to wait `pushbackMs` before retrying, in the
+ * `grpc-retry-pushback-ms` trailer (gRFC A6). Build it once: grpc-js copies its metadata.
+ */
+export function pushbackStatus(details: string, pushbackMs: number): Partial<StatusObject> {
+  const metadata = new Metadata();
+  metadata.set("grpc-retry-pushback-ms", String(Math.round(pushbackMs)));
+  return { code: status.RESOURCE_EXHAUSTED, details, metadata };
+}
+
+/**
  * Handlers in flight on one server, shared by all its methods, and the limit past which a
  * call is shed at once with RESOURCE_EXHAUSTED and a `grpc-retry-pushback-ms` trailer, which
  * grpc-js and every gRFC A6 client wait for before retrying (if the code is retryable).
@@ -55,13 +65,10 @@ export class CallLimit {
     readonly max = Infinity,
     readonly pushbackMs = 100,
   ) {
-    const metadata = new Metadata();
-    metadata.set("grpc-retry-pushback-ms", String(Math.round(pushbackMs)));
-    this.shed = {
-      code: status.RESOURCE_EXHAUSTED,
-      details: `server overloaded: ${max} calls in flight (limits.maxConcurrentCalls); retry after ${pushbackMs} ms`,
-      metadata,
-    };
+    this.shed = pushbackStatus(
+      `server overloaded: ${max} calls in flight (limits.maxConcurrentCalls); retry after ${pushbackMs} ms`,
+      pushbackMs,
+    );
   }
 }
 

@@ -9,6 +9,23 @@ export {
   type ServiceHandlers,
 } from "./server";
 export { createPeer, type Peer, type PeerCallOptions, type PeerOptions } from "./client";
+export { createAccessControl, type AccessControl, type AccessControlOptions } from "./access";
+export {
+  createMeshIdentity,
+  PLAINTEXT_WARNING,
+  type DialOptions,
+  type MeshIdentity,
+} from "./identity/credentials";
+export {
+  certificateFiles,
+  ensurePki,
+  operatorOf,
+  partiesOf,
+  type CertificateFiles,
+  type PkiOptions,
+} from "./identity/pki";
+export { ANONYMOUS, callerOf, spiffeId, spiffeIdOfSan, type Party } from "./identity/spiffe";
+export { ANY_IDENTITY, type SecurityConfig } from "./security-config";
 export {
   ADMITTED,
   createCircuitBreaker,

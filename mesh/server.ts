@@ -5,6 +5,7 @@ import {
   type ServiceDefinition,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import type { AccessControl } from "./access";
 import { loadDescriptors, type Descriptors } from "./descriptors";
 import type { FaultSource } from "./faults";
 import { adaptUnary, CallLimit, tolerantDeserializer, type UnaryHandler } from "./handler";
@@ -49,6 +50,11 @@ export interface MeshServerOptions {
    * limit and no drain delay.
    */
   limits?: LimitsConfig;
+  /**
+   * Authorization and the per-caller rate limit, checked before every method's handler,
+   * health and reflection included (access.ts). Defaults to none: every call is let through.
+   */
+  access?: AccessControl;
   /** Faults to inject into this server's calls (`watchFaults` in faults.ts). Defaults to none. */
   faults?: FaultSource;
   /** Extra grpc-js server options, merged over the defaults below. */
@@ -113,7 +119,7 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
   const register = (definition: ServiceDefinition, impl: UntypedServiceImplementation): void => {
     const name = Object.values(definition)[0].path.split("/")[1];
     serviceNames.push(name);
-    grpcServer.addService(definition, impl);
+    grpcServer.addService(definition, options.access?.guardService(definition, impl) ?? impl);
   };
 
   register(HealthService, health.implementation);

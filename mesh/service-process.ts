@@ -1,7 +1,11 @@
+import type { ServiceDefinition } from "@grpc/grpc-js";
+import { createAccessControl } from "./access";
+import { createPeer, type Peer } from "./client";
 import { watchFaults, type FaultSource } from "./faults";
+import { createMeshIdentity, PLAINTEXT_WARNING, type MeshIdentity } from "./identity/credentials";
 import { createLogger, type Logger } from "./logger";
 import { createMeshServer, type MeshServer } from "./server";
-import { loadTopology, serviceOf, type ServiceTopology, type Topology } from "./topology";
+import { loadTopology, serviceOf, targetOf, type ServiceTopology, type Topology } from "./topology";
 
 /** What every service process starts from, before it opens its store and adds its handlers. */
 export interface ServiceProcess {
@@ -14,6 +18,10 @@ export interface ServiceProcess {
   server: MeshServer;
   /** Stop it on shutdown. */
   faults: FaultSource;
+  /** Its certificate (`spiffe://<trustDomain>/service/<name>`), or anonymous in plaintext. */
+  identity: MeshIdentity;
+  /** A client of service `name`, with the policy, this logger and this identity. */
+  readonly connect: <S extends ServiceDefinition>(definition: S, name: string) => Peer<S>;
 }
 
 /**
@@ -27,8 +35,23 @@ export function createServiceProcess(name: string): ServiceProcess {
   const log = createLogger({ service: name, instance: `${name}-${config.instance}` });
   // Faults follow the topology file while the service runs; limits are read once.
   const faults = watchFaults(topology.file, name, log);
-  const server = createMeshServer({ log, limits: topology.limits, faults });
-  return { topology, config, log, server, faults };
+  const identity = createMeshIdentity(topology.security, { kind: "service", name });
+  if (identity.plaintext) log.warn(PLAINTEXT_WARNING);
+  const server = createMeshServer({
+    log,
+    limits: topology.limits,
+    faults,
+    credentials: identity.serverCredentials(),
+    access: createAccessControl({ security: topology.security, limits: topology.limits, log }),
+  });
+  const connect = <S extends ServiceDefinition>(definition: S, peer: string): Peer<S> =>
+    createPeer(definition, {
+      target: targetOf(topology, peer),
+      policy: topology.policy,
+      log,
+      ...identity.dialOptions(peer),
+    });
+  return { topology, config, log, server, faults, identity, connect };
 }
 
 /** Binds this instance's address and reports every service SERVING. */

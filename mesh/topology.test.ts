@@ -295,6 +295,75 @@ describe("topology", () => {
     });
   });
 
+  describe("security", () => {
+    type Security = { mode?: string; allow: Record<string, unknown>; trustDomain?: string };
+    const withSecurity = (spoil: (security: Security) => void): Doc =>
+      spoiled((doc) => spoil(doc.security as Security));
+
+    it("is mTLS by default, with the PKI under the data folder and the rules as written", () => {
+      const { security, limits } = parseTopology(
+        spoiled((doc) => delete (doc.security as Security).mode),
+        "mesh.yaml",
+        { MESH_DATA_DIR: "/tmp/mesh-data" },
+      );
+      expect(security.mode).toBe("mtls");
+      expect(security.pkiDir).toBe("/tmp/mesh-data/pki");
+      expect(security.serviceNames).toEqual([
+        "users",
+        "inventory",
+        "payments",
+        "orders",
+        "notifications",
+        "gateway",
+      ]);
+      expect(security.allow["shop.payments.v1.PaymentService/Charge"]).toEqual(["orders"]);
+      expect(limits.perCaller).toEqual({ rate: 5000, burst: 10000 });
+    });
+
+    it("without a security section: mTLS, one operator, and nothing allowed but to operators", () => {
+      const { security } = parseTopology(
+        spoiled((doc) => delete doc.security),
+        "mesh.yaml",
+      );
+      expect(security).toMatchObject({
+        mode: "mtls",
+        trustDomain: "shop.local",
+        operators: ["admin"],
+        clients: [],
+        allow: {},
+        certificateRefresh: 5_000,
+      });
+    });
+
+    it("switches to plaintext with MESH_PLAINTEXT=1", () => {
+      expect(parseTopology(projectDoc(), "mesh.yaml", { MESH_PLAINTEXT: "1" }).security.mode).toBe(
+        "plaintext",
+      );
+    });
+
+    it("names the field of a bad mode, an unknown method, an unknown caller or a bad trust domain", () => {
+      expect(errorOf(withSecurity((s) => (s.mode = "tls"))).message).toContain(
+        'security.mode: expected "mtls" or "plaintext"',
+      );
+      expect(
+        errorOf(
+          withSecurity((s) => (s.allow["shop.payments.v1.PaymentService/Steal"] = ["orders"])),
+        ).message,
+      ).toBe(
+        'mesh.yaml: security.allow: "shop.payments.v1.PaymentService/Steal" names no method in proto/',
+      );
+      expect(
+        errorOf(withSecurity((s) => (s.allow["shop.users.v1.UserService"] = ["gateway", "ordrs"])))
+          .message,
+      ).toMatch(
+        /^mesh\.yaml: security\.allow\."shop\.users\.v1\.UserService"\.1: "ordrs" is neither a service/,
+      );
+      expect(errorOf(withSecurity((s) => (s.trustDomain = "Shop Local"))).message).toContain(
+        "security.trustDomain: expected a lowercase DNS-like name",
+      );
+    });
+  });
+
   it("serviceOf names the file when a service is missing", () => {
     const topology = loadTopology({});
 

@@ -8,6 +8,7 @@ import { loadDescriptors } from "./descriptors";
 import { parseDuration } from "./duration";
 import { projectRoot } from "./paths";
 import { unknownPolicyMethods } from "./policy";
+import { resolveSecurity, securitySchema, type SecurityConfig } from "./security-config";
 
 /** Thrown when the topology cannot be used; the message names the field and the fix. */
 export class TopologyError extends Error {
@@ -154,6 +155,12 @@ const limitsSchema = z
     drainDelay: durationOrZero,
     // Then in-flight calls get this long to finish before they are cut off.
     shutdownGrace: duration,
+    // Token bucket per caller identity: `rate` calls a second, bursts up to `burst`; beyond
+    // it RESOURCE_EXHAUSTED with the pushback above. Off when absent.
+    perCaller: z
+      .object({ rate: z.number().positive(), burst: z.number().int().min(1) })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -198,6 +205,7 @@ const topologySchema = z
     policy: policySchema,
     limits: limitsSchema.default(DEFAULT_LIMITS as never),
     faults: z.array(faultSchema).default([]),
+    security: securitySchema.prefault({}),
   })
   .strict();
 
@@ -243,6 +251,8 @@ export interface Topology {
   policy: PolicyConfig;
   limits: LimitsConfig;
   faults: FaultConfig[];
+  /** mTLS identities and who may call what; see security-config.ts. */
+  security: SecurityConfig;
 }
 
 const envName = (service: string, field: string): string =>
@@ -251,7 +261,8 @@ const envName = (service: string, field: string): string =>
 /**
  * Reads and validates the topology file (`MESH_TOPOLOGY`, default `mesh.yaml` at the project
  * root), with environment overrides: `MESH_HOST`, `MESH_DATA_DIR`, and per service
- * `<NAME>_PORT`, `<NAME>_STORE`, `<NAME>_TARGET` (for example `USERS_PORT=6000`).
+ * `<NAME>_PORT`, `<NAME>_STORE`, `<NAME>_TARGET` (for example `USERS_PORT=6000`), and
+ * `MESH_PLAINTEXT=1` for `security.mode: plaintext`.
  *
  * @throws TopologyError naming the field and what is expected.
  */
@@ -287,6 +298,10 @@ export function parseTopology(raw: unknown, file: string, env: NodeJS.ProcessEnv
   };
   override(doc, "host", "MESH_HOST", "host");
   override(doc, "dataDir", "MESH_DATA_DIR", "dataDir");
+  if (env.MESH_PLAINTEXT === "1") {
+    doc.security = { ...(doc.security as object), mode: "plaintext" };
+    overridden.set("security.mode", "MESH_PLAINTEXT");
+  }
   if (doc.services && typeof doc.services === "object") {
     for (const [name, service] of Object.entries(
       doc.services as Record<string, Record<string, unknown>>,
@@ -320,6 +335,14 @@ export function parseTopology(raw: unknown, file: string, env: NodeJS.ProcessEnv
     throw new TopologyError(`${file} is not a valid topology:\n${lines.join("\n")}`);
   }
   const { host, dataDir, instancePortStep, services, policy, limits, faults } = parsed.data;
+  const security = resolveSecurity(
+    parsed.data.security,
+    Object.keys(services),
+    dataDir,
+    projectRoot(),
+    loadDescriptors(),
+  );
+  if (typeof security === "string") throw new TopologyError(`${file}: ${security}`);
   const unknown = unknownPolicyMethods(policy, loadDescriptors());
   if (unknown.length > 0) {
     throw new TopologyError(
@@ -377,7 +400,7 @@ export function parseTopology(raw: unknown, file: string, env: NodeJS.ProcessEnv
       );
     }
   }
-  return { file, services: resolved, policy, limits, faults };
+  return { file, services: resolved, policy, limits, faults, security };
 }
 
 /** What clients of a service dial: its `target`. A TopologyError names what is missing. */

@@ -1,4 +1,5 @@
 import { credentials, Metadata } from "@grpc/grpc-js";
+import type { DialOptions } from "../mesh";
 import {
   HealthClient,
   HealthCheckResponse_ServingStatus as Serving,
@@ -6,9 +7,18 @@ import {
 
 const POLL_MS = 100;
 
-/** The overall health of a server, by name ("SERVING", "NOT_SERVING", or "UNREACHABLE"). */
-export function checkHealth(address: string, timeoutMs = 1_000): Promise<string> {
-  const client = new HealthClient(address, credentials.createInsecure());
+const PLAINTEXT: DialOptions = { credentials: credentials.createInsecure(), channelOptions: {} };
+
+/**
+ * The overall health of a server, by name ("SERVING", "NOT_SERVING", or "UNREACHABLE").
+ * `dial` defaults to plaintext; an mTLS mesh wants the operator's (`dialOptions`).
+ */
+export function checkHealth(
+  address: string,
+  timeoutMs = 1_000,
+  dial: DialOptions = PLAINTEXT,
+): Promise<string> {
+  const client = new HealthClient(address, dial.credentials, dial.channelOptions);
   return new Promise<string>((resolve) => {
     client.check(
       { service: "" },
@@ -27,10 +37,11 @@ export async function waitForServing(
   address: string,
   timeoutMs: number,
   stillRunning = () => true,
+  dial?: DialOptions,
 ): Promise<void> {
   const giveUp = Date.now() + timeoutMs;
   for (;;) {
-    if ((await checkHealth(address, POLL_MS * 5)) === "SERVING") return;
+    if ((await checkHealth(address, POLL_MS * 5, dial)) === "SERVING") return;
     if (!stillRunning()) throw new Error(`${address} exited before it was SERVING`);
     if (Date.now() > giveUp) throw new Error(`${address} was not SERVING after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import type { Topology } from "../mesh";
+import type { MeshIdentity, Topology } from "../mesh";
 import { waitForServing } from "./health-wait";
 import type { Supervisor } from "./supervisor";
 
@@ -47,12 +47,21 @@ export function startMember(
   });
 }
 
-/** Resolves once the member answers SERVING; rejects if it exits first or takes too long. */
+/**
+ * Resolves once the member answers SERVING to `identity` (the operator's); rejects if it
+ * exits first or takes too long.
+ */
 export function memberServing(
   supervisor: Supervisor,
   member: Member,
   timeoutMs: number,
+  identity: MeshIdentity,
 ): Promise<void> {
   const child = () => supervisor.processes.get(member.label);
-  return waitForServing(member.listen, timeoutMs, () => child()?.exitCode === null);
+  return waitForServing(
+    member.listen,
+    timeoutMs,
+    () => child()?.exitCode === null,
+    identity.dialOptions(member.service),
+  );
 }

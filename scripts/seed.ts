@@ -1,7 +1,7 @@
 import { status } from "@grpc/grpc-js";
 import { InventoryServiceService } from "../gen/shop/inventory/v1/inventory";
 import { UserServiceService } from "../gen/shop/users/v1/users";
-import { createPeer, hasCode, type Topology } from "../mesh";
+import { createPeer, hasCode, type MeshIdentity, type Topology } from "../mesh";
 
 /** The demo shop: a few people and a few products, one of them nearly sold out. */
 export const DEMO_USERS = [
@@ -31,15 +31,20 @@ const tolerateExisting = (err: unknown): undefined => {
   throw err;
 };
 
-/** Creates the demo users and products that are not there yet. */
-export async function seedDemoData(topology: Topology): Promise<SeedResult> {
+/** Creates the demo users and products that are not there yet, as `identity` (an operator). */
+export async function seedDemoData(
+  topology: Topology,
+  identity: MeshIdentity,
+): Promise<SeedResult> {
   const users = createPeer(UserServiceService, {
     target: topology.services.users.target,
     policy: topology.policy,
+    ...identity.dialOptions("users"),
   });
   const inventory = createPeer(InventoryServiceService, {
     target: topology.services.inventory.target,
     policy: topology.policy,
+    ...identity.dialOptions("inventory"),
   });
   try {
     let created = 0;

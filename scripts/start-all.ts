@@ -1,12 +1,21 @@
 /**
  * `npm run start:all`: every service of the mesh as its own process on its port, health
  * checked, demo data seeded, and ready-to-paste grpcurl commands. Ctrl-C stops it all.
+ * `npm run start:all -- --plaintext` (or MESH_PLAINTEXT=1) runs it without TLS.
  */
 import { randomBytes } from "node:crypto";
-import { relative } from "node:path";
-import { loadTopology, projectRoot, TopologyError, type Topology } from "../mesh";
+import { isAbsolute, relative } from "node:path";
+import {
+  certificateFiles,
+  loadTopology,
+  operatorOf,
+  projectRoot,
+  TopologyError,
+  type Topology,
+} from "../mesh";
 import { checkHealth } from "./health-wait";
 import { memberServing, membersOf, startMember } from "./members";
+import { prepareOperator } from "./operator";
 import { seedDemoData } from "./seed";
 import { createSupervisor } from "./supervisor";
 
@@ -29,15 +38,31 @@ function table(rows: string[][]): string {
     .join("\n");
 }
 
+/** A path relative to `cwd` when it is under it, absolute otherwise; quoted if need be. */
+function shownPath(file: string, cwd = process.cwd()): string {
+  const near = relative(cwd, file);
+  const shown = near.startsWith("..") || isAbsolute(near) ? file : near;
+  return /^[\w./-]+$/.test(shown) ? shown : `'${shown}'`;
+}
+
+/** How grpcurl reaches the mesh: `-plaintext`, or the operator's certificate, key and the CA. */
+export function grpcurlFlags(topology: Topology): string {
+  const { security } = topology;
+  if (security.mode === "plaintext") return "-plaintext";
+  const files = certificateFiles(security.pkiDir, operatorOf(security));
+  return `-cacert ${shownPath(files.ca)} -cert ${shownPath(files.cert)} -key ${shownPath(files.key)}`;
+}
+
 /** The commands printed for the user; the end-to-end test runs them exactly as printed. */
 export function exampleCommands(topology: Topology, userId: string, runTag: string): string[] {
   // grpcurl dials one address: the first instance's.
   const at = (name: string): string => topology.services[name].instances[0].listen;
+  const flags = grpcurlFlags(topology);
   const call = (name: string, method: string, body?: object): string =>
-    `grpcurl -plaintext ${body ? `-d '${JSON.stringify(body)}' ` : ""}${at(name)} ${method}`;
+    `grpcurl ${flags} ${body ? `-d '${JSON.stringify(body)}' ` : ""}${at(name)} ${method}`;
   return [
-    `grpcurl -plaintext ${at("orders")} list`,
-    `grpcurl -plaintext ${at("orders")} describe shop.orders.v1.OrderService.PlaceOrder`,
+    `grpcurl ${flags} ${at("orders")} list`,
+    `grpcurl ${flags} ${at("orders")} describe shop.orders.v1.OrderService.PlaceOrder`,
     call("users", "shop.users.v1.UserService/CreateUser", {
       email: `you-${runTag}@example.com`,
       display_name: "You",
@@ -62,6 +87,8 @@ export function exampleCommands(topology: Topology, userId: string, runTag: stri
 }
 
 async function main(): Promise<void> {
+  // Set before the topology is read; the services inherit it.
+  if (process.argv.includes("--plaintext")) process.env.MESH_PLAINTEXT = "1";
   let topology: Topology;
   try {
     topology = loadTopology();
@@ -74,6 +101,14 @@ async function main(): Promise<void> {
   }
   const root = projectRoot();
   let stopping = false;
+  let operator: ReturnType<typeof prepareOperator>;
+  try {
+    operator = prepareOperator(topology);
+  } catch (err) {
+    console.error(`start:all failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  }
+  const { identity } = operator;
 
   let ready = false;
   const restarts = new Map<string, { at: number; quickExits: number }>();
@@ -116,11 +151,16 @@ async function main(): Promise<void> {
   try {
     const members = membersOf(topology);
     for (const member of members) startMember(supervisor, root, member);
-    await Promise.all(members.map((m) => memberServing(supervisor, m, READY_TIMEOUT_MS)));
-    seed = await seedDemoData(topology);
+    await Promise.all(members.map((m) => memberServing(supervisor, m, READY_TIMEOUT_MS, identity)));
+    seed = await seedDemoData(topology, identity);
     for (const member of members) {
       const store = member.store.startsWith(root) ? relative(root, member.store) : member.store;
-      rows.push([member.label, member.listen, await checkHealth(member.listen), store]);
+      const health = await checkHealth(
+        member.listen,
+        undefined,
+        identity.dialOptions(member.service),
+      );
+      rows.push([member.label, member.listen, health, store]);
     }
   } catch (err) {
     console.error(`\nstart:all failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -134,6 +174,8 @@ The mesh is up. ${seed.created > 0 ? `Seeded ${seed.created} demo users and prod
 
 ${table(rows)}
 
+${trust(topology, operator.written.length)}
+
 Try it with grpcurl (no proto files needed: every server has reflection):
 
 ${exampleCommands(topology, userId, randomBytes(3).toString("hex"))
@@ -145,6 +187,20 @@ Both orders become notifications through the orders event stream (the last comma
 An instance that dies is restarted; kill one (kill -9) and watch the others carry its traffic.
 Press Ctrl-C to stop everything.
 `);
+}
+
+/** A line on how the mesh is secured, or how it is not. */
+function trust(topology: Topology, made: number): string {
+  const { security } = topology;
+  if (security.mode === "plaintext") {
+    return "PLAINTEXT: no TLS and NO AUTHORIZATION (see the warning above); grpcurl -plaintext.";
+  }
+  const certs = made > 0 ? `made ${made / 2} certificates` : "certificates were valid already";
+  return (
+    `mTLS (${certs} in ${shownPath(security.pkiDir)}): every call is ` +
+    `authorized by its caller's SPIFFE id (mesh.yaml security.allow). grpcurl calls as ` +
+    `spiffe://${security.trustDomain}/operator/${operatorOf(security).name}, which may call anything.`
+  );
 }
 
 main().catch((err: unknown) => {

@@ -1,10 +1,19 @@
 /**
- * What grpcurl does with `-plaintext`, enough to run the commands start:all prints exactly as
- * printed (grpcurl itself cannot be installed here). Everything it knows about the services
+ * What grpcurl does, enough to run the commands start:all prints exactly as printed (grpcurl
+ * itself cannot be installed here): `-plaintext`, or TLS with `-cacert`, `-cert`, `-key` (and
+ * `-authority`), verifying the server's name as grpcurl does. Everything it knows about the services
  * comes from server reflection, as grpcurl's does: list_services, then file_containing_symbol
  * and file_by_filename for every dependency. Requests and responses are protojson.
  */
-import { Client, credentials, Metadata, status } from "@grpc/grpc-js";
+import { readFileSync } from "node:fs";
+import {
+  Client,
+  credentials,
+  Metadata,
+  status,
+  type ChannelCredentials,
+  type ChannelOptions,
+} from "@grpc/grpc-js";
 import {
   create,
   createFileRegistry,
@@ -133,23 +142,56 @@ function describe(registry: FileRegistry, symbol: string): string {
   throw new Error(`Symbol not found: ${symbol}`);
 }
 
-/** Runs one `grpcurl -plaintext …` command line against a live server. */
+/** grpcurl's connection flags. */
+interface ConnectionFlags {
+  plaintext: boolean;
+  cacert?: string;
+  cert?: string;
+  key?: string;
+  authority?: string;
+}
+
+/** The channel grpcurl would open: plaintext, or TLS with the given files (system roots without -cacert). */
+function channelFor(flags: ConnectionFlags): {
+  creds: ChannelCredentials;
+  options: ChannelOptions;
+} {
+  const options: ChannelOptions = {};
+  if (flags.authority) {
+    options["grpc.default_authority"] = flags.authority;
+    if (!flags.plaintext) options["grpc.ssl_target_name_override"] = flags.authority;
+  }
+  if (flags.plaintext) return { creds: credentials.createInsecure(), options };
+  if ((flags.cert === undefined) !== (flags.key === undefined))
+    throw new Error("-cert and -key must be given together");
+  const read = (file?: string): Buffer | null => (file ? readFileSync(file) : null);
+  return {
+    creds: credentials.createSsl(read(flags.cacert), read(flags.key), read(flags.cert)),
+    options,
+  };
+}
+
+const VALUE_FLAGS = ["cacert", "cert", "key", "authority"] as const;
+
+/** Runs one grpcurl command line (`-plaintext` or TLS flags) against a live server. */
 export async function grpcurl(commandLine: string, timeoutMs = 10_000): Promise<GrpcurlResult> {
   const words = shellWords(commandLine);
   if (words.shift() !== "grpcurl") throw new Error(`not a grpcurl command: ${commandLine}`);
   let data: string | undefined;
+  const flags: ConnectionFlags = { plaintext: false };
   const positional: string[] = [];
   while (words.length > 0) {
     const word = words.shift() as string;
-    if (word === "-plaintext") continue;
-    if (word === "-d") data = words.shift();
+    const valueFlag = VALUE_FLAGS.find((f) => word === `-${f}`);
+    if (word === "-plaintext") flags.plaintext = true;
+    else if (valueFlag) flags[valueFlag] = words.shift();
+    else if (word === "-d") data = words.shift();
     else if (word.startsWith("-")) throw new Error(`flag ${word} is not supported here`);
     else positional.push(word);
   }
   const [address, verb, symbol] = positional;
-  const reflector = new Reflector(
-    new ServerReflectionClient(address, credentials.createInsecure()),
-  );
+  const { creds, options } = channelFor(flags);
+  const reflector = new Reflector(new ServerReflectionClient(address, creds, options));
 
   if (verb === "list") {
     const services = await reflector.listServices();
@@ -167,7 +209,7 @@ export async function grpcurl(commandLine: string, timeoutMs = 10_000): Promise<
     throw new Error(`service "${serviceName}" does not include a method named "${methodName}"`);
   // Without -d, grpcurl sends one empty message.
   const request = fromJson(method.input, JSON.parse(data ?? "{}") as JsonValue, { registry });
-  const client = new Client(address, credentials.createInsecure());
+  const client = new Client(address, creds, options);
   try {
     return await new Promise<GrpcurlResult>((resolve) => {
       client.makeUnaryRequest(

@@ -7,6 +7,7 @@ import { OrderServiceService } from "../../gen/shop/orders/v1/orders";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
 import { createPeer, loadTopology, projectRoot, seededRandom, type Topology } from "../../mesh";
 import { memberServing, membersOf, SERVICES, startMember, type Member } from "../members";
+import { prepareOperator } from "../operator";
 import { runOrderLoad, type OrderLoadStats } from "../order-load";
 import { createSupervisor } from "../supervisor";
 import {
@@ -148,24 +149,23 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     return member;
   };
 
+  // The run calls the mesh as the operator, as start:all does.
+  const { identity } = prepareOperator(topology, say);
+  const operatorPeer = <S extends Parameters<typeof createPeer>[0]>(definition: S, name: string) =>
+    createPeer(definition, {
+      target: topology.services[name].target,
+      policy: topology.policy,
+      ...identity.dialOptions(name),
+    });
   const peers = {
-    users: createPeer(UserServiceService, {
-      target: topology.services.users.target,
-      policy: topology.policy,
-    }),
-    inventory: createPeer(InventoryServiceService, {
-      target: topology.services.inventory.target,
-      policy: topology.policy,
-    }),
-    orders: createPeer(OrderServiceService, {
-      target: topology.services.orders.target,
-      policy: topology.policy,
-    }),
+    users: operatorPeer(UserServiceService, "users"),
+    inventory: operatorPeer(InventoryServiceService, "inventory"),
+    orders: operatorPeer(OrderServiceService, "orders"),
   };
 
   try {
     for (const member of members) startMember(supervisor, root, member, env);
-    await Promise.all(members.map((m) => memberServing(supervisor, m, READY_TIMEOUT_MS)));
+    await Promise.all(members.map((m) => memberServing(supervisor, m, READY_TIMEOUT_MS, identity)));
     note(`mesh up: ${members.map((m) => m.label).join(", ")}`);
 
     const userIds: string[] = [];
@@ -207,7 +207,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       restartedAt.set(action.label, Date.now());
       startMember(supervisor, root, memberOf(action.label), env);
       note(`${action.label} restarted`);
-      await memberServing(supervisor, memberOf(action.label), READY_TIMEOUT_MS);
+      await memberServing(supervisor, memberOf(action.label), READY_TIMEOUT_MS, identity);
       lastRestartAt = Date.now();
       note(
         `${action.label} SERVING ${Date.now() - (restartedAt.get(action.label) as number)} ms after its restart`,

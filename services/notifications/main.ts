@@ -1,14 +1,6 @@
 import { NotificationServiceService } from "../../gen/shop/notifications/v1/notifications";
 import { OrderServiceService } from "../../gen/shop/orders/v1/orders";
-import {
-  createPeer,
-  createServiceProcess,
-  onShutdownSignal,
-  openStore,
-  runMain,
-  serve,
-  targetOf,
-} from "../../mesh";
+import { createServiceProcess, onShutdownSignal, openStore, runMain, serve } from "../../mesh";
 import { createOrdersConsumer } from "./consumer";
 import { migrations } from "./migrations";
 import { createNotificationsService } from "./service";
@@ -16,15 +8,11 @@ import { createNotificationsStore } from "./store";
 
 async function main(): Promise<void> {
   const service = createServiceProcess("notifications");
-  const { topology, config, log, server, faults } = service;
+  const { config, log, server, faults, connect } = service;
   const store = await openStore({ file: config.store, migrations, durability: "full", log });
   const notifications = createNotificationsStore(store);
 
-  const orders = createPeer(OrderServiceService, {
-    target: targetOf(topology, "orders"),
-    policy: topology.policy,
-    log,
-  });
+  const orders = connect(OrderServiceService, "orders");
   const consumer = createOrdersConsumer({ store: notifications, orders, log });
 
   server.addService(

@@ -2,15 +2,7 @@ import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
 import { OrderServiceService } from "../../gen/shop/orders/v1/orders";
 import { PaymentServiceService } from "../../gen/shop/payments/v1/payments";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
-import {
-  createPeer,
-  createServiceProcess,
-  onShutdownSignal,
-  openStore,
-  runMain,
-  serve,
-  targetOf,
-} from "../../mesh";
+import { createServiceProcess, onShutdownSignal, openStore, runMain, serve } from "../../mesh";
 import { createCompaction } from "./compaction";
 import { migrations } from "./migrations";
 import { createRecovery } from "./recovery";
@@ -20,15 +12,13 @@ import { createOrdersStore } from "./store";
 
 async function main(): Promise<void> {
   const service = createServiceProcess("orders");
-  const { topology, config, log, server, faults } = service;
-  const peer = <S extends Parameters<typeof createPeer>[0]>(definition: S, name: string) =>
-    createPeer(definition, { target: targetOf(topology, name), policy: topology.policy, log });
+  const { config, log, server, faults, connect } = service;
   const store = await openStore({ file: config.store, migrations, durability: "full", log });
   const orders = createOrdersStore(store);
 
-  const users = peer(UserServiceService, "users");
-  const inventory = peer(InventoryServiceService, "inventory");
-  const payments = peer(PaymentServiceService, "payments");
+  const users = connect(UserServiceService, "users");
+  const inventory = connect(InventoryServiceService, "inventory");
+  const payments = connect(PaymentServiceService, "payments");
   const saga = createSaga({ store: orders, users, inventory, payments, log });
   const recovery = createRecovery({ store: orders, saga, log });
   const compaction = createCompaction({ outbox: orders.events, log });

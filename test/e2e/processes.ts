@@ -13,9 +13,9 @@ export interface StartAll {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `node dist/scripts/start-all.js` with extra environment. */
-export function startAll(root: string, env: NodeJS.ProcessEnv): StartAll {
-  const child = spawn(process.execPath, [join(root, "dist", "scripts", "start-all.js")], {
+/** Starts `node dist/scripts/start-all.js` with extra environment and arguments. */
+export function startAll(root: string, env: NodeJS.ProcessEnv, args: string[] = []): StartAll {
+  const child = spawn(process.execPath, [join(root, "dist", "scripts", "start-all.js"), ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -6,7 +6,14 @@ import { OrderServiceService, OrderStatus } from "../../gen/shop/orders/v1/order
 import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
 import { PaymentServiceService, PaymentStatus } from "../../gen/shop/payments/v1/payments";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
-import { createPeer, projectRoot } from "../../mesh";
+import {
+  createMeshIdentity,
+  createPeer,
+  loadTopology,
+  operatorOf,
+  projectRoot,
+  type DialOptions,
+} from "../../mesh";
 import { checkHealth, waitForServing } from "../../scripts/health-wait";
 import { grpcurl } from "../grpcurl";
 import { projectPolicy } from "../support";
@@ -19,12 +26,13 @@ const NAMES = ["users", "inventory", "payments", "orders", "notifications"] as c
 async function launch(
   dataDir: string,
   ports?: number[],
+  args: string[] = [],
 ): Promise<{ run: StartAll; ports: number[] }> {
   // mesh.yaml runs two instances of inventory and payments, the second 100 ports up.
   const chosen = ports ?? (await freeInstancePorts(NAMES.length, 100));
   const env: NodeJS.ProcessEnv = { MESH_DATA_DIR: dataDir };
   NAMES.forEach((name, i) => (env[`${name.toUpperCase()}_PORT`] = String(chosen[i])));
-  const run = startAll(projectRoot(), env);
+  const run = startAll(projectRoot(), env, args);
   await run.waitFor("Press Ctrl-C", STARTUP_MS);
   return { run, ports: chosen };
 }
@@ -39,6 +47,12 @@ interface Printed {
   notifications?: { title: string }[];
 }
 const json = (output: string): Printed => JSON.parse(output) as Printed;
+
+/** How the operator start:all made in `dataDir` dials `service`, as the tests call the mesh. */
+const operatorDial = (dataDir: string, service: string): DialOptions => {
+  const { security } = loadTopology({ MESH_DATA_DIR: dataDir });
+  return createMeshIdentity(security, operatorOf(security)).dialOptions(service);
+};
 
 const printedCommands = (output: string): string[] =>
   output
@@ -55,73 +69,90 @@ describe("npm run start:all, as a user runs it", () => {
   });
   afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
 
-  it("serves every service as its own process, and every printed grpcurl command works as printed", async () => {
-    const { run, ports } = await launch(dataDir);
-    try {
-      for (const [i, name] of NAMES.entries()) {
-        expect(run.output()).toMatch(
-          new RegExp(`${name}(-0)?\\s+127\\.0\\.0\\.1:${ports[i]}\\s+SERVING`),
-        );
-      }
-      // inventory and payments run a second instance, 100 ports up.
-      for (const i of [1, 2]) {
-        expect(run.output()).toMatch(
-          new RegExp(`${NAMES[i]}-1\\s+127\\.0\\.0\\.1:${ports[i] + 100}\\s+SERVING`),
-        );
-      }
-      const commands = printedCommands(run.output());
-      expect(commands).toHaveLength(9);
+  it.each([
+    ["mTLS (the default)", []],
+    ["plaintext (--plaintext)", ["--plaintext"]],
+  ])(
+    "in %s, serves every service as its own process, and every printed grpcurl command works as printed",
+    async (_mode, args: string[]) => {
+      const { run, ports } = await launch(dataDir, undefined, args);
+      try {
+        const plaintext = args.length > 0;
+        expect(run.output().includes("PLAINTEXT MODE")).toBe(plaintext);
+        for (const [i, name] of NAMES.entries()) {
+          expect(run.output()).toMatch(
+            new RegExp(`${name}(-0)?\\s+127\\.0\\.0\\.1:${ports[i]}\\s+SERVING`),
+          );
+        }
+        // inventory and payments run a second instance, 100 ports up.
+        for (const i of [1, 2]) {
+          expect(run.output()).toMatch(
+            new RegExp(`${NAMES[i]}-1\\s+127\\.0\\.0\\.1:${ports[i] + 100}\\s+SERVING`),
+          );
+        }
+        const commands = printedCommands(run.output());
+        expect(commands).toHaveLength(9);
+        for (const command of commands) {
+          if (plaintext) expect(command).toMatch(/^grpcurl -plaintext /);
+          else
+            expect(command).toMatch(
+              /^grpcurl -cacert \S+ca\.crt -cert \S+operator-admin\.crt -key /,
+            );
+        }
 
-      const results = [];
-      for (const command of commands) results.push(await grpcurl(command));
+        const results = [];
+        for (const command of commands) results.push(await grpcurl(command));
 
-      const [list, describe, createUser, listProducts, order, product, overStock, listOrders] =
-        results;
-      expect(list.output.split("\n")).toContain("shop.orders.v1.OrderService");
-      expect(describe.output).toContain("rpc PlaceOrder ( .shop.orders.v1.PlaceOrderRequest )");
-      expect(json(createUser.output).user.userId).toMatch(/^usr_/);
-      expect(json(listProducts.output).products).toHaveLength(4);
-      expect(json(order.output).order.status).toBe("ORDER_STATUS_CONFIRMED");
-      expect(json(product.output).product).toMatchObject({
-        sku: "sku-espresso",
-        available: 98,
-        reserved: 2,
-      });
-      expect(overStock.error).toEqual({
-        code: "FAILED_PRECONDITION",
-        message: "not enough stock for sku-kettle: 3 available, 5 requested",
-      });
-      expect(json(listOrders.output).orders).toHaveLength(2);
-      // Notifications arrive through the event stream, a moment after the orders ended.
-      let notified = json(results[8].output).notifications ?? [];
-      for (let i = 0; i < 50 && notified.length < 2; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        notified = json((await grpcurl(commands[8])).output).notifications ?? [];
+        const [list, describe, createUser, listProducts, order, product, overStock, listOrders] =
+          results;
+        expect(list.output.split("\n")).toContain("shop.orders.v1.OrderService");
+        expect(describe.output).toContain("rpc PlaceOrder ( .shop.orders.v1.PlaceOrderRequest )");
+        expect(json(createUser.output).user.userId).toMatch(/^usr_/);
+        expect(json(listProducts.output).products).toHaveLength(4);
+        expect(json(order.output).order.status).toBe("ORDER_STATUS_CONFIRMED");
+        expect(json(product.output).product).toMatchObject({
+          sku: "sku-espresso",
+          available: 98,
+          reserved: 2,
+        });
+        expect(overStock.error).toEqual({
+          code: "FAILED_PRECONDITION",
+          message: "not enough stock for sku-kettle: 3 available, 5 requested",
+        });
+        expect(json(listOrders.output).orders).toHaveLength(2);
+        // Notifications arrive through the event stream, a moment after the orders ended.
+        let notified = json(results[8].output).notifications ?? [];
+        for (let i = 0; i < 50 && notified.length < 2; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          notified = json((await grpcurl(commands[8])).output).notifications ?? [];
+        }
+        expect(notified.map((n) => n.title).sort()).toEqual([
+          "Your order is confirmed",
+          "Your order was not accepted",
+        ]);
+        // A replayed request_id returns the first order.
+        expect(json((await grpcurl(commands[4])).output).order.orderId).toBe(
+          json(order.output).order.orderId,
+        );
+      } finally {
+        run.child.kill("SIGINT");
+        await run.exited;
       }
-      expect(notified.map((n) => n.title).sort()).toEqual([
-        "Your order is confirmed",
-        "Your order was not accepted",
-      ]);
-      // A replayed request_id returns the first order.
-      expect(json((await grpcurl(commands[4])).output).order.orderId).toBe(
-        json(order.output).order.orderId,
-      );
-    } finally {
-      run.child.kill("SIGINT");
-      await run.exited;
-    }
-  });
+    },
+  );
 
   it("confirms exactly the stock's worth of parallel orders across processes, one charge each", async () => {
     const { run, ports } = await launch(dataDir);
     const policy = projectPolicy();
-    const users = createPeer(UserServiceService, { target: `127.0.0.1:${ports[0]}`, policy });
-    const inventory = createPeer(InventoryServiceService, {
-      target: `127.0.0.1:${ports[1]}`,
+    const at = (i: number) => ({
+      target: `127.0.0.1:${ports[i]}`,
       policy,
+      ...operatorDial(dataDir, NAMES[i]),
     });
-    const payments = createPeer(PaymentServiceService, { target: `127.0.0.1:${ports[2]}`, policy });
-    const orders = createPeer(OrderServiceService, { target: `127.0.0.1:${ports[3]}`, policy });
+    const users = createPeer(UserServiceService, at(0));
+    const inventory = createPeer(InventoryServiceService, at(1));
+    const payments = createPeer(PaymentServiceService, at(2));
+    const orders = createPeer(OrderServiceService, at(3));
     try {
       const userId = (await users.listUsers({ pageSize: 1, pageToken: "" })).users[0].userId;
       const place = (i: number) =>
@@ -203,7 +234,7 @@ describe("npm run start:all, as a user runs it", () => {
     await run.waitFor("Press Ctrl-C", 1_000);
     const killed = /(payments-\d) exited unexpectedly/.exec(run.output())?.[1] as string;
     const port = killed === "payments-0" ? ports[2] : ports[2] + 100;
-    await waitForServing(`127.0.0.1:${port}`, 10_000);
+    await waitForServing(`127.0.0.1:${port}`, 10_000, undefined, operatorDial(dataDir, "payments"));
     run.child.kill("SIGINT");
     const { code } = await run.exited;
 
