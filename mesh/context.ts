@@ -5,6 +5,7 @@ import type {
   ServerUnaryCall,
   ServerWritableStream,
 } from "@grpc/grpc-js";
+import type { EndUser } from "./end-user";
 import type { Logger } from "./logger";
 
 /** Any incoming grpc-js call: what `parent` accepts in CallOptions. */
@@ -28,6 +29,8 @@ export interface CallContext {
   readonly call: ServerSurfaceCall;
   /** Logger labelled with the method. */
   readonly log: Logger;
+  /** Who the call is made for: set from a verified bearer token, null without one. */
+  readonly endUser: EndUser | null;
 }
 
 /**
@@ -37,6 +40,8 @@ export interface CallContext {
 export class ServerCallContext implements CallContext {
   private controller: AbortController | undefined;
   private logger: Logger | undefined;
+  /** Set by the end-user authenticator (end-user.ts) before the handler runs. */
+  endUser: EndUser | null = null;
 
   constructor(
     readonly call: ServerSurfaceCall,

@@ -6,6 +6,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { loadDescriptors, type Descriptors } from "./descriptors";
+import type { EndUserAuthenticator } from "./end-user";
 import type { FaultSource } from "./faults";
 import { adaptUnary, CallLimit, tolerantDeserializer, type UnaryHandler } from "./handler";
 import { HealthRegistry, HealthService, ServingStatus } from "./health";
@@ -51,6 +52,11 @@ export interface MeshServerOptions {
   limits?: LimitsConfig;
   /** Faults to inject into this server's calls (`watchFaults` in faults.ts). Defaults to none. */
   faults?: FaultSource;
+  /**
+   * Verifies the bearer token of calls that carry one and puts the end user on the context
+   * (end-user.ts). Defaults to none: tokens are ignored and every call has no end user.
+   */
+  endUsers?: EndUserAuthenticator;
   /** Extra grpc-js server options, merged over the defaults below. */
   grpcOptions?: ServerOptions;
 }
@@ -153,12 +159,14 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
             typeName,
             handler as unknown as ServerStreamHandler<unknown, unknown>,
             log,
+            options.endUsers,
           );
           continue;
         }
         impl[key] = adaptUnary(method.path, typeName, handler, log, {
           limit,
           faults: options.faults?.slot(method.path),
+          endUsers: options.endUsers,
         });
       }
       register(tolerant, impl);

@@ -1,6 +1,8 @@
+import { createEndUserAuthenticator } from "./end-user";
 import { watchFaults, type FaultSource } from "./faults";
 import { createLogger, type Logger } from "./logger";
 import { createMeshServer, type MeshServer } from "./server";
+import { createTokenVerifier, jwksFile, jwksPath } from "./tokens";
 import { loadTopology, serviceOf, type ServiceTopology, type Topology } from "./topology";
 
 /** What every service process starts from, before it opens its store and adds its handlers. */
@@ -10,7 +12,10 @@ export interface ServiceProcess {
   config: ServiceTopology;
   /** Labelled `<name>-<instance>`. */
   log: Logger;
-  /** With the topology's limits and the service's faults, which follow the file live. */
+  /**
+   * With the topology's limits, the service's faults (which follow the file live), and
+   * bearer tokens verified against users' published keys (tokens.ts).
+   */
   server: MeshServer;
   /** Stop it on shutdown. */
   faults: FaultSource;
@@ -27,7 +32,11 @@ export function createServiceProcess(name: string): ServiceProcess {
   const log = createLogger({ service: name, instance: `${name}-${config.instance}` });
   // Faults follow the topology file while the service runs; limits are read once.
   const faults = watchFaults(topology.file, name, log);
-  const server = createMeshServer({ log, limits: topology.limits, faults });
+  // Bearer tokens are checked against the keys users publishes in the data folder.
+  const endUsers = createEndUserAuthenticator(
+    createTokenVerifier({ jwks: jwksFile(jwksPath(topology.dataDir)) }),
+  );
+  const server = createMeshServer({ log, limits: topology.limits, faults, endUsers });
   return { topology, config, log, server, faults };
 }
 

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
-import { isAbsolute, join } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import { status as Status } from "@grpc/grpc-js";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
@@ -239,6 +239,8 @@ export interface ServiceTopology {
 /** The whole mesh: services, the call policy, server limits and injected faults. */
 export interface Topology {
   file: string;
+  /** Absolute path of `dataDir`: stores by default, and the users service's token keys. */
+  dataDir: string;
   services: Record<string, ServiceTopology>;
   policy: PolicyConfig;
   limits: LimitsConfig;
@@ -377,7 +379,7 @@ export function parseTopology(raw: unknown, file: string, env: NodeJS.ProcessEnv
       );
     }
   }
-  return { file, services: resolved, policy, limits, faults };
+  return { file, dataDir: resolve(root, dataDir), services: resolved, policy, limits, faults };
 }
 
 /** What clients of a service dial: its `target`. A TopologyError names what is missing. */

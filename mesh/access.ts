@@ -1,0 +1,62 @@
+import { status } from "@grpc/grpc-js";
+import type { CallContext } from "./context";
+import type { EndUser } from "./end-user";
+import { StatusError } from "./errors";
+
+/**
+ * What the transport proves about the calling service, when nothing else does: in a
+ * plaintext mesh every peer is taken to be a service of the mesh (there is no way to tell).
+ * With mutual TLS, {@link callerServiceOf} returns the client certificate's identity instead.
+ */
+export const PLAINTEXT_PEER = "plaintext-peer";
+
+/**
+ * The identity of the service making the call, or null for an unidentified caller. This is
+ * the one place the mTLS layer plugs in (the SPIFFE id of the peer's certificate); until it
+ * does, every peer of this plaintext mesh is {@link PLAINTEXT_PEER}.
+ */
+export function callerServiceOf(_context: CallContext): string | null {
+  return PLAINTEXT_PEER;
+}
+
+/**
+ * The rule for user data (orders, payments, notifications): whose data a call may touch.
+ *
+ * - A call made for an end user (a verified bearer token) sees that user's data only, even
+ *   when a service relays it: the token travels with every downstream call.
+ * - A call without an end user is a service or operator at work (orders' recovery loop,
+ *   notifications reading the event stream, seeding): it sees everyone's data, but only when
+ *   the transport identifies the caller.
+ * - Neither: UNAUTHENTICATED.
+ *
+ * @returns the user id the call is confined to, or null when it is not confined.
+ */
+export function userScope(endUser: EndUser | null, callerService: string | null): string | null {
+  if (endUser) return endUser.userId;
+  if (callerService !== null) return null;
+  throw new StatusError(
+    status.UNAUTHENTICATED,
+    "authorization: a bearer token is required (authorization: Bearer <token from UserService/Login>)",
+  );
+}
+
+/** {@link userScope} for the call being served. */
+export const scopeOf = (context: CallContext): string | null =>
+  userScope(context.endUser ?? null, callerServiceOf(context));
+
+/** Whether a record owned by `ownerId` is visible in `scope`. */
+export const visibleIn = (scope: string | null, ownerId: string): boolean =>
+  scope === null || scope === ownerId;
+
+/**
+ * The user a request acts for, given its `field` (a user id, or empty): a confined call may
+ * leave it empty (meaning the end user) or name the end user, and naming anyone else is
+ * PERMISSION_DENIED, whether or not that user exists (AIP-211: no answer tells it apart).
+ */
+export function actingUser(scope: string | null, requested: string, field: string): string {
+  if (scope === null || requested === "" || requested === scope) return scope ?? requested;
+  throw new StatusError(
+    status.PERMISSION_DENIED,
+    `${field}: may only be the user of the bearer token, or empty`,
+  );
+}
