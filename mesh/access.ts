@@ -44,6 +44,19 @@ export function userScope(endUser: EndUser | null, callerService: string | null)
 export const scopeOf = (context: CallContext): string | null =>
   userScope(context.endUser ?? null, callerServiceOf(context));
 
+/**
+ * Refuses a call made for an end user with PERMISSION_DENIED: for methods that serve the
+ * mesh's own services (event streams, listing every user), never people.
+ */
+export function serviceOnly(context: CallContext): void {
+  if (scopeOf(context) !== null) {
+    throw new StatusError(
+      status.PERMISSION_DENIED,
+      `${context.method} serves the mesh's services, not end users`,
+    );
+  }
+}
+
 /** Whether a record owned by `ownerId` is visible in `scope`. */
 export const visibleIn = (scope: string | null, ownerId: string): boolean =>
   scope === null || scope === ownerId;

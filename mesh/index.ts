@@ -104,6 +104,7 @@ export {
   callerServiceOf,
   PLAINTEXT_PEER,
   scopeOf,
+  serviceOnly,
   userScope,
   visibleIn,
 } from "./access";

@@ -34,7 +34,9 @@ const DEFAULT_TTL_SECONDS = 3_600;
 const LOGIN_FAILED = "email or password is wrong";
 
 /** The AuthService handlers: passwords in, signed access tokens out. */
-export function createAuthService(deps: AuthServiceDeps): ServiceHandlers<typeof AuthServiceService> {
+export function createAuthService(
+  deps: AuthServiceDeps,
+): ServiceHandlers<typeof AuthServiceService> {
   const { store, key } = deps;
   const ttl = deps.tokenTtlSeconds ?? DEFAULT_TTL_SECONDS;
   const now = deps.now ?? (() => new Date());

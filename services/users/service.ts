@@ -5,7 +5,10 @@ import {
   newId,
   notFound,
   pageSize,
+  scopeOf,
+  serviceOnly,
   Validator,
+  visibleIn,
   type ServiceHandlers,
 } from "../../mesh";
 import type { UserServiceService } from "../../gen/shop/users/v1/users";
@@ -65,17 +68,21 @@ export function createUsersService(
       return { user };
     },
 
-    async getUser(request) {
+    async getUser(request, ctx) {
+      const scope = scopeOf(ctx);
       const v = new Validator();
       v.string(request.userId, "user_id", { max: MAX_ID });
       v.done();
 
       const user = await store.get(request.userId);
-      if (!user) throw notFound(`user ${request.userId} not found`);
+      // An end user sees only themselves; anyone else answers as a missing user.
+      if (!user || !visibleIn(scope, user.userId))
+        throw notFound(`user ${request.userId} not found`);
       return { user };
     },
 
-    async listUsers(request) {
+    async listUsers(request, ctx) {
+      serviceOnly(ctx);
       const v = new Validator();
       const size = pageSize(v, request.pageSize);
       v.done();
