@@ -35,7 +35,7 @@ import { migrations as usersMigrations } from "../services/users/migrations";
 import { createAuthService } from "../services/users/auth";
 import type { ScryptParams } from "../services/users/passwords";
 import { createUsersService } from "../services/users/service";
-import { generateSigningKey } from "../services/users/signing-key";
+import { generateSigningKey, type SigningKey } from "../services/users/signing-key";
 import { createUsersStore } from "../services/users/store";
 import { projectPolicy, startTestServer, type TestServer } from "./support";
 
@@ -58,6 +58,8 @@ export interface TestShop {
   auth: Peer<typeof AuthServiceService>;
   notifications: Peer<typeof NotificationServiceService>;
   notificationsStore: NotificationsStore;
+  /** The key users signs tokens with, for tests that forge tokens the way users would. */
+  signingKey: SigningKey;
   inventory: Peer<typeof InventoryServiceService>;
   payments: Peer<typeof PaymentServiceService>;
   orders: Peer<typeof OrderServiceService>;
@@ -167,6 +169,7 @@ export async function startShop(options: ShopOptions = {}): Promise<TestShop> {
     auth,
     notifications,
     notificationsStore,
+    signingKey: key,
     ordersStore,
     addresses: {
       users: servers[0].address,
