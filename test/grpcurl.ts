@@ -1,6 +1,6 @@
 /**
- * What grpcurl does with `-plaintext`, enough to run the commands start:all prints exactly as
- * printed (grpcurl itself cannot be installed here). Everything it knows about the services
+ * What grpcurl does with `-plaintext`, `-d` and `-H`, enough to run the commands start:all
+ * prints exactly as printed (grpcurl itself cannot be installed here). Everything it knows about the services
  * comes from server reflection, as grpcurl's does: list_services, then file_containing_symbol
  * and file_by_filename for every dependency. Requests and responses are protojson.
  */
@@ -139,11 +139,18 @@ export async function grpcurl(commandLine: string, timeoutMs = 10_000): Promise<
   if (words.shift() !== "grpcurl") throw new Error(`not a grpcurl command: ${commandLine}`);
   let data: string | undefined;
   const positional: string[] = [];
+  const metadata = new Metadata();
   while (words.length > 0) {
     const word = words.shift() as string;
     if (word === "-plaintext") continue;
     if (word === "-d") data = words.shift();
-    else if (word.startsWith("-")) throw new Error(`flag ${word} is not supported here`);
+    else if (word === "-H") {
+      // grpcurl's -H 'name: value': one header, sent with the call (not with reflection).
+      const header = words.shift() ?? "";
+      const colon = header.indexOf(":");
+      if (colon <= 0) throw new Error(`-H expects "name: value", got ${header}`);
+      metadata.add(header.slice(0, colon).trim().toLowerCase(), header.slice(colon + 1).trim());
+    } else if (word.startsWith("-")) throw new Error(`flag ${word} is not supported here`);
     else positional.push(word);
   }
   const [address, verb, symbol] = positional;
@@ -175,7 +182,7 @@ export async function grpcurl(commandLine: string, timeoutMs = 10_000): Promise<
         (bytes: Buffer) => bytes,
         (bytes: Buffer) => bytes,
         Buffer.from(toBinary(method.input, request)),
-        new Metadata(),
+        metadata,
         { deadline: Date.now() + timeoutMs },
         (err, response) => {
           if (err) {
