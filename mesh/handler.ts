@@ -11,6 +11,7 @@ import type { EndUserAuthenticator } from "./end-user";
 import { toStatus } from "./errors";
 import { injectFault, NO_FAULT, type FaultSlot } from "./faults";
 import type { Logger } from "./logger";
+import type { MetadataLimit } from "./metadata-limit";
 
 /** A unary handler: takes the decoded request and the call's context, resolves the response. */
 export type UnaryHandler<Req, Res> = (request: Req, context: CallContext) => Promise<Res>;
@@ -74,6 +75,8 @@ export interface CallGuards {
   faults?: FaultSlot;
   /** Verifies a bearer token, when the call has one. Defaults to ignoring tokens. */
   endUsers?: EndUserAuthenticator;
+  /** Refuses oversized request metadata. Defaults to no limit beyond Node's own. */
+  metadataLimit?: MetadataLimit;
 }
 
 /**
@@ -92,7 +95,7 @@ export function adaptUnary<Req, Res>(
 ): handleUnaryCall<Req, Res> {
   const limit = guards.limit ?? new CallLimit();
   const faults = guards.faults ?? NO_FAULT;
-  const endUsers = guards.endUsers;
+  const { endUsers, metadataLimit } = guards;
 
   const serve = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
     if (limit.inFlight >= limit.max) {
@@ -135,6 +138,11 @@ export function adaptUnary<Req, Res>(
         code: status.INVALID_ARGUMENT,
         details: `request: not a valid ${typeName} message (${request.reason})`,
       });
+      return;
+    }
+    const tooLarge = metadataLimit?.check(call.metadata);
+    if (tooLarge) {
+      callback(tooLarge);
       return;
     }
     const fault = faults.current;

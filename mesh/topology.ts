@@ -154,6 +154,15 @@ const limitsSchema = z
     drainDelay: durationOrZero,
     // Then in-flight calls get this long to finish before they are cut off.
     shutdownGrace: duration,
+    // Largest request message accepted, in bytes; larger ones answer RESOURCE_EXHAUSTED.
+    // Defaults to 4 MiB (server.ts).
+    maxMessageSize: z.number().int().min(1).optional(),
+    // HTTP/2 streams (calls) open at once on one connection; more wait in the client.
+    // Defaults to 1000.
+    maxConcurrentStreams: z.number().int().min(1).optional(),
+    // Largest request metadata accepted, in bytes as HTTP/2 counts it (name + value + 32 per
+    // entry); larger answers RESOURCE_EXHAUSTED. Defaults to 16 KiB.
+    maxMetadataSize: z.number().int().min(1).optional(),
   })
   .strict();
 
