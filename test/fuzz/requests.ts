@@ -158,7 +158,7 @@ function randomMessage(
       }
     } else init[field.localName] = value;
   }
-  return create(schema, init as never) as unknown as Record<string, unknown>;
+  return create(schema, init as never);
 }
 
 function typedBody(rng: Rng, schema: DescMessage, plausible = false): Uint8Array {

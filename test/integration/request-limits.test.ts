@@ -127,7 +127,7 @@ describe("page-size caps on every List method", () => {
       for (const method of loadDescriptors().methods(service)) {
         if (!method.input.fields.some((f) => f.name === "page_size")) continue;
         for (const pageSize of [MAX_PAGE_SIZE + 1, -1]) {
-          const request = create(method.input, { pageSize, userId: "usr_x" } as never);
+          const request = create(method.input, { pageSize, userId: "usr_x" });
           const path = `/${service}/${method.name}`;
           const outcome = await rawCall(client, path, Buffer.from(toBinary(method.input, request)));
           expect({ path, code: outcome.code }).toEqual({ path, code: status.INVALID_ARGUMENT });
