@@ -80,6 +80,8 @@ export function createPaymentsService(
         const prior = await w.getRefund(refund.refundId);
         if (prior) {
           const paid = await current(w, prior.paymentId);
+          if (!visibleIn(scope, paid.userId))
+            throw notFound(`payment ${refund.paymentId} not found`);
           const same =
             prior.paymentId === refund.paymentId &&
             prior.amountMicros === refund.amountMicros &&

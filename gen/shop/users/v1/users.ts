@@ -697,7 +697,13 @@ export const ListUsersResponse: MessageFns<ListUsersResponse> = {
   },
 };
 
-/** Customer accounts. Owns the users table in its own store. */
+/**
+ * Customer accounts. Owns the users table in its own store.
+ *
+ * End users: with a bearer token, GetUser shows only the token's user (anyone else answers
+ * NOT_FOUND, as a missing id does), and ListUsers answers PERMISSION_DENIED: it is for the
+ * mesh's services.
+ */
 export type UserServiceService = typeof UserServiceService;
 export const UserServiceService = {
   /**
