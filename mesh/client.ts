@@ -17,6 +17,7 @@ import {
   type CircuitBreaker,
 } from "./breaker";
 import type { CallContext } from "./context";
+import { outgoingMetadata } from "./end-user";
 import { openServerStream, type StreamCallOptions } from "./streaming";
 import { loadDescriptors, type Descriptors } from "./descriptors";
 import type { Logger } from "./logger";
@@ -195,7 +196,8 @@ export function createPeer<S extends ServiceDefinition>(
             requestSerialize,
             responseDeserialize,
             request,
-            callOptions.metadata ?? new Metadata(),
+            // The end user's token goes on with the call (end-user.ts).
+            outgoingMetadata(callOptions.metadata, parent),
             // `parent` propagates the caller's cancellation (and deadline) to this call.
             parent ? { deadline, parent: parent.call } : { deadline },
             (err, response) => {

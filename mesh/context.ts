@@ -6,6 +6,7 @@ import type {
   ServerWritableStream,
 } from "@grpc/grpc-js";
 import { ANONYMOUS, callerOf } from "./identity/spiffe";
+import type { EndUser } from "./end-user";
 import type { Logger } from "./logger";
 
 /** Any incoming grpc-js call: what `parent` accepts in CallOptions. */
@@ -34,6 +35,8 @@ export interface CallContext {
   readonly caller: string;
   /** Logger labelled with the method and the caller. */
   readonly log: Logger;
+  /** Who the call is made for: set from a verified bearer token, null without one. */
+  readonly endUser: EndUser | null;
 }
 
 /**
@@ -44,6 +47,8 @@ export class ServerCallContext implements CallContext {
   private controller: AbortController | undefined;
   private logger: Logger | undefined;
   private callerId: string | undefined;
+  /** Set by the end-user authenticator (end-user.ts) before the handler runs. */
+  endUser: EndUser | null = null;
 
   constructor(
     readonly call: ServerSurfaceCall,

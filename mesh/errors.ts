@@ -1,4 +1,5 @@
 import { Metadata, status, type StatusObject } from "@grpc/grpc-js";
+import { badRequestMetadata } from "./error-details";
 import type { Logger } from "./logger";
 
 /** A field that failed validation, as in google.rpc.BadRequest.FieldViolation. */
@@ -68,7 +69,12 @@ const traceId = (): string =>
  */
 export function toStatus(err: unknown, method: string, log: Logger): Partial<StatusObject> {
   if (err instanceof StatusError) {
-    return { code: err.code, details: err.message, metadata: new Metadata() };
+    // Field violations also travel as google.rpc.BadRequest in grpc-status-details-bin.
+    const metadata =
+      err.fieldViolations.length > 0
+        ? badRequestMetadata(err.code, err.message, err.fieldViolations)
+        : new Metadata();
+    return { code: err.code, details: err.message, metadata };
   }
   if (isGrpcError(err) && PASSED_THROUGH.has(err.code)) {
     return { code: err.code, details: `upstream: ${err.details}`, metadata: new Metadata() };

@@ -7,9 +7,11 @@ import {
   type StatusObject,
 } from "@grpc/grpc-js";
 import { ServerCallContext, type CallContext } from "./context";
+import type { EndUserAuthenticator } from "./end-user";
 import { toStatus } from "./errors";
 import { injectFault, NO_FAULT, type FaultSlot } from "./faults";
 import type { Logger } from "./logger";
+import type { MetadataLimit } from "./metadata-limit";
 
 /** A unary handler: takes the decoded request and the call's context, resolves the response. */
 export type UnaryHandler<Req, Res> = (request: Req, context: CallContext) => Promise<Res>;
@@ -78,6 +80,10 @@ export interface CallGuards {
   limit?: CallLimit;
   /** The method's injected fault, read on every call. Defaults to none. */
   faults?: FaultSlot;
+  /** Verifies a bearer token, when the call has one. Defaults to ignoring tokens. */
+  endUsers?: EndUserAuthenticator;
+  /** Refuses oversized request metadata. Defaults to no limit beyond Node's own. */
+  metadataLimit?: MetadataLimit;
 }
 
 /**
@@ -96,6 +102,7 @@ export function adaptUnary<Req, Res>(
 ): handleUnaryCall<Req, Res> {
   const limit = guards.limit ?? new CallLimit();
   const faults = guards.faults ?? NO_FAULT;
+  const { endUsers, metadataLimit } = guards;
 
   const serve = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
     if (limit.inFlight >= limit.max) {
@@ -107,7 +114,12 @@ export function adaptUnary<Req, Res>(
     if (limit.started++ === 0) log.info({ method }, "first call served");
     let pending: Promise<Res>;
     try {
-      pending = handler(call.request, new ServerCallContext(call, method, log));
+      const context = new ServerCallContext(call, method, log);
+      // Only a call with a token waits for its check; the others go straight to the handler.
+      const verifying = endUsers?.authenticate(context);
+      pending = verifying
+        ? verifying.then(() => handler(call.request, context))
+        : handler(call.request, context);
     } catch (err) {
       // Whatever was thrown, Error or not, goes to the same mapping as a rejection.
       // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
@@ -133,6 +145,11 @@ export function adaptUnary<Req, Res>(
         code: status.INVALID_ARGUMENT,
         details: `request: not a valid ${typeName} message (${request.reason})`,
       });
+      return;
+    }
+    const tooLarge = metadataLimit?.check(call.metadata);
+    if (tooLarge) {
+      callback(tooLarge);
       return;
     }
     const fault = faults.current;

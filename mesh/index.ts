@@ -95,3 +95,40 @@ export { idPattern, newId } from "./ids";
 export { projectRoot } from "./paths";
 export { seededRandom } from "./random";
 export { createServiceProcess, runMain, serve, type ServiceProcess } from "./service-process";
+export {
+  CLOCK_TOLERANCE_SECONDS,
+  createTokenVerifier,
+  jwksFile,
+  jwksPath,
+  TOKEN_ALGORITHM,
+  TOKEN_AUDIENCE,
+  TOKEN_ISSUER,
+  TOKEN_TYPE,
+  TokenError,
+  type JwksSource,
+  type TokenVerifier,
+  type TokenVerifierOptions,
+} from "./tokens";
+export {
+  AUTHORIZATION,
+  createEndUserAuthenticator,
+  outgoingMetadata,
+  type EndUser,
+  type EndUserAuthenticator,
+} from "./end-user";
+export {
+  actingUser,
+  callerServiceOf,
+  PLAINTEXT_PEER,
+  scopeOf,
+  serviceOnly,
+  userScope,
+  setEdgeCallers,
+  visibleIn,
+} from "./user-scope";
+export {
+  BAD_REQUEST_TYPE,
+  fieldViolationsOf,
+  STATUS_DETAILS_KEY,
+  badRequestMetadata,
+} from "./error-details";

@@ -7,10 +7,12 @@ import {
 } from "@grpc/grpc-js";
 import type { AccessControl } from "./access";
 import { loadDescriptors, type Descriptors } from "./descriptors";
+import type { EndUserAuthenticator } from "./end-user";
 import type { FaultSource } from "./faults";
 import { adaptUnary, CallLimit, tolerantDeserializer, type UnaryHandler } from "./handler";
 import { HealthRegistry, HealthService, ServingStatus } from "./health";
 import type { Logger } from "./logger";
+import { MetadataLimit } from "./metadata-limit";
 import { createReflection, reflectionServices } from "./reflection";
 import { adaptServerStream, type ServerStreamHandler } from "./streaming";
 import type { LimitsConfig } from "./topology";
@@ -57,11 +59,18 @@ export interface MeshServerOptions {
   access?: AccessControl;
   /** Faults to inject into this server's calls (`watchFaults` in faults.ts). Defaults to none. */
   faults?: FaultSource;
+  /**
+   * Verifies the bearer token of calls that carry one and puts the end user on the context
+   * (end-user.ts). Defaults to none: tokens are ignored and every call has no end user.
+   */
+  endUsers?: EndUserAuthenticator;
   /** Extra grpc-js server options, merged over the defaults below. */
   grpcOptions?: ServerOptions;
 }
 
 const DEFAULT_GRACE_MS = 10_000;
+// gRPC C-core's hard limit on received metadata (grpc.max_metadata_size).
+const DEFAULT_MAX_METADATA_SIZE = 16 * 1024;
 const DEFAULT_SERVER_OPTIONS: ServerOptions = {
   // 4 MiB, the gRPC default, stated so that it is visible and changeable.
   "grpc.max_receive_message_length": 4 * 1024 * 1024,
@@ -70,6 +79,19 @@ const DEFAULT_SERVER_OPTIONS: ServerOptions = {
   "grpc.keepalive_permit_without_calls": 1,
   "grpc.http2.min_ping_interval_without_data_ms": 10_000,
 };
+
+/** The grpc-js options for mesh.yaml's `limits.maxMessageSize` and `maxConcurrentStreams`. */
+function limitOptions(limits: LimitsConfig | undefined): ServerOptions {
+  const options: ServerOptions = {};
+  if (!limits) return options;
+  // A larger request answers RESOURCE_EXHAUSTED (grpc-js checks as it reads the message).
+  if (limits.maxMessageSize) options["grpc.max_receive_message_length"] = limits.maxMessageSize;
+  // Advertised in HTTP/2 SETTINGS: a client opens no more calls than this on one connection.
+  if (limits.maxConcurrentStreams) {
+    options["grpc.max_concurrent_streams"] = limits.maxConcurrentStreams;
+  }
+  return options;
+}
 
 /** A grpc-js server with health, reflection, error mapping and graceful shutdown. */
 export interface MeshServer {
@@ -95,7 +117,14 @@ export interface MeshServer {
 export function createMeshServer(options: MeshServerOptions): MeshServer {
   const { log } = options;
   const descriptors = options.descriptors ?? loadDescriptors();
-  const grpcServer = new Server({ ...DEFAULT_SERVER_OPTIONS, ...options.grpcOptions });
+  const grpcServer = new Server({
+    ...DEFAULT_SERVER_OPTIONS,
+    ...limitOptions(options.limits),
+    ...options.grpcOptions,
+  });
+  const metadataLimit = new MetadataLimit(
+    options.limits?.maxMetadataSize ?? DEFAULT_MAX_METADATA_SIZE,
+  );
   const health = new HealthRegistry();
   const serviceNames: string[] = [];
   const limit = new CallLimit(options.limits?.maxConcurrentCalls, options.limits?.pushback);
@@ -159,12 +188,15 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
             typeName,
             handler as unknown as ServerStreamHandler<unknown, unknown>,
             log,
+            options.endUsers,
           );
           continue;
         }
         impl[key] = adaptUnary(method.path, typeName, handler, log, {
           limit,
           faults: options.faults?.slot(method.path),
+          endUsers: options.endUsers,
+          metadataLimit,
         });
       }
       register(tolerant, impl);

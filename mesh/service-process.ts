@@ -1,10 +1,14 @@
 import type { ServiceDefinition } from "@grpc/grpc-js";
 import { createAccessControl } from "./access";
 import { createPeer, type Peer } from "./client";
+import { createEndUserAuthenticator } from "./end-user";
 import { watchFaults, type FaultSource } from "./faults";
 import { createMeshIdentity, PLAINTEXT_WARNING, type MeshIdentity } from "./identity/credentials";
 import { createLogger, type Logger } from "./logger";
 import { createMeshServer, type MeshServer } from "./server";
+import { spiffeId } from "./identity/spiffe";
+import { setEdgeCallers } from "./user-scope";
+import { createTokenVerifier, jwksFile, jwksPath } from "./tokens";
 import { loadTopology, serviceOf, targetOf, type ServiceTopology, type Topology } from "./topology";
 
 /** What every service process starts from, before it opens its store and adds its handlers. */
@@ -14,7 +18,10 @@ export interface ServiceProcess {
   config: ServiceTopology;
   /** Labelled `<name>-<instance>`. */
   log: Logger;
-  /** With the topology's limits and the service's faults, which follow the file live. */
+  /**
+   * With the topology's limits, the service's faults (which follow the file live), and
+   * bearer tokens verified against users' published keys (tokens.ts).
+   */
   server: MeshServer;
   /** Stop it on shutdown. */
   faults: FaultSource;
@@ -37,10 +44,21 @@ export function createServiceProcess(name: string): ServiceProcess {
   const faults = watchFaults(topology.file, name, log);
   const identity = createMeshIdentity(topology.security, { kind: "service", name });
   if (identity.plaintext) log.warn(PLAINTEXT_WARNING);
+  else {
+    const { trustDomain, clients } = topology.security;
+    setEdgeCallers(
+      clients.map((client) => spiffeId(trustDomain, { kind: "service", name: client })),
+    );
+  }
+  // Bearer tokens are checked against the keys users publishes in the data folder.
+  const endUsers = createEndUserAuthenticator(
+    createTokenVerifier({ jwks: jwksFile(jwksPath(topology.dataDir)) }),
+  );
   const server = createMeshServer({
     log,
     limits: topology.limits,
     faults,
+    endUsers,
     credentials: identity.serverCredentials(),
     access: createAccessControl({ security: topology.security, limits: topology.limits, log }),
   });

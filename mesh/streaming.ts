@@ -6,6 +6,7 @@ import {
   type handleServerStreamingCall,
 } from "@grpc/grpc-js";
 import { ServerCallContext, type CallContext } from "./context";
+import { outgoingMetadata, type EndUserAuthenticator } from "./end-user";
 import { toStatus } from "./errors";
 import { MalformedRequest } from "./handler";
 import type { Logger } from "./logger";
@@ -44,6 +45,7 @@ export function adaptServerStream<Req, Res>(
   typeName: string,
   handler: ServerStreamHandler<Req, Res>,
   log: Logger,
+  endUsers?: EndUserAuthenticator,
 ): handleServerStreamingCall<Req, Res> {
   return (call) => {
     const request = call.request;
@@ -56,7 +58,9 @@ export function adaptServerStream<Req, Res>(
     }
     const pump = async (): Promise<void> => {
       try {
-        for await (const response of handler(request, new ServerCallContext(call, method, log))) {
+        const context = new ServerCallContext(call, method, log);
+        await endUsers?.authenticate(context);
+        for await (const response of handler(request, context)) {
           if (call.cancelled) break;
           if (!call.write(response)) await writable(call);
           if (call.cancelled) break;
@@ -97,7 +101,7 @@ export function openServerStream<Req, Res>(
     serialize,
     deserialize,
     request,
-    options.metadata ?? new Metadata(),
+    outgoingMetadata(options.metadata, options.parent),
     options.parent ? { deadline, parent: options.parent.call } : { deadline },
   );
   const signal = options.signal;

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
-import { isAbsolute, join } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import { status as Status } from "@grpc/grpc-js";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
@@ -161,6 +161,15 @@ const limitsSchema = z
       .object({ rate: z.number().positive(), burst: z.number().int().min(1) })
       .strict()
       .optional(),
+    // Largest request message accepted, in bytes; larger ones answer RESOURCE_EXHAUSTED.
+    // Defaults to 4 MiB (server.ts).
+    maxMessageSize: z.number().int().min(1).optional(),
+    // HTTP/2 streams (calls) open at once on one connection; more wait in the client.
+    // Defaults to 1000.
+    maxConcurrentStreams: z.number().int().min(1).optional(),
+    // Largest request metadata accepted, in bytes as HTTP/2 counts it (name + value + 32 per
+    // entry); larger answers RESOURCE_EXHAUSTED. Defaults to 16 KiB.
+    maxMetadataSize: z.number().int().min(1).optional(),
   })
   .strict();
 
@@ -247,6 +256,8 @@ export interface ServiceTopology {
 /** The whole mesh: services, the call policy, server limits and injected faults. */
 export interface Topology {
   file: string;
+  /** Absolute path of `dataDir`: stores by default, and the users service's token keys. */
+  dataDir: string;
   services: Record<string, ServiceTopology>;
   policy: PolicyConfig;
   limits: LimitsConfig;
@@ -400,7 +411,7 @@ export function parseTopology(raw: unknown, file: string, env: NodeJS.ProcessEnv
       );
     }
   }
-  return { file, services: resolved, policy, limits, faults, security };
+  return { file, dataDir: resolve(root, dataDir), services: resolved, policy, limits, faults, security };
 }
 
 /** What clients of a service dial: its `target`. A TopologyError names what is missing. */

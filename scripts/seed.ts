@@ -1,13 +1,19 @@
 import { status } from "@grpc/grpc-js";
 import { InventoryServiceService } from "../gen/shop/inventory/v1/inventory";
+import { AuthServiceService } from "../gen/shop/users/v1/auth";
 import { UserServiceService } from "../gen/shop/users/v1/users";
 import { createPeer, hasCode, type MeshIdentity, type Topology } from "../mesh";
 
+/** Every demo user's password, printed by start:all: demo data, never a real secret. */
+export const DEMO_PASSWORD = "demo-password";
+/** The demo user start:all logs in for its example commands. */
+export const DEMO_LOGIN = "ada@example.com";
+
 /** The demo shop: a few people and a few products, one of them nearly sold out. */
 export const DEMO_USERS = [
-  { email: "ada@example.com", displayName: "Ada Lovelace" },
-  { email: "grace@example.com", displayName: "Grace Hopper" },
-  { email: "alan@example.com", displayName: "Alan Turing" },
+  { email: DEMO_LOGIN, displayName: "Ada Lovelace", password: DEMO_PASSWORD },
+  { email: "grace@example.com", displayName: "Grace Hopper", password: DEMO_PASSWORD },
+  { email: "alan@example.com", displayName: "Alan Turing", password: DEMO_PASSWORD },
 ];
 
 export const DEMO_PRODUCTS = [
@@ -23,6 +29,8 @@ export interface SeedResult {
   userIds: Map<string, string>;
   /** How many users and products this run created (0 when they were there already). */
   created: number;
+  /** An access token of {@link DEMO_LOGIN}, from AuthService.Login. */
+  token: string;
 }
 
 // An ALREADY_EXISTS is the demo data from an earlier run: seeding is safe to repeat.
@@ -45,6 +53,10 @@ export async function seedDemoData(
     target: topology.services.inventory.target,
     policy: topology.policy,
     ...identity.dialOptions("inventory"),
+  });
+  const auth = createPeer(AuthServiceService, {
+    target: topology.services.users.target,
+    policy: topology.policy,
   });
   try {
     let created = 0;
@@ -69,9 +81,19 @@ export async function seedDemoData(
       for (const user of page.users) userIds.set(user.email, user.userId);
       pageToken = page.nextPageToken;
     } while (pageToken !== "");
-    return { userIds, created };
+    const login = await auth
+      .login({ email: DEMO_LOGIN, password: DEMO_PASSWORD })
+      .catch((err: unknown) => {
+        if (!hasCode(err, status.UNAUTHENTICATED)) throw err;
+        throw new Error(
+          `${DEMO_LOGIN} cannot log in with the demo password: the data folder was seeded ` +
+            "before users had passwords; delete it (data/ by default) and start again",
+        );
+      });
+    return { userIds, created, token: login.accessToken };
   } finally {
     users.close();
     inventory.close();
+    auth.close();
   }
 }

@@ -16,7 +16,7 @@ import {
 import { checkHealth } from "./health-wait";
 import { memberServing, membersOf, startMember } from "./members";
 import { prepareOperator } from "./operator";
-import { seedDemoData } from "./seed";
+import { DEMO_LOGIN, DEMO_PASSWORD, seedDemoData } from "./seed";
 import { createSupervisor } from "./supervisor";
 
 const READY_TIMEOUT_MS = 30_000;
@@ -53,13 +53,25 @@ export function grpcurlFlags(topology: Topology): string {
   return `-cacert ${shownPath(files.ca)} -cert ${shownPath(files.cert)} -key ${shownPath(files.key)}`;
 }
 
-/** The commands printed for the user; the end-to-end test runs them exactly as printed. */
-export function exampleCommands(topology: Topology, userId: string, runTag: string): string[] {
+/**
+ * The commands printed for the user; the end-to-end test runs them exactly as printed. Calls
+ * that read or write a user's data carry the demo user's access token (`-H`).
+ */
+export function exampleCommands(
+  topology: Topology,
+  userId: string,
+  runTag: string,
+  token: string,
+): string[] {
   // grpcurl dials one address: the first instance's.
   const at = (name: string): string => topology.services[name].instances[0].listen;
   const flags = grpcurlFlags(topology);
+  const command = (headers: string, name: string, method: string, body?: object): string =>
+    `grpcurl ${flags} ${headers}${body ? `-d '${JSON.stringify(body)}' ` : ""}${at(name)} ${method}`;
   const call = (name: string, method: string, body?: object): string =>
-    `grpcurl ${flags} ${body ? `-d '${JSON.stringify(body)}' ` : ""}${at(name)} ${method}`;
+    command("", name, method, body);
+  const asUser = (name: string, method: string, body?: object): string =>
+    command(`-H 'authorization: Bearer ${token}' `, name, method, body);
   return [
     `grpcurl ${flags} ${at("orders")} list`,
     `grpcurl ${flags} ${at("orders")} describe shop.orders.v1.OrderService.PlaceOrder`,
@@ -68,20 +80,25 @@ export function exampleCommands(topology: Topology, userId: string, runTag: stri
       display_name: "You",
     }),
     call("inventory", "shop.inventory.v1.InventoryService/ListProducts"),
-    call("orders", "shop.orders.v1.OrderService/PlaceOrder", {
+    asUser("orders", "shop.orders.v1.OrderService/PlaceOrder", {
       request_id: "demo-order-1",
       user_id: userId,
       items: [{ sku: "sku-espresso", quantity: 2 }],
     }),
     call("inventory", "shop.inventory.v1.InventoryService/GetProduct", { sku: "sku-espresso" }),
-    call("orders", "shop.orders.v1.OrderService/PlaceOrder", {
+    asUser("orders", "shop.orders.v1.OrderService/PlaceOrder", {
       request_id: "demo-order-2",
       user_id: userId,
       items: [{ sku: "sku-kettle", quantity: 5 }],
     }),
-    call("orders", "shop.orders.v1.OrderService/ListOrders", { user_id: userId }),
-    call("notifications", "shop.notifications.v1.NotificationService/ListNotifications", {
+    asUser("orders", "shop.orders.v1.OrderService/ListOrders", { user_id: userId }),
+    asUser("notifications", "shop.notifications.v1.NotificationService/ListNotifications", {
       user_id: userId,
+    }),
+    // How the token above was obtained.
+    call("users", "shop.users.v1.AuthService/Login", {
+      email: DEMO_LOGIN,
+      password: DEMO_PASSWORD,
     }),
   ];
 }
@@ -178,10 +195,13 @@ ${trust(topology, operator.written.length)}
 
 Try it with grpcurl (no proto files needed: every server has reflection):
 
-${exampleCommands(topology, userId, randomBytes(3).toString("hex"))
+${exampleCommands(topology, userId, randomBytes(3).toString("hex"), seed.token)
   .map((c) => `  ${c}`)
   .join("\n")}
 
+Orders, payments and notifications answer only their own user's data: the commands that read
+or write it carry ${DEMO_LOGIN}'s access token (password "${DEMO_PASSWORD}"; the last command
+logs in again; tokens last 1 hour). Another user's order id answers NOT_FOUND.
 The second order asks for more kettles than are in stock and is rejected (FAILED_PRECONDITION).
 Both orders become notifications through the orders event stream (the last command).
 An instance that dies is restarted; kill one (kill -9) and watch the others carry its traffic.

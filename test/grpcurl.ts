@@ -1,7 +1,7 @@
 /**
  * What grpcurl does, enough to run the commands start:all prints exactly as printed (grpcurl
  * itself cannot be installed here): `-plaintext`, or TLS with `-cacert`, `-cert`, `-key` (and
- * `-authority`), verifying the server's name as grpcurl does. Everything it knows about the services
+ * `-authority`), verifying the server's name as grpcurl does; `-d` and `-H`. Everything it knows about the services
  * comes from server reflection, as grpcurl's does: list_services, then file_containing_symbol
  * and file_by_filename for every dependency. Requests and responses are protojson.
  */
@@ -180,13 +180,20 @@ export async function grpcurl(commandLine: string, timeoutMs = 10_000): Promise<
   let data: string | undefined;
   const flags: ConnectionFlags = { plaintext: false };
   const positional: string[] = [];
+  const metadata = new Metadata();
   while (words.length > 0) {
     const word = words.shift() as string;
     const valueFlag = VALUE_FLAGS.find((f) => word === `-${f}`);
     if (word === "-plaintext") flags.plaintext = true;
     else if (valueFlag) flags[valueFlag] = words.shift();
     else if (word === "-d") data = words.shift();
-    else if (word.startsWith("-")) throw new Error(`flag ${word} is not supported here`);
+    else if (word === "-H") {
+      // grpcurl's -H 'name: value': one header, sent with the call (not with reflection).
+      const header = words.shift() ?? "";
+      const colon = header.indexOf(":");
+      if (colon <= 0) throw new Error(`-H expects "name: value", got ${header}`);
+      metadata.add(header.slice(0, colon).trim().toLowerCase(), header.slice(colon + 1).trim());
+    } else if (word.startsWith("-")) throw new Error(`flag ${word} is not supported here`);
     else positional.push(word);
   }
   const [address, verb, symbol] = positional;
@@ -217,7 +224,7 @@ export async function grpcurl(commandLine: string, timeoutMs = 10_000): Promise<
         (bytes: Buffer) => bytes,
         (bytes: Buffer) => bytes,
         Buffer.from(toBinary(method.input, request)),
-        new Metadata(),
+        metadata,
         { deadline: Date.now() + timeoutMs },
         (err, response) => {
           if (err) {

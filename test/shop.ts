@@ -1,15 +1,25 @@
+import { join } from "node:path";
+import { Metadata } from "@grpc/grpc-js";
 import { InventoryServiceService } from "../gen/shop/inventory/v1/inventory";
+import { NotificationServiceService } from "../gen/shop/notifications/v1/notifications";
 import { OrderServiceService } from "../gen/shop/orders/v1/orders";
 import { PaymentServiceService } from "../gen/shop/payments/v1/payments";
+import { AuthServiceService } from "../gen/shop/users/v1/auth";
 import { UserServiceService } from "../gen/shop/users/v1/users";
 import {
+  createEndUserAuthenticator,
   createPeer,
+  createTokenVerifier,
   openStore,
   silentLogger,
+  type MeshServer,
   type Peer,
   type PolicyConfig,
   type Store,
 } from "../mesh";
+import { migrations as notificationsMigrations } from "../services/notifications/migrations";
+import { createNotificationsService } from "../services/notifications/service";
+import { createNotificationsStore, type NotificationsStore } from "../services/notifications/store";
 import { migrations as inventoryMigrations } from "../services/inventory/migrations";
 import { createInventoryService } from "../services/inventory/service";
 import { createInventoryStore } from "../services/inventory/store";
@@ -22,20 +32,43 @@ import { migrations as paymentsMigrations } from "../services/payments/migration
 import { createPaymentsService } from "../services/payments/service";
 import { createPaymentsStore } from "../services/payments/store";
 import { migrations as usersMigrations } from "../services/users/migrations";
+import { createAuthService } from "../services/users/auth";
+import type { ScryptParams } from "../services/users/passwords";
 import { createUsersService } from "../services/users/service";
+import { generateSigningKey, type SigningKey } from "../services/users/signing-key";
 import { createUsersStore } from "../services/users/store";
 import { projectPolicy, startTestServer, type TestServer } from "./support";
 
-/** The four services in this process, each on its own port and store, talking real gRPC. */
+/** Cheap password hashes for tests: the real cost (passwords.ts) is meant to be slow. */
+export const TEST_SCRYPT: ScryptParams = { N: 2 ** 10, r: 8, p: 1 };
+
+/** Metadata carrying `authorization: Bearer <token>`, as a client sends it. */
+export function bearer(token: string): Metadata {
+  const metadata = new Metadata();
+  metadata.set("authorization", `Bearer ${token}`);
+  return metadata;
+}
+
+/**
+ * The five services in this process, each on its own port and store, talking real gRPC, and
+ * verifying bearer tokens signed by users' AuthService (notifications without its consumer).
+ */
 export interface TestShop {
   users: Peer<typeof UserServiceService>;
+  auth: Peer<typeof AuthServiceService>;
+  notifications: Peer<typeof NotificationServiceService>;
+  notificationsStore: NotificationsStore;
+  /** The key users signs tokens with, for tests that forge tokens the way users would. */
+  signingKey: SigningKey;
   inventory: Peer<typeof InventoryServiceService>;
   payments: Peer<typeof PaymentServiceService>;
   orders: Peer<typeof OrderServiceService>;
   ordersStore: OrdersStore;
   recovery: Recovery;
   /** Where each service listens. */
-  addresses: Record<"users" | "inventory" | "payments" | "orders", string>;
+  addresses: Record<"users" | "inventory" | "payments" | "orders" | "notifications", string>;
+  /** Creates a user with a password and logs in: its id and a bearer token. */
+  signUp(email: string): Promise<{ userId: string; token: string }>;
   /** Stops the payments server (its store stays), as if the process died. */
   stopPayments(): Promise<void>;
   /** Starts payments again on the same port and store. */
@@ -47,29 +80,54 @@ export interface TestShop {
 export interface ShopOptions {
   /** Overrides of the project's policy, for example shorter timeouts. */
   policy?: Partial<PolicyConfig>;
+  /** A folder for real SQLite files (`<service>.sqlite`). Defaults to in-memory stores. */
+  dataDir?: string;
 }
+
+const TEST_PASSWORD = "correct horse battery";
 
 export async function startShop(options: ShopOptions = {}): Promise<TestShop> {
   const policy = { ...projectPolicy(), ...options.policy };
   const log = silentLogger();
   const stores: Store[] = [];
-  const open = async (m: Parameters<typeof openStore>[0]["migrations"]): Promise<Store> => {
-    const store = await openStore({ file: ":memory:", migrations: m, log });
+  const open = async (
+    name: string,
+    m: Parameters<typeof openStore>[0]["migrations"],
+  ): Promise<Store> => {
+    const file = options.dataDir ? join(options.dataDir, `${name}.sqlite`) : ":memory:";
+    const store = await openStore({ file, migrations: m, log });
     stores.push(store);
     return store;
   };
 
-  const usersStore = await open(usersMigrations);
-  const inventoryStore = await open(inventoryMigrations);
-  const paymentsStore = await open(paymentsMigrations);
-  const ordersDb = await open(ordersMigrations);
+  const usersStore = createUsersStore(await open("users", usersMigrations));
+  const inventoryStore = await open("inventory", inventoryMigrations);
+  const paymentsStore = await open("payments", paymentsMigrations);
+  const ordersDb = await open("orders", ordersMigrations);
+  const notificationsStore = createNotificationsStore(
+    await open("notifications", notificationsMigrations),
+  );
+
+  // Every server verifies tokens with the public key of the key users signs with.
+  const key = await generateSigningKey();
+  const verify = createTokenVerifier({ jwks: () => Promise.resolve({ keys: [key.publicJwk] }) });
+  const serverOptions = { endUsers: createEndUserAuthenticator(verify) };
+  const start = (register: (server: MeshServer) => void): Promise<TestServer> =>
+    startTestServer(register, "127.0.0.1:0", serverOptions);
 
   const servers: TestServer[] = [];
   servers.push(
-    await startTestServer((s) =>
-      s.addService(UserServiceService, createUsersService({ store: createUsersStore(usersStore) })),
-    ),
-    await startTestServer((s) =>
+    await start((s) => {
+      s.addService(
+        UserServiceService,
+        createUsersService({ store: usersStore, scrypt: TEST_SCRYPT }),
+      );
+      s.addService(
+        AuthServiceService,
+        createAuthService({ store: usersStore, key, scrypt: TEST_SCRYPT }),
+      );
+    }),
+    await start((s) =>
       s.addService(
         InventoryServiceService,
         createInventoryService({ store: createInventoryStore(inventoryStore) }),
@@ -77,9 +135,14 @@ export async function startShop(options: ShopOptions = {}): Promise<TestShop> {
     ),
   );
   const paymentsHandlers = createPaymentsService({ store: createPaymentsStore(paymentsStore) });
-  let paymentsServer = await startTestServer((s) =>
-    s.addService(PaymentServiceService, paymentsHandlers),
+  let paymentsServer = await start((s) => s.addService(PaymentServiceService, paymentsHandlers));
+  const notificationsServer = await start((s) =>
+    s.addService(
+      NotificationServiceService,
+      createNotificationsService({ store: notificationsStore }),
+    ),
   );
+  servers.push(notificationsServer);
   const paymentsAddress = paymentsServer.address;
 
   const peers = {
@@ -89,21 +152,36 @@ export async function startShop(options: ShopOptions = {}): Promise<TestShop> {
   };
   const ordersStore = createOrdersStore(ordersDb);
   const saga = createSaga({ store: ordersStore, ...peers, log });
-  const ordersServer = await startTestServer((s) =>
+  const ordersServer = await start((s) =>
     s.addService(OrderServiceService, createOrdersService({ store: ordersStore, saga })),
   );
   servers.push(ordersServer);
   const orders = createPeer(OrderServiceService, { target: ordersServer.address, policy });
+  const auth = createPeer(AuthServiceService, { target: servers[0].address, policy });
+  const notifications = createPeer(NotificationServiceService, {
+    target: notificationsServer.address,
+    policy,
+  });
 
   return {
     ...peers,
     orders,
+    auth,
+    notifications,
+    notificationsStore,
+    signingKey: key,
     ordersStore,
     addresses: {
       users: servers[0].address,
       inventory: servers[1].address,
       payments: paymentsAddress,
       orders: ordersServer.address,
+      notifications: notificationsServer.address,
+    },
+    async signUp(email) {
+      await peers.users.createUser({ email, displayName: email, password: TEST_PASSWORD });
+      const { userId, accessToken } = await auth.login({ email, password: TEST_PASSWORD });
+      return { userId, token: accessToken };
     },
     recovery: createRecovery({ store: ordersStore, saga, log }),
     stopPayments: () => paymentsServer.close(),
@@ -111,10 +189,19 @@ export async function startShop(options: ShopOptions = {}): Promise<TestShop> {
       paymentsServer = await startTestServer(
         (s) => s.addService(PaymentServiceService, paymentsHandlers),
         paymentsAddress,
+        serverOptions,
       );
     },
     async stop() {
-      for (const peer of [orders, peers.users, peers.inventory, peers.payments]) peer.close();
+      for (const peer of [
+        orders,
+        auth,
+        notifications,
+        peers.users,
+        peers.inventory,
+        peers.payments,
+      ])
+        peer.close();
       await Promise.all([...servers, paymentsServer].map((s) => s.close()));
       await Promise.all(stores.map((s) => s.close()));
     },

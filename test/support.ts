@@ -3,6 +3,7 @@ import {
   loadTopology,
   silentLogger,
   type MeshServer,
+  type MeshServerOptions,
   type PolicyConfig,
 } from "../mesh";
 
@@ -15,14 +16,15 @@ export interface TestServer {
 
 /**
  * Starts a mesh server (on an ephemeral port unless `address` names one) with whatever
- * `register` adds, marked ready.
+ * `register` adds, marked ready; `options` are passed on (end users, limits, …).
  * Close it in afterEach/afterAll.
  */
 export async function startTestServer(
   register: (server: MeshServer) => void,
   address = "127.0.0.1:0",
+  options: Partial<MeshServerOptions> = {},
 ): Promise<TestServer> {
-  const server = createMeshServer({ log: silentLogger(), shutdownGraceMs: 1_000 });
+  const server = createMeshServer({ log: silentLogger(), shutdownGraceMs: 1_000, ...options });
   register(server);
   const port = await server.listen(address);
   server.ready();

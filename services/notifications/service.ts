@@ -1,8 +1,10 @@
 import type { NotificationServiceService } from "../../gen/shop/notifications/v1/notifications";
 import {
+  actingUser,
   decodePageToken,
   encodePageToken,
   pageSize,
+  scopeOf,
   Validator,
   type ServiceHandlers,
 } from "../../mesh";
@@ -22,28 +24,24 @@ export function createNotificationsService(
   const { store } = deps;
 
   return {
-    async listNotifications(request) {
+    async listNotifications(request, ctx) {
+      const scope = scopeOf(ctx);
       const v = new Validator();
-      v.string(request.userId, "user_id", { max: MAX_ID });
+      // With a bearer token it may be left empty: the token's user's notifications.
+      v.string(request.userId, "user_id", { max: MAX_ID, required: scope === null });
       const size = pageSize(v, request.pageSize);
       v.done();
+      const userId = actingUser(scope, request.userId, "user_id");
       // Bound to the user: another user's token is refused instead of paging their list.
-      const before = decodePageToken(request.pageToken, request.userId);
+      const before = decodePageToken(request.pageToken, userId);
 
-      const notifications = await store.list(
-        request.userId,
-        size + 1,
-        before?.[0] as string | undefined,
-      );
+      const notifications = await store.list(userId, size + 1, before?.[0] as string | undefined);
       const more = notifications.length > size;
       if (more) notifications.pop();
       return {
         notifications,
         nextPageToken: more
-          ? encodePageToken(
-              [notifications[notifications.length - 1].notificationId],
-              request.userId,
-            )
+          ? encodePageToken([notifications[notifications.length - 1].notificationId], userId)
           : "",
       };
     },

@@ -1,5 +1,11 @@
 import type { OrderServiceService } from "../../gen/shop/orders/v1/orders";
-import { failedPrecondition, unavailable, Validator, type ServiceHandlers } from "../../mesh";
+import {
+  failedPrecondition,
+  serviceOnly,
+  unavailable,
+  Validator,
+  type ServiceHandlers,
+} from "../../mesh";
 import type { OrdersStore } from "./store";
 
 /** What StreamEvents and AckEvents need; part of the orders service's dependencies. */
@@ -55,6 +61,8 @@ export function createEventHandlers(deps: EventHandlersDeps): EventHandlers {
 
   return {
     async *streamEvents(request, ctx) {
+      // Every user's orders are in the stream: it is for services such as notifications.
+      serviceOnly(ctx);
       const v = new Validator();
       checkConsumer(v, request.consumer);
       v.int(request.afterSequence, "after_sequence", { min: 0, max: Number.MAX_SAFE_INTEGER });
@@ -103,7 +111,8 @@ export function createEventHandlers(deps: EventHandlersDeps): EventHandlers {
       }
     },
 
-    async ackEvents(request) {
+    async ackEvents(request, ctx) {
+      serviceOnly(ctx);
       const v = new Validator();
       checkConsumer(v, request.consumer);
       v.int(request.sequence, "sequence", { min: 1, max: Number.MAX_SAFE_INTEGER });

@@ -12,8 +12,11 @@ import {
   isGrpcError,
   newId,
   notFound,
+  actingUser,
   pageSize,
+  scopeOf,
   StatusError,
+  visibleIn,
   Validator,
   type ServiceHandlers,
 } from "../../mesh";
@@ -67,23 +70,26 @@ export function createOrdersService(
     ...createEventHandlers(deps),
 
     async placeOrder(request, ctx) {
+      const scope = scopeOf(ctx);
       const v = new Validator();
       v.string(request.requestId, "request_id", { max: MAX_REQUEST_ID });
-      v.string(request.userId, "user_id", { max: MAX_ID });
+      // With a bearer token it may be left empty: the order is the token's user's.
+      v.string(request.userId, "user_id", { max: MAX_ID, required: scope === null });
       checkLineItems(v, request.items);
       if (request.paymentMethod !== "" && !PAYMENT_METHODS.includes(request.paymentMethod)) {
         v.fail("payment_method", `must be one of ${PAYMENT_METHODS.join(", ")}`);
       }
       v.done();
+      const userId = actingUser(scope, request.userId, "user_id");
 
       const paymentMethod = request.paymentMethod || DEFAULT_PAYMENT_METHOD;
-      const asked = fingerprint(request, paymentMethod);
+      const asked = fingerprint({ ...request, userId }, paymentMethod);
       const at = now();
       const { order } = await store.findOrCreate({
         orderId: newId("ord"),
         requestId: request.requestId,
         fingerprint: asked,
-        userId: request.userId,
+        userId,
         status: OrderStatus.ORDER_STATUS_PENDING,
         paymentMethod,
         items: request.items.map(({ sku, quantity }) => ({ sku, quantity })),
@@ -110,25 +116,30 @@ export function createOrdersService(
       }
     },
 
-    async getOrder(request) {
+    async getOrder(request, ctx) {
+      const scope = scopeOf(ctx);
       const v = new Validator();
       v.string(request.orderId, "order_id", { max: MAX_ID });
       v.done();
 
       const order = await store.get(request.orderId);
-      if (!order) throw notFound(`order ${request.orderId} not found`);
+      // Another user's order answers exactly as a missing one: nothing tells them apart.
+      if (!order || !visibleIn(scope, order.userId))
+        throw notFound(`order ${request.orderId} not found`);
       return { order: toOrder(order) };
     },
 
-    async listOrders(request) {
+    async listOrders(request, ctx) {
+      const scope = scopeOf(ctx);
       const v = new Validator();
       v.string(request.userId, "user_id", { max: MAX_ID, required: false });
       const size = pageSize(v, request.pageSize);
       v.done();
-      const before = decodePageToken(request.pageToken, request.userId);
+      const userId = actingUser(scope, request.userId, "user_id");
+      const before = decodePageToken(request.pageToken, userId);
 
       const orders = await store.list(
-        request.userId || undefined,
+        userId || undefined,
         size + 1,
         before?.[0] as string | undefined,
       );
@@ -136,9 +147,7 @@ export function createOrdersService(
       if (more) orders.pop();
       return {
         orders: orders.map(toOrder),
-        nextPageToken: more
-          ? encodePageToken([orders[orders.length - 1].orderId], request.userId)
-          : "",
+        nextPageToken: more ? encodePageToken([orders[orders.length - 1].orderId], userId) : "",
       };
     },
   };

@@ -1,10 +1,13 @@
 import {
+  actingUser,
   alreadyExists,
   encodePageToken,
   failedPrecondition,
   invalidArgument,
   newId,
   notFound,
+  scopeOf,
+  visibleIn,
   type ServiceHandlers,
 } from "../../mesh";
 import {
@@ -41,8 +44,10 @@ export function createPaymentsService(
   const now = deps.now ?? (() => new Date());
 
   return {
-    async charge(request) {
+    async charge(request, ctx) {
       const charge = checkCharge(request);
+      // Relayed with the buyer's token (orders forwards it): only the buyer can be charged.
+      actingUser(scopeOf(ctx), charge.userId, "user_id");
 
       // A decline is recorded, then answered: throwing inside write() would roll it back, and
       // a retried Charge must find the same decline rather than try the card again.
@@ -67,13 +72,16 @@ export function createPaymentsService(
       return { payment: toPayment(payment) };
     },
 
-    async refund(request) {
+    async refund(request, ctx) {
       const refund = checkRefund(request);
+      const scope = scopeOf(ctx);
 
       const payment = await store.write(async (w) => {
         const prior = await w.getRefund(refund.refundId);
         if (prior) {
           const paid = await current(w, prior.paymentId);
+          if (!visibleIn(scope, paid.userId))
+            throw notFound(`payment ${refund.paymentId} not found`);
           const same =
             prior.paymentId === refund.paymentId &&
             prior.amountMicros === refund.amountMicros &&
@@ -87,7 +95,8 @@ export function createPaymentsService(
         }
 
         const paid = await w.get(refund.paymentId);
-        if (!paid) throw notFound(`payment ${refund.paymentId} not found`);
+        if (!paid || !visibleIn(scope, paid.userId))
+          throw notFound(`payment ${refund.paymentId} not found`);
         if (paid.status === PaymentStatus.PAYMENT_STATUS_DECLINED) {
           throw failedPrecondition(
             `payment ${paid.paymentId} was declined; there is nothing to refund`,
@@ -125,16 +134,22 @@ export function createPaymentsService(
       return { payment: toPayment(payment) };
     },
 
-    async getPayment(request) {
+    async getPayment(request, ctx) {
+      const scope = scopeOf(ctx);
       const paymentId = checkGet(request);
 
       const payment = await store.get(paymentId);
-      if (!payment) throw notFound(`payment ${paymentId} not found`);
+      // Another user's payment answers exactly as a missing one.
+      if (!payment || !visibleIn(scope, payment.userId))
+        throw notFound(`payment ${paymentId} not found`);
       return { payment: toPayment(payment) };
     },
 
-    async listPayments(request) {
+    async listPayments(request, ctx) {
+      const scope = scopeOf(ctx);
       const query = checkList(request);
+      const userId = actingUser(scope, query.filter.userId ?? "", "user_id");
+      if (userId !== "") query.filter.userId = userId;
 
       const payments = await store.list(query.filter, query.size + 1, query.afterId);
       const more = payments.length > query.size;

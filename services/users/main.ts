@@ -1,15 +1,22 @@
+import { AuthServiceService } from "../../gen/shop/users/v1/auth";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
 import { createServiceProcess, onShutdownSignal, openStore, runMain, serve } from "../../mesh";
 import { migrations } from "./migrations";
+import { createAuthService } from "./auth";
 import { createUsersService } from "./service";
+import { loadOrCreateSigningKey } from "./signing-key";
 import { createUsersStore } from "./store";
 
 async function main(): Promise<void> {
   const service = createServiceProcess("users");
-  const { config, log, server, faults } = service;
+  const { topology, config, log, server, faults } = service;
   const store = await openStore({ file: config.store, migrations, log });
+  const users = createUsersStore(store);
+  // Made on first start; its public half is what every service verifies tokens with.
+  const key = await loadOrCreateSigningKey(topology.dataDir);
 
-  server.addService(UserServiceService, createUsersService({ store: createUsersStore(store) }));
+  server.addService(UserServiceService, createUsersService({ store: users }));
+  server.addService(AuthServiceService, createAuthService({ store: users, key }));
   await serve(service);
 
   onShutdownSignal(log, async () => {

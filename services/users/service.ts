@@ -5,10 +5,15 @@ import {
   newId,
   notFound,
   pageSize,
+  scopeOf,
+  serviceOnly,
   Validator,
+  visibleIn,
   type ServiceHandlers,
 } from "../../mesh";
 import type { UserServiceService } from "../../gen/shop/users/v1/users";
+import { MAX_PASSWORD, MIN_PASSWORD } from "./auth";
+import { DEFAULT_SCRYPT, hashPassword, type ScryptParams } from "./passwords";
 import type { UsersStore } from "./store";
 
 /** Dependencies of the users service. */
@@ -16,6 +21,8 @@ export interface UsersServiceDeps {
   store: UsersStore;
   /** Defaults to the system clock. */
   now?: () => Date;
+  /** Cost of password hashes. Defaults to DEFAULT_SCRYPT (tests make it cheaper). */
+  scrypt?: ScryptParams;
 }
 
 // Loose on purpose (RFC 5321 allows much): one @, no spaces, a dot in the domain.
@@ -30,6 +37,7 @@ export function createUsersService(
 ): ServiceHandlers<typeof UserServiceService> {
   const { store } = deps;
   const now = deps.now ?? (() => new Date());
+  const scrypt = deps.scrypt ?? DEFAULT_SCRYPT;
 
   return {
     async createUser(request) {
@@ -40,6 +48,12 @@ export function createUsersService(
         patternHint: "must be an email address",
       });
       v.string(request.displayName, "display_name", { max: MAX_NAME });
+      const password = request.password ?? "";
+      if (password !== "" && [...password].length < MIN_PASSWORD) {
+        v.fail("password", `must be at least ${MIN_PASSWORD} characters`);
+      } else {
+        v.string(password, "password", { max: MAX_PASSWORD, required: false });
+      }
       v.done();
 
       const user = {
@@ -48,22 +62,27 @@ export function createUsersService(
         displayName: request.displayName,
         createTime: now(),
       };
-      if (!(await store.insert(user)))
+      const passwordHash = password === "" ? null : await hashPassword(password, scrypt);
+      if (!(await store.insert(user, passwordHash)))
         throw alreadyExists(`a user with email ${user.email} already exists`);
       return { user };
     },
 
-    async getUser(request) {
+    async getUser(request, ctx) {
+      const scope = scopeOf(ctx);
       const v = new Validator();
       v.string(request.userId, "user_id", { max: MAX_ID });
       v.done();
 
       const user = await store.get(request.userId);
-      if (!user) throw notFound(`user ${request.userId} not found`);
+      // An end user sees only themselves; anyone else answers as a missing user.
+      if (!user || !visibleIn(scope, user.userId))
+        throw notFound(`user ${request.userId} not found`);
       return { user };
     },
 
-    async listUsers(request) {
+    async listUsers(request, ctx) {
+      serviceOnly(ctx);
       const v = new Validator();
       const size = pageSize(v, request.pageSize);
       v.done();

@@ -6,6 +6,7 @@ interface UserRow {
   email: string;
   display_name: string;
   create_time: number;
+  password_hash: string | null;
 }
 
 const toUser = (row: UserRow): User => ({
@@ -15,10 +16,19 @@ const toUser = (row: UserRow): User => ({
   createTime: new Date(row.create_time),
 });
 
+/** What a login is checked against. */
+export interface Credentials {
+  userId: string;
+  /** See passwords.ts; null when the user has no password. */
+  passwordHash: string | null;
+}
+
 /** Queries of the users table. */
 export interface UsersStore {
-  /** Inserts a user; resolves false when the email is taken. */
-  insert(user: User): Promise<boolean>;
+  /** Inserts a user with its password hash (null: none); resolves false when the email is taken. */
+  insert(user: User, passwordHash?: string | null): Promise<boolean>;
+  /** The credentials of the user with this (lower-case) email. */
+  credentials(email: string): Promise<Credentials | undefined>;
   get(userId: string): Promise<User | undefined>;
   /** Users by id (and so by creation time), after `afterId`. */
   list(limit: number, afterId: string | undefined): Promise<User[]>;
@@ -26,13 +36,14 @@ export interface UsersStore {
 
 export function createUsersStore({ db }: Store): UsersStore {
   return {
-    async insert(user) {
+    async insert(user, passwordHash = null) {
       const rows = await db<UserRow>("users")
         .insert({
           user_id: user.userId,
           email: user.email,
           display_name: user.displayName,
           create_time: (user.createTime ?? new Date()).getTime(),
+          password_hash: passwordHash,
         })
         .onConflict("email")
         .ignore()
@@ -40,6 +51,14 @@ export function createUsersStore({ db }: Store): UsersStore {
         // would still report the connection's previous insert).
         .returning("user_id");
       return rows.length === 1;
+    },
+
+    async credentials(email) {
+      const row = await db<UserRow>("users")
+        .select("user_id", "password_hash")
+        .where({ email })
+        .first();
+      return row && { userId: row.user_id, passwordHash: row.password_hash };
     },
 
     async get(userId) {

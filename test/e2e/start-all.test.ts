@@ -91,7 +91,9 @@ describe("npm run start:all, as a user runs it", () => {
           );
         }
         const commands = printedCommands(run.output());
-        expect(commands).toHaveLength(9);
+        expect(commands).toHaveLength(10);
+        // User data is read and written with the demo user's token, as printed.
+        for (const i of [4, 6, 7, 8]) expect(commands[i]).toContain("-H 'authorization: Bearer ey");
         for (const command of commands) {
           if (plaintext) expect(command).toMatch(/^grpcurl -plaintext /);
           else
@@ -130,6 +132,8 @@ describe("npm run start:all, as a user runs it", () => {
           "Your order is confirmed",
           "Your order was not accepted",
         ]);
+        // The last command logs the demo user in.
+        expect((JSON.parse(results[9].output) as { tokenType: string }).tokenType).toBe("Bearer");
         // A replayed request_id returns the first order.
         expect(json((await grpcurl(commands[4])).output).order.orderId).toBe(
           json(order.output).order.orderId,

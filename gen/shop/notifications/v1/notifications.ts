@@ -514,6 +514,9 @@ export const ListNotificationsResponse: MessageFns<ListNotificationsResponse> = 
 /**
  * Messages to customers about their orders. Owns the notifications table and the cursor of
  * the orders event stream it consumes; each event becomes exactly one notification.
+ *
+ * End users: with a bearer token, user_id may be left empty (the token's user), and another
+ * user's id answers PERMISSION_DENIED.
  */
 export type NotificationServiceService = typeof NotificationServiceService;
 export const NotificationServiceService = {

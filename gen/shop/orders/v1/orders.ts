@@ -160,7 +160,7 @@ export interface Order {
 export interface PlaceOrderRequest {
   /** Required; the caller's idempotency key, 1 to 128 characters. */
   requestId: string;
-  /** Required. */
+  /** Required without a bearer token; with one, empty or the token's user. */
   userId: string;
   /** Required; 1 to 100 items, each sku at most once, quantities 1 to 10,000. */
   items: LineItem[];
@@ -185,7 +185,7 @@ export interface GetOrderResponse {
 }
 
 export interface ListOrdersRequest {
-  /** Only the orders of this user, when set. */
+  /** Only the orders of this user, when set. With a bearer token: empty or the token's user. */
   userId: string;
   /** At most this many orders; 0 means the default of 50, the maximum is 1000. */
   pageSize: number;
@@ -1747,7 +1747,15 @@ export const ListOrdersResponse: MessageFns<ListOrdersResponse> = {
   },
 };
 
-/** Orders, placed through a saga over users, inventory and payments. */
+/**
+ * Orders, placed through a saga over users, inventory and payments.
+ *
+ * End users: a call with `authorization: Bearer <token>` (AuthService.Login) acts for the
+ * token's user only. Another user's order answers NOT_FOUND, exactly as an id that does not
+ * exist; naming another user in `user_id` answers PERMISSION_DENIED, whether that user
+ * exists or not. A call without a token is a service or operator of the mesh, which the
+ * transport identifies (see README, "End users").
+ */
 export type OrderServiceService = typeof OrderServiceService;
 export const OrderServiceService = {
   /**
@@ -1760,6 +1768,9 @@ export const OrderServiceService = {
    * An unknown user or sku answers NOT_FOUND; not enough stock or a declined
    * card answers FAILED_PRECONDITION. In each case the order is recorded as
    * REJECTED with the reason, and nothing stays reserved or charged.
+   *
+   * With a bearer token the order is the token's user's: user_id may be left empty, and
+   * another user's id answers PERMISSION_DENIED.
    */
   placeOrder: {
     path: "/shop.orders.v1.OrderService/PlaceOrder" as const,
@@ -1770,7 +1781,7 @@ export const OrderServiceService = {
     responseSerialize: (value: PlaceOrderResponse): Buffer => Buffer.from(PlaceOrderResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): PlaceOrderResponse => PlaceOrderResponse.decode(value),
   },
-  /** Returns one order; NOT_FOUND when the id is unknown. */
+  /** Returns one order; NOT_FOUND when the id is unknown, or the order is another user's. */
   getOrder: {
     path: "/shop.orders.v1.OrderService/GetOrder" as const,
     requestStream: false as const,
@@ -1780,7 +1791,10 @@ export const OrderServiceService = {
     responseSerialize: (value: GetOrderResponse): Buffer => Buffer.from(GetOrderResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetOrderResponse => GetOrderResponse.decode(value),
   },
-  /** Lists orders, newest first, optionally of one user. */
+  /**
+   * Lists orders, newest first, optionally of one user; with a bearer token, only the
+   * token's user's.
+   */
   listOrders: {
     path: "/shop.orders.v1.OrderService/ListOrders" as const,
     requestStream: false as const,
@@ -1793,7 +1807,8 @@ export const OrderServiceService = {
   /**
    * Streams the orders outbox: every event after `after_sequence`, in order, then new ones
    * as they happen, until the caller cancels. Delivery is at least once: a consumer keeps
-   * the sequence of the last event it processed and resumes after it.
+   * the sequence of the last event it processed and resumes after it. For services: a call
+   * with a bearer token answers PERMISSION_DENIED (AckEvents too).
    */
   streamEvents: {
     path: "/shop.orders.v1.OrderService/StreamEvents" as const,
@@ -1832,16 +1847,23 @@ export interface OrderServiceServer extends UntypedServiceImplementation {
    * An unknown user or sku answers NOT_FOUND; not enough stock or a declined
    * card answers FAILED_PRECONDITION. In each case the order is recorded as
    * REJECTED with the reason, and nothing stays reserved or charged.
+   *
+   * With a bearer token the order is the token's user's: user_id may be left empty, and
+   * another user's id answers PERMISSION_DENIED.
    */
   placeOrder: handleUnaryCall<PlaceOrderRequest, PlaceOrderResponse>;
-  /** Returns one order; NOT_FOUND when the id is unknown. */
+  /** Returns one order; NOT_FOUND when the id is unknown, or the order is another user's. */
   getOrder: handleUnaryCall<GetOrderRequest, GetOrderResponse>;
-  /** Lists orders, newest first, optionally of one user. */
+  /**
+   * Lists orders, newest first, optionally of one user; with a bearer token, only the
+   * token's user's.
+   */
   listOrders: handleUnaryCall<ListOrdersRequest, ListOrdersResponse>;
   /**
    * Streams the orders outbox: every event after `after_sequence`, in order, then new ones
    * as they happen, until the caller cancels. Delivery is at least once: a consumer keeps
-   * the sequence of the last event it processed and resumes after it.
+   * the sequence of the last event it processed and resumes after it. For services: a call
+   * with a bearer token answers PERMISSION_DENIED (AckEvents too).
    */
   streamEvents: handleServerStreamingCall<StreamEventsRequest, StreamEventsResponse>;
   /**
@@ -1863,6 +1885,9 @@ export interface OrderServiceClient extends Client {
    * An unknown user or sku answers NOT_FOUND; not enough stock or a declined
    * card answers FAILED_PRECONDITION. In each case the order is recorded as
    * REJECTED with the reason, and nothing stays reserved or charged.
+   *
+   * With a bearer token the order is the token's user's: user_id may be left empty, and
+   * another user's id answers PERMISSION_DENIED.
    */
   placeOrder(
     request: PlaceOrderRequest,
@@ -1879,7 +1904,7 @@ export interface OrderServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PlaceOrderResponse) => void,
   ): ClientUnaryCall;
-  /** Returns one order; NOT_FOUND when the id is unknown. */
+  /** Returns one order; NOT_FOUND when the id is unknown, or the order is another user's. */
   getOrder(
     request: GetOrderRequest,
     callback: (error: ServiceError | null, response: GetOrderResponse) => void,
@@ -1895,7 +1920,10 @@ export interface OrderServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetOrderResponse) => void,
   ): ClientUnaryCall;
-  /** Lists orders, newest first, optionally of one user. */
+  /**
+   * Lists orders, newest first, optionally of one user; with a bearer token, only the
+   * token's user's.
+   */
   listOrders(
     request: ListOrdersRequest,
     callback: (error: ServiceError | null, response: ListOrdersResponse) => void,
@@ -1914,7 +1942,8 @@ export interface OrderServiceClient extends Client {
   /**
    * Streams the orders outbox: every event after `after_sequence`, in order, then new ones
    * as they happen, until the caller cancels. Delivery is at least once: a consumer keeps
-   * the sequence of the last event it processed and resumes after it.
+   * the sequence of the last event it processed and resumes after it. For services: a call
+   * with a bearer token answers PERMISSION_DENIED (AckEvents too).
    */
   streamEvents(
     request: StreamEventsRequest,

@@ -146,7 +146,7 @@ export interface GetPaymentResponse {
 export interface ListPaymentsRequest {
   /** Only the payments of this order, when set. */
   orderId: string;
-  /** Only the payments of this user, when set. */
+  /** Only the payments of this user, when set. With a bearer token: empty or the token's user. */
   userId: string;
   /** At most this many payments; 0 means the default of 50, the maximum is 1000. */
   pageSize: number;
@@ -1162,6 +1162,10 @@ export const ListPaymentsResponse: MessageFns<ListPaymentsResponse> = {
 /**
  * Charges and refunds. Every charge is keyed by its order, so an order is never
  * charged twice, however often Charge is retried.
+ *
+ * End users: a call with a bearer token (orders forwards its caller's) acts for the token's
+ * user only. Another user's payment answers NOT_FOUND, as a missing id does; a Charge or a
+ * ListPayments naming another user answers PERMISSION_DENIED.
  */
 export type PaymentServiceService = typeof PaymentServiceService;
 export const PaymentServiceService = {

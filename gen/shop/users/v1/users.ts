@@ -41,6 +41,11 @@ export interface CreateUserRequest {
   email: string;
   /** Required; 1 to 100 characters. */
   displayName: string;
+  /**
+   * Optional; 8 to 128 characters. Stored only as a salted scrypt hash. A user created
+   * without one cannot log in.
+   */
+  password?: string | undefined;
 }
 
 export interface CreateUserResponse {
@@ -199,7 +204,7 @@ export const User: MessageFns<User> = {
 };
 
 function createBaseCreateUserRequest(): CreateUserRequest {
-  return { email: "", displayName: "" };
+  return { email: "", displayName: "", password: undefined };
 }
 
 export const CreateUserRequest: MessageFns<CreateUserRequest> = {
@@ -209,6 +214,9 @@ export const CreateUserRequest: MessageFns<CreateUserRequest> = {
     }
     if (message.displayName !== "") {
       writer.uint32(18).string(message.displayName);
+    }
+    if (message.password !== undefined) {
+      writer.uint32(26).string(message.password);
     }
     return writer;
   },
@@ -242,6 +250,14 @@ export const CreateUserRequest: MessageFns<CreateUserRequest> = {
             message.displayName = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.password = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -262,6 +278,7 @@ export const CreateUserRequest: MessageFns<CreateUserRequest> = {
         : isSet(object.display_name)
         ? globalThis.String(object.display_name)
         : "",
+      password: isSet(object.password) ? globalThis.String(object.password) : undefined,
     };
   },
 
@@ -273,6 +290,9 @@ export const CreateUserRequest: MessageFns<CreateUserRequest> = {
     if (message.displayName !== "") {
       obj.displayName = message.displayName;
     }
+    if (message.password !== undefined) {
+      obj.password = message.password;
+    }
     return obj;
   },
 
@@ -283,6 +303,7 @@ export const CreateUserRequest: MessageFns<CreateUserRequest> = {
     const message = createBaseCreateUserRequest();
     message.email = object.email ?? "";
     message.displayName = object.displayName ?? "";
+    message.password = object.password ?? undefined;
     return message;
   },
 };
@@ -676,7 +697,13 @@ export const ListUsersResponse: MessageFns<ListUsersResponse> = {
   },
 };
 
-/** Customer accounts. Owns the users table in its own store. */
+/**
+ * Customer accounts. Owns the users table in its own store.
+ *
+ * End users: with a bearer token, GetUser shows only the token's user (anyone else answers
+ * NOT_FOUND, as a missing id does), and ListUsers answers PERMISSION_DENIED: it is for the
+ * mesh's services.
+ */
 export type UserServiceService = typeof UserServiceService;
 export const UserServiceService = {
   /**

@@ -1,0 +1,228 @@
+/**
+ * Random and malformed request bodies for any message of the descriptor set, from a seeded
+ * generator: the same seed gives the same bytes, so a failing case is replayed by its number.
+ */
+import { create, ScalarType, toBinary, type DescField, type DescMessage } from "@bufbuild/protobuf";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+
+type Rng = () => number;
+
+/** How a case's body was made, for the report. */
+export type CaseKind =
+  | "typed" // every field a random value of its type: extreme, empty, huge, unicode
+  | "plausible" // values shaped like real ones (ids, skus, emails), some fields left out
+  | "wrong-types" // fields of the message written with the wrong wire type
+  | "truncated" // a typed body cut short
+  | "unknown-fields" // a typed body with fields the schema does not have
+  | "random-bytes" // noise
+  | "empty";
+
+const KINDS: readonly CaseKind[] = [
+  "typed",
+  "typed",
+  "typed",
+  "plausible",
+  "plausible",
+  "wrong-types",
+  "wrong-types",
+  "truncated",
+  "unknown-fields",
+  "random-bytes",
+  "random-bytes",
+  "empty",
+];
+
+const pick = <T>(rng: Rng, items: readonly T[]): T => items[Math.floor(rng() * items.length)];
+const int = (rng: Rng, min: number, max: number): number =>
+  min + Math.floor(rng() * (max - min + 1));
+
+const UNICODE = ["é", "ß", "🙂", "\u0000", "\u202e", "\uffff", "日本", "\ud83d", "👩‍👩‍👧", " ", "%"];
+const PLAUSIBLE = [
+  "usr_01JAAAAAAAAAAAAAAAAAAAAAAA",
+  "ord_01JAAAAAAAAAAAAAAAAAAAAAAA",
+  "pay_01JAAAAAAAAAAAAAAAAAAAAAAA",
+  "sku-espresso",
+  "sku-kettle",
+  "ada@example.com",
+  "tok_visa",
+  "tok_chargeDeclined",
+  "USD",
+  "EUR",
+  "notifications",
+  "demo-order-1",
+];
+
+function randomString(rng: Rng): string {
+  switch (int(rng, 0, 6)) {
+    case 0:
+      return "";
+    case 1:
+      // Huge: far past every field's maximum, well under the 4 MiB message limit.
+      return "x".repeat(int(rng, 1_000, 200_000));
+    case 2:
+      return Array.from({ length: int(rng, 1, 40) }, () => pick(rng, UNICODE)).join("");
+    case 3:
+      return pick(rng, PLAUSIBLE);
+    default:
+      return Array.from({ length: int(rng, 1, 30) }, () =>
+        String.fromCharCode(int(rng, 32, 126)),
+      ).join("");
+  }
+}
+
+const INT32_EXTREMES = [0, 1, -1, 2 ** 31 - 1, -(2 ** 31), 1_000, 10_001, -1_000];
+const INT64_EXTREMES = [0n, -1n, 2n ** 63n - 1n, -(2n ** 63n), 2n ** 53n + 1n, 1_000_000n];
+
+function randomScalar(rng: Rng, type: ScalarType): unknown {
+  switch (type) {
+    case ScalarType.STRING:
+      return randomString(rng);
+    case ScalarType.BYTES:
+      return randomBytes(rng, int(rng, 0, 64));
+    case ScalarType.BOOL:
+      return rng() < 0.5;
+    case ScalarType.DOUBLE:
+    case ScalarType.FLOAT:
+      return pick(rng, [0, -0, 1.5, -1e308, Number.NaN, Infinity, -Infinity, 3.4e38]);
+    case ScalarType.INT64:
+    case ScalarType.SINT64:
+    case ScalarType.SFIXED64:
+      return pick(rng, INT64_EXTREMES);
+    case ScalarType.UINT64:
+    case ScalarType.FIXED64:
+      return pick(rng, [0n, 1n, 2n ** 64n - 1n, 2n ** 53n + 1n]);
+    case ScalarType.UINT32:
+    case ScalarType.FIXED32:
+      return pick(rng, [0, 1, 2 ** 32 - 1, 10_001]);
+    default:
+      return rng() < 0.6 ? pick(rng, INT32_EXTREMES) : int(rng, -100, 100);
+  }
+}
+
+function randomBytes(rng: Rng, length: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  for (let i = 0; i < length; i++) bytes[i] = int(rng, 0, 255);
+  return bytes;
+}
+
+/** A value for one field, or undefined to leave it out. */
+function randomField(rng: Rng, field: DescField, depth: number, plausible: boolean): unknown {
+  if (rng() < (plausible ? 0.15 : 0.3)) return undefined;
+  const scalar = (type: ScalarType): unknown =>
+    plausible && type === ScalarType.STRING
+      ? pick(rng, PLAUSIBLE)
+      : plausible && type === ScalarType.INT32
+        ? int(rng, 0, 5)
+        : randomScalar(rng, type);
+  const enumValue = (values: readonly { number: number }[]): number =>
+    rng() < 0.8 ? pick(rng, values).number : pick(rng, [-1, 99, 2 ** 31 - 1]);
+  switch (field.fieldKind) {
+    case "scalar":
+      return scalar(field.scalar);
+    case "enum":
+      return enumValue(field.enum.values);
+    case "message":
+      return depth > 3 ? undefined : randomMessage(rng, field.message, depth + 1, plausible);
+    case "list": {
+      // Now and then a long list, past any sensible item limit.
+      const length = rng() < 0.05 ? int(rng, 200, 2_000) : int(rng, 0, 4);
+      return Array.from({ length }, () =>
+        field.listKind === "scalar"
+          ? scalar(field.scalar)
+          : field.listKind === "enum"
+            ? enumValue(field.enum.values)
+            : depth > 3
+              ? create(field.message)
+              : randomMessage(rng, field.message, depth + 1, plausible),
+      );
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** A message with random values of the right types (oneof members: one at most, or none). */
+function randomMessage(
+  rng: Rng,
+  schema: DescMessage,
+  depth: number,
+  plausible: boolean,
+): Record<string, unknown> {
+  const init: Record<string, unknown> = {};
+  for (const field of schema.fields) {
+    const value = randomField(rng, field, depth, plausible);
+    if (value === undefined) continue;
+    if (field.oneof) {
+      if (init[field.oneof.localName] === undefined) {
+        init[field.oneof.localName] = { case: field.localName, value };
+      }
+    } else init[field.localName] = value;
+  }
+  return create(schema, init as never);
+}
+
+function typedBody(rng: Rng, schema: DescMessage, plausible = false): Uint8Array {
+  return toBinary(schema, randomMessage(rng, schema, 0, plausible) as never);
+}
+
+/** Every field of the message written with a wire type or value it does not expect. */
+function wrongTypes(rng: Rng, schema: DescMessage): Uint8Array {
+  const w = new BinaryWriter();
+  for (const field of schema.fields) {
+    if (rng() < 0.3) continue;
+    switch (int(rng, 0, 4)) {
+      case 0:
+        w.tag(field.number, WireType.Varint).uint64(pick(rng, [0n, 2n ** 64n - 1n, 2n ** 63n]));
+        break;
+      case 1:
+        w.tag(field.number, WireType.LengthDelimited).bytes(randomBytes(rng, int(rng, 0, 32)));
+        break;
+      case 2:
+        w.tag(field.number, WireType.Bit64).fixed64(2n ** 64n - 1n);
+        break;
+      case 3:
+        w.tag(field.number, WireType.Bit32).fixed32(2 ** 32 - 1);
+        break;
+      default:
+        // A length that runs past the end of the message.
+        w.tag(field.number, WireType.LengthDelimited).uint32(int(rng, 100, 100_000));
+    }
+  }
+  return w.finish();
+}
+
+/** A request body for `schema`, made from the generator; the kind says how. */
+export function fuzzBody(rng: Rng, schema: DescMessage): { kind: CaseKind; body: Buffer } {
+  const kind = pick(rng, KINDS);
+  let body: Uint8Array;
+  switch (kind) {
+    case "typed":
+      body = typedBody(rng, schema);
+      break;
+    case "plausible":
+      body = typedBody(rng, schema, true);
+      break;
+    case "wrong-types":
+      body = wrongTypes(rng, schema);
+      break;
+    case "truncated": {
+      const whole = typedBody(rng, schema, true);
+      body = whole.subarray(0, Math.max(0, whole.length - int(rng, 1, 8)));
+      break;
+    }
+    case "unknown-fields": {
+      const extra = new BinaryWriter()
+        .tag(int(rng, 100, 536_870_911), WireType.LengthDelimited)
+        .bytes(randomBytes(rng, int(rng, 0, 64)))
+        .finish();
+      body = Buffer.concat([typedBody(rng, schema, true), extra]);
+      break;
+    }
+    case "random-bytes":
+      body = randomBytes(rng, int(rng, 1, 256));
+      break;
+    default:
+      body = new Uint8Array(0);
+  }
+  return { kind, body: Buffer.from(body) };
+}
