@@ -57,6 +57,7 @@ export async function seedDemoData(
   const auth = createPeer(AuthServiceService, {
     target: topology.services.users.target,
     policy: topology.policy,
+    ...identity.dialOptions("users"),
   });
   try {
     let created = 0;
