@@ -47,7 +47,7 @@ export {
   type FaultSourceOptions,
   type WatchFaultsOptions,
 } from "./faults";
-export { openStore, type Migration, type Store, type StoreOptions } from "./store";
+export { describeStore, openStore, type Migration, type Store, type StoreOptions } from "./store";
 export {
   loadTopology,
   parseTopology,
