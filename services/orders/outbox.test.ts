@@ -1,6 +1,7 @@
 import { status } from "@grpc/grpc-js";
 import { OrderStatus } from "../../gen/shop/orders/v1/orders";
 import { idPattern, openStore, silentLogger, type Store } from "../../mesh";
+import { describeEachBackend } from "../../test/backends";
 import { migrations } from "./migrations";
 import { createOrdersStore, toOrder, type OrdersStore, type Outcome } from "./store";
 
@@ -17,12 +18,16 @@ const rejected: Outcome = {
   reason: "card declined",
 };
 
-describe("orders outbox", () => {
+describeEachBackend("orders outbox", (backend) => {
   let store: Store;
   let orders: OrdersStore;
 
   beforeEach(async () => {
-    store = await openStore({ file: ":memory:", migrations, log: silentLogger() });
+    store = await openStore({
+      file: backend.freshStore("orders"),
+      migrations,
+      log: silentLogger(),
+    });
     orders = createOrdersStore(store);
   });
   afterEach(() => store.close());

@@ -1,6 +1,7 @@
 import { status } from "@grpc/grpc-js";
 import { OrderStatus } from "../../gen/shop/orders/v1/orders";
 import { openStore, silentLogger, type Store } from "../../mesh";
+import { describeEachBackend } from "../../test/backends";
 import { migrations } from "./migrations";
 import { createOrdersStore, toOrder, type OrderRecord, type OrdersStore } from "./store";
 
@@ -20,12 +21,16 @@ const candidate = (overrides: Partial<OrderRecord> = {}): OrderRecord => ({
   ...overrides,
 });
 
-describe("orders store", () => {
+describeEachBackend("orders store", (backend) => {
   let store: Store;
   let orders: OrdersStore;
 
   beforeEach(async () => {
-    store = await openStore({ file: ":memory:", migrations, log: silentLogger() });
+    store = await openStore({
+      file: backend.freshStore("orders"),
+      migrations,
+      log: silentLogger(),
+    });
     orders = createOrdersStore(store);
   });
   afterEach(() => store.close());

@@ -1,8 +1,6 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { openStore, silentLogger, type CallContext, type Store } from "../../mesh";
 import type { ChargeRequest } from "../../gen/shop/payments/v1/payments";
+import { describeEachBackend } from "../../test/backends";
 import { migrations } from "./migrations";
 import { createPaymentsService } from "./service";
 import { createPaymentsStore } from "./store";
@@ -11,17 +9,15 @@ const ctx = {} as CallContext;
 const CALLS = 30;
 
 /**
- * Two stores on one SQLite file are two connections, as two payments processes would have:
- * only the database's write lock keeps them from charging an order twice.
+ * Two stores on one database are two connections, as two payments processes would have:
+ * only the store's write lock keeps them from charging an order twice.
  */
-describe("payments charged from two connections to one file", () => {
-  let dir: string;
+describeEachBackend("payments charged from two connections to one database", (backend) => {
   let stores: Store[];
   let instances: ReturnType<typeof createPaymentsService>[];
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), "payments-"));
-    const file = join(dir, "payments.sqlite");
+    const file = backend.freshStore("payments");
     // Opened one after the other: the second finds the schema migrated by the first.
     const first = await openStore({ file, migrations, durability: "full", log: silentLogger() });
     const second = await openStore({ file, migrations, durability: "full", log: silentLogger() });
@@ -30,7 +26,6 @@ describe("payments charged from two connections to one file", () => {
   });
   afterEach(async () => {
     await Promise.all(stores.map((store) => store.close()));
-    rmSync(dir, { recursive: true, force: true });
   });
 
   const request = (orderId: string): ChargeRequest => ({
