@@ -47,22 +47,31 @@ export interface TestShop {
 export interface ShopOptions {
   /** Overrides of the project's policy, for example shorter timeouts. */
   policy?: Partial<PolicyConfig>;
+  /**
+   * Where each service's store lives (a SQLite file or a PostgreSQL URL, see openStore);
+   * a private in-memory SQLite database by default.
+   */
+  storeOf?: (service: "users" | "inventory" | "payments" | "orders") => string;
 }
 
 export async function startShop(options: ShopOptions = {}): Promise<TestShop> {
   const policy = { ...projectPolicy(), ...options.policy };
   const log = silentLogger();
   const stores: Store[] = [];
-  const open = async (m: Parameters<typeof openStore>[0]["migrations"]): Promise<Store> => {
-    const store = await openStore({ file: ":memory:", migrations: m, log });
+  const storeOf = options.storeOf ?? (() => ":memory:");
+  const open = async (
+    service: Parameters<typeof storeOf>[0],
+    m: Parameters<typeof openStore>[0]["migrations"],
+  ): Promise<Store> => {
+    const store = await openStore({ file: storeOf(service), migrations: m, log });
     stores.push(store);
     return store;
   };
 
-  const usersStore = await open(usersMigrations);
-  const inventoryStore = await open(inventoryMigrations);
-  const paymentsStore = await open(paymentsMigrations);
-  const ordersDb = await open(ordersMigrations);
+  const usersStore = await open("users", usersMigrations);
+  const inventoryStore = await open("inventory", inventoryMigrations);
+  const paymentsStore = await open("payments", paymentsMigrations);
+  const ordersDb = await open("orders", ordersMigrations);
 
   const servers: TestServer[] = [];
   servers.push(
