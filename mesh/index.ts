@@ -47,7 +47,8 @@ export {
   type FaultSourceOptions,
   type WatchFaultsOptions,
 } from "./faults";
-export { describeStore, openStore, type Migration, type Store, type StoreOptions } from "./store";
+export { openStore, type Migration, type Store, type StoreOptions } from "./store";
+export { describeStore, serviceDatabaseUrl } from "./store-location";
 export {
   loadTopology,
   parseTopology,

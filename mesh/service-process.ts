@@ -1,6 +1,7 @@
 import { watchFaults, type FaultSource } from "./faults";
 import { createLogger, type Logger } from "./logger";
 import { createMeshServer, type MeshServer } from "./server";
+import { describeStore } from "./store-location";
 import { loadTopology, serviceOf, type ServiceTopology, type Topology } from "./topology";
 
 /** What every service process starts from, before it opens its store and adds its handlers. */
@@ -35,7 +36,7 @@ export function createServiceProcess(name: string): ServiceProcess {
 export async function serve({ server, config, log }: ServiceProcess): Promise<void> {
   const port = await server.listen(config.listen);
   server.ready();
-  log.info({ address: config.listen, port, store: config.store }, "serving");
+  log.info({ address: config.listen, port, store: describeStore(config.store) }, "serving");
 }
 
 /** Runs a service's main; a failure to start prints one line and exits 1. */

@@ -1,45 +1,8 @@
 import knex, { type Knex } from "knex";
 import { Client, types } from "pg";
 import type { Migration, StoreOptions } from "./store";
+import { parsePostgresUrl, type PostgresLocation } from "./store-location";
 import { applyMigrations } from "./store-migrations";
-
-/** Whether a store location names a PostgreSQL database rather than a SQLite file. */
-export const isPostgresUrl = (location: string): boolean => /^postgres(ql)?:\/\//i.test(location);
-
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
-
-/** Where a service's tables live: the server and database, and the schema in it. */
-export interface PostgresLocation {
-  /** The URL without its `schema` parameter, as the pg driver takes it. */
-  connectionString: string;
-  /** Every table of the service is created and read in this schema (search_path). */
-  schema: string;
-}
-
-/**
- * Splits `postgres://user:password@host:port/database?schema=orders` into what the driver
- * connects to and the service's schema ("public" when the URL names none).
- *
- * @throws Error naming the `schema` parameter when it is not a plain lower-case identifier.
- */
-export function parsePostgresUrl(location: string): PostgresLocation {
-  const url = new URL(location);
-  const schema = url.searchParams.get("schema") ?? "public";
-  if (!SCHEMA_NAME.test(schema)) {
-    throw new Error(
-      `store URL parameter schema: "${schema}" must be a lower-case identifier ([a-z_][a-z0-9_]*)`,
-    );
-  }
-  url.searchParams.delete("schema");
-  return { connectionString: url.toString(), schema };
-}
-
-/** The location with its password masked, for logs and tables. */
-export function redactPostgresUrl(location: string): string {
-  const url = new URL(location);
-  if (url.password) url.password = "***";
-  return url.toString();
-}
 
 // Money and times are bigint columns, which pg hands back as strings (an int8 can exceed a JS
 // number). The stores keep them as numbers, as they do on SQLite: parse them, and refuse a

@@ -1,7 +1,7 @@
 import knex, { type Knex } from "knex";
 import { describeEachBackend } from "../test/backends";
 import { openStore, type Migration, type Store } from "./store";
-import { parsePostgresUrl } from "./store-postgres";
+import { parsePostgresUrl } from "./store-location";
 
 const COUNTER = "hits";
 const INCREMENTS = 50;

@@ -1,6 +1,7 @@
 import type { Knex } from "knex";
 import type { Logger } from "./logger";
-import { isPostgresUrl, openPostgres, redactPostgresUrl } from "./store-postgres";
+import { describeStore, isPostgresUrl } from "./store-location";
+import { openPostgres } from "./store-postgres";
 import { openSqlite } from "./store-sqlite";
 
 /** One schema change, as knex runs it. Names sort in the order they apply. */
@@ -52,11 +53,6 @@ export interface Store {
 }
 
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
-
-/** A store location fit for logs: a PostgreSQL URL's password is masked. */
-export function describeStore(file: string): string {
-  return isPostgresUrl(file) ? redactPostgresUrl(file) : file;
-}
 
 /**
  * Opens (creating if needed) a service's store, SQLite or PostgreSQL as its location says,

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { relative } from "node:path";
-import { loadTopology, projectRoot, TopologyError, type Topology } from "../mesh";
+import { describeStore, loadTopology, projectRoot, TopologyError, type Topology } from "../mesh";
 import { checkHealth } from "./health-wait";
 import { memberServing, membersOf, startMember } from "./members";
 import { seedDemoData } from "./seed";
@@ -119,7 +119,9 @@ async function main(): Promise<void> {
     await Promise.all(members.map((m) => memberServing(supervisor, m, READY_TIMEOUT_MS)));
     seed = await seedDemoData(topology);
     for (const member of members) {
-      const store = member.store.startsWith(root) ? relative(root, member.store) : member.store;
+      const store = member.store.startsWith(root)
+        ? relative(root, member.store)
+        : describeStore(member.store);
       rows.push([member.label, member.listen, await checkHealth(member.listen), store]);
     }
   } catch (err) {
