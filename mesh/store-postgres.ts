@@ -19,7 +19,9 @@ const typeParsers = {
   getTypeParser: (oid: number, format?: string): ((text: string) => unknown) =>
     oid === INT8_OID && format !== "binary"
       ? parseInt8
-      : types.getTypeParser(oid, format === "binary" ? "binary" : "text"),
+      : (types.getTypeParser(oid, format === "binary" ? "binary" : "text") as (
+          text: string,
+        ) => unknown),
 };
 
 // Advisory lock keys: (namespace, hashtext(schema)), so services sharing a database each get

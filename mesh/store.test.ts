@@ -124,7 +124,7 @@ describeEachBackend("store", (backend) => {
 
     it("reads bigint columns as numbers, and refuses one a number cannot hold exactly", async () => {
       const store = await opened();
-      const row = await store.db.first(store.db.raw("9007199254740991::bigint as n"));
+      const row: unknown = await store.db.first(store.db.raw("9007199254740991::bigint as n"));
       expect(row).toEqual({ n: Number.MAX_SAFE_INTEGER });
 
       await expect(store.db.raw("select 9007199254740993::bigint as n")).rejects.toThrow(

@@ -64,8 +64,14 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   let store: Store;
   if (isPostgresUrl(options.file)) {
-    const { db, write } = await openPostgres(options, migrations, busyTimeoutMs);
-    store = { db, dialect: "postgres", write, close: () => db.destroy() };
+    const postgres = await openPostgres(options, migrations, busyTimeoutMs);
+    const { db } = postgres;
+    store = {
+      db,
+      dialect: "postgres",
+      write: (work) => postgres.write(work),
+      close: () => db.destroy(),
+    };
   } else {
     const db = await openSqlite(options, migrations, busyTimeoutMs);
     store = {
