@@ -106,6 +106,21 @@ describeEachBackend("orders store", (backend) => {
     expect(toOrder(rejected).total).toBeUndefined();
   });
 
+  it("keeps a rejection reason of any length, as it quotes the error that ended the order", async () => {
+    await orders.findOrCreate(candidate());
+    const reason = `unknown skus: ${Array.from({ length: 100 }, (_, i) => `sku-${i}`).join(", ")}`;
+
+    const rejected = await orders.finish(
+      "ord_1",
+      { status: OrderStatus.ORDER_STATUS_REJECTED, code: status.NOT_FOUND, reason },
+      2_000,
+    );
+
+    expect(reason.length).toBeGreaterThan(255);
+    expect((await orders.get("ord_1"))?.rejectionReason).toBe(reason);
+    expect(rejected.rejectionReason).toBe(reason);
+  });
+
   it("finds pending orders untouched since a time, oldest first, and touch() moves one out of reach", async () => {
     await orders.findOrCreate(candidate({ orderId: "ord_old", requestId: "a", updateTime: 100 }));
     await orders.findOrCreate(candidate({ orderId: "ord_new", requestId: "b", updateTime: 900 }));

@@ -52,6 +52,27 @@ describeEachBackend("payments charged from two connections to one database", (ba
     expect(await rowsIn("payments")).toBe(1);
   });
 
+  it("refunds with a reason of the longest length allowed (500 characters)", async () => {
+    const { payment } = await instances[0].charge(request("ord_long"), ctx);
+    const reason = "r".repeat(500);
+
+    const refunded = await instances[1].refund(
+      {
+        refundId: "ref_long",
+        paymentId: payment!.paymentId,
+        amount: { currencyCode: "USD", units: 2, nanos: 0 },
+        reason,
+      },
+      ctx,
+    );
+
+    expect(refunded.payment?.refundedAmount).toMatchObject({ units: 2 });
+    const stored = (await stores[0].db("refunds").where({ refund_id: "ref_long" }).first()) as {
+      reason: string;
+    };
+    expect(stored.reason).toBe(reason);
+  });
+
   it(`${CALLS} charges of distinct orders at once make ${CALLS} payments`, async () => {
     const calls = Array.from({ length: CALLS }, (_, i) =>
       instances[i % 2].charge(request(`ord_${i}`), ctx),
