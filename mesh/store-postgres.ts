@@ -25,11 +25,12 @@ const typeParsers = {
 };
 
 // Advisory lock keys: (namespace, hashtext(schema)), so services sharing a database each get
-// their own locks. The namespaces are arbitrary constants that spell "mesh" and "migr".
+// their own locks (two schema names hashing alike would only share a lock: slower, never
+// less safe). The namespaces are arbitrary constants that spell "mesh" and "migr".
 const WRITE_LOCK = 0x6d657368;
 const MIGRATION_LOCK = 0x6d696772;
 const MIGRATION_LOCK_WAIT_MS = 30_000;
-/** Connections per process: transactions of one process may run side by side. */
+/** Connections per process: reads go on while a write transaction holds or awaits the lock. */
 const POOL_SIZE = 4;
 
 /**
