@@ -65,6 +65,7 @@ export {
   type WatchFaultsOptions,
 } from "./faults";
 export { openStore, type Migration, type Store, type StoreOptions } from "./store";
+export { describeStore, serviceDatabaseUrl } from "./store-location";
 export {
   loadTopology,
   parseTopology,

@@ -10,6 +10,7 @@ import { spiffeId } from "./identity/spiffe";
 import { setEdgeCallers } from "./user-scope";
 import { createTokenVerifier, jwksFile, jwksPath } from "./tokens";
 import { loadTopology, serviceOf, targetOf, type ServiceTopology, type Topology } from "./topology";
+import { describeStore } from "./store-location";
 
 /** What every service process starts from, before it opens its store and adds its handlers. */
 export interface ServiceProcess {
@@ -76,7 +77,7 @@ export function createServiceProcess(name: string): ServiceProcess {
 export async function serve({ server, config, log }: ServiceProcess): Promise<void> {
   const port = await server.listen(config.listen);
   server.ready();
-  log.info({ address: config.listen, port, store: config.store }, "serving");
+  log.info({ address: config.listen, port, store: describeStore(config.store) }, "serving");
 }
 
 /** Runs a service's main; a failure to start prints one line and exits 1. */

@@ -1,8 +1,7 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import knex, { type Knex } from "knex";
+import { describeEachBackend } from "../test/backends";
 import { openStore, type Migration, type Store } from "./store";
+import { parsePostgresUrl } from "./store-location";
 
 const COUNTER = "hits";
 const INCREMENTS = 50;
@@ -32,6 +31,11 @@ const pragma = async (store: Store, name: string): Promise<unknown> => {
   return Object.values(rows[0])[0];
 };
 
+const setting = async (store: Store, name: string): Promise<unknown> => {
+  const result = await store.db.raw<{ rows: Record<string, unknown>[] }>(`SHOW ${name}`);
+  return result.rows[0][name];
+};
+
 const counterValue = async (db: Knex): Promise<number> =>
   ((await db("counters").where({ name: COUNTER }).first()) as { value: number }).value;
 
@@ -49,8 +53,7 @@ const laterMigration = (): Migration => ({
   down: (db) => db.schema.dropTable("later"),
 });
 
-describe("store", () => {
-  let dir: string;
+describeEachBackend("store", (backend) => {
   let file: string;
   const open: { close(): Promise<void> }[] = [];
   const opened = async (options: Partial<Parameters<typeof openStore>[0]> = {}): Promise<Store> => {
@@ -58,17 +61,31 @@ describe("store", () => {
     open.push(store);
     return store;
   };
+  const onSqlite = backend.name === "sqlite" ? describe : describe.skip;
+  const onPostgres = backend.name === "postgres" ? describe : describe.skip;
 
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), "mesh-store-"));
-    file = join(dir, "nested", "test.sqlite");
+    // A directory that does not exist yet: openStore creates it for a SQLite file.
+    file = backend.freshStore().replace(/([^/]+\.sqlite)$/, "nested/$1");
   });
   afterEach(async () => {
     await Promise.all(open.splice(0).map((s) => s.close()));
-    rmSync(dir, { recursive: true, force: true });
   });
 
-  describe("pragmas", () => {
+  it("refuses a row whose foreign key points nowhere", async () => {
+    const store = await opened();
+    await store.db.schema.createTable("parents", (t) => t.string("id").primary());
+    await store.db.schema.createTable("children", (t) => {
+      t.string("id").primary();
+      t.string("parent_id").notNullable().references("parents.id");
+    });
+
+    await expect(store.db("children").insert({ id: "c1", parent_id: "nobody" })).rejects.toThrow(
+      /FOREIGN KEY constraint/i,
+    );
+  });
+
+  onSqlite("pragmas", () => {
     it("uses WAL, enforces foreign keys, and syncs every commit with durability full", async () => {
       const store = await opened({ durability: "full", busyTimeoutMs: 1_234 });
 
@@ -84,17 +101,34 @@ describe("store", () => {
       expect(await pragma(store, "synchronous")).toBe(1);
       expect(await pragma(store, "busy_timeout")).toBe(5_000);
     });
+  });
 
-    it("refuses a row whose foreign key points nowhere", async () => {
+  onPostgres("settings", () => {
+    it("waits busyTimeoutMs for a lock and syncs every commit with durability full", async () => {
+      const store = await opened({ durability: "full", busyTimeoutMs: 1_234 });
+
+      expect(await setting(store, "lock_timeout")).toBe("1234ms");
+      expect(await setting(store, "synchronous_commit")).toBe("on");
+    });
+
+    it("keeps the service's tables in its own schema", async () => {
       const store = await opened();
-      await store.db.schema.createTable("parents", (t) => t.string("id").primary());
-      await store.db.schema.createTable("children", (t) => {
-        t.string("id").primary();
-        t.string("parent_id").notNullable().references("parents.id");
-      });
+      const { schema } = parsePostgresUrl(file);
+      const other = await opened({ file: file.replace(/schema=\w+/, `schema=${schema}_other`) });
+      await store.db("counters").update({ value: 7 });
 
-      await expect(store.db("children").insert({ id: "c1", parent_id: "nobody" })).rejects.toThrow(
-        /FOREIGN KEY constraint failed/,
+      expect(await setting(store, "search_path")).toBe(schema);
+      expect(await counterValue(store.db)).toBe(7);
+      expect(await counterValue(other.db)).toBe(0);
+    });
+
+    it("reads bigint columns as numbers, and refuses one a number cannot hold exactly", async () => {
+      const store = await opened();
+      const row: unknown = await store.db.first(store.db.raw("9007199254740991::bigint as n"));
+      expect(row).toEqual({ n: Number.MAX_SAFE_INTEGER });
+
+      await expect(store.db.raw("select 9007199254740993::bigint as n")).rejects.toThrow(
+        /beyond a JavaScript number/,
       );
     });
   });
@@ -151,12 +185,26 @@ describe("store", () => {
       expect(await store.db.schema.hasColumn("counters", "note")).toBe(true);
     });
 
-    it("work on a private in-memory database", async () => {
+    (backend.name === "sqlite" ? it : it.skip)("work on a private in-memory database", async () => {
       const store = await opened({ file: ":memory:" });
 
       expect(await counterValue(store.db)).toBe(0);
     });
   });
+
+  /** A knex of its own on the same store, with knex's plain transactions. */
+  const plainKnex = (): Knex => {
+    const config: Knex.Config =
+      backend.name === "sqlite"
+        ? { client: "sqlite3", connection: { filename: file }, useNullAsDefault: true }
+        : (() => {
+            const { connectionString, schema } = parsePostgresUrl(file);
+            return { client: "pg", connection: connectionString, searchPath: [schema] };
+          })();
+    const db = knex({ ...config, pool: { min: 1, max: 1 } });
+    open.push({ close: () => db.destroy() });
+    return db;
+  };
 
   describe("write", () => {
     it("rolls back everything when the work throws", async () => {
@@ -218,37 +266,54 @@ describe("store", () => {
       expect(await counterValue(a.db)).toBe(2);
     });
 
-    it("(for contrast) with knex's plain BEGIN, the same interleaving fails with SQLITE_BUSY", async () => {
-      await opened();
-      const plain = (): Knex => {
-        const db = knex({
-          client: "sqlite3",
-          connection: { filename: file },
-          useNullAsDefault: true,
-          pool: { min: 1, max: 1 },
-        });
-        open.push({ close: () => db.destroy() });
-        return db;
-      };
-      const [a, b] = [plain(), plain()];
+    (backend.name === "sqlite" ? it : it.skip)(
+      "(for contrast) with knex's plain BEGIN, the same interleaving fails with SQLITE_BUSY",
+      async () => {
+        await opened();
+        const [a, b] = [plainKnex(), plainKnex()];
 
-      const trxA = await a.transaction();
-      const trxB = await b.transaction();
-      const readByA = await counterValue(trxA);
-      const readByB = await counterValue(trxB);
-      await trxA("counters")
-        .where({ name: COUNTER })
-        .update({ value: readByA + 1 });
-      await trxA.commit();
-
-      // B's snapshot is stale: SQLite refuses its write rather than lose A's update, so a
-      // service would see errors under load instead of waiting its turn.
-      await expect(
-        trxB("counters")
+        const trxA = await a.transaction();
+        const trxB = await b.transaction();
+        const readByA = await counterValue(trxA);
+        const readByB = await counterValue(trxB);
+        await trxA("counters")
           .where({ name: COUNTER })
-          .update({ value: readByB + 1 }),
-      ).rejects.toThrow(/SQLITE_BUSY/);
-      await trxB.rollback().catch(() => undefined);
-    });
+          .update({ value: readByA + 1 });
+        await trxA.commit();
+
+        // B's snapshot is stale: SQLite refuses its write rather than lose A's update, so a
+        // service would see errors under load instead of waiting its turn.
+        await expect(
+          trxB("counters")
+            .where({ name: COUNTER })
+            .update({ value: readByB + 1 }),
+        ).rejects.toThrow(/SQLITE_BUSY/);
+        await trxB.rollback().catch(() => undefined);
+      },
+    );
+
+    (backend.name === "postgres" ? it : it.skip)(
+      "(for contrast) with knex's plain BEGIN, the same interleaving loses an update",
+      async () => {
+        const store = await opened();
+        const [a, b] = [plainKnex(), plainKnex()];
+
+        const trxA = await a.transaction();
+        const trxB = await b.transaction();
+        const readByA = await counterValue(trxA);
+        const readByB = await counterValue(trxB);
+        await trxA("counters")
+          .where({ name: COUNTER })
+          .update({ value: readByA + 1 });
+        await trxA.commit();
+        // READ COMMITTED lets B write what it computed from a value that is no longer there.
+        await trxB("counters")
+          .where({ name: COUNTER })
+          .update({ value: readByB + 1 });
+        await trxB.commit();
+
+        expect(await counterValue(store.db)).toBe(1);
+      },
+    );
   });
 });

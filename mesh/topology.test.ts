@@ -269,6 +269,23 @@ describe("topology", () => {
       expect(payments.store).toBe("/var/lib/shop/payments.sqlite");
     });
 
+    it("DATABASE_URL puts every store on PostgreSQL, each in its own schema; <NAME>_DATABASE_URL wins for one", () => {
+      const { users, orders } = parseTopology(projectDoc(), "mesh.yaml", {
+        DATABASE_URL: "postgres://shop:secret@db.internal:5432/shop",
+        ORDERS_DATABASE_URL: "postgresql://orders@orders-db/orders?schema=sales",
+        USERS_STORE: ":memory:",
+      }).services;
+
+      expect(users.store).toBe("postgres://shop:secret@db.internal:5432/shop?schema=users");
+      expect(orders.store).toBe("postgresql://orders@orders-db/orders?schema=sales");
+    });
+
+    it("a DATABASE_URL that is not a postgres:// URL is refused, naming the variable", () => {
+      expect(errorOf(projectDoc(), { DATABASE_URL: "mysql://db/shop" }).message).toMatch(
+        /services\.\w+\.store \(from DATABASE_URL\): expected a URL postgres:\/\//,
+      );
+    });
+
     it("a relative store path is taken from the project root", () => {
       expect(
         parseTopology(projectDoc(), "mesh.yaml", { MESH_DATA_DIR: "tmp/data" }).services.orders

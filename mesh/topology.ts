@@ -7,6 +7,7 @@ import { z } from "zod";
 import { loadDescriptors } from "./descriptors";
 import { parseDuration } from "./duration";
 import { projectRoot } from "./paths";
+import { isPostgresUrl, serviceDatabaseUrl } from "./store-location";
 import { unknownPolicyMethods } from "./policy";
 import { resolveSecurity, securitySchema, type SecurityConfig } from "./security-config";
 
@@ -248,7 +249,10 @@ export interface ServiceTopology {
    * `ipv4:` list that round robin balances over. Overridable, e.g. `dns:///inventory:50052`.
    */
   target: string;
-  /** Its SQLite file. Defaults to `<dataDir>/<name>.sqlite`. */
+  /**
+   * Its SQLite file (default `<dataDir>/<name>.sqlite`), or its PostgreSQL database when
+   * `<NAME>_DATABASE_URL` or `DATABASE_URL` is set: that URL with `?schema=<name>`.
+   */
   store: string;
   dependsOn: string[];
 }
@@ -270,10 +274,28 @@ const envName = (service: string, field: string): string =>
   `${service.toUpperCase().replace(/-/g, "_")}_${field}`;
 
 /**
+ * The service's PostgreSQL store from `<NAME>_DATABASE_URL` or else `DATABASE_URL`, in a
+ * schema of its own; undefined when neither is set (the SQLite store applies).
+ */
+function databaseUrlOf(service: string, env: NodeJS.ProcessEnv, file: string): string | undefined {
+  const variable = [envName(service, "DATABASE_URL"), "DATABASE_URL"].find((v) => env[v]);
+  if (!variable) return undefined;
+  const value = env[variable] as string;
+  if (!isPostgresUrl(value) || !URL.canParse(value)) {
+    throw new TopologyError(
+      `${file}: services.${service}.store (from ${variable}): expected a URL ` +
+        "postgres://user:password@host:5432/database",
+    );
+  }
+  return serviceDatabaseUrl(value, service);
+}
+
+/**
  * Reads and validates the topology file (`MESH_TOPOLOGY`, default `mesh.yaml` at the project
  * root), with environment overrides: `MESH_HOST`, `MESH_DATA_DIR`, and per service
  * `<NAME>_PORT`, `<NAME>_STORE`, `<NAME>_TARGET` (for example `USERS_PORT=6000`), and
  * `MESH_PLAINTEXT=1` for `security.mode: plaintext`.
+ * `DATABASE_URL` (or per service `<NAME>_DATABASE_URL`) puts stores on PostgreSQL instead.
  *
  * @throws TopologyError naming the field and what is expected.
  */
@@ -370,7 +392,8 @@ export function parseTopology(raw: unknown, file: string, env: NodeJS.ProcessEnv
         );
       }
     }
-    const store = service.store ?? join(dataDir, `${name}.sqlite`);
+    const store =
+      databaseUrlOf(name, env, file) ?? service.store ?? join(dataDir, `${name}.sqlite`);
     const instances = Array.from({ length: service.instances }, (_, index) => ({
       index,
       // Port 0 (tests) stays 0: every instance gets its own ephemeral port.
@@ -391,7 +414,10 @@ export function parseTopology(raw: unknown, file: string, env: NodeJS.ProcessEnv
       instances,
       target:
         service.target ?? (instances.length > 1 ? `${ipScheme}:${addresses}` : instances[0].listen),
-      store: store === ":memory:" || isAbsolute(store) ? store : join(root, store),
+      store:
+        store === ":memory:" || isAbsolute(store) || isPostgresUrl(store)
+          ? store
+          : join(root, store),
       dependsOn: service.dependsOn,
     };
   }

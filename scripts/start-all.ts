@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { isAbsolute, relative } from "node:path";
 import {
   certificateFiles,
+  describeStore,
   loadTopology,
   operatorOf,
   projectRoot,
@@ -171,7 +172,9 @@ async function main(): Promise<void> {
     await Promise.all(members.map((m) => memberServing(supervisor, m, READY_TIMEOUT_MS, identity)));
     seed = await seedDemoData(topology, identity);
     for (const member of members) {
-      const store = member.store.startsWith(root) ? relative(root, member.store) : member.store;
+      const store = member.store.startsWith(root)
+        ? relative(root, member.store)
+        : describeStore(member.store);
       const health = await checkHealth(
         member.listen,
         undefined,

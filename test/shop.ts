@@ -77,11 +77,19 @@ export interface TestShop {
 }
 
 /** Options for {@link startShop}. */
+/** The services of the shop that keep a store. */
+export type ShopService = "users" | "inventory" | "payments" | "orders" | "notifications";
+
 export interface ShopOptions {
   /** Overrides of the project's policy, for example shorter timeouts. */
   policy?: Partial<PolicyConfig>;
   /** A folder for real SQLite files (`<service>.sqlite`). Defaults to in-memory stores. */
   dataDir?: string;
+  /**
+   * Where each service's store lives (a SQLite file or a PostgreSQL URL, see openStore);
+   * `<dataDir>/<service>.sqlite` with a dataDir, a private in-memory database otherwise.
+   */
+  storeOf?: (service: ShopService) => string;
 }
 
 const TEST_PASSWORD = "correct horse battery";
@@ -90,12 +98,15 @@ export async function startShop(options: ShopOptions = {}): Promise<TestShop> {
   const policy = { ...projectPolicy(), ...options.policy };
   const log = silentLogger();
   const stores: Store[] = [];
+  const storeOf =
+    options.storeOf ??
+    ((service: ShopService) =>
+      options.dataDir ? join(options.dataDir, `${service}.sqlite`) : ":memory:");
   const open = async (
-    name: string,
+    service: ShopService,
     m: Parameters<typeof openStore>[0]["migrations"],
   ): Promise<Store> => {
-    const file = options.dataDir ? join(options.dataDir, `${name}.sqlite`) : ":memory:";
-    const store = await openStore({ file, migrations: m, log });
+    const store = await openStore({ file: storeOf(service), migrations: m, log });
     stores.push(store);
     return store;
   };

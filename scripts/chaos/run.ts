@@ -114,7 +114,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     writeFileSync(topologyFile, stringifyYaml(doc));
   };
   writeTopology([]);
-  const env = { MESH_TOPOLOGY: topologyFile, MESH_DATA_DIR: dir };
+  // The invariants read the stores as SQLite files in `dir`: a DATABASE_URL in the caller's
+  // environment must not move the services to PostgreSQL (an empty value is ignored).
+  const sqliteOnly = Object.fromEntries(
+    ["DATABASE_URL", ...SERVICES.map((name) => `${name.toUpperCase()}_DATABASE_URL`)].map(
+      (variable) => [variable, ""],
+    ),
+  );
+  const env = { MESH_TOPOLOGY: topologyFile, MESH_DATA_DIR: dir, ...sqliteOnly };
   const topology: Topology = loadTopology({ ...process.env, ...env });
 
   const began = Date.now();

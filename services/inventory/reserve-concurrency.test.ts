@@ -1,8 +1,6 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { openStore, silentLogger, StatusError, type CallContext, type Store } from "../../mesh";
+import { describeEachBackend } from "../../test/backends";
 import { migrations } from "./migrations";
 import { createInventoryService } from "./service";
 import { createInventoryStore } from "./store";
@@ -11,22 +9,19 @@ const ctx = {} as CallContext;
 const STOCK = 10;
 const ORDERS = 40;
 
-// Two stores on one file are two SQLite connections, each with its own lock: what two
-// inventory processes sharing a database would be.
-describe("reserving stock from two connections to one file", () => {
-  let dir: string;
+// Two stores on one database are two connections (SQLite: each with its own lock;
+// PostgreSQL: each with its own pool): what two inventory processes sharing a database would be.
+describeEachBackend("reserving stock from two connections to one database", (backend) => {
   let stores: Store[];
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), "inventory-"));
-    const file = join(dir, "inventory.sqlite");
+    const file = backend.freshStore("inventory");
     // One after the other: the first creates the schema, the second finds it migrated.
     stores = [await openStore({ file, migrations, log: silentLogger() })];
     stores.push(await openStore({ file, migrations, log: silentLogger() }));
   });
   afterEach(async () => {
     await Promise.all(stores.map((s) => s.close()));
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it("grants exactly the stock there is and refuses the rest, never going negative", async () => {

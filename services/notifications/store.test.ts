@@ -1,5 +1,6 @@
 import { NotificationKind, type Notification } from "../../gen/shop/notifications/v1/notifications";
 import { openStore, silentLogger, type Store } from "../../mesh";
+import { describeEachBackend } from "../../test/backends";
 import { migrations } from "./migrations";
 import { createNotificationsStore, type NotificationsStore } from "./store";
 
@@ -16,12 +17,17 @@ const notification = (id: string, eventId: string, userId = "usr_1"): Notificati
   createTime: AT,
 });
 
-describe("notifications store", () => {
+describeEachBackend("notifications store", (backend) => {
   let db: Store;
   let store: NotificationsStore;
 
   beforeEach(async () => {
-    db = await openStore({ file: ":memory:", migrations, durability: "full", log: silentLogger() });
+    db = await openStore({
+      file: backend.freshStore("notifications"),
+      migrations,
+      durability: "full",
+      log: silentLogger(),
+    });
     store = createNotificationsStore(db);
   });
   afterEach(() => db.close());

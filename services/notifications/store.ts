@@ -1,4 +1,5 @@
 import type { Store } from "../../mesh";
+import { greaterOf } from "../common/sql";
 import { NotificationKind, type Notification } from "../../gen/shop/notifications/v1/notifications";
 
 interface NotificationRow {
@@ -94,8 +95,10 @@ export function createNotificationsStore(store: Store): NotificationsStore {
           .insert({ stream: ORDERS_STREAM, last_sequence: sequence, update_time: now })
           .onConflict("stream")
           .merge({
-            last_sequence: trx.raw(
-              "MAX(consumer_cursor.last_sequence, excluded.last_sequence)",
+            last_sequence: greaterOf(
+              trx,
+              "consumer_cursor.last_sequence",
+              "excluded.last_sequence",
             ) as unknown as number,
             update_time: now,
           });

@@ -1,6 +1,7 @@
 import { status } from "@grpc/grpc-js";
 import { OrderStatus } from "../../gen/shop/orders/v1/orders";
 import { idPattern, openStore, silentLogger, type Store } from "../../mesh";
+import { describeEachBackend } from "../../test/backends";
 import { migrations } from "./migrations";
 import { createOrdersStore, toOrder, type OrdersStore, type Outcome } from "./store";
 
@@ -17,12 +18,14 @@ const rejected: Outcome = {
   reason: "card declined",
 };
 
-describe("orders outbox", () => {
+describeEachBackend("orders outbox", (backend) => {
+  let location: string;
   let store: Store;
   let orders: OrdersStore;
 
   beforeEach(async () => {
-    store = await openStore({ file: ":memory:", migrations, log: silentLogger() });
+    location = backend.freshStore("orders");
+    store = await openStore({ file: location, migrations, log: silentLogger() });
     orders = createOrdersStore(store);
   });
   afterEach(() => store.close());
@@ -60,6 +63,78 @@ describe("orders outbox", () => {
     expect(first.orderRejected).toBeUndefined();
     expect(second).toMatchObject({ sequence: 2, orderRejected: { order: toOrder(two) } });
     expect(second.orderRejected!.order!.rejectionReason).toBe("card declined");
+  });
+
+  it("lets a reader resuming after the last sequence it saw miss no event, while two instances end orders at once", async () => {
+    const other = await openStore({ file: location, migrations, log: silentLogger() });
+    const writers = [orders, createOrdersStore(other)];
+    const ids = Array.from({ length: 40 }, (_, i) => `ord_${String(i).padStart(2, "0")}`);
+    for (const id of ids) await place(id);
+    const seen: { sequence: number; orderId: string }[] = [];
+    let writing = true;
+    const reader = (async () => {
+      // Reads as a stream does, after the last sequence it delivered; a sequence that
+      // committed after a higher one had been read would be skipped for good.
+      const readOn = async () =>
+        seen.push(...(await orders.events.read(seen.at(-1)?.sequence ?? 0, 100)));
+      while (writing) {
+        await readOn();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await readOn();
+    })();
+
+    try {
+      await Promise.all(ids.map((id, i) => writers[i % 2].finish(id, confirmed, 2_000 + i)));
+      writing = false;
+      await reader;
+    } finally {
+      writing = false;
+      await other.close();
+    }
+
+    expect(seen.map((e) => e.orderId).sort()).toEqual(ids);
+    expect(seen.map((e) => e.sequence)).toEqual(ids.map((_, i) => i + 1));
+  });
+
+  it("commits sequences in order across instances, so a reader resuming after the last it saw misses none", async () => {
+    const other = await openStore({ file: location, migrations, log: silentLogger() });
+    // Read on a connection of its own: on SQLite, `store` has one, which `first` holds.
+    const reader = await openStore({ file: location, migrations, log: silentLogger() });
+    const { events } = createOrdersStore(reader);
+    const ended = async (orderId: string) =>
+      toOrder({ ...(await place(orderId)).order, status: OrderStatus.ORDER_STATUS_CONFIRMED });
+    const [one, two] = [await ended("ord_1"), await ended("ord_2")];
+    let appended!: () => void;
+    const firstAppended = new Promise<void>((resolve) => (appended = resolve));
+    let release!: () => void;
+    const mayCommit = new Promise<void>((resolve) => (release = resolve));
+
+    try {
+      // The first instance draws sequence 1 and holds its transaction open...
+      const first = store.write(async (trx) => {
+        await orders.events.append(trx, one, 2_000);
+        appended();
+        await mayCommit;
+      });
+      await firstAppended;
+      // ...while the second appends too: it must wait, or it would commit sequence 2 first.
+      const second = other.write((trx) => createOrdersStore(other).events.append(trx, two, 3_000));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const early = await events.read(0, 10);
+      release();
+      await Promise.all([first, second]);
+      const later = await events.read(early.at(-1)?.sequence ?? 0, 10);
+
+      expect(early).toEqual([]);
+      expect([...early, ...later].map((e) => [e.sequence, e.orderId])).toEqual([
+        [1, "ord_1"],
+        [2, "ord_2"],
+      ]);
+    } finally {
+      release();
+      await Promise.all([other.close(), reader.close()]);
+    }
   });
 
   it("writes no second event when an ended order is finished again", async () => {

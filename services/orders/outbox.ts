@@ -1,6 +1,7 @@
 import type { Knex } from "knex";
 import { OrderEvent, OrderStatus, type Order } from "../../gen/shop/orders/v1/orders";
 import { newId, type Store } from "../../mesh";
+import { greaterOf } from "../common/sql";
 
 /** The orders outbox and its consumers' acknowledgements. */
 export interface Outbox {
@@ -85,8 +86,18 @@ export function createOutbox(store: Store): Outbox {
   const waiters = new Set<() => void>();
   let announced = 0;
 
-  // sqlite_sequence keeps AUTOINCREMENT's high-water mark, which deleting rows never lowers.
+  // The high-water mark of the sequence, which deleting rows never lowers: SQLite keeps
+  // AUTOINCREMENT's in sqlite_sequence, PostgreSQL in the serial column's sequence object. A
+  // PostgreSQL sequence also counts values drawn by transactions that rolled back, so there
+  // it can be above the last event: a gap, which a consumer resuming "after N" never notices.
   const lastSequenceIn = async (q: Knex | Knex.Transaction): Promise<number> => {
+    if (store.dialect === "postgres") {
+      const row = await q<{ last_value: number; is_called: boolean }>("outbox_sequence_seq").first(
+        "last_value",
+        "is_called",
+      );
+      return row?.is_called ? row.last_value : 0;
+    }
     const row = await q<{ name: string; seq: number }>("sqlite_sequence")
       .where("name", "outbox")
       .first("seq");
@@ -96,15 +107,17 @@ export function createOutbox(store: Store): Outbox {
   return {
     async append(trx, order, now) {
       const { kind, event } = eventOf(order, now);
-      const [sequence] = await trx<OutboxRow>("outbox").insert({
-        event_id: event.eventId,
-        order_id: event.orderId,
-        user_id: event.userId,
-        kind,
-        payload: Buffer.from(OrderEvent.encode(event).finish()),
-        create_time: now,
-      });
-      return sequence;
+      const [row] = await trx<OutboxRow>("outbox")
+        .insert({
+          event_id: event.eventId,
+          order_id: event.orderId,
+          user_id: event.userId,
+          kind,
+          payload: Buffer.from(OrderEvent.encode(event).finish()),
+          create_time: now,
+        })
+        .returning("sequence");
+      return row.sequence;
     },
 
     announce() {
@@ -138,8 +151,10 @@ export function createOutbox(store: Store): Outbox {
           .insert({ consumer, acknowledged_sequence: sequence, update_time: now })
           .onConflict("consumer")
           .merge({
-            acknowledged_sequence: trx.raw(
-              "max(acknowledged_sequence, excluded.acknowledged_sequence)",
+            acknowledged_sequence: greaterOf(
+              trx,
+              "event_consumers.acknowledged_sequence",
+              "excluded.acknowledged_sequence",
             ),
             update_time: now,
           });

@@ -1,6 +1,7 @@
 import { status } from "@grpc/grpc-js";
 import { OrderStatus } from "../../gen/shop/orders/v1/orders";
 import { openStore, silentLogger, type Store } from "../../mesh";
+import { describeEachBackend } from "../../test/backends";
 import { migrations } from "./migrations";
 import { createOrdersStore, toOrder, type OrderRecord, type OrdersStore } from "./store";
 
@@ -20,12 +21,16 @@ const candidate = (overrides: Partial<OrderRecord> = {}): OrderRecord => ({
   ...overrides,
 });
 
-describe("orders store", () => {
+describeEachBackend("orders store", (backend) => {
   let store: Store;
   let orders: OrdersStore;
 
   beforeEach(async () => {
-    store = await openStore({ file: ":memory:", migrations, log: silentLogger() });
+    store = await openStore({
+      file: backend.freshStore("orders"),
+      migrations,
+      log: silentLogger(),
+    });
     orders = createOrdersStore(store);
   });
   afterEach(() => store.close());
@@ -99,6 +104,21 @@ describe("orders store", () => {
       rejectionReason: "user usr_1 not found",
     });
     expect(toOrder(rejected).total).toBeUndefined();
+  });
+
+  it("keeps a rejection reason of any length, as it quotes the error that ended the order", async () => {
+    await orders.findOrCreate(candidate());
+    const reason = `unknown skus: ${Array.from({ length: 100 }, (_, i) => `sku-${i}`).join(", ")}`;
+
+    const rejected = await orders.finish(
+      "ord_1",
+      { status: OrderStatus.ORDER_STATUS_REJECTED, code: status.NOT_FOUND, reason },
+      2_000,
+    );
+
+    expect(reason.length).toBeGreaterThan(255);
+    expect((await orders.get("ord_1"))?.rejectionReason).toBe(reason);
+    expect(rejected.rejectionReason).toBe(reason);
   });
 
   it("finds pending orders untouched since a time, oldest first, and touch() moves one out of reach", async () => {

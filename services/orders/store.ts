@@ -252,12 +252,12 @@ export function createOrdersStore(store: Store): OrdersStore {
         // recovery finds it ended (updated === 0) and writes nothing.
         //
         // Sequences are in commit order, which is what lets a consumer resume "after N"
-        // without missing anything: AUTOINCREMENT assigns the next sequence inside this
-        // transaction, and write transactions are serialized (BEGIN IMMEDIATE takes SQLite's
-        // one write lock first, across processes sharing the file; see mesh/store.ts), so no
-        // transaction holding a lower sequence can still commit after this one. PostgreSQL
-        // would need more care: concurrent transactions draw from a sequence and commit in any
-        // order, so a reader could see N + 1 before N commits (an open issue for that port).
+        // without missing anything: the insert draws the next sequence inside this
+        // transaction, and write transactions are serialized across every process sharing
+        // the store (SQLite: BEGIN IMMEDIATE; PostgreSQL: the store's advisory write lock;
+        // see mesh/store.ts), so no transaction holding a lower sequence can still commit
+        // after this one. Without that lock, PostgreSQL transactions drawing from one
+        // sequence commit in any order, and a reader could see N + 1 before N commits.
         if (updated === 1) {
           await events.append(trx, toOrder(order), now);
           appended = true;

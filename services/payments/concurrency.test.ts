@@ -1,8 +1,6 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { openStore, silentLogger, type CallContext, type Store } from "../../mesh";
 import type { ChargeRequest } from "../../gen/shop/payments/v1/payments";
+import { describeEachBackend } from "../../test/backends";
 import { migrations } from "./migrations";
 import { createPaymentsService } from "./service";
 import { createPaymentsStore } from "./store";
@@ -11,17 +9,15 @@ const ctx = {} as CallContext;
 const CALLS = 30;
 
 /**
- * Two stores on one SQLite file are two connections, as two payments processes would have:
- * only the database's write lock keeps them from charging an order twice.
+ * Two stores on one database are two connections, as two payments processes would have:
+ * only the store's write lock keeps them from charging an order twice.
  */
-describe("payments charged from two connections to one file", () => {
-  let dir: string;
+describeEachBackend("payments charged from two connections to one database", (backend) => {
   let stores: Store[];
   let instances: ReturnType<typeof createPaymentsService>[];
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), "payments-"));
-    const file = join(dir, "payments.sqlite");
+    const file = backend.freshStore("payments");
     // Opened one after the other: the second finds the schema migrated by the first.
     const first = await openStore({ file, migrations, durability: "full", log: silentLogger() });
     const second = await openStore({ file, migrations, durability: "full", log: silentLogger() });
@@ -30,7 +26,6 @@ describe("payments charged from two connections to one file", () => {
   });
   afterEach(async () => {
     await Promise.all(stores.map((store) => store.close()));
-    rmSync(dir, { recursive: true, force: true });
   });
 
   const request = (orderId: string): ChargeRequest => ({
@@ -55,6 +50,27 @@ describe("payments charged from two connections to one file", () => {
     expect(ids.size).toBe(1);
     expect([...ids][0]).toMatch(/^pay_/);
     expect(await rowsIn("payments")).toBe(1);
+  });
+
+  it("refunds with a reason of the longest length allowed (500 characters)", async () => {
+    const { payment } = await instances[0].charge(request("ord_long"), ctx);
+    const reason = "r".repeat(500);
+
+    const refunded = await instances[1].refund(
+      {
+        refundId: "ref_long",
+        paymentId: payment!.paymentId,
+        amount: { currencyCode: "USD", units: 2, nanos: 0 },
+        reason,
+      },
+      ctx,
+    );
+
+    expect(refunded.payment?.refundedAmount).toMatchObject({ units: 2 });
+    const stored = (await stores[0].db("refunds").where({ refund_id: "ref_long" }).first()) as {
+      reason: string;
+    };
+    expect(stored.reason).toBe(reason);
   });
 
   it(`${CALLS} charges of distinct orders at once make ${CALLS} payments`, async () => {

@@ -2,17 +2,18 @@ import { status } from "@grpc/grpc-js";
 import { OrderStatus } from "../../gen/shop/orders/v1/orders";
 import { PaymentStatus } from "../../gen/shop/payments/v1/payments";
 import { ReservationStatus } from "../../gen/shop/inventory/v1/inventory";
+import { describeEachBackend } from "../backends";
 import { rejectionOf } from "../support";
 import { startShop, type TestShop } from "../shop";
 
-describe("placing orders through the saga", () => {
+describeEachBackend("placing orders through the saga", (backend) => {
   let shop: TestShop;
   let userId: string;
   let seq = 0;
   const requestId = (): string => `req-${++seq}`;
 
   beforeEach(async () => {
-    shop = await startShop();
+    shop = await startShop({ storeOf: (service) => backend.freshStore(service) });
     userId = (await shop.users.createUser({ email: "ada@example.com", displayName: "Ada" })).user!
       .userId;
     for (const [sku, units, stock] of [

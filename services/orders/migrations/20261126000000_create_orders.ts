@@ -14,7 +14,8 @@ export async function up(db: Knex): Promise<void> {
     t.bigInteger("total_micros");
     t.string("currency_code");
     t.string("payment_id");
-    t.string("rejection_reason");
+    // text, not string: a reason quotes the error that ended the order, of any length.
+    t.text("rejection_reason");
     // The gRPC code a rejected order answers, so that a replay answers the same.
     t.integer("rejection_code");
     t.bigInteger("create_time").notNullable();

@@ -14,7 +14,7 @@ export async function up(db: Knex): Promise<void> {
     t.string("status")
       .notNullable()
       .checkIn(["CAPTURED", "DECLINED", "PARTIALLY_REFUNDED", "REFUNDED"]);
-    t.string("decline_reason").notNullable().defaultTo("");
+    t.text("decline_reason").notNullable().defaultTo("");
     t.bigInteger("refunded_micros").notNullable().defaultTo(0);
     t.bigInteger("create_time").notNullable();
     t.bigInteger("update_time").notNullable();
@@ -27,7 +27,8 @@ export async function up(db: Knex): Promise<void> {
     t.string("refund_id").primary();
     t.string("payment_id").notNullable().references("payment_id").inTable("payments");
     t.bigInteger("amount_micros").notNullable().checkPositive();
-    t.string("reason").notNullable().defaultTo("");
+    // text: up to 500 characters (RefundRequest.reason), more than a string column holds.
+    t.text("reason").notNullable().defaultTo("");
     t.bigInteger("create_time").notNullable();
     t.index(["payment_id"]);
   });
