@@ -37,6 +37,7 @@ export {
 } from "./errors";
 export { loadDescriptors, Descriptors, type Idempotency } from "./descriptors";
 export { HealthRegistry, ServingStatus } from "./health";
+export { listenHealth, type HealthListener } from "./health-listener";
 export { createLogger, silentLogger, type Logger } from "./logger";
 export { onShutdownSignal } from "./shutdown";
 export {

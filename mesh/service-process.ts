@@ -1,7 +1,10 @@
 import { watchFaults, type FaultSource } from "./faults";
+import { listenHealth, type HealthListener } from "./health-listener";
 import { createLogger, type Logger } from "./logger";
 import { createMeshServer, type MeshServer } from "./server";
 import { loadTopology, serviceOf, type ServiceTopology, type Topology } from "./topology";
+
+const MAX_PORT = 65_535;
 
 /** What every service process starts from, before it opens its store and adds its handlers. */
 export interface ServiceProcess {
@@ -31,11 +34,29 @@ export function createServiceProcess(name: string): ServiceProcess {
   return { topology, config, log, server, faults };
 }
 
-/** Binds this instance's address and reports every service SERVING. */
-export async function serve({ server, config, log }: ServiceProcess): Promise<void> {
+/**
+ * Binds this instance's address and reports every service SERVING. With `MESH_HEALTH_PORT`
+ * set, health is served in plaintext on that port of the same host too (see
+ * health-listener.ts); the listener is returned so that tests can close it.
+ */
+export async function serve(
+  { server, config, log }: ServiceProcess,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<HealthListener | undefined> {
   const port = await server.listen(config.listen);
+  const healthPort = env.MESH_HEALTH_PORT;
+  let health: HealthListener | undefined;
+  if (healthPort !== undefined) {
+    if (!/^\d+$/.test(healthPort) || Number(healthPort) > MAX_PORT) {
+      throw new Error(`MESH_HEALTH_PORT: expected a port number, got "${healthPort}"`);
+    }
+    const host = config.listen.slice(0, config.listen.lastIndexOf(":"));
+    health = await listenHealth(server.health, `${host}:${healthPort}`);
+    log.info({ healthPort: health.port }, "plaintext health listener");
+  }
   server.ready();
   log.info({ address: config.listen, port, store: config.store }, "serving");
+  return health;
 }
 
 /** Runs a service's main; a failure to start prints one line and exits 1. */
