@@ -73,7 +73,10 @@ export function describeFault(fault: FaultConfig): string {
  * (or none), and the first in the file wins a tie. One fault per call, as one Istio route
  * carries one HTTPFaultInjection.
  */
-export function matchingFault(faults: readonly FaultConfig[], path: string): FaultConfig | undefined {
+export function matchingFault(
+  faults: readonly FaultConfig[],
+  path: string,
+): FaultConfig | undefined {
   const [grpcService] = path.slice(1).split("/");
   const exact = path.slice(1);
   return (
