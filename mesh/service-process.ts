@@ -1,3 +1,4 @@
+import { connectionAgeOptions } from "./connection-age";
 import { watchFaults, type FaultSource } from "./faults";
 import { listenHealth, type HealthListener } from "./health-listener";
 import { createLogger, type Logger } from "./logger";
@@ -30,7 +31,12 @@ export function createServiceProcess(name: string): ServiceProcess {
   const log = createLogger({ service: name, instance: `${name}-${config.instance}` });
   // Faults follow the topology file while the service runs; limits are read once.
   const faults = watchFaults(topology.file, name, log);
-  const server = createMeshServer({ log, limits: topology.limits, faults });
+  const server = createMeshServer({
+    log,
+    limits: topology.limits,
+    faults,
+    grpcOptions: connectionAgeOptions(process.env),
+  });
   return { topology, config, log, server, faults };
 }
 

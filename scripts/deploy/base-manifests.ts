@@ -37,6 +37,8 @@ const APP_UID = 10001;
 export const tlsSecret = (name: string): string => `${name}-tls`;
 /** A SQLite service's volume claim. */
 export const dataClaim = (name: string): string => `${name}-data`;
+/** How long a client connection lives before the server asks the client to reconnect. */
+const MAX_CONNECTION_AGE = "60s";
 /** Seconds the kubelet waits after SIGTERM before SIGKILL, beyond our own drain and grace. */
 const TERMINATION_SLACK_S = 5;
 /** Start-up (migrations included) may take this long before liveness applies. */
@@ -63,6 +65,10 @@ function environment(w: Workload, all: readonly Workload[]): IEnvVar[] {
     { name: "MESH_CERTS_DIR", value: MOUNTS.certs },
   ];
   if (w.healthPort) env.push({ name: "MESH_HEALTH_PORT", value: String(w.healthPort) });
+  // Clients re-resolve the headless name when their connection ends: pods an autoscaler
+  // adds get traffic within this long (connection-age.ts).
+  if (w.protocol === "grpc")
+    env.push({ name: "MESH_MAX_CONNECTION_AGE", value: MAX_CONNECTION_AGE });
   for (const peer of w.dependsOn) {
     env.push({
       name: targetVariable(peer),
