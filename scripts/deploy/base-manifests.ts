@@ -93,7 +93,7 @@ function container(w: Workload, all: readonly Workload[]): IContainer {
     readinessProbe: probe(w, 5, 2),
     livenessProbe: probe(w, 10, 3),
     resources: {
-      requests: { cpu: "100m", memory: "128Mi" },
+      requests: { cpu: "250m", memory: "128Mi" },
       limits: { cpu: "1", memory: "256Mi" },
     },
     securityContext: {
