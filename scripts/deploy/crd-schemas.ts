@@ -17,8 +17,32 @@ const metadata = z
     annotations: labels.optional(),
   })
   .strict();
-const object = <K extends string, S extends z.ZodTypeAny>(apiVersion: string, kind: K, spec: S) =>
-  z.object({ apiVersion: z.literal(apiVersion), kind: z.literal(kind), metadata, spec }).strict();
+const object = <K extends string, S extends z.ZodTypeAny>(
+  apiVersion: string,
+  kind: K,
+  spec: S,
+  meta: z.ZodTypeAny = metadata,
+) =>
+  z
+    .object({ apiVersion: z.literal(apiVersion), kind: z.literal(kind), metadata: meta, spec })
+    .strict();
+
+const GRPC_RETRY_CONDITION =
+  "(cancelled|deadline-exceeded|internal|resource-exhausted|unavailable)";
+/** The annotations Linkerd 2.16+ reads on a route for its timeout and retries. */
+const routeMetadata = metadata.extend({
+  annotations: z
+    .object({
+      "timeout.linkerd.io/request": duration.optional(),
+      "retry.linkerd.io/grpc": z
+        .string()
+        .regex(new RegExp(`^${GRPC_RETRY_CONDITION}(,${GRPC_RETRY_CONDITION})*$`))
+        .optional(),
+      "retry.linkerd.io/limit": z.string().regex(/^\d+$/).optional(),
+    })
+    .strict()
+    .optional(),
+});
 
 const matchLabels = z.object({ matchLabels: labels }).strict();
 const issuerRef = z.object({ name, kind: z.enum(["Issuer", "ClusterIssuer"]) }).strict();
@@ -176,5 +200,6 @@ export const CRD_SCHEMAS: Record<string, z.ZodTypeAny> = {
         ),
       })
       .strict(),
+    routeMetadata,
   ),
 };

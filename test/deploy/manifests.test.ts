@@ -268,6 +268,13 @@ describe("the validation catches", () => {
     server.spec.proxyProtocol = "grpc";
     server.spec.prot = 1;
     expect(schemaProblems(server as K8sObject)).toHaveLength(2);
+    const route = structuredClone(find("mesh-linkerd", "GRPCRoute", "orders-placeorder")) as Json;
+    route.metadata.annotations["retry.linkerd.io/grpc"] = "UNAVAILABLE";
+    route.metadata.annotations["retry.linkerd.io/limitt"] = "2";
+    expect(schemaProblems(route as K8sObject)).toEqual([
+      expect.stringMatching(/metadata\.annotations\.retry\.linkerd\.io\/grpc/),
+      expect.stringMatching(/metadata\.annotations: Unrecognized key/),
+    ]);
   });
 
   it("a probe on an undeclared port, a missing ConfigMap, a target to a wrong port", () => {
