@@ -91,3 +91,15 @@ export function portOf(all: readonly Workload[], name: string): number {
   if (!workload) throw new Error(`no workload named "${name}"`);
   return workload.port;
 }
+
+/**
+ * A strategic-merge patch of T: every field optional, `null` to delete one. Typing patches
+ * this way lets TypeScript reject a misspelt field, which the schemas from npm would accept.
+ */
+export type PatchOf<T> = {
+  [K in keyof T]?: NonNullable<T[K]> extends (infer U)[]
+    ? PatchOf<U>[]
+    : NonNullable<T[K]> extends object
+      ? PatchOf<NonNullable<T[K]>> | null
+      : T[K] | null;
+};

@@ -1,7 +1,8 @@
+import type { IDeployment } from "kubernetes-models/apps/v1/Deployment";
 import type { IHorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler";
 import type { INetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
 import { dataClaim } from "./base-manifests";
-import { NAME_LABEL, PART_OF, type Workload } from "./cluster";
+import { NAME_LABEL, PART_OF, type PatchOf, type Workload } from "./cluster";
 
 /** Where the production data stores are, reached by DNS name; NetworkPolicies allow them. */
 export const DATA_STORES = {
@@ -109,7 +110,7 @@ export function productionPatches(all: readonly Workload[]): object[] {
           ]
         : []),
     ];
-    const patch = {
+    const patch: PatchOf<IDeployment> = {
       apiVersion: "apps/v1",
       kind: "Deployment",
       metadata: { name: w.name },

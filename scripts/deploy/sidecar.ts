@@ -1,3 +1,4 @@
+import type { IDeployment } from "kubernetes-models/apps/v1/Deployment";
 import type { INetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
 import {
   clusterIpTarget,
@@ -6,6 +7,7 @@ import {
   portOf,
   PROMETHEUS,
   targetVariable,
+  type PatchOf,
   type Workload,
 } from "./cluster";
 import type { SidecarMesh } from "./handoff-topology";
@@ -39,7 +41,7 @@ export const NAMESPACE_PATCH: Record<SidecarMesh, object> = {
  * their ClusterIP Service, so that the sidecar balances each request over the pods; dialling
  * the headless name would pin the in-process balancer to addresses the sidecar then re-routes.
  */
-export function sidecarPatch(w: Workload, all: readonly Workload[]): object {
+export function sidecarPatch(w: Workload, all: readonly Workload[]): PatchOf<IDeployment> {
   const env = [
     { name: "MESH_PLAINTEXT", value: "1" },
     ...w.dependsOn.map((peer) => ({
