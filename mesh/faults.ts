@@ -73,7 +73,10 @@ export function describeFault(fault: FaultConfig): string {
  * (or none), and the first in the file wins a tie. One fault per call, as one Istio route
  * carries one HTTPFaultInjection.
  */
-function matching(faults: readonly FaultConfig[], path: string): FaultConfig | undefined {
+export function matchingFault(
+  faults: readonly FaultConfig[],
+  path: string,
+): FaultConfig | undefined {
   const [grpcService] = path.slice(1).split("/");
   const exact = path.slice(1);
   return (
@@ -119,7 +122,7 @@ export function createFaultSource(
     slot(path) {
       let slot = slots.get(path);
       if (!slot) {
-        slot = { current: compile(matching(current, path), path, random) };
+        slot = { current: compile(matchingFault(current, path), path, random) };
         slots.set(path, slot);
       }
       return slot;
@@ -127,7 +130,7 @@ export function createFaultSource(
     set(all) {
       current = all.filter((f) => f.service === service);
       for (const [path, slot] of slots)
-        slot.current = compile(matching(current, path), path, random);
+        slot.current = compile(matchingFault(current, path), path, random);
     },
     stop() {},
   };

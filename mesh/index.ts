@@ -54,6 +54,8 @@ export {
 } from "./errors";
 export { loadDescriptors, Descriptors, type Idempotency } from "./descriptors";
 export { HealthRegistry, ServingStatus } from "./health";
+export { listenHealth, type HealthListener } from "./health-listener";
+export { connectionAgeOptions } from "./connection-age";
 export { createLogger, silentLogger, type Logger } from "./logger";
 export { onShutdownSignal } from "./shutdown";
 export {

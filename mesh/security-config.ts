@@ -37,6 +37,9 @@ export const securitySchema = z
       .default("shop.local"),
     // Folder of the CA, certificates and keys; relative paths are under dataDir.
     pkiDir: z.string().min(1).default("pki"),
+    // A folder holding just this process's own certificate in the Kubernetes TLS-secret layout
+    // (tls.crt, tls.key, ca.crt: cert-manager's); used instead of pkiDir when set.
+    certificateDir: z.string().min(1).optional(),
     // How often every process re-reads its certificate files (rotation without restart).
     certificateRefresh: refresh.default(5_000 as never),
     // Lifetime of certificates made by start:all; expired ones are made again at start.

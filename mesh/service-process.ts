@@ -1,9 +1,11 @@
 import type { ServiceDefinition } from "@grpc/grpc-js";
 import { createAccessControl } from "./access";
 import { createPeer, type Peer } from "./client";
+import { connectionAgeOptions } from "./connection-age";
 import { createEndUserAuthenticator } from "./end-user";
 import { watchFaults, type FaultSource } from "./faults";
 import { createMeshIdentity, PLAINTEXT_WARNING, type MeshIdentity } from "./identity/credentials";
+import { listenHealth, type HealthListener } from "./health-listener";
 import { createLogger, type Logger } from "./logger";
 import { createMeshServer, type MeshServer } from "./server";
 import { spiffeId } from "./identity/spiffe";
@@ -11,6 +13,8 @@ import { setEdgeCallers } from "./user-scope";
 import { createTokenVerifier, jwksFile, jwksPath } from "./tokens";
 import { loadTopology, serviceOf, targetOf, type ServiceTopology, type Topology } from "./topology";
 import { describeStore } from "./store-location";
+
+const MAX_PORT = 65_535;
 
 /** What every service process starts from, before it opens its store and adds its handlers. */
 export interface ServiceProcess {
@@ -61,6 +65,7 @@ export function createServiceProcess(name: string): ServiceProcess {
     faults,
     endUsers,
     credentials: identity.serverCredentials(),
+    grpcOptions: connectionAgeOptions(process.env),
     access: createAccessControl({ security: topology.security, limits: topology.limits, log }),
   });
   const connect = <S extends ServiceDefinition>(definition: S, peer: string): Peer<S> =>
@@ -73,11 +78,29 @@ export function createServiceProcess(name: string): ServiceProcess {
   return { topology, config, log, server, faults, identity, connect };
 }
 
-/** Binds this instance's address and reports every service SERVING. */
-export async function serve({ server, config, log }: ServiceProcess): Promise<void> {
+/**
+ * Binds this instance's address and reports every service SERVING. With `MESH_HEALTH_PORT`
+ * set, health is served in plaintext on that port of the same host too (see
+ * health-listener.ts); the listener is returned so that tests can close it.
+ */
+export async function serve(
+  { server, config, log }: Pick<ServiceProcess, "server" | "config" | "log">,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<HealthListener | undefined> {
   const port = await server.listen(config.listen);
+  const healthPort = env.MESH_HEALTH_PORT;
+  let health: HealthListener | undefined;
+  if (healthPort !== undefined) {
+    if (!/^\d+$/.test(healthPort) || Number(healthPort) > MAX_PORT) {
+      throw new Error(`MESH_HEALTH_PORT: expected a port number, got "${healthPort}"`);
+    }
+    const host = config.listen.slice(0, config.listen.lastIndexOf(":"));
+    health = await listenHealth(server.health, `${host}:${healthPort}`);
+    log.info({ healthPort: health.port }, "plaintext health listener");
+  }
   server.ready();
   log.info({ address: config.listen, port, store: describeStore(config.store) }, "serving");
+  return health;
 }
 
 /** Runs a service's main; a failure to start prints one line and exits 1. */

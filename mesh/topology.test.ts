@@ -1,3 +1,4 @@
+import { secretCertificateFiles } from "./identity/pki";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -356,6 +357,18 @@ describe("topology", () => {
       expect(parseTopology(projectDoc(), "mesh.yaml", { MESH_PLAINTEXT: "1" }).security.mode).toBe(
         "plaintext",
       );
+    });
+
+    it("reads this process's certificate from a mounted TLS secret with MESH_CERTS_DIR", () => {
+      const topology = parseTopology(projectDoc(), "mesh.yaml", {
+        MESH_CERTS_DIR: "/etc/mesh/certs",
+      });
+      expect(topology.security.certificateDir).toBe("/etc/mesh/certs");
+      expect(secretCertificateFiles("/etc/mesh/certs")).toEqual({
+        cert: "/etc/mesh/certs/tls.crt",
+        key: "/etc/mesh/certs/tls.key",
+        ca: "/etc/mesh/certs/ca.crt",
+      });
     });
 
     it("names the field of a bad mode, an unknown method, an unknown caller or a bad trust domain", () => {

@@ -294,7 +294,8 @@ function databaseUrlOf(service: string, env: NodeJS.ProcessEnv, file: string): s
  * Reads and validates the topology file (`MESH_TOPOLOGY`, default `mesh.yaml` at the project
  * root), with environment overrides: `MESH_HOST`, `MESH_DATA_DIR`, and per service
  * `<NAME>_PORT`, `<NAME>_STORE`, `<NAME>_TARGET` (for example `USERS_PORT=6000`), and
- * `MESH_PLAINTEXT=1` for `security.mode: plaintext`.
+ * `MESH_PLAINTEXT=1` for `security.mode: plaintext`, `MESH_CERTS_DIR` for
+ * `security.certificateDir`.
  * `DATABASE_URL` (or per service `<NAME>_DATABASE_URL`) puts stores on PostgreSQL instead.
  *
  * @throws TopologyError naming the field and what is expected.
@@ -334,6 +335,10 @@ export function parseTopology(raw: unknown, file: string, env: NodeJS.ProcessEnv
   if (env.MESH_PLAINTEXT === "1") {
     doc.security = { ...(doc.security as object), mode: "plaintext" };
     overridden.set("security.mode", "MESH_PLAINTEXT");
+  }
+  if (env.MESH_CERTS_DIR) {
+    doc.security = { ...(doc.security as object), certificateDir: env.MESH_CERTS_DIR };
+    overridden.set("security.certificateDir", "MESH_CERTS_DIR");
   }
   if (doc.services && typeof doc.services === "object") {
     for (const [name, service] of Object.entries(
@@ -437,7 +442,15 @@ export function parseTopology(raw: unknown, file: string, env: NodeJS.ProcessEnv
       );
     }
   }
-  return { file, dataDir: resolve(root, dataDir), services: resolved, policy, limits, faults, security };
+  return {
+    file,
+    dataDir: resolve(root, dataDir),
+    services: resolved,
+    policy,
+    limits,
+    faults,
+    security,
+  };
 }
 
 /** What clients of a service dial: its `target`. A TopologyError names what is missing. */

@@ -8,7 +8,7 @@ import {
 } from "@grpc/grpc-js";
 import type { PeerCertificate } from "node:tls";
 import type { SecurityConfig } from "../security-config";
-import { certificateFiles } from "./pki";
+import { certificateFiles, secretCertificateFiles } from "./pki";
 import { ANONYMOUS, spiffeId, spiffeIdOfSan, type Party } from "./spiffe";
 
 /** What every process of a plaintext mesh prints at start. */
@@ -59,7 +59,9 @@ export function createMeshIdentity(security: SecurityConfig, party: Party): Mesh
       dialOptions: () => ({ credentials: grpcCredentials.createInsecure(), channelOptions: {} }),
     };
   }
-  const files = certificateFiles(security.pkiDir, party);
+  const files = security.certificateDir
+    ? secretCertificateFiles(security.certificateDir)
+    : certificateFiles(security.pkiDir, party);
   for (const file of [files.ca, files.cert, files.key]) {
     if (!existsSync(file)) {
       throw new Error(

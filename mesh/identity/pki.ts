@@ -30,6 +30,11 @@ export function certificateFiles(pkiDir: string, party: Party): CertificateFiles
   return { cert: `${base}.crt`, key: `${base}.key`, ca: join(pkiDir, "ca.crt") };
 }
 
+/** The files of a Kubernetes TLS secret mounted at `dir` (cert-manager: tls.crt, tls.key, ca.crt). */
+export function secretCertificateFiles(dir: string): CertificateFiles {
+  return { cert: join(dir, "tls.crt"), key: join(dir, "tls.key"), ca: join(dir, "ca.crt") };
+}
+
 /** Every party `security` names: the services and clients, then the operators. */
 export function partiesOf(security: SecurityConfig): Party[] {
   return [

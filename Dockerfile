@@ -1,0 +1,47 @@
+# One image per service, chosen at build time:
+#   docker build --build-arg SERVICE=orders -t grpc-shop-mesh/orders:dev .
+# SERVICE: users | inventory | payments | orders | notifications | gateway
+#
+# Runs as uid 10001 with a read-only root filesystem: the SQLite folder (/data), the topology
+# (/etc/mesh) and the certificates (/etc/mesh/certs) are mounted volumes (deploy/k8s/).
+# No HEALTHCHECK: Kubernetes probes gRPC health on MESH_HEALTH_PORT instead.
+# Checked offline in CI without a Docker engine: scripts/deploy/image-context.ts.
+
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# All dependencies (sqlite3 compiles from source: python3, make, g++), then the TypeScript build.
+FROM ${NODE_IMAGE} AS build
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY gen ./gen
+COPY mesh ./mesh
+COPY services ./services
+COPY scripts ./scripts
+RUN npm run build
+ARG SERVICE
+RUN case "$SERVICE" in \
+      users|inventory|payments|orders|notifications|gateway) ;; \
+      *) echo "SERVICE must be one of users|inventory|payments|orders|notifications|gateway, got '$SERVICE'" >&2; exit 1 ;; \
+    esac \
+    && test -f "dist/services/$SERVICE/main.js" \
+    && ln -s "services/$SERVICE/main.js" dist/main.js
+# Production dependencies only, compiled here so the runtime needs no compiler.
+RUN npm prune --omit=dev --no-audit --no-fund
+
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production \
+    MESH_DATA_DIR=/data \
+    MESH_HOST=0.0.0.0
+WORKDIR /app
+COPY --from=build /app/package.json /app/package-lock.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/gen/descriptor-set.binpb ./gen/descriptor-set.binpb
+# The default topology; Kubernetes mounts its ConfigMap and sets MESH_TOPOLOGY instead.
+COPY mesh.yaml ./
+USER 10001:10001
+CMD ["node", "dist/main.js"]

@@ -1,0 +1,307 @@
+/* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment,
+   @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-explicit-any --
+   these tests assert on objects parsed from YAML, typed only by the schemas they are checked against. */
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { parse as parseYaml } from "yaml";
+import { projectRoot } from "../../mesh/paths";
+import { loadTopology, parseTopology } from "../../mesh/topology";
+import { loadDescriptors } from "../../mesh/descriptors";
+import { workloads } from "../../scripts/deploy/cluster";
+import { build, type K8sObject } from "../../scripts/deploy/kustomize";
+import { databaseSecret } from "../../scripts/deploy/production";
+import { referenceProblems, schemaProblems } from "../../scripts/deploy/validate";
+
+const run = promisify(execFile);
+const root = projectRoot();
+const OVERLAYS = ["dev", "production", "mesh-istio", "mesh-linkerd"];
+const all = workloads(loadTopology({}), loadDescriptors());
+const stores = all.filter((w) => w.protocol === "grpc").map((w) => w.name);
+/** The PostgreSQL URLs: Secrets an operator creates before applying (docs/SCALING.md). */
+const externalSecrets = stores.map(databaseSecret);
+
+const built = new Map(OVERLAYS.map((o) => [o, build(join(root, "deploy/k8s/overlays", o))]));
+const objectsOf = (overlay: string): K8sObject[] => built.get(overlay)!;
+const find = (overlay: string, kind: string, name: string): K8sObject => {
+  const found = objectsOf(overlay).find((o) => o.kind === kind && o.metadata.name === name);
+  if (!found) throw new Error(`${overlay}: no ${kind}/${name}`);
+  return found;
+};
+type Json = Record<string, any>;
+const container = (overlay: string, name: string): Json =>
+  (find(overlay, "Deployment", name) as Json).spec.template.spec.containers[0];
+const envOf = (overlay: string, name: string): Record<string, unknown> =>
+  Object.fromEntries(
+    (container(overlay, name).env as Json[]).map((e) => [e.name, e.value ?? e.valueFrom]),
+  );
+
+/** (from → to:port) pairs the NetworkPolicies of an overlay allow between workloads. */
+function allowedCalls(objects: K8sObject[]): string[] {
+  const edges: string[] = [];
+  for (const p of objects.filter((o) => o.kind === "NetworkPolicy") as Json[]) {
+    const to = p.spec.podSelector.matchLabels?.["app.kubernetes.io/name"];
+    for (const rule of p.spec.ingress ?? []) {
+      for (const from of rule.from ?? []) {
+        const name = from.podSelector?.matchLabels?.["app.kubernetes.io/name"];
+        if (name && !from.namespaceSelector) {
+          for (const port of rule.ports) edges.push(`${name}→${to}:${port.port}`);
+        }
+      }
+    }
+  }
+  return edges.sort();
+}
+
+describe("deploy/k8s", () => {
+  // A child process: prettier 3 (which formats the output) loads through import(), which jest's
+  // CommonJS sandbox does not allow.
+  it("is exactly what mesh.yaml and proto/ generate (npm run deploy:generate)", async () => {
+    const tsNode = join(root, "node_modules/ts-node/dist/bin.js");
+    const script = join(root, "scripts/deploy/generate.ts");
+    const { stdout } = await run(
+      process.execPath,
+      [tsNode, "--transpile-only", script, "--check"],
+      {
+        cwd: root,
+      },
+    );
+    expect(stdout).toBe("");
+  }, 60_000);
+
+  describe.each(OVERLAYS)("overlay %s", (overlay) => {
+    it("validates every object against its schema", () => {
+      const objects = objectsOf(overlay);
+      expect(objects.length).toBeGreaterThan(40);
+      expect(objects.flatMap(schemaProblems)).toEqual([]);
+    });
+
+    it("has no dangling reference: selectors, ports, probes, ConfigMaps, Secrets, targets", () => {
+      expect(referenceProblems(objectsOf(overlay), { externalSecrets })).toEqual([]);
+    });
+
+    it("lets pods call exactly the call graph of mesh.yaml and the gateway", () => {
+      const expected = all
+        .flatMap((w) =>
+          w.dependsOn.map((peer) => `${w.name}→${peer}:${all.find((p) => p.name === peer)!.port}`),
+        )
+        .sort();
+      expect(expected).toEqual(
+        expect.arrayContaining([
+          "orders→users:50051",
+          "notifications→orders:50054",
+          "gateway→inventory:50052",
+        ]),
+      );
+      expect(allowedCalls(objectsOf(overlay))).toEqual(expected);
+    });
+
+    it("runs every container non-root, read-only, without capabilities, within limits", () => {
+      for (const w of all) {
+        const c = container(overlay, w.name);
+        expect(c.securityContext).toMatchObject({
+          runAsNonRoot: true,
+          readOnlyRootFilesystem: true,
+          allowPrivilegeEscalation: false,
+          capabilities: { drop: ["ALL"] },
+        });
+        expect(c.resources.limits).toEqual(expect.objectContaining({ memory: expect.any(String) }));
+      }
+    });
+  });
+
+  it("dev: SQLite on a ReadWriteOnce claim per service, one replica, Recreate", () => {
+    for (const name of stores) {
+      const d = find("dev", "Deployment", name) as Json;
+      expect(d.spec.replicas).toBe(1);
+      expect(d.spec.strategy.type).toBe("Recreate");
+      expect(find("dev", "PersistentVolumeClaim", `${name}-data`)).toBeDefined();
+      expect(container("dev", name).imagePullPolicy).toBe("Never");
+      expect(container("dev", name).image).toBe(`grpc-shop-mesh/${name}:dev`);
+    }
+    expect(objectsOf("dev").some((o) => o.kind === "HorizontalPodAutoscaler")).toBe(false);
+  });
+
+  it("dev: peers are dialled through their headless Service, for round robin over pods", () => {
+    expect(envOf("dev", "orders")).toMatchObject({
+      USERS_TARGET: "dns:///users-headless.shop.svc.cluster.local:50051",
+      INVENTORY_TARGET: "dns:///inventory-headless.shop.svc.cluster.local:50052",
+      PAYMENTS_TARGET: "dns:///payments-headless.shop.svc.cluster.local:50053",
+    });
+    expect((find("dev", "Service", "users-headless") as Json).spec.clusterIP).toBe("None");
+  });
+
+  it("production: PostgreSQL from a Secret, NATS for events, 2+ replicas, autoscaled, no claims", () => {
+    for (const name of stores) {
+      expect(envOf("production", name).DATABASE_URL).toEqual({
+        secretKeyRef: { name: `${name}-database`, key: "url" },
+      });
+      const d = find("production", "Deployment", name) as Json;
+      expect(d.spec.replicas).toBeGreaterThanOrEqual(2);
+      expect(d.spec.template.spec.volumes.find((v: Json) => v.name === "data")).toEqual({
+        name: "data",
+        emptyDir: { sizeLimit: "256Mi" },
+      });
+      expect((find("production", "HorizontalPodAutoscaler", name) as Json).spec.minReplicas).toBe(
+        2,
+      );
+    }
+    expect(objectsOf("production").some((o) => o.kind === "PersistentVolumeClaim")).toBe(false);
+    expect(envOf("production", "orders")).toMatchObject({ MESH_EVENTS: "nats" });
+    expect(envOf("production", "users").MESH_EVENTS).toBeUndefined();
+  });
+
+  describe.each(["istio", "linkerd"])("mesh-%s", (mesh) => {
+    const overlay = `mesh-${mesh}`;
+
+    it("switches the services to plaintext and dials peers by ClusterIP, for the sidecar", () => {
+      for (const w of all) expect(envOf(overlay, w.name).MESH_PLAINTEXT).toBe("1");
+      expect(envOf(overlay, "orders").USERS_TARGET).toBe(
+        "dns:///users.shop.svc.cluster.local:50051",
+      );
+      expect(objectsOf(overlay).some((o) => o.apiVersion.startsWith("cert-manager.io"))).toBe(
+        false,
+      );
+    });
+
+    it("hands retries, hedging, ejection and the breaker over: its topology still loads", () => {
+      const text = (find(overlay, "ConfigMap", "mesh-topology") as Json).data[
+        "mesh.yaml"
+      ] as string;
+      const topology = parseTopology(parseYaml(text), `${overlay}/mesh.yaml`);
+      expect(topology.policy.defaults.retry.maxAttempts).toBe(1);
+      expect(topology.policy.outlierDetection).toBeUndefined();
+      expect(topology.policy.circuitBreaker).toBeUndefined();
+      expect(Object.values(topology.policy.methods).some((m) => m.hedging || m.retry)).toBe(false);
+      // Deadlines stay in-process: they travel with each call.
+      expect(topology.policy.methods["shop.orders.v1.OrderService/PlaceOrder"].timeout).toBe(
+        10_000,
+      );
+    });
+  });
+
+  it("mesh-istio: STRICT mTLS, default deny, and the policy file as routes and rules", () => {
+    expect((find("mesh-istio", "PeerAuthentication", "default") as Json).spec.mtls.mode).toBe(
+      "STRICT",
+    );
+    expect(
+      (find("mesh-istio", "Namespace", "shop") as Json).metadata.labels["istio-injection"],
+    ).toBe("enabled");
+    const routes = (name: string) =>
+      Object.fromEntries(
+        ((find("mesh-istio", "VirtualService", name) as Json).spec.http as Json[]).map((r) => [
+          r.match[0].uri.exact,
+          r,
+        ]),
+      );
+    const orders = routes("orders");
+    expect(orders["/shop.orders.v1.OrderService/PlaceOrder"]).toMatchObject({
+      timeout: "10s",
+      retries: { attempts: 2, retryOn: "unavailable,resource-exhausted" },
+    });
+    expect(orders["/shop.orders.v1.OrderService/StreamEvents"]).toMatchObject({
+      timeout: "0s",
+      retries: { attempts: 0 },
+    });
+    expect(routes("users")["/shop.users.v1.UserService/CreateUser"].retries).toEqual({
+      attempts: 0,
+    });
+    // The hedged read becomes a retry on its non-fatal codes.
+    expect(routes("inventory")["/shop.inventory.v1.InventoryService/GetProduct"].retries).toEqual({
+      attempts: 1,
+      retryOn: "unavailable",
+    });
+    expect(
+      (find("mesh-istio", "DestinationRule", "inventory") as Json).spec.trafficPolicy
+        .outlierDetection,
+    ).toEqual({
+      consecutive5xxErrors: 5,
+      interval: "500ms",
+      baseEjectionTime: "5s",
+      maxEjectionPercent: 50,
+    });
+    const authz = (find("mesh-istio", "AuthorizationPolicy", "payments") as Json).spec.rules[0];
+    expect(authz.from[0].source.principals).toEqual(["cluster.local/ns/shop/sa/orders"]);
+    expect(authz.to[0].operation.paths).toContain("/shop.payments.v1.PaymentService/Charge");
+  });
+
+  it("mesh-linkerd: default deny, callers by identity, timeouts and retries per method", () => {
+    const ns = find("mesh-linkerd", "Namespace", "shop") as Json;
+    expect(ns.metadata.annotations["config.linkerd.io/default-inbound-policy"]).toBe("deny");
+    expect(
+      (find("mesh-linkerd", "MeshTLSAuthentication", "orders-callers") as Json).spec.identityRefs,
+    ).toEqual([
+      { kind: "ServiceAccount", name: "notifications" },
+      { kind: "ServiceAccount", name: "gateway" },
+    ]);
+    expect(find("mesh-linkerd", "GRPCRoute", "orders-placeorder").metadata.annotations).toEqual({
+      "timeout.linkerd.io/request": "10s",
+      "retry.linkerd.io/grpc": "unavailable,resource-exhausted",
+      "retry.linkerd.io/limit": "2",
+    });
+    expect(
+      (find("mesh-linkerd", "Service", "payments") as Json).metadata.annotations,
+    ).toMatchObject({
+      "balancer.linkerd.io/failure-accrual": "consecutive",
+      "balancer.linkerd.io/failure-accrual-consecutive-max-failures": "5",
+    });
+  });
+});
+
+describe("the validation catches", () => {
+  const dev = () => structuredClone(objectsOf("dev"));
+  const deploymentOf = (objects: K8sObject[], name: string): Json =>
+    objects.find((o) => o.kind === "Deployment" && o.metadata.name === name) as Json;
+
+  it("a field of the wrong type, in Kubernetes', Istio's and Linkerd's kinds", () => {
+    const d = deploymentOf(dev(), "users");
+    d.spec.replicas = "two";
+    expect(schemaProblems(d as K8sObject)).toEqual([
+      expect.stringMatching(/Deployment\/users: .*replicas must be integer/),
+    ]);
+    const vs = structuredClone(find("mesh-istio", "VirtualService", "users")) as Json;
+    vs.spec.http[0].timeout = 5;
+    expect(schemaProblems(vs as K8sObject)).toEqual([
+      expect.stringMatching(/timeout must be string/),
+    ]);
+    const server = structuredClone(find("mesh-linkerd", "Server", "users-grpc")) as Json;
+    server.spec.proxyProtocol = "grpc";
+    server.spec.prot = 1;
+    expect(schemaProblems(server as K8sObject)).toHaveLength(2);
+    const route = structuredClone(find("mesh-linkerd", "GRPCRoute", "orders-placeorder")) as Json;
+    route.metadata.annotations["retry.linkerd.io/grpc"] = "UNAVAILABLE";
+    route.metadata.annotations["retry.linkerd.io/limitt"] = "2";
+    expect(schemaProblems(route as K8sObject)).toEqual([
+      expect.stringMatching(/metadata\.annotations\.retry\.linkerd\.io\/grpc/),
+      expect.stringMatching(/metadata\.annotations: Unrecognized key/),
+    ]);
+  });
+
+  it("a probe on an undeclared port, a missing ConfigMap, a target to a wrong port", () => {
+    const objects = dev();
+    const orders = deploymentOf(objects, "orders");
+    orders.spec.template.spec.containers[0].readinessProbe.grpc.port = 9999;
+    orders.spec.template.spec.volumes.find((v: Json) => v.name === "topology").configMap.name =
+      "nope";
+    orders.spec.template.spec.containers[0].env.find((e: Json) => e.name === "USERS_TARGET").value =
+      "dns:///users-headless.shop.svc.cluster.local:50099";
+    expect(referenceProblems(objects)).toEqual([
+      "Deployment/orders: volume topology: ConfigMap nope is not defined",
+      "Deployment/orders: readinessProbe port 9999 is not a declared container port",
+      "Deployment/orders: env USERS_TARGET: Service users-headless has no port 50099",
+    ]);
+  });
+
+  it("a Service that selects no pods, and an object outside the namespace", () => {
+    const objects = dev();
+    const service = objects.find(
+      (o) => o.kind === "Service" && o.metadata.name === "users",
+    ) as Json;
+    service.spec.selector = { "app.kubernetes.io/name": "user" };
+    service.metadata.namespace = "default";
+    expect(referenceProblems(objects)).toEqual([
+      "Service/users: selector matches no Deployment's pods",
+      "Service/users: in namespace default, not shop",
+    ]);
+  });
+});
