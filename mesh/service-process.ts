@@ -1,4 +1,4 @@
-import { watchFaults, type FaultSource } from "./faults";
+import { faultsOverrideFile, watchFaults, type FaultSource } from "./faults";
 import { createLogger, type Logger } from "./logger";
 import { createMeshServer, type MeshServer } from "./server";
 import { loadTopology, serviceOf, type ServiceTopology, type Topology } from "./topology";
@@ -26,7 +26,9 @@ export function createServiceProcess(name: string): ServiceProcess {
   const config = serviceOf(topology, name);
   const log = createLogger({ service: name, instance: `${name}-${config.instance}` });
   // Faults follow the topology file while the service runs; limits are read once.
-  const faults = watchFaults(topology.file, name, log);
+  const faults = watchFaults(topology.file, name, log, {
+    overrideFile: faultsOverrideFile(topology),
+  });
   const server = createMeshServer({ log, limits: topology.limits, faults });
   return { topology, config, log, server, faults };
 }

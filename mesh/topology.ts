@@ -239,6 +239,8 @@ export interface ServiceTopology {
 /** The whole mesh: services, the call policy, server limits and injected faults. */
 export interface Topology {
   file: string;
+  /** Absolute folder of the services' stores and other runtime files (`dataDir`). */
+  dataDir: string;
   services: Record<string, ServiceTopology>;
   policy: PolicyConfig;
   limits: LimitsConfig;
@@ -377,7 +379,8 @@ export function parseTopology(raw: unknown, file: string, env: NodeJS.ProcessEnv
       );
     }
   }
-  return { file, services: resolved, policy, limits, faults };
+  const dataDirPath = isAbsolute(dataDir) ? dataDir : join(root, dataDir);
+  return { file, dataDir: dataDirPath, services: resolved, policy, limits, faults };
 }
 
 /** What clients of a service dial: its `target`. A TopologyError names what is missing. */
