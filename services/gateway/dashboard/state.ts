@@ -128,8 +128,9 @@ export function createDashboard(options: DashboardOptions): Dashboard {
     );
     spansSince.set(member, newest);
   };
+  // Whole milliseconds: the contract's `since` is an epoch-ms integer.
   const since = (member: string): number =>
-    Math.max(0, (spansSince.get(member) ?? 0) - SPAN_OVERLAP_MS);
+    Math.max(0, Math.floor((spansSince.get(member) ?? 0) - SPAN_OVERLAP_MS));
 
   const pollMember = async (m: MeshMember): Promise<{ view: MemberView; scrape?: Scrape }> => {
     const [status, text, spansJson] = await Promise.all([
