@@ -28,5 +28,20 @@ export default tseslint.config(
     files: ["**/*.mjs", "**/*.js"],
     languageOptions: { globals: { console: "readonly", process: "readonly" } },
   },
+  {
+    // The dashboard's page script runs in the browser, with Chart.js loaded before it.
+    files: ["services/gateway/dashboard/public/**/*.js"],
+    languageOptions: {
+      sourceType: "script",
+      globals: {
+        Chart: "readonly",
+        crypto: "readonly",
+        document: "readonly",
+        fetch: "readonly",
+        FormData: "readonly",
+        setInterval: "readonly",
+      },
+    },
+  },
   prettier,
 );

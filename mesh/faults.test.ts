@@ -333,6 +333,36 @@ describe("live reload of faults", () => {
     await eventually(() => expect(source?.faults).toEqual([abortAll(100)]));
   });
 
+  it("puts an override file's faults before the topology's, follows it, and keeps them through a broken one", async () => {
+    const overrides = join(dir, "faults-override.json");
+    const writeOverrides = (text: string): void => {
+      writeFileSync(`${overrides}.tmp`, text);
+      renameSync(`${overrides}.tmp`, overrides);
+    };
+    const delayAll = { service: "users", delay: { percentage: 100, duration: "5ms" } };
+    writeTopology([abortAll(100)]);
+    source = watchFaults(file, "users", silentLogger(), {
+      intervalMs: 50,
+      overrideFile: overrides,
+    });
+    expect(source.faults).toEqual([abortAll(100)]);
+
+    writeOverrides(JSON.stringify({ faults: [delayAll] }));
+    await eventually(() =>
+      expect(source?.faults).toEqual([
+        { service: "users", delay: { percentage: 100, duration: 5 } },
+        abortAll(100),
+      ]),
+    );
+
+    writeOverrides("{ not json");
+    await sleep(300);
+    expect(source.faults).toHaveLength(2);
+
+    rmSync(overrides);
+    await eventually(() => expect(source?.faults).toEqual([abortAll(100)]));
+  });
+
   it("stops following the file after stop()", async () => {
     source = watchFaults(file, "users", silentLogger(), { intervalMs: 50 });
     source.stop();

@@ -1,4 +1,5 @@
-import { statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import {
   Metadata,
   status,
@@ -7,7 +8,8 @@ import {
   type StatusObject,
 } from "@grpc/grpc-js";
 import type { Logger } from "./logger";
-import { loadTopology, type FaultConfig } from "./topology";
+import { parse as parseYaml } from "yaml";
+import { loadTopology, parseTopology, type FaultConfig, type Topology } from "./topology";
 
 /** The fault in force for one method, prepared once so that a call only draws numbers. */
 export interface MethodFault {
@@ -50,6 +52,39 @@ export interface FaultSourceOptions {
 export interface WatchFaultsOptions extends FaultSourceOptions {
   /** How often the file is checked for changes. Defaults to 500 ms. */
   intervalMs?: number;
+  /**
+   * A JSON file `{ "faults": [...] }` (entries as in the topology's `faults`) whose entries are
+   * put in force before the topology's, watched the same way: the gateway's fault controls
+   * write it. A missing file adds nothing. Defaults to none.
+   */
+  overrideFile?: string;
+}
+
+/** Where the runtime fault overrides of a mesh live: `<dataDir>/faults-override.json`. */
+export function faultsOverrideFile(topology: Topology): string {
+  return join(topology.dataDir, "faults-override.json");
+}
+
+/**
+ * `overrides` (entries as in a topology's `faults`) followed by the topology file's own faults,
+ * validated as one topology so that an override is checked exactly as a file entry is.
+ *
+ * @throws TopologyError naming the entry's field (`faults.0.abort.code`).
+ */
+export function faultsWithOverrides(file: string, overrides: readonly unknown[]): FaultConfig[] {
+  const raw = parseYaml(readFileSync(file, "utf8")) as { faults?: unknown[] } | null;
+  const merged = { ...raw, faults: [...overrides, ...(raw?.faults ?? [])] };
+  return parseTopology(merged, file, { ...process.env, MESH_TOPOLOGY: file }).faults;
+}
+
+/** The topology file's faults, after those of the override file when it exists. */
+function loadFaults(file: string, overrideFile: string | undefined): FaultConfig[] {
+  if (!overrideFile || versionOf(overrideFile) === "missing") {
+    return loadTopology({ ...process.env, MESH_TOPOLOGY: file }).faults;
+  }
+  const overrides = (JSON.parse(readFileSync(overrideFile, "utf8")) as { faults?: unknown[] })
+    .faults;
+  return faultsWithOverrides(file, overrides ?? []);
 }
 
 const DEFAULT_WATCH_INTERVAL_MS = 500;
@@ -149,7 +184,7 @@ function versionOf(file: string): string {
 }
 
 /**
- * Faults for `service` from a topology file, re-read whenever the file changes so that
+ * Faults for `service` from a topology file (and `options.overrideFile`), re-read whenever either changes so that
  * faults can be turned on, changed and off without a restart. Each change is logged; a file
  * that no longer validates is logged as an error and the faults in force stay. Reads the file
  * once now, throwing a TopologyError if it is invalid. Call `stop()` on shutdown.
@@ -160,15 +195,17 @@ export function watchFaults(
   log: Logger,
   options: WatchFaultsOptions = {},
 ): FaultSource {
-  const load = () => loadTopology({ ...process.env, MESH_TOPOLOGY: file }).faults;
+  const { overrideFile } = options;
+  const load = () => loadFaults(file, overrideFile);
+  const versions = () => `${versionOf(file)}|${overrideFile ? versionOf(overrideFile) : ""}`;
   // The version is taken before reading, so a write in between is seen at the next check.
-  let version = versionOf(file);
+  let version = versions();
   const source = createFaultSource(service, load(), options);
   const describe = () => source.faults.map(describeFault);
   if (source.faults.length > 0) log.info({ file, faults: describe() }, "faults in force");
 
   const check = (): void => {
-    const now = versionOf(file);
+    const now = versions();
     if (now === version) return;
     version = now;
     const previous = describe();

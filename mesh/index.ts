@@ -61,6 +61,8 @@ export { onShutdownSignal } from "./shutdown";
 export {
   createFaultSource,
   describeFault,
+  faultsOverrideFile,
+  faultsWithOverrides,
   watchFaults,
   type FaultSource,
   type FaultSourceOptions,

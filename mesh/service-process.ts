@@ -3,7 +3,7 @@ import { createAccessControl } from "./access";
 import { createPeer, type Peer } from "./client";
 import { connectionAgeOptions } from "./connection-age";
 import { createEndUserAuthenticator } from "./end-user";
-import { watchFaults, type FaultSource } from "./faults";
+import { faultsOverrideFile, watchFaults, type FaultSource } from "./faults";
 import { createMeshIdentity, PLAINTEXT_WARNING, type MeshIdentity } from "./identity/credentials";
 import { listenHealth, type HealthListener } from "./health-listener";
 import { createLogger, type Logger } from "./logger";
@@ -46,7 +46,9 @@ export function createServiceProcess(name: string): ServiceProcess {
   const config = serviceOf(topology, name);
   const log = createLogger({ service: name, instance: `${name}-${config.instance}` });
   // Faults follow the topology file while the service runs; limits are read once.
-  const faults = watchFaults(topology.file, name, log);
+  const faults = watchFaults(topology.file, name, log, {
+    overrideFile: faultsOverrideFile(topology),
+  });
   const identity = createMeshIdentity(topology.security, { kind: "service", name });
   if (identity.plaintext) log.warn(PLAINTEXT_WARNING);
   else {

@@ -65,3 +65,42 @@ export function memberServing(
     identity.dialOptions(member.service),
   );
 }
+
+/** The gateway's label in start:all's logs and table. */
+export const GATEWAY_LABEL = "gateway";
+const GATEWAY_POLL_MS = 100;
+
+/** Starts the HTTP gateway (dist/services/gateway/main.js) under the supervisor. */
+export function startGateway(
+  supervisor: Supervisor,
+  root: string,
+  env: NodeJS.ProcessEnv = {},
+): void {
+  supervisor.start({
+    label: GATEWAY_LABEL,
+    script: join(root, "dist", "services", "gateway", "main.js"),
+    env,
+  });
+}
+
+/** Resolves once the gateway answers GET /healthz; rejects if it exits first or takes too long. */
+export async function gatewayServing(
+  supervisor: Supervisor,
+  url: string,
+  timeoutMs: number,
+): Promise<void> {
+  const giveUp = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(500) }).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return;
+    if (supervisor.processes.get(GATEWAY_LABEL)?.exitCode !== null) {
+      throw new Error(`the gateway exited before it answered ${url}/healthz`);
+    }
+    if (Date.now() > giveUp)
+      throw new Error(`the gateway did not answer ${url}/healthz in ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, GATEWAY_POLL_MS));
+  }
+}

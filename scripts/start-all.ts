@@ -14,8 +14,16 @@ import {
   TopologyError,
   type Topology,
 } from "../mesh";
+import { gatewayAddress } from "../services/gateway/address";
 import { checkHealth } from "./health-wait";
-import { memberServing, membersOf, startMember } from "./members";
+import {
+  GATEWAY_LABEL,
+  gatewayServing,
+  memberServing,
+  membersOf,
+  startGateway,
+  startMember,
+} from "./members";
 import { prepareOperator } from "./operator";
 import { DEMO_LOGIN, DEMO_PASSWORD, seedDemoData } from "./seed";
 import { createSupervisor } from "./supervisor";
@@ -135,9 +143,13 @@ async function main(): Promise<void> {
       if (stopping) return;
       const how = signal ?? `code ${code}`;
       const member = membersOf(topology).find((m) => m.label === label);
+      const restart =
+        label === GATEWAY_LABEL
+          ? () => startGateway(supervisor, root)
+          : member && (() => startMember(supervisor, root, member));
       const last = restarts.get(label) ?? { at: 0, quickExits: 0 };
       const quickExits = Date.now() - last.at < CRASH_LOOP_WINDOW_MS ? last.quickExits + 1 : 0;
-      if (!ready || !member || quickExits >= CRASH_LOOP_EXITS) {
+      if (!ready || !restart || quickExits >= CRASH_LOOP_EXITS) {
         console.error(`\n${label} exited unexpectedly (${how}); stopping the mesh.`);
         void stop(1);
         return;
@@ -149,7 +161,7 @@ async function main(): Promise<void> {
       setTimeout(() => {
         if (stopping) return;
         restarts.set(label, { at: Date.now(), quickExits });
-        startMember(supervisor, root, member);
+        restart();
       }, RESTART_DELAY_MS);
     },
   });
@@ -166,11 +178,15 @@ async function main(): Promise<void> {
 
   let seed: Awaited<ReturnType<typeof seedDemoData>>;
   const rows = [["service", "address", "health", "store"]];
+  const gatewayUrl = gatewayAddress(topology).url;
   try {
     const members = membersOf(topology);
     for (const member of members) startMember(supervisor, root, member);
     await Promise.all(members.map((m) => memberServing(supervisor, m, READY_TIMEOUT_MS, identity)));
     seed = await seedDemoData(topology, identity);
+    // The gateway last: it calls every service, so it starts once they all serve.
+    startGateway(supervisor, root);
+    await gatewayServing(supervisor, gatewayUrl, READY_TIMEOUT_MS);
     for (const member of members) {
       const store = member.store.startsWith(root)
         ? relative(root, member.store)
@@ -182,6 +198,7 @@ async function main(): Promise<void> {
       );
       rows.push([member.label, member.listen, health, store]);
     }
+    rows.push([GATEWAY_LABEL, gatewayUrl.replace("http://", ""), "HTTP ok", "-"]);
   } catch (err) {
     console.error(`\nstart:all failed: ${err instanceof Error ? err.message : String(err)}`);
     return stop(1);
@@ -195,6 +212,8 @@ The mesh is up. ${seed.created > 0 ? `Seeded ${seed.created} demo users and prod
 ${table(rows)}
 
 ${trust(topology, operator.written.length)}
+
+Dashboard: ${gatewayUrl}/   REST API: ${gatewayUrl}/api/products   OpenAPI: ${gatewayUrl}/openapi.json
 
 Try it with grpcurl (no proto files needed: every server has reflection):
 

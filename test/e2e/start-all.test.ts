@@ -17,7 +17,14 @@ import {
 import { checkHealth, waitForServing } from "../../scripts/health-wait";
 import { grpcurl } from "../grpcurl";
 import { projectPolicy } from "../support";
-import { commandLine, freeInstancePorts, pidsWithEnv, startAll, type StartAll } from "./processes";
+import {
+  commandLine,
+  freeInstancePorts,
+  freePorts,
+  pidsWithEnv,
+  startAll,
+  type StartAll,
+} from "./processes";
 
 const STARTUP_MS = 60_000;
 const NAMES = ["users", "inventory", "payments", "orders", "notifications"] as const;
@@ -30,7 +37,8 @@ async function launch(
 ): Promise<{ run: StartAll; ports: number[] }> {
   // mesh.yaml runs two instances of inventory and payments, the second 100 ports up.
   const chosen = ports ?? (await freeInstancePorts(NAMES.length, 100));
-  const env: NodeJS.ProcessEnv = { MESH_DATA_DIR: dataDir };
+  const [gatewayPort] = await freePorts(1);
+  const env: NodeJS.ProcessEnv = { MESH_DATA_DIR: dataDir, GATEWAY_PORT: String(gatewayPort) };
   NAMES.forEach((name, i) => (env[`${name.toUpperCase()}_PORT`] = String(chosen[i])));
   const run = startAll(projectRoot(), env, args);
   await run.waitFor("Press Ctrl-C", STARTUP_MS);
@@ -138,6 +146,12 @@ describe("npm run start:all, as a user runs it", () => {
         expect(json((await grpcurl(commands[4])).output).order.orderId).toBe(
           json(order.output).order.orderId,
         );
+        // The gateway, started last, serves the same data over REST.
+        const gateway = /Dashboard: (http:\/\/\S+)\//.exec(run.output())?.[1];
+        const products = (await (await fetch(`${gateway}/api/products/sku-espresso`)).json()) as {
+          product: { available: number };
+        };
+        expect(products.product.available).toBe(98);
       } finally {
         run.child.kill("SIGINT");
         await run.exited;

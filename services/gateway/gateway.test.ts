@@ -1,0 +1,493 @@
+/* eslint-disable @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access,
+   @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument,
+   @typescript-eslint/no-explicit-any --
+   The gateway's answers are JSON read as `any` and pinned by expect(), field by field. */
+import { randomUUID } from "node:crypto";
+import { UserServiceService } from "../../gen/shop/users/v1/users";
+import {
+  createFaultSource,
+  createMeshServer,
+  faultsOverrideFile,
+  openStore,
+  silentLogger,
+  watchFaults,
+  type Store,
+} from "../../mesh";
+import { startGatewayShop, type GatewayShop } from "../../test/gateway-harness";
+import { startTestServer, type TestServer } from "../../test/support";
+import { createGateway, type Gateway } from "./gateway";
+import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
+import { migrations as inventoryMigrations } from "../inventory/migrations";
+import { createInventoryService } from "../inventory/service";
+import { createInventoryStore } from "../inventory/store";
+import { migrations as usersMigrations } from "../users/migrations";
+import { createUsersService } from "../users/service";
+import { createUsersStore } from "../users/store";
+
+interface Answer {
+  status: number;
+  body: any;
+  headers: Headers;
+}
+
+let env: GatewayShop;
+
+async function api(
+  method: string,
+  path: string,
+  options: { body?: unknown; raw?: string; headers?: Record<string, string>; base?: string } = {},
+): Promise<Answer> {
+  const headers: Record<string, string> = { ...options.headers };
+  let body: string | undefined = options.raw;
+  if (options.body !== undefined) {
+    body = JSON.stringify(options.body);
+    headers["content-type"] = "application/json";
+  }
+  const response = await fetch(`${options.base ?? env.baseUrl}${path}`, { method, headers, body });
+  const text = await response.text();
+  const isJson = response.headers.get("content-type")?.startsWith("application/json");
+  return {
+    status: response.status,
+    body: isJson ? JSON.parse(text) : text,
+    headers: response.headers,
+  };
+}
+
+/** Asserts the JSON error shape and returns its error object. */
+function expectError(answer: Answer, httpStatus: number, grpcStatus: string) {
+  expect(answer.status).toBe(httpStatus);
+  expect(answer.body.error).toMatchObject({ code: httpStatus, status: grpcStatus });
+  expect(typeof answer.body.error.message).toBe("string");
+  expect(Array.isArray(answer.body.error.details)).toBe(true);
+  return answer.body.error as {
+    message: string;
+    details: { fieldViolations?: { field: string }[] }[];
+  };
+}
+
+const fieldOf = (answer: Answer): string | undefined =>
+  answer.body.error.details[0]?.fieldViolations?.[0]?.field;
+
+let userId: string;
+const run = randomUUID().slice(0, 8);
+
+beforeAll(async () => {
+  env = await startGatewayShop();
+  for (const [sku, stock] of [
+    ["sku-mug", 100],
+    ["sku-rare", 1],
+  ] as const) {
+    await env.shop.inventory.createProduct({
+      sku,
+      name: sku,
+      description: "",
+      price: { currencyCode: "USD", units: 5, nanos: 0 },
+      initialStock: stock,
+    });
+  }
+  const created = await api("POST", "/api/users", {
+    body: { email: `ada-${run}@example.com`, displayName: "Ada" },
+  });
+  userId = created.body.user.userId;
+});
+
+afterAll(() => env.stop());
+
+describe("users", () => {
+  test("POST /api/users creates a user (201) that GET /api/users/{id} and the list return", async () => {
+    const created = await api("POST", "/api/users", {
+      body: { email: `bo-${run}@example.com`, display_name: "Bo" },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.user).toMatchObject({ email: `bo-${run}@example.com`, displayName: "Bo" });
+    const got = await api("GET", `/api/users/${created.body.user.userId}`);
+    expect(got.status).toBe(200);
+    expect(got.body.user).toEqual(created.body.user);
+    const list = await api("GET", "/api/users?pageSize=100");
+    expect(list.body.users.map((u: { userId: string }) => u.userId)).toContain(
+      created.body.user.userId,
+    );
+  });
+
+  test("an unknown user is a 404 NOT_FOUND error body", async () => {
+    const error = expectError(
+      await api("GET", "/api/users/usr_01J00000000000000000000000"),
+      404,
+      "NOT_FOUND",
+    );
+    expect(error.message).toMatch(/usr_01J00000000000000000000000/);
+  });
+
+  test("a taken email is a 409 ALREADY_EXISTS", async () => {
+    expectError(
+      await api("POST", "/api/users", {
+        body: { email: `ada-${run}@example.com`, displayName: "Ada 2" },
+      }),
+      409,
+      "ALREADY_EXISTS",
+    );
+  });
+
+  test("bad JSON, a missing field, a wrong type and an unknown field are 400s naming the field", async () => {
+    const badJson = await api("POST", "/api/users", {
+      raw: "{nope",
+      headers: { "content-type": "application/json" },
+    });
+    expectError(badJson, 400, "INVALID_ARGUMENT");
+    expect(fieldOf(badJson)).toBe("body");
+    expect(fieldOf(await api("POST", "/api/users", { body: { displayName: "x" } }))).toBe("email");
+    expect(fieldOf(await api("POST", "/api/users", { body: { email: 7, displayName: "X" } }))).toBe(
+      "email",
+    );
+    expect(
+      fieldOf(
+        await api("POST", "/api/users", { body: { email: "a@b.c", displayName: "X", age: 3 } }),
+      ),
+    ).toBe("age");
+    const badPage = await api("GET", "/api/users?pageSize=many");
+    expectError(badPage, 400, "INVALID_ARGUMENT");
+    expect(fieldOf(badPage)).toBe("pageSize");
+  });
+
+  test("a field the service rejects is a 400 naming it in JSON form", async () => {
+    const answer = await api("POST", "/api/users", {
+      body: { email: "not-an-email", displayName: "X" },
+    });
+    expectError(answer, 400, "INVALID_ARGUMENT");
+    expect(fieldOf(answer)).toBe("email");
+  });
+});
+
+describe("products", () => {
+  test("GET /api/products lists products and /api/products/{sku} returns one", async () => {
+    const list = await api("GET", "/api/products");
+    expect(list.status).toBe(200);
+    expect(list.body.products.map((p: { sku: string }) => p.sku)).toEqual(
+      expect.arrayContaining(["sku-mug", "sku-rare"]),
+    );
+    const one = await api("GET", "/api/products/sku-mug");
+    expect(one.body.product).toMatchObject({
+      sku: "sku-mug",
+      price: { currencyCode: "USD", units: 5 },
+    });
+  });
+
+  test("an unknown SKU is a 404", async () => {
+    expectError(await api("GET", "/api/products/sku-none"), 404, "NOT_FOUND");
+  });
+});
+
+describe("orders", () => {
+  const order = (key: string, body: object) =>
+    api("POST", "/api/orders", { body, headers: { "Idempotency-Key": key } });
+
+  test("the same Idempotency-Key twice places one order and answers it both times", async () => {
+    const key = `key-${randomUUID()}`;
+    const body = { userId, items: [{ sku: "sku-mug", quantity: 2 }] };
+    const first = await order(key, body);
+    expect(first.status).toBe(200);
+    expect(first.body.order).toMatchObject({
+      requestId: key,
+      userId,
+      status: "ORDER_STATUS_CONFIRMED",
+    });
+    const second = await order(key, body);
+    expect(second.body.order.orderId).toBe(first.body.order.orderId);
+    const list = await api("GET", `/api/orders?user_id=${userId}&pageSize=100`);
+    const ids = list.body.orders.map((o: { requestId: string; orderId: string }) => o.requestId);
+    expect(ids.filter((id: string) => id === key)).toHaveLength(1);
+    const got = await api("GET", `/api/orders/${first.body.order.orderId}`);
+    expect(got.body.order).toEqual(first.body.order);
+  });
+
+  test("the same Idempotency-Key with a different body is a 409 ALREADY_EXISTS", async () => {
+    const key = `key-${randomUUID()}`;
+    await order(key, { userId, items: [{ sku: "sku-mug", quantity: 1 }] });
+    const conflict = await order(key, { userId, items: [{ sku: "sku-mug", quantity: 3 }] });
+    expect(expectError(conflict, 409, "ALREADY_EXISTS").message).toMatch(key);
+  });
+
+  test("no Idempotency-Key, an empty item list or a zero quantity is a 400 naming it", async () => {
+    const noKey = await api("POST", "/api/orders", {
+      body: { userId, items: [{ sku: "sku-mug", quantity: 1 }] },
+    });
+    expect(fieldOf(noKey)).toBe("idempotency-key");
+    expect(fieldOf(await order("k1", { userId, items: [] }))).toBe("items");
+    expect(fieldOf(await order("k2", { userId, items: [{ sku: "sku-mug", quantity: 0 }] }))).toBe(
+      "items[0].quantity",
+    );
+  });
+
+  test("an order beyond the stock is a 400 FAILED_PRECONDITION, and an unknown order a 404", async () => {
+    const rejected = await order(`key-${randomUUID()}`, {
+      userId,
+      items: [{ sku: "sku-rare", quantity: 5 }],
+    });
+    expectError(rejected, 400, "FAILED_PRECONDITION");
+    expectError(await api("GET", "/api/orders/ord_01J00000000000000000000000"), 404, "NOT_FOUND");
+  });
+
+  test("listing orders without a user is a 400 naming userId", async () => {
+    expect(fieldOf(await api("GET", "/api/orders"))).toBe("userId");
+  });
+
+  test("a placed order becomes a notification at /api/users/{id}/notifications", async () => {
+    const placed = await order(`key-${randomUUID()}`, {
+      userId,
+      items: [{ sku: "sku-mug", quantity: 1 }],
+    });
+    const orderId = placed.body.order.orderId;
+    let found: unknown;
+    for (let i = 0; i < 50 && !found; i++) {
+      const list = await api("GET", `/api/users/${userId}/notifications?pageSize=100`);
+      found = (list.body.notifications ?? []).find(
+        (n: { orderId: string }) => n.orderId === orderId,
+      );
+      if (!found) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(found).toMatchObject({ orderId, userId, kind: "NOTIFICATION_KIND_ORDER_CONFIRMED" });
+  });
+});
+
+describe("deadlines, unavailability, trace context", () => {
+  let slow: TestServer;
+  let recording: TestServer;
+  const stores: Store[] = [];
+  let other: Gateway;
+  let otherUrl: string;
+  const seen: { traceparent?: string; authorization?: string }[] = [];
+
+  beforeAll(async () => {
+    const log = silentLogger();
+    const usersStore = await openStore({ file: ":memory:", migrations: usersMigrations, log });
+    const inventoryStore = await openStore({
+      file: ":memory:",
+      migrations: inventoryMigrations,
+      log,
+    });
+    stores.push(usersStore, inventoryStore);
+    // Inventory whose every call waits 2 s before the handler: a fault, as mesh.yaml would add.
+    const faults = createFaultSource("inventory", [
+      { service: "inventory", delay: { percentage: 100, duration: 2_000 } },
+    ]);
+    const server = createMeshServer({ log, faults, shutdownGraceMs: 500 });
+    server.addService(
+      InventoryServiceService,
+      createInventoryService({ store: createInventoryStore(inventoryStore) }),
+    );
+    const port = await server.listen("127.0.0.1:0");
+    server.ready();
+    slow = { address: `127.0.0.1:${port}`, server, close: () => server.shutdown() };
+    // Users that records the metadata each GetUser arrives with.
+    const users = createUsersService({ store: createUsersStore(usersStore) });
+    recording = await startTestServer((s) =>
+      s.addService(UserServiceService, {
+        ...users,
+        getUser: (request, context) => {
+          seen.push({
+            traceparent: context.metadata.get("traceparent")[0] as string,
+            authorization: context.metadata.get("authorization")[0] as string,
+          });
+          return users.getUser(request, context);
+        },
+      }),
+    );
+    // A dead address: a server started and stopped.
+    const dead = await startTestServer(() => undefined);
+    await dead.close();
+    other = createGateway({
+      topology: env.topology,
+      log,
+      processMetrics: false,
+      targets: {
+        ...env.addresses,
+        users: recording.address,
+        inventory: slow.address,
+        notifications: dead.address,
+      },
+    });
+    otherUrl = `http://127.0.0.1:${await other.listen(0)}`;
+  });
+
+  afterAll(async () => {
+    await other.close();
+    await Promise.all([slow.close(), recording.close()]);
+    await Promise.all(stores.map((s) => s.close()));
+  });
+
+  test("Request-Timeout becomes the deadline: a call slower than it is a 504 DEADLINE_EXCEEDED", async () => {
+    const started = Date.now();
+    const answer = await api("GET", "/api/products", {
+      base: otherUrl,
+      headers: { "Request-Timeout": "200ms" },
+    });
+    expectError(answer, 504, "DEADLINE_EXCEEDED");
+    console.log(`504 after ${Date.now() - started} ms for a 200 ms budget`);
+    expectError(
+      await api("GET", "/api/products", { base: otherUrl, headers: { "grpc-timeout": "150m" } }),
+      504,
+      "DEADLINE_EXCEEDED",
+    );
+    const bad = await api("GET", "/api/products", {
+      base: otherUrl,
+      headers: { "X-Request-Timeout": "soon" },
+    });
+    expect(fieldOf(bad)).toBe("x-request-timeout");
+  });
+
+  test("a service that is down is a 503 UNAVAILABLE", async () => {
+    expectError(
+      await api("GET", `/api/users/${userId}/notifications`, { base: otherUrl }),
+      503,
+      "UNAVAILABLE",
+    );
+  });
+
+  test("traceparent and authorization reach the service as gRPC metadata, on the same trace", async () => {
+    const traceId = randomUUID().replace(/-/g, "");
+    seen.length = 0;
+    const answer = await api("GET", "/api/users/usr_01J00000000000000000000000", {
+      base: otherUrl,
+      headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01`, authorization: "Bearer t0ken" },
+    });
+    expect(answer.status).toBe(404);
+    expect(answer.headers.get("traceresponse")).toMatch(
+      new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`),
+    );
+    const spans = other.spans.since(0).filter((s) => s.traceId === traceId);
+    const server = spans.find((s) => s.kind === "server")!;
+    const client = spans.find((s) => s.kind === "client")!;
+    expect(server).toMatchObject({
+      parentSpanId: "00f067aa0ba902b7",
+      name: "GET /api/users/{userId}",
+      status: "NOT_FOUND",
+    });
+    expect(client).toMatchObject({
+      parentSpanId: server.spanId,
+      name: "shop.users.v1.UserService/GetUser",
+    });
+    expect(seen).toEqual([
+      { traceparent: `00-${traceId}-${client.spanId}-01`, authorization: "Bearer t0ken" },
+    ]);
+  });
+});
+
+describe("gateway telemetry, dashboard state and fault controls", () => {
+  test("GET /metrics counts the gateway's calls per peer, method and code", async () => {
+    await api("GET", "/api/products/sku-none");
+    const text = (await api("GET", "/metrics")).body as string;
+    expect(text).toMatch(
+      /grpc_client_handled_total\{peer="inventory",grpc_service="shop.inventory.v1.InventoryService",grpc_method="GetProduct",grpc_type="unary",grpc_code="NOT_FOUND",service="gateway",member="gateway-1"\} [1-9]/,
+    );
+  });
+
+  test("GET /api/dashboard/state lists every member with health, and the gateway's edges", async () => {
+    await api("GET", "/api/products");
+    const state = (await api("GET", "/api/dashboard/state")).body;
+    const names = state.services.map((s: { name: string }) => s.name);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        "gateway",
+        "users",
+        "inventory",
+        "payments",
+        "orders",
+        "notifications",
+      ]),
+    );
+    const members = state.services.flatMap((s: { members: object[] }) => s.members);
+    expect(members).toContainEqual(
+      expect.objectContaining({
+        member: "orders-1",
+        address: env.addresses.orders,
+        health: "SERVING",
+        metrics: false,
+      }),
+    );
+    const edge = state.edges.find(
+      (e: { from: string; to: string }) => e.from === "gateway" && e.to === "inventory",
+    );
+    expect(edge.total).toBeGreaterThan(0);
+    expect(state.peers).toContainEqual({
+      from: "gateway",
+      to: "orders",
+      breaker: "closed",
+      ejections: 0,
+    });
+    expect(state.traces.length).toBeGreaterThan(0);
+    expect(state.traces[0].spans[0]).toMatchObject({ service: "gateway", kind: "server" });
+  });
+
+  test("a fault added through /api/faults reaches a service watching the override file, and is removed", async () => {
+    const file = faultsOverrideFile(env.topology);
+    const source = watchFaults(env.topology.file, "payments", silentLogger(), {
+      overrideFile: file,
+      intervalMs: 20,
+    });
+    try {
+      const bad = await api("POST", "/api/faults", {
+        body: { service: "payments", abort: { percentage: 20, code: "NOPE" } },
+      });
+      expectError(bad, 400, "INVALID_ARGUMENT");
+      expect(bad.body.error.message).toMatch(/faults\.0\.abort\.code/);
+      const fault = {
+        service: "payments",
+        method: "shop.payments.v1.PaymentService/Charge",
+        abort: { percentage: 20, code: "UNAVAILABLE" },
+      };
+      const added = await api("POST", "/api/faults", { body: fault });
+      expect(added.status).toBe(201);
+      expect(added.body.faults).toEqual([fault]);
+      await waitFor(() => source.faults.length === 1);
+      expect(source.faults[0]).toMatchObject(fault);
+      expect((await api("GET", "/api/faults")).body.overrides).toEqual([fault]);
+      expect((await api("DELETE", "/api/faults/0")).body.faults).toEqual([]);
+      await waitFor(() => source.faults.length === 0);
+      expectError(await api("DELETE", "/api/faults/0"), 404, "NOT_FOUND");
+    } finally {
+      source.stop();
+    }
+  });
+});
+
+describe("routing and the OpenAPI document", () => {
+  test("every route in the table is in /openapi.json with its method, responses and error schema", async () => {
+    const doc = (await api("GET", "/openapi.json")).body;
+    expect(doc.openapi).toBe("3.1.0");
+    for (const route of env.gateway.routes) {
+      const operation = doc.paths[route.path]?.[route.method.toLowerCase()];
+      expect({ route: `${route.method} ${route.path}`, found: operation?.operationId }).toEqual({
+        route: `${route.method} ${route.path}`,
+        found: route.operationId,
+      });
+      expect(operation.responses["503"].content["application/json"].schema).toEqual({
+        $ref: "#/components/schemas/Error",
+      });
+    }
+    const documented = Object.values(doc.paths).reduce(
+      (n: number, ops) => n + Object.keys(ops as object).length,
+      0,
+    );
+    expect(documented).toBe(env.gateway.routes.length);
+    expect(doc.paths["/api/orders"].post.parameters).toContainEqual(
+      expect.objectContaining({ name: "idempotency-key", in: "header", required: true }),
+    );
+  });
+
+  test("an unknown path is a 404 JSON error, and the dashboard page and Chart.js are served", async () => {
+    expectError(await api("GET", "/api/nothing"), 404, "NOT_FOUND");
+    const page = await api("GET", "/");
+    expect(page.status).toBe(200);
+    expect(page.body).toMatch(/<script src="\/vendor\/chart.umd.js"><\/script>/);
+    const chart = await api("GET", "/vendor/chart.umd.js");
+    expect(chart.body).toMatch(/Chart/);
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const giveUp = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > giveUp) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,86 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { NotificationServiceService } from "../gen/shop/notifications/v1/notifications";
+import { loadTopology, openStore, silentLogger, type Store, type Topology } from "../mesh";
+import { createGateway, type Gateway } from "../services/gateway/gateway";
+import type { PeerName } from "../services/gateway/peers";
+import { createOrdersConsumer, type OrdersConsumer } from "../services/notifications/consumer";
+import { migrations as notificationsMigrations } from "../services/notifications/migrations";
+import { createNotificationsService } from "../services/notifications/service";
+import { createNotificationsStore } from "../services/notifications/store";
+import { startShop, type ShopOptions, type TestShop } from "./shop";
+import { startTestServer, type TestServer } from "./support";
+
+/** The in-process shop, notifications consuming its events, and a gateway over them. */
+export interface GatewayShop {
+  shop: TestShop;
+  gateway: Gateway;
+  /** `http://127.0.0.1:<port>` of the gateway. */
+  baseUrl: string;
+  /** The topology the gateway was given: the shop's ports, a temporary data folder. */
+  topology: Topology;
+  addresses: Record<PeerName | "payments", string>;
+  stop(): Promise<void>;
+}
+
+const portOf = (address: string): string => address.slice(address.lastIndexOf(":") + 1);
+
+/**
+ * A topology of the project's mesh.yaml, one instance per service at the given addresses,
+ * with its data folder `dataDir`.
+ */
+export function topologyAt(addresses: Record<string, string>, dataDir: string): Topology {
+  // The in-process shop serves plaintext, so the gateway dials it so.
+  const env: NodeJS.ProcessEnv = { MESH_DATA_DIR: dataDir, MESH_PLAINTEXT: "1" };
+  for (const [name, address] of Object.entries(addresses)) {
+    env[`${name.toUpperCase()}_PORT`] = portOf(address);
+    env[`${name.toUpperCase()}_INSTANCES`] = "1";
+  }
+  return loadTopology(env);
+}
+
+/** Starts the shop (real gRPC, real SQLite), notifications, and a gateway on a free port. */
+export async function startGatewayShop(options: ShopOptions = {}): Promise<GatewayShop> {
+  const shop = await startShop(options);
+  const log = silentLogger();
+  const store: Store = await openStore({
+    file: ":memory:",
+    migrations: notificationsMigrations,
+    log,
+  });
+  const notificationsStore = createNotificationsStore(store);
+  const notifications: TestServer = await startTestServer((s) =>
+    s.addService(
+      NotificationServiceService,
+      createNotificationsService({ store: notificationsStore }),
+    ),
+  );
+  const consumer: OrdersConsumer = createOrdersConsumer({
+    store: notificationsStore,
+    orders: shop.orders,
+    log,
+    ackEveryMs: 100,
+  });
+  consumer.start();
+  const dataDir = mkdtempSync(join(tmpdir(), "gateway-test-"));
+  const addresses = { ...shop.addresses, notifications: notifications.address };
+  const topology = topologyAt(addresses, dataDir);
+  const gateway = createGateway({ topology, log, processMetrics: false });
+  const port = await gateway.listen(0);
+  return {
+    shop,
+    gateway,
+    baseUrl: `http://127.0.0.1:${port}`,
+    topology,
+    addresses,
+    async stop() {
+      await gateway.close();
+      await consumer.stop();
+      await notifications.close();
+      await store.close();
+      await shop.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
