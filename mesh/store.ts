@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import knex, { type Knex } from "knex";
+import { createGroupCommit } from "./group-commit";
 import type { Logger } from "./logger";
 
 // knex ships its dialects as CommonJS classes without type declarations.
@@ -58,8 +59,10 @@ export interface Store {
   readonly db: Knex;
   /**
    * Runs `work` in a transaction that holds the write lock from its start; see above.
-   * Inside `work`, query only through `trx`: the store has one connection, which the
-   * transaction holds, so a query through `db` would wait for it until knex times out.
+   * Writes that queue up behind a commit are committed together, each in its own savepoint
+   * (group commit, see group-commit.ts): one fsync for the group, and a failing write rolls
+   * back alone. Inside `work`, query only through `trx`: the store has one connection, which
+   * the transaction holds, so a query through `db` would wait for it until knex times out.
    */
   write<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -144,7 +147,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
 
   return {
     db,
-    write: (work) => db.transaction(work),
+    write: createGroupCommit(db),
     close: () => db.destroy(),
   };
 }
