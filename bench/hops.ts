@@ -1,5 +1,5 @@
-import { Client, credentials } from "@grpc/grpc-js";
-import { createPeer, loadTopology } from "../mesh";
+import { Client, credentials, Metadata } from "@grpc/grpc-js";
+import { createPeer, loadDescriptors, loadTopology, serviceConfigFor } from "../mesh";
 import { freePorts } from "../scripts/ports";
 import { processCpuMs, spawnNode, type Child } from "./child";
 import { runClosedLoop, type CallFn } from "./closed-loop";
@@ -11,7 +11,7 @@ import { median, round3 } from "./stats";
 
 /** One way of making the echo call, with the processes that serve it. */
 interface Variant {
-  name: "raw" | "mesh" | "sidecar";
+  name: "raw" | "features" | "mesh" | "sidecar";
   call: CallFn;
   /** Processes other than this one that work for each call: [server, ...proxies]. */
   pids: number[];
@@ -42,6 +42,36 @@ function rawVariant(name: "raw" | "sidecar", target: string, pids: number[]): Va
     pids,
     // Plain grpc-js, as its README shows it: a callback, no deadline, no metadata of our own.
     call: (done) => client.makeUnaryRequest(ECHO_PATH, identity, identity, payload, done),
+    close: () => client.close(),
+  };
+}
+
+/**
+ * Plain grpc-js with what the mesh turns on in grpc-js itself: the service config built from
+ * the policy (round robin behind outlier detection, retry throttling) and a deadline on every
+ * call. Between raw and mesh, it splits the mesh's cost into grpc-js features and mesh code.
+ */
+function featuresVariant(target: string, pid: number): Variant {
+  const policy = loadTopology().policy;
+  const config = serviceConfigFor("bench.echo.v1.EchoService", policy, loadDescriptors());
+  const client = new Client(target, credentials.createInsecure(), {
+    "grpc.service_config": JSON.stringify(config),
+  });
+  const payload = echoPayload();
+  const timeoutMs = policy.defaults.timeout;
+  return {
+    name: "features",
+    pids: [pid],
+    call: (done) =>
+      client.makeUnaryRequest(
+        ECHO_PATH,
+        identity,
+        identity,
+        payload,
+        new Metadata(),
+        { deadline: Date.now() + timeoutMs },
+        done,
+      ),
     close: () => client.close(),
   };
 }
@@ -140,6 +170,7 @@ export async function runHops(
     const rawTarget = `127.0.0.1:${raw.ready.split(" ")[1]}`;
     const meshTarget = `127.0.0.1:${mesh.ready.split(" ")[1]}`;
     variants.push(rawVariant("raw", rawTarget, [raw.process.pid as number]));
+    variants.push(featuresVariant(rawTarget, raw.process.pid as number));
     variants.push(meshVariant(meshTarget, mesh.process.pid as number));
     if (!missing) {
       // client → outbound sidecar → inbound sidecar → server, as a sidecar mesh routes a call.
@@ -173,6 +204,7 @@ function meshSection(
 ): SectionResult {
   const raw = results.get("raw") as Record<Phase, Medians>;
   const mesh = results.get("mesh") as Record<Phase, Medians>;
+  const features = results.get("features") as Record<Phase, Medians>;
   const ratio = round3(mesh.throughput.rps / raw.throughput.rps);
   const row = (name: string, r: Record<Phase, Medians>): (string | number)[] => [
     name,
@@ -201,11 +233,17 @@ function meshSection(
       "client CPU µs/call",
       "server CPU µs/call",
     ],
-    rows: [row("raw grpc-js", raw), row("mesh", mesh)],
+    rows: [
+      row("raw grpc-js", raw),
+      row("grpc-js + deadline + mesh service config", features),
+      row("mesh", mesh),
+    ],
     figures: {
       raw_rps: round3(raw.throughput.rps),
       mesh_rps: round3(mesh.throughput.rps),
+      features_rps: round3(features.throughput.rps),
       throughput_ratio: ratio,
+      features_ratio: round3(features.throughput.rps / raw.throughput.rps),
       added_p50_us: us(mesh.throughput.p50 - raw.throughput.p50),
       added_p99_us: us(mesh.throughput.p99 - raw.throughput.p99),
       added_p50_us_at_1: us(mesh.latency.p50 - raw.latency.p50),
@@ -220,7 +258,7 @@ function meshSection(
     ],
     notes: [
       `Added latency: p50 ${us(mesh.latency.p50 - raw.latency.p50)} µs, p99 ${us(mesh.latency.p99 - raw.latency.p99)} µs at 1 in flight; p50 ${us(mesh.throughput.p50 - raw.throughput.p50)} µs, p99 ${us(mesh.throughput.p99 - raw.throughput.p99)} µs at ${config.hopConcurrency}.`,
-      "Bound: both processes share the machine's cores, so throughput is the CPU per call of client plus server; the mesh's extra work is a deadline timer, the breaker, round robin with outlier detection, and the handler adapter.",
+      "Bound: client and server share the machine's cores, so throughput is bounded by their CPU per call. The middle row is plain grpc-js with what the mesh switches on inside grpc-js (a deadline, so a timer at each end; round robin behind outlier detection; retry throttling): mesh minus that row is the mesh's own code (breaker, handler adapter, call context, promise API).",
     ],
   };
 }
