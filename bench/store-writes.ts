@@ -124,7 +124,8 @@ export async function runStore(config: BenchConfig): Promise<SectionResult> {
     targets: [],
     notes: [
       "Bound: with synchronous FULL every commit waits for an fsync of the WAL, so a lone writer's one-row transactions run at the disk's fsync rate (compare synchronous NORMAL, which skips it).",
-      "Queued writers are group-committed by Store.write (mesh/group-commit.ts): each in its own savepoint, one COMMIT and one fsync per group, so their rate approaches the batched one; the batched row is the bound (one fsync and one knex round trip per many rows).",
+      "Queued writers are group-committed by Store.write (mesh/group-commit.ts): each in its own savepoint, one COMMIT and one fsync per group. That removes the fsyncs but not the statements: each write still costs SAVEPOINT, its own statements and RELEASE, each a round trip to sqlite3's worker thread, which bounds the rate when the CPU, not the disk, is the scarce resource.",
+      "The batched row is the bound for many rows: one fsync and one statement for the whole batch.",
     ],
   };
 }
