@@ -24,7 +24,8 @@ export function spawnNode(
 ): Promise<Child> {
   const child = spawn(process.execPath, [script, ...args], {
     env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "inherit"],
+    // stdin is a pipe the child watches (exitWithParent): it closes when we die, however we die.
+    stdio: ["pipe", "pipe", "inherit"],
   });
   const stop = (): Promise<void> =>
     child.exitCode !== null || child.signalCode !== null
@@ -51,6 +52,16 @@ export function spawnNode(
       resolve({ process: child, ready: line, stop });
     });
   });
+}
+
+/**
+ * For a child started by {@link spawnNode}: exit on SIGTERM, and when the parent's end of
+ * stdin closes, so that a suite killed with SIGKILL leaves no server behind.
+ */
+export function exitWithParent(): void {
+  process.on("SIGTERM", () => process.exit(0));
+  process.stdin.on("close", () => process.exit(0));
+  process.stdin.resume();
 }
 
 /** User plus system CPU a process has used, in milliseconds, from /proc/<pid>/stat (Linux). */

@@ -6,6 +6,7 @@
  */
 import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
 import { createFaultSource, createMeshServer, loadTopology, silentLogger } from "../mesh";
+import { exitWithParent } from "./child";
 import { EchoService } from "./echo";
 
 async function listenRaw(): Promise<number> {
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
   const kind = process.argv[2];
   if (kind !== "raw" && kind !== "mesh") throw new Error(`usage: echo-server raw|mesh`);
   const port = kind === "raw" ? await listenRaw() : await listenMesh();
-  process.on("SIGTERM", () => process.exit(0));
+  exitWithParent();
   console.log(`LISTENING ${port}`);
 }
 

@@ -25,6 +25,7 @@ import {
   type CallContext,
   type PolicyConfig,
 } from "../mesh";
+import { exitWithParent } from "./child";
 
 type Handlers = Record<string, (request: never, ctx: CallContext) => Promise<unknown>>;
 
@@ -98,7 +99,7 @@ async function main(): Promise<void> {
   server.addService(definition, handlersFor(definition, answers) as never);
   const port = await server.listen("127.0.0.1:0");
   server.ready();
-  process.on("SIGTERM", () => process.exit(0));
+  exitWithParent();
   console.log(`LISTENING ${port}`);
 }
 

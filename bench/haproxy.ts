@@ -45,6 +45,15 @@ backend upstream
 `;
 }
 
+const processAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 const portOpen = (port: number): Promise<boolean> =>
   new Promise((resolve) => {
     const socket = connect(port, "127.0.0.1");
@@ -60,12 +69,26 @@ export async function startSidecar(listenPort: number, upstream: string): Promis
   const dir = mkdtempSync(join(tmpdir(), "bench-haproxy-"));
   const file = join(dir, "haproxy.cfg");
   writeFileSync(file, config(listenPort, upstream));
-  // -db: stay in the foreground, one process, so that its pid is the one doing the work.
-  const child: ChildProcess = spawn("haproxy", ["-db", "-f", file], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
+  // -db: one process in the foreground, so that its pid is the one doing the work. HAProxy
+  // cannot notice that we died, so a shell holds it: when our end of the shell's stdin
+  // closes (stop(), or this process dying however it dies), the shell kills it and removes
+  // its folder.
+  const child: ChildProcess = spawn(
+    "sh",
+    [
+      "-c",
+      'haproxy -db -f "$1" & echo "$!"; read _; kill "$!"; wait "$!"; rm -rf "$2"',
+      "sh",
+      file,
+      dir,
+    ],
+    { stdio: ["pipe", "pipe", "pipe"] },
+  );
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const pid = await new Promise<number>((resolve) =>
+    child.stdout?.once("data", (chunk: Buffer) => resolve(Number(chunk.toString().trim()))),
+  );
   const stop = (): Promise<void> =>
     new Promise((resolve) => {
       const done = (): void => {
@@ -74,15 +97,15 @@ export async function startSidecar(listenPort: number, upstream: string): Promis
       };
       if (child.exitCode !== null || child.signalCode !== null) return done();
       child.once("exit", done);
-      child.kill("SIGTERM");
+      child.stdin?.end();
     });
   const giveUp = Date.now() + READY_TIMEOUT_MS;
   while (!(await portOpen(listenPort))) {
-    if (child.exitCode !== null || Date.now() > giveUp) {
+    if (child.exitCode !== null || !processAlive(pid) || Date.now() > giveUp) {
       await stop();
       throw new Error(`haproxy did not listen on ${listenPort}: ${stderr.trim()}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return { pid: child.pid as number, stop };
+  return { pid, stop };
 }
