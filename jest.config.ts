@@ -2,7 +2,7 @@ import type { Config } from "jest";
 
 const config: Config = {
   testEnvironment: "node",
-  roots: ["<rootDir>/mesh", "<rootDir>/services", "<rootDir>/test"],
+  roots: ["<rootDir>/mesh", "<rootDir>/services", "<rootDir>/test", "<rootDir>/bench"],
   testMatch: ["**/*.test.ts"],
   transform: {
     // Type checking is `npm run typecheck`; with isolatedModules (tsconfig) ts-jest only strips

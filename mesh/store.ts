@@ -1,4 +1,5 @@
 import type { Knex } from "knex";
+import { createGroupCommit } from "./group-commit";
 import type { Logger } from "./logger";
 import { describeStore, isPostgresUrl } from "./store-location";
 import { openPostgres } from "./store-postgres";
@@ -47,6 +48,9 @@ export interface Store {
    * IMMEDIATE; PostgreSQL: an advisory lock, see store-postgres.ts). Inside `work`, query only
    * through `trx`: on SQLite the store has one connection, which the transaction holds, so a
    * query through `db` would wait for it until knex times out.
+   * On SQLite, writes that queue up behind a commit are committed together, each in its own
+   * savepoint (group commit, see group-commit.ts): one fsync for the group, and a failing
+   * write rolls back alone.
    */
   write<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -77,7 +81,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     store = {
       db,
       dialect: "sqlite",
-      write: (work) => db.transaction(work),
+      write: createGroupCommit(db),
       close: () => db.destroy(),
     };
   }

@@ -1,0 +1,71 @@
+import { quickConfig, type BenchConfig } from "./config";
+import { haproxyMissing } from "./haproxy";
+import { runSuite } from "./main";
+import { formatReport, type BenchReport } from "./report";
+
+// The smallest run that still exercises every comparison end to end: this checks that the
+// suite works and reports every section, never how fast anything is.
+const tiny: BenchConfig = {
+  ...quickConfig,
+  rounds: 1,
+  roundMs: 150,
+  warmupMs: 50,
+  storeRows: 20,
+  storeBatch: 10,
+  growthSmall: 200,
+  growthLarge: 1_000,
+  growthSamples: 20,
+};
+
+describe("npm run bench --quick", () => {
+  let report: BenchReport;
+
+  beforeAll(async () => {
+    const missing = haproxyMissing();
+    if (missing && !process.env.CI) {
+      console.warn(`section b will be reported as skipped: ${missing}`);
+    }
+    report = await runSuite(tiny, ["a", "b", "c", "d", "e"], () => undefined);
+  }, 180_000);
+
+  it("reports every section, in order, with the machine and the command", () => {
+    expect(report.sections.map((s) => s.id)).toEqual(["a", "b", "c", "d", "e"]);
+    expect(report.machine.cores).toBeGreaterThan(0);
+    expect(report.machine.node).toBe(process.version);
+    const text = formatReport(report);
+    for (const s of report.sections) expect(text).toContain(`${s.id}. ${s.title}`);
+    expect(text).toContain(report.machine.cpuModel);
+  });
+
+  it.each(["a", "c", "d", "e"])("section %s has a table and finite numbers", (id) => {
+    const section = report.sections.find((s) => s.id === id);
+    expect(section?.skipped).toBeUndefined();
+    expect(section?.rows.length).toBeGreaterThan(0);
+    const figures = Object.values(section?.figures ?? {});
+    expect(figures.length).toBeGreaterThan(0);
+    for (const value of figures) expect(Number.isFinite(value)).toBe(true);
+  });
+
+  it("section b measures the HAProxy sidecar pair, or says which package is missing", () => {
+    const section = report.sections.find((s) => s.id === "b");
+    if (haproxyMissing()) {
+      // In CI a missing haproxy fails the suite itself (runHops throws), so this is local only.
+      expect(section?.skipped).toMatch(/apt-get install -y haproxy/);
+      return;
+    }
+    expect(section?.skipped).toBeUndefined();
+    expect(section?.rows.map((r) => r[0])).toEqual(["raw grpc-js", "mesh", "sidecar pair"]);
+    for (const value of Object.values(section?.figures ?? {})) {
+      expect(Number.isFinite(value)).toBe(true);
+    }
+  });
+
+  it("every target names its value and whether it was met", () => {
+    const targets = report.sections.flatMap((s) => s.targets);
+    expect(targets.length).toBeGreaterThan(0);
+    for (const t of targets) {
+      expect(Number.isFinite(t.value)).toBe(true);
+      expect(typeof t.met).toBe("boolean");
+    }
+  });
+});

@@ -1,0 +1,78 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+
+/** A process started by the suite, stopped by it afterwards. */
+export interface Child {
+  process: ChildProcess;
+  /** The line the child printed to say it is ready, e.g. `LISTENING 40123`. */
+  ready: string;
+  stop(): Promise<void>;
+}
+
+const READY_TIMEOUT_MS = 30_000;
+
+/**
+ * Spawns `node <script> ...args` and resolves once it prints a line starting with `prefix`
+ * on stdout; anything on stderr is passed through. Rejects if it exits or is silent first.
+ */
+export function spawnNode(
+  script: string,
+  args: readonly string[],
+  prefix: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<Child> {
+  const child = spawn(process.execPath, [script, ...args], {
+    env: { ...process.env, ...env },
+    // stdin is a pipe the child watches (exitWithParent): it closes when we die, however we die.
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const stop = (): Promise<void> =>
+    child.exitCode !== null || child.signalCode !== null
+      ? Promise.resolve()
+      : new Promise((resolve) => {
+          child.once("exit", () => resolve());
+          child.kill("SIGTERM");
+        });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      void stop();
+      reject(new Error(`${script} did not print "${prefix}" within ${READY_TIMEOUT_MS} ms`));
+    }, READY_TIMEOUT_MS);
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${script} exited (${signal ?? `code ${code}`}) before it was ready`));
+    });
+    const lines = createInterface({ input: child.stdout });
+    lines.on("line", (line) => {
+      if (!line.startsWith(prefix)) return;
+      clearTimeout(timer);
+      lines.removeAllListeners("line");
+      child.stdout.resume();
+      resolve({ process: child, ready: line, stop });
+    });
+  });
+}
+
+/**
+ * For a child started by {@link spawnNode}: exit on SIGTERM, and when the parent's end of
+ * stdin closes, so that a suite killed with SIGKILL leaves no server behind.
+ */
+export function exitWithParent(): void {
+  process.on("SIGTERM", () => process.exit(0));
+  process.stdin.on("close", () => process.exit(0));
+  process.stdin.resume();
+}
+
+/** User plus system CPU a process has used, in milliseconds, from /proc/<pid>/stat (Linux). */
+export function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name, which is in parentheses and may contain spaces.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime and stime are fields 14 and 15 of the file, 12 and 13 after the name and state.
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+// USER_HZ, which is 100 on every Linux platform Node runs on (sysconf(_SC_CLK_TCK)).
+const CLOCK_TICKS_PER_SECOND = 100;

@@ -1,0 +1,50 @@
+/**
+ * A benchmark server process: `node dist/bench/echo-server.js raw|mesh`. Serves the echo
+ * contract on an ephemeral port on 127.0.0.1, either as a plain grpc-js server (`raw`) or as a
+ * mesh server with the project's limits (`mesh`), prints `LISTENING <port>`, and exits on
+ * SIGTERM.
+ */
+import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
+import { createFaultSource, createMeshServer, loadTopology, silentLogger } from "../mesh";
+import { exitWithParent } from "./child";
+import { EchoService } from "./echo";
+
+async function listenRaw(): Promise<number> {
+  const server = new Server();
+  server.addService(EchoService, {
+    echo: (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) =>
+      callback(null, call.request),
+  });
+  return new Promise((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, port) =>
+      err ? reject(err) : resolve(port),
+    ),
+  );
+}
+
+async function listenMesh(): Promise<number> {
+  // As a service runs it: the topology's limits and a fault source, with no fault in force.
+  const topology = loadTopology();
+  const server = createMeshServer({
+    log: silentLogger(),
+    limits: topology.limits,
+    faults: createFaultSource("bench", []),
+  });
+  server.addService(EchoService, { echo: (request: Buffer) => Promise.resolve(request) });
+  const port = await server.listen("127.0.0.1:0");
+  server.ready();
+  return port;
+}
+
+async function main(): Promise<void> {
+  const kind = process.argv[2];
+  if (kind !== "raw" && kind !== "mesh") throw new Error(`usage: echo-server raw|mesh`);
+  const port = kind === "raw" ? await listenRaw() : await listenMesh();
+  exitWithParent();
+  console.log(`LISTENING ${port}`);
+}
+
+main().catch((err: unknown) => {
+  console.error("echo-server failed:", err instanceof Error ? err.message : err);
+  process.exit(1);
+});

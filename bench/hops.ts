@@ -1,0 +1,323 @@
+import { Client, credentials, Metadata } from "@grpc/grpc-js";
+import { createPeer, loadDescriptors, loadTopology, serviceConfigFor } from "../mesh";
+import { freePorts } from "../scripts/ports";
+import { processCpuMs, spawnNode, type Child } from "./child";
+import { runClosedLoop, type CallFn } from "./closed-loop";
+import { benchScript, type BenchConfig } from "./config";
+import { ECHO_PATH, ECHO_PAYLOAD_BYTES, EchoService, echoPayload } from "./echo";
+import { haproxyMissing, startSidecar, type Sidecar } from "./haproxy";
+import type { SectionResult } from "./report";
+import { median, round3 } from "./stats";
+
+/** One way of making the echo call, with the processes that serve it. */
+interface Variant {
+  name: "raw" | "features" | "mesh" | "sidecar";
+  call: CallFn;
+  /** Processes other than this one that work for each call: [server, ...proxies]. */
+  pids: number[];
+  close(): void;
+}
+
+/** One measured round of one variant at one concurrency. */
+interface Sample {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  /** CPU per successful call, in microseconds: this process, the server, the proxies. */
+  clientCpuUs: number;
+  serverCpuUs: number;
+  proxyCpuUs: number;
+}
+
+type Phase = "throughput" | "latency";
+
+const identity = (b: Buffer): Buffer => b;
+
+function rawVariant(name: "raw" | "sidecar", target: string, pids: number[]): Variant {
+  const client = new Client(target, credentials.createInsecure());
+  const payload = echoPayload();
+  return {
+    name,
+    pids,
+    // Plain grpc-js, as its README shows it: a callback, no deadline, no metadata of our own.
+    call: (done) => client.makeUnaryRequest(ECHO_PATH, identity, identity, payload, done),
+    close: () => client.close(),
+  };
+}
+
+/**
+ * Plain grpc-js with what the mesh turns on in grpc-js itself: the service config built from
+ * the policy (round robin behind outlier detection, retry throttling) and a deadline on every
+ * call. Between raw and mesh, it splits the mesh's cost into grpc-js features and mesh code.
+ */
+function featuresVariant(target: string, pid: number): Variant {
+  const policy = loadTopology().policy;
+  const config = serviceConfigFor("bench.echo.v1.EchoService", policy, loadDescriptors());
+  const client = new Client(target, credentials.createInsecure(), {
+    "grpc.service_config": JSON.stringify(config),
+  });
+  const payload = echoPayload();
+  const timeoutMs = policy.defaults.timeout;
+  return {
+    name: "features",
+    pids: [pid],
+    call: (done) =>
+      client.makeUnaryRequest(
+        ECHO_PATH,
+        identity,
+        identity,
+        payload,
+        new Metadata(),
+        { deadline: Date.now() + timeoutMs },
+        done,
+      ),
+    close: () => client.close(),
+  };
+}
+
+function meshVariant(target: string, pid: number): Variant {
+  // As a service calls a peer: the project's policy (deadline, breaker, balancing, ejection).
+  const peer = createPeer(EchoService, { target, policy: loadTopology().policy });
+  const payload = echoPayload();
+  return {
+    name: "mesh",
+    pids: [pid],
+    call: (done) => {
+      peer.echo(payload).then(() => done(null), done);
+    },
+    close: () => peer.close(),
+  };
+}
+
+async function sample(variant: Variant, concurrency: number, ms: number): Promise<Sample> {
+  const cpuOf = (pids: number[]): number => pids.reduce((sum, pid) => sum + processCpuMs(pid), 0);
+  const client0 = process.cpuUsage();
+  const server0 = cpuOf(variant.pids.slice(0, 1));
+  const proxy0 = cpuOf(variant.pids.slice(1));
+  const result = await runClosedLoop(variant.call, { concurrency, durationMs: ms });
+  const client = process.cpuUsage(client0);
+  const ok = Math.max(1, result.calls - result.errors);
+  if (result.errors > 0) {
+    throw new Error(`${variant.name}: ${result.errors} echo calls failed: ${result.firstError}`);
+  }
+  return {
+    rps: result.rps,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors,
+    clientCpuUs: (client.user + client.system) / ok,
+    serverCpuUs: ((cpuOf(variant.pids.slice(0, 1)) - server0) * 1000) / ok,
+    proxyCpuUs: ((cpuOf(variant.pids.slice(1)) - proxy0) * 1000) / ok,
+  };
+}
+
+type Medians = Record<keyof Sample, number>;
+
+function medians(samples: Sample[]): Medians {
+  const keys = Object.keys(samples[0]) as (keyof Sample)[];
+  return Object.fromEntries(keys.map((k) => [k, median(samples.map((s) => s[k]))])) as Medians;
+}
+
+/**
+ * Runs every variant in alternating order, round after round, so that a change in the
+ * machine's load (other processes) hits each variant alike; returns the median per variant
+ * and phase.
+ */
+async function measureAll(
+  variants: Variant[],
+  config: BenchConfig,
+): Promise<Map<string, Record<Phase, Medians>>> {
+  const samples = new Map(variants.map((v) => [v.name, { throughput: [], latency: [] }])) as Map<
+    string,
+    Record<Phase, Sample[]>
+  >;
+  for (const v of variants) await sample(v, config.hopConcurrency, config.warmupMs);
+  for (let round = 0; round < config.rounds; round++) {
+    const order = variants.map((_, i) => variants[(i + round) % variants.length]);
+    for (const v of order) {
+      const mine = samples.get(v.name) as Record<Phase, Sample[]>;
+      mine.throughput.push(await sample(v, config.hopConcurrency, config.roundMs));
+      mine.latency.push(await sample(v, 1, config.roundMs));
+    }
+  }
+  return new Map(
+    [...samples].map(([name, s]) => [
+      name,
+      { throughput: medians(s.throughput), latency: medians(s.latency) },
+    ]),
+  );
+}
+
+const us = (ms: number): number => Math.round(ms * 1000);
+
+/**
+ * Sections a (mesh hop vs raw grpc-js hop) and b (mesh hop vs a pair of HAProxy sidecars):
+ * echo servers in child processes, load from this process, every variant in each round.
+ */
+export async function runHops(
+  config: BenchConfig,
+): Promise<{ mesh: SectionResult; sidecar: SectionResult }> {
+  const children: Child[] = [];
+  const sidecars: Sidecar[] = [];
+  const variants: Variant[] = [];
+  const missing = haproxyMissing();
+  if (missing && process.env.CI) throw new Error(`section b needs HAProxy in CI: ${missing}`);
+  try {
+    const raw = await spawnNode(benchScript("echo-server"), ["raw"], "LISTENING");
+    const mesh = await spawnNode(benchScript("echo-server"), ["mesh"], "LISTENING");
+    children.push(raw, mesh);
+    const rawTarget = `127.0.0.1:${raw.ready.split(" ")[1]}`;
+    const meshTarget = `127.0.0.1:${mesh.ready.split(" ")[1]}`;
+    variants.push(rawVariant("raw", rawTarget, [raw.process.pid as number]));
+    variants.push(featuresVariant(rawTarget, raw.process.pid as number));
+    variants.push(meshVariant(meshTarget, mesh.process.pid as number));
+    if (!missing) {
+      // client → outbound sidecar → inbound sidecar → server, as a sidecar mesh routes a call.
+      const [outPort, inPort] = await freePorts(2);
+      const inbound = await startSidecar(inPort, rawTarget);
+      sidecars.push(inbound);
+      const outbound = await startSidecar(outPort, `127.0.0.1:${inPort}`);
+      sidecars.push(outbound);
+      variants.push(
+        rawVariant("sidecar", `127.0.0.1:${outPort}`, [
+          raw.process.pid as number,
+          outbound.pid,
+          inbound.pid,
+        ]),
+      );
+    }
+    const results = await measureAll(variants, config);
+    return {
+      mesh: meshSection(results, config),
+      sidecar: sidecarSection(results, config, missing),
+    };
+  } finally {
+    for (const v of variants) v.close();
+    await Promise.all([...sidecars, ...children].map((c) => c.stop()));
+  }
+}
+
+function meshSection(
+  results: Map<string, Record<Phase, Medians>>,
+  config: BenchConfig,
+): SectionResult {
+  const raw = results.get("raw") as Record<Phase, Medians>;
+  const mesh = results.get("mesh") as Record<Phase, Medians>;
+  const features = results.get("features") as Record<Phase, Medians>;
+  const ratio = round3(mesh.throughput.rps / raw.throughput.rps);
+  const row = (name: string, r: Record<Phase, Medians>): (string | number)[] => [
+    name,
+    Math.round(r.throughput.rps),
+    us(r.throughput.p50),
+    us(r.throughput.p99),
+    us(r.latency.p50),
+    us(r.latency.p99),
+    Math.round(r.throughput.clientCpuUs),
+    Math.round(r.throughput.serverCpuUs),
+  ];
+  return {
+    id: "a",
+    title: "Mesh hop vs raw grpc-js hop (unary echo)",
+    setup:
+      `Echo of ${ECHO_PAYLOAD_BYTES} bytes; server in a child process, client in this one; ` +
+      `${config.hopConcurrency} calls in flight (throughput) and 1 (latency); ` +
+      `${config.rounds} rounds of ${config.roundMs} ms alternating raw/mesh after ${config.warmupMs} ms warm-up; medians of rounds.`,
+    columns: [
+      "hop",
+      `calls/s @${config.hopConcurrency}`,
+      "p50 µs",
+      "p99 µs",
+      "p50 µs @1",
+      "p99 µs @1",
+      "client CPU µs/call",
+      "server CPU µs/call",
+    ],
+    rows: [
+      row("raw grpc-js", raw),
+      row("grpc-js + deadline + mesh service config", features),
+      row("mesh", mesh),
+    ],
+    figures: {
+      raw_rps: round3(raw.throughput.rps),
+      mesh_rps: round3(mesh.throughput.rps),
+      features_rps: round3(features.throughput.rps),
+      throughput_ratio: ratio,
+      features_ratio: round3(features.throughput.rps / raw.throughput.rps),
+      added_p50_us: us(mesh.throughput.p50 - raw.throughput.p50),
+      added_p99_us: us(mesh.throughput.p99 - raw.throughput.p99),
+      added_p50_us_at_1: us(mesh.latency.p50 - raw.latency.p50),
+      added_p99_us_at_1: us(mesh.latency.p99 - raw.latency.p99),
+      mesh_client_cpu_us: round3(mesh.throughput.clientCpuUs),
+      raw_client_cpu_us: round3(raw.throughput.clientCpuUs),
+      mesh_server_cpu_us: round3(mesh.throughput.serverCpuUs),
+      raw_server_cpu_us: round3(raw.throughput.serverCpuUs),
+    },
+    targets: [
+      { name: "mesh / raw throughput", value: ratio, target: "≥ 0.95", met: ratio >= 0.95 },
+    ],
+    notes: [
+      `Added latency: p50 ${us(mesh.latency.p50 - raw.latency.p50)} µs, p99 ${us(mesh.latency.p99 - raw.latency.p99)} µs at 1 in flight; p50 ${us(mesh.throughput.p50 - raw.throughput.p50)} µs, p99 ${us(mesh.throughput.p99 - raw.throughput.p99)} µs at ${config.hopConcurrency}.`,
+      "Bound: client and server share the machine's cores, so throughput is bounded by their CPU per call. The middle row is plain grpc-js with what the mesh switches on inside grpc-js (a deadline, so a timer at each end; round robin behind outlier detection; retry throttling): mesh minus that row is the mesh's own code (breaker, handler adapter, call context, promise API).",
+    ],
+  };
+}
+
+function sidecarSection(
+  results: Map<string, Record<Phase, Medians>>,
+  config: BenchConfig,
+  missing: string | undefined,
+): SectionResult {
+  const base = {
+    id: "b",
+    title: "Mesh hop vs a sidecar pair (client → HAProxy → HAProxy → server)",
+    setup:
+      "The raw echo hop routed through two HAProxy processes (mode http, proto h2 on both sides, 1 thread each, loopback), against the mesh hop; latency at 1 call in flight, CPU per call of every process involved.",
+    columns: ["hop", "p50 µs @1", "p99 µs @1", "added p50 µs", "CPU µs/call (all processes)"],
+  };
+  if (missing) {
+    return { ...base, rows: [], figures: {}, targets: [], notes: [], skipped: missing };
+  }
+  const raw = results.get("raw") as Record<Phase, Medians>;
+  const mesh = results.get("mesh") as Record<Phase, Medians>;
+  const sidecar = results.get("sidecar") as Record<Phase, Medians>;
+  const cpu = (r: Record<Phase, Medians>): number =>
+    r.throughput.clientCpuUs + r.throughput.serverCpuUs + r.throughput.proxyCpuUs;
+  const meshAdded = mesh.latency.p50 - raw.latency.p50;
+  const sidecarAdded = sidecar.latency.p50 - raw.latency.p50;
+  const share = round3(meshAdded / sidecarAdded);
+  const row = (name: string, r: Record<Phase, Medians>): (string | number)[] => [
+    name,
+    us(r.latency.p50),
+    us(r.latency.p99),
+    us(r.latency.p50 - raw.latency.p50),
+    Math.round(cpu(r)),
+  ];
+  return {
+    ...base,
+    rows: [row("raw grpc-js", raw), row("mesh", mesh), row("sidecar pair", sidecar)],
+    figures: {
+      mesh_added_p50_us: us(meshAdded),
+      sidecar_added_p50_us: us(sidecarAdded),
+      mesh_share_of_sidecar_added_p50: share,
+      sidecar_added_p99_us: us(sidecar.latency.p99 - raw.latency.p99),
+      raw_cpu_us_per_call: round3(cpu(raw)),
+      mesh_cpu_us_per_call: round3(cpu(mesh)),
+      sidecar_cpu_us_per_call: round3(cpu(sidecar)),
+      sidecar_proxy_cpu_us_per_call: round3(sidecar.throughput.proxyCpuUs),
+      sidecar_rps: round3(sidecar.throughput.rps),
+    },
+    targets: [
+      {
+        name: "mesh added p50 / sidecar pair added p50",
+        value: share,
+        target: "≤ 0.1",
+        met: share <= 0.1,
+      },
+    ],
+    notes: [
+      `CPU per call measured at ${config.hopConcurrency} in flight: process.cpuUsage for this process, /proc/<pid>/stat (10 ms ticks) for the server and the proxies.`,
+      "Bound: each sidecar adds two HTTP/2 parses and a loopback round trip per call; the mesh adds work only inside the two processes that exist anyway.",
+    ],
+  };
+}

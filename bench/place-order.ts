@@ -1,0 +1,135 @@
+import { randomBytes } from "node:crypto";
+import { OrderServiceService } from "../gen/shop/orders/v1/orders";
+import { createPeer, loadTopology, seededRandom, type Peer } from "../mesh";
+import { seedLoadData, startScratchMesh, type ScratchMesh } from "../scripts/scratch-mesh";
+import { spawnNode, type Child } from "./child";
+import { runClosedLoop, type CallFn } from "./closed-loop";
+import { benchScript, type BenchConfig } from "./config";
+import type { SectionResult } from "./report";
+import { median, round3 } from "./stats";
+
+const GRAPH = ["users", "inventory", "payments", "orders"] as const;
+const LOAD_USERS = 20;
+const LOAD_PRODUCTS = 10;
+
+/** The echo graph: the four services as mesh servers with fixed answers and no stores. */
+async function startEchoGraph(children: Child[]): Promise<string> {
+  const targets: string[] = [];
+  for (const name of GRAPH.slice(0, 3)) {
+    const child = await spawnNode(benchScript("graph-server"), [name], "LISTENING");
+    children.push(child);
+    targets.push(`${name}=127.0.0.1:${child.ready.split(" ")[1]}`);
+  }
+  const orders = await spawnNode(benchScript("graph-server"), ["orders", ...targets], "LISTENING");
+  children.push(orders);
+  return `127.0.0.1:${orders.ready.split(" ")[1]}`;
+}
+
+/** PlaceOrder calls with a fresh request_id each, one line of a random product. */
+function placeOrders(
+  orders: Peer<typeof OrderServiceService>,
+  userIds: string[],
+  skus: string[],
+): CallFn {
+  const runId = randomBytes(4).toString("hex");
+  const random = seededRandom(11);
+  let n = 0;
+  return (done) => {
+    const request = {
+      requestId: `bench-${runId}-${n++}`,
+      userId: userIds[Math.floor(random() * userIds.length)],
+      items: [{ sku: skus[Math.floor(random() * skus.length)], quantity: 1 }],
+      paymentMethod: "tok_visa",
+    };
+    orders.placeOrder(request).then(() => done(null), done);
+  };
+}
+
+interface GraphSample {
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+/**
+ * Section c: PlaceOrder through orders → users, inventory, payments (four processes, one
+ * instance each) with echo handlers, against the real services on real SQLite stores, in
+ * alternating rounds at the same concurrency.
+ */
+export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult> {
+  const children: Child[] = [];
+  let mesh: ScratchMesh | undefined;
+  const peers: Peer<typeof OrderServiceService>[] = [];
+  try {
+    const policy = loadTopology().policy;
+    const echoTarget = await startEchoGraph(children);
+    mesh = await startScratchMesh({
+      services: GRAPH,
+      instances: { users: 1, inventory: 1, payments: 1, orders: 1 },
+    });
+    const data = await seedLoadData(
+      mesh.topology,
+      randomBytes(3).toString("hex"),
+      LOAD_USERS,
+      LOAD_PRODUCTS,
+      mesh.identity,
+    );
+    const echoPeer = createPeer(OrderServiceService, { target: echoTarget, policy });
+    const realPeer = createPeer(OrderServiceService, {
+      target: mesh.topology.services.orders.target,
+      policy,
+      ...mesh.identity.dialOptions("orders"),
+    });
+    peers.push(echoPeer, realPeer);
+    const graphs = [
+      { name: "echo", call: placeOrders(echoPeer, ["usr_echo"], ["sku-echo"]) },
+      { name: "real", call: placeOrders(realPeer, data.userIds, data.skus) },
+    ];
+    const samples = new Map<string, GraphSample[]>(graphs.map((g) => [g.name, []]));
+    const run = async (call: CallFn, ms: number): Promise<GraphSample> => {
+      const r = await runClosedLoop(call, { concurrency: config.orderConcurrency, durationMs: ms });
+      if (r.errors > 0) throw new Error(`PlaceOrder: ${r.errors} calls failed: ${r.firstError}`);
+      return { rps: r.rps, p50: r.latency.p50, p99: r.latency.p99 };
+    };
+    for (const g of graphs) await run(g.call, config.warmupMs);
+    for (let round = 0; round < config.rounds; round++) {
+      for (const g of round % 2 === 0 ? graphs : [...graphs].reverse()) {
+        samples.get(g.name)?.push(await run(g.call, config.roundMs));
+      }
+    }
+    const med = (name: string, k: keyof GraphSample): number =>
+      median((samples.get(name) ?? []).map((s) => s[k]));
+    const ratio = round3(med("real", "rps") / med("echo", "rps"));
+    const row = (label: string, name: string): (string | number)[] => [
+      label,
+      Math.round(med(name, "rps")),
+      med(name, "p50").toFixed(2),
+      med(name, "p99").toFixed(2),
+    ];
+    return {
+      id: "c",
+      title: "PlaceOrder end to end vs its physical limit (echo call graph)",
+      setup: `orders → users.GetUser, inventory.ReserveStock, payments.Charge, four processes with one instance each; ${config.orderConcurrency} orders in flight; ${config.rounds} alternating rounds of ${config.roundMs} ms after ${config.warmupMs} ms warm-up; medians of rounds.`,
+      columns: ["graph", "orders/s", "p50 ms", "p99 ms"],
+      rows: [row("echo handlers, no stores", "echo"), row("real services, SQLite", "real")],
+      figures: {
+        echo_orders_per_s: round3(med("echo", "rps")),
+        real_orders_per_s: round3(med("real", "rps")),
+        real_over_echo: ratio,
+        echo_p99_ms: round3(med("echo", "p99")),
+        real_p99_ms: round3(med("real", "p99")),
+        real_p50_ms: round3(med("real", "p50")),
+      },
+      targets: [
+        { name: "real / echo orders per second", value: ratio, target: "≥ 0.6", met: ratio >= 0.6 },
+      ],
+      notes: [
+        "Bound: the echo graph is four mesh hops per order (client→orders, then three calls); the real one adds validation, the saga's three store transactions in orders (create PENDING, finish + outbox), one each in inventory and payments, every one a synchronous FULL commit (an fsync), and the idempotency lookups.",
+      ],
+    };
+  } finally {
+    for (const p of peers) p.close();
+    await Promise.all(children.map((c) => c.stop()));
+    await mesh?.stop();
+  }
+}
