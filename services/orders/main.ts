@@ -11,7 +11,7 @@ import {
   serve,
   targetOf,
 } from "../../mesh";
-import { createCompaction } from "./compaction";
+import { createCompaction } from "../common/outbox";
 import { migrations } from "./migrations";
 import { createRecovery } from "./recovery";
 import { createSaga } from "./saga";

@@ -10,9 +10,12 @@ import {
 import {
   PaymentStatus,
   type Payment,
+  type PaymentEvent,
   type PaymentServiceService,
 } from "../../gen/shop/payments/v1/payments";
 import { formatMoney, fromMicros } from "../common/money";
+import { createEventStreamHandlers, type EventStreamOptions } from "../common/outbox";
+import { capturedEvent, refundedEvent } from "./events";
 import {
   checkCharge,
   checkGet,
@@ -23,8 +26,11 @@ import {
 } from "./requests";
 import type { PaymentRecord, PaymentsStore, PaymentsWriter } from "./store";
 
-/** Dependencies of the payments service. */
-export interface PaymentsServiceDeps {
+/** Dependencies of the payments service; the event stream's options are in EventStreamOptions. */
+export interface PaymentsServiceDeps extends Omit<
+  EventStreamOptions<PaymentEvent>,
+  "outbox" | "producer" | "now"
+> {
   store: PaymentsStore;
   /** Defaults to the system clock. */
   now?: () => Date;
@@ -39,8 +45,16 @@ export function createPaymentsService(
 ): ServiceHandlers<typeof PaymentServiceService> {
   const { store } = deps;
   const now = deps.now ?? (() => new Date());
+  const events = createEventStreamHandlers({
+    ...deps,
+    outbox: store.events,
+    producer: "payments",
+    now: () => now().getTime(),
+  });
 
   return {
+    ...events,
+
     async charge(request) {
       const charge = checkCharge(request);
 
@@ -56,8 +70,13 @@ export function createPaymentsService(
           }
           return existing;
         }
-        const created = newPayment(charge, now().getTime());
+        const time = now().getTime();
+        const created = newPayment(charge, time);
         await w.insert(created);
+        // A decline changes nothing anyone else holds; a capture is money taken.
+        if (created.status === PaymentStatus.PAYMENT_STATUS_CAPTURED) {
+          await w.appendEvent(capturedEvent(toPayment(created), time), time);
+        }
         return created;
       });
 
@@ -119,6 +138,15 @@ export function createPaymentsService(
           updateTime: time,
         };
         await w.insertRefund({ ...refund, createTime: time }, updated);
+        const amount = fromMicros(refund.amountMicros, refund.currencyCode);
+        await w.appendEvent(
+          refundedEvent(
+            toPayment(updated),
+            { refundId: refund.refundId, amount, reason: refund.reason },
+            time,
+          ),
+          time,
+        );
         return updated;
       });
 
