@@ -1,5 +1,6 @@
 import { NotificationServiceService } from "../../gen/shop/notifications/v1/notifications";
 import { OrderServiceService } from "../../gen/shop/orders/v1/orders";
+import { PaymentServiceService } from "../../gen/shop/payments/v1/payments";
 import {
   createPeer,
   createServiceProcess,
@@ -9,7 +10,7 @@ import {
   serve,
   targetOf,
 } from "../../mesh";
-import { createOrdersConsumer } from "./consumer";
+import { createOrdersConsumer, createPaymentsConsumer } from "./consumer";
 import { migrations } from "./migrations";
 import { createNotificationsService } from "./service";
 import { createNotificationsStore } from "./store";
@@ -20,12 +21,15 @@ async function main(): Promise<void> {
   const store = await openStore({ file: config.store, migrations, durability: "full", log });
   const notifications = createNotificationsStore(store);
 
-  const orders = createPeer(OrderServiceService, {
-    target: targetOf(topology, "orders"),
-    policy: topology.policy,
-    log,
-  });
-  const consumer = createOrdersConsumer({ store: notifications, orders, log });
+  const peer = <S extends Parameters<typeof createPeer>[0]>(definition: S, name: string) =>
+    createPeer(definition, { target: targetOf(topology, name), policy: topology.policy, log });
+  const orders = peer(OrderServiceService, "orders");
+  const payments = peer(PaymentServiceService, "payments");
+  // Two streams, two durable cursors: each resumes and reconnects on its own.
+  const consumers = [
+    createOrdersConsumer({ store: notifications, orders, log }),
+    createPaymentsConsumer({ store: notifications, payments, log }),
+  ];
 
   server.addService(
     NotificationServiceService,
@@ -33,15 +37,16 @@ async function main(): Promise<void> {
   );
   await serve(service);
   // Events are consumed once the service can answer for them; the cursor says where to resume.
-  consumer.start();
+  for (const consumer of consumers) consumer.start();
 
   onShutdownSignal(log, async () => {
     faults.stop();
-    // The consumer first: its last acknowledgement reaches orders while orders, stopped by the
-    // same Ctrl-C, is still draining; then this server drains.
-    await consumer.stop();
+    // The consumers first: their last acknowledgements reach the producers while they, stopped
+    // by the same Ctrl-C, are still draining; then this server drains.
+    await Promise.all(consumers.map((consumer) => consumer.stop()));
     await server.shutdown();
     orders.close();
+    payments.close();
     await store.close();
   });
 }
