@@ -128,7 +128,7 @@ export function createOutbox<E extends { sequence: number }>(
         payload: Buffer.from(codec.encode({ ...event, sequence: 0 }).finish()),
         create_time: now,
       });
-      return sequence as number;
+      return sequence;
     },
 
     announce() {
