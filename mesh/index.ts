@@ -55,6 +55,7 @@ export {
   targetOf,
   TopologyError,
   type CircuitBreakerConfig,
+  type EventsConfig,
   type FaultConfig,
   type HedgingConfig,
   type InstanceTopology,

@@ -182,6 +182,28 @@ const faultSchema = z
   .strict()
   .refine((f) => f.delay || f.abort, { message: "a fault needs a delay, an abort, or both" });
 
+/**
+ * How events travel from producers' outboxes to consumers: the built-in gRPC stream
+ * (StreamEvents/AckEvents), or NATS JetStream through a relay in each producer.
+ */
+const eventsSchema = z
+  .object({
+    transport: z
+      .enum(["builtin", "nats"], { message: 'expected "builtin" or "nats"' })
+      .default("builtin"),
+    natsUrl: z
+      .string()
+      .regex(/^(nats|tls):\/\/\S+$/, { message: "expected a URL such as nats://127.0.0.1:4222" })
+      .optional(),
+  })
+  .strict()
+  .refine((e) => e.transport !== "nats" || e.natsUrl !== undefined, {
+    message: "required when events.transport is nats (or set NATS_URL)",
+    path: ["natsUrl"],
+  });
+
+const DEFAULT_EVENTS = { transport: "builtin" };
+
 const DEFAULT_LIMITS = {
   maxConcurrentCalls: 256,
   pushback: "100ms",
@@ -198,6 +220,7 @@ const topologySchema = z
     policy: policySchema,
     limits: limitsSchema.default(DEFAULT_LIMITS as never),
     faults: z.array(faultSchema).default([]),
+    events: eventsSchema.default(DEFAULT_EVENTS as never),
   })
   .strict();
 
@@ -208,6 +231,7 @@ export type CircuitBreakerConfig = z.output<typeof circuitBreakerSchema>;
 export type PolicyConfig = z.output<typeof policySchema>;
 export type LimitsConfig = z.output<typeof limitsSchema>;
 export type FaultConfig = z.output<typeof faultSchema>;
+export type EventsConfig = z.output<typeof eventsSchema>;
 
 /** One process of a service. */
 export interface InstanceTopology {
@@ -243,6 +267,8 @@ export interface Topology {
   policy: PolicyConfig;
   limits: LimitsConfig;
   faults: FaultConfig[];
+  /** The event transport; `builtin` unless the file or EVENTS_TRANSPORT says `nats`. */
+  events: EventsConfig;
 }
 
 const envName = (service: string, field: string): string =>
@@ -250,7 +276,8 @@ const envName = (service: string, field: string): string =>
 
 /**
  * Reads and validates the topology file (`MESH_TOPOLOGY`, default `mesh.yaml` at the project
- * root), with environment overrides: `MESH_HOST`, `MESH_DATA_DIR`, and per service
+ * root), with environment overrides: `MESH_HOST`, `MESH_DATA_DIR`, `EVENTS_TRANSPORT` and
+ * `NATS_URL` (events.transport and events.natsUrl), and per service
  * `<NAME>_PORT`, `<NAME>_STORE`, `<NAME>_TARGET` (for example `USERS_PORT=6000`).
  *
  * @throws TopologyError naming the field and what is expected.
@@ -287,6 +314,14 @@ export function parseTopology(raw: unknown, file: string, env: NodeJS.ProcessEnv
   };
   override(doc, "host", "MESH_HOST", "host");
   override(doc, "dataDir", "MESH_DATA_DIR", "dataDir");
+  if (env.EVENTS_TRANSPORT !== undefined || env.NATS_URL !== undefined) {
+    doc.events ??= { ...DEFAULT_EVENTS };
+    const events = doc.events as Record<string, unknown>;
+    if (events && typeof events === "object") {
+      override(events, "transport", "EVENTS_TRANSPORT", "events.transport");
+      override(events, "natsUrl", "NATS_URL", "events.natsUrl");
+    }
+  }
   if (doc.services && typeof doc.services === "object") {
     for (const [name, service] of Object.entries(
       doc.services as Record<string, Record<string, unknown>>,
@@ -319,7 +354,7 @@ export function parseTopology(raw: unknown, file: string, env: NodeJS.ProcessEnv
     });
     throw new TopologyError(`${file} is not a valid topology:\n${lines.join("\n")}`);
   }
-  const { host, dataDir, instancePortStep, services, policy, limits, faults } = parsed.data;
+  const { host, dataDir, instancePortStep, services, policy, limits, faults, events } = parsed.data;
   const unknown = unknownPolicyMethods(policy, loadDescriptors());
   if (unknown.length > 0) {
     throw new TopologyError(
@@ -377,7 +412,7 @@ export function parseTopology(raw: unknown, file: string, env: NodeJS.ProcessEnv
       );
     }
   }
-  return { file, services: resolved, policy, limits, faults };
+  return { file, services: resolved, policy, limits, faults, events };
 }
 
 /** What clients of a service dial: its `target`. A TopologyError names what is missing. */
