@@ -1,21 +1,12 @@
 import { status } from "@grpc/grpc-js";
-import type { Notification } from "../../gen/shop/notifications/v1/notifications";
+import { isGrpcError, type PeerCallOptions, type StreamCallOptions } from "../../mesh";
+import { backoffDelay, sleep, type BackoffOptions } from "../common/backoff";
 import {
-  isGrpcError,
-  newId,
-  type Logger,
-  type PeerCallOptions,
-  type StreamCallOptions,
-} from "../../mesh";
-import { backoffDelay, type BackoffOptions } from "./backoff";
-import type { NotificationsStore } from "./store";
-
-/** What every event stream delivers: a position, an id to de-duplicate on, a time. */
-export interface StreamEvent {
-  sequence: number;
-  eventId: string;
-  createTime?: Date | undefined;
-}
+  createEventRecorder,
+  type EventRecorderOptions,
+  type RecorderState,
+  type StreamEvent,
+} from "./recorder";
 
 /** A producer's StreamEvents and AckEvents, as a mesh Peer has them. */
 export interface EventSource<E> {
@@ -30,34 +21,20 @@ export interface EventSource<E> {
 }
 
 /** Options for {@link createStreamConsumer}. */
-export interface StreamConsumerOptions<E extends StreamEvent> {
-  /** The producer, for example "orders": the stream's name in the cursor table and logs. */
-  stream: string;
+export interface StreamConsumerOptions<E extends StreamEvent> extends EventRecorderOptions<E> {
   /** The name this consumer streams and acknowledges under. */
   consumer: string;
   source: EventSource<E>;
-  store: NotificationsStore;
-  /** The notification an event becomes, or undefined for none (the cursor still moves). */
-  notificationOf(event: E, notificationId: string, createTime: Date): Notification | undefined;
-  log: Logger;
   /** How often the cursor is acknowledged to the producer (and once more on stop). Defaults to 1 second. */
   ackEveryMs?: number;
   /** Reconnection delays after the stream ends or fails. Defaults to 100 ms doubling to 5 s. */
   backoff?: BackoffOptions;
   /** Numbers in [0, 1) for the backoff's jitter. Defaults to Math.random. */
   random?: () => number;
-  /** Epoch milliseconds. Defaults to Date.now. */
-  now?: () => number;
 }
 
 /** Where the consumer is, for logs and tests. */
-export interface ConsumerStatus {
-  /** Sequence of the last event recorded (the cursor); 0 before the first. */
-  lastSequence: number;
-  /** When the last event was recorded, in epoch milliseconds; undefined before the first. */
-  lastEventAt: number | undefined;
-  /** How long after the producer wrote it the last event was recorded, in milliseconds. */
-  lagMs: number | undefined;
+export interface ConsumerStatus extends RecorderState {
   /** The last sequence the producer has accepted an acknowledgement for. */
   acknowledgedSequence: number;
   /** Streams that ended or failed and were opened again since start. */
@@ -85,20 +62,6 @@ const TRANSIENT = new Set<status>([
   status.RESOURCE_EXHAUSTED,
 ]);
 
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    if (signal.aborted) done();
-    else signal.addEventListener("abort", done, { once: true });
-  });
-}
-
 /**
  * Consumes one producer's event stream from a durable cursor (in the notifications store),
  * recording each event once, reconnecting with backoff, acknowledging the cursor regularly.
@@ -106,8 +69,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 export function createStreamConsumer<E extends StreamEvent>(
   options: StreamConsumerOptions<E>,
 ): StreamConsumer {
-  const { store, source, log, stream: name, consumer } = options;
-  const now = options.now ?? Date.now;
+  const { source, log, stream: name, consumer } = options;
+  const recorder = createEventRecorder(options);
   const ackEveryMs = options.ackEveryMs ?? DEFAULT_ACK_EVERY_MS;
   const stopping = new AbortController();
   let stream: AbortController | undefined;
@@ -117,42 +80,19 @@ export function createStreamConsumer<E extends StreamEvent>(
   let acking: Promise<void> = Promise.resolve();
   // Reconnections since the last event recorded: the exponent of the backoff.
   let failures = 0;
-  const state: ConsumerStatus = {
-    lastSequence: 0,
-    lastEventAt: undefined,
-    lagMs: undefined,
-    acknowledgedSequence: 0,
-    reconnects: 0,
-  };
-
-  async function handle(event: E): Promise<void> {
-    if (event.sequence < 1 || event.eventId === "") {
-      log.error({ sequence: event.sequence, eventId: event.eventId }, "malformed event skipped");
-      return;
-    }
-    const at = now();
-    const notification = options.notificationOf(event, newId("ntf", at), new Date(at));
-    if (!notification) log.warn({ sequence: event.sequence }, "event of an unknown kind skipped");
-    const inserted = await store.record(
-      { stream: name, sequence: event.sequence, notification },
-      at,
-    );
-    state.lastSequence = Math.max(state.lastSequence, event.sequence);
-    state.lastEventAt = at;
-    state.lagMs = event.createTime ? at - event.createTime.getTime() : undefined;
-    log.debug({ sequence: event.sequence, eventId: event.eventId, inserted }, "event recorded");
-  }
+  let acknowledgedSequence = 0;
+  let reconnects = 0;
+  const status = (): ConsumerStatus => ({ ...recorder.state, acknowledgedSequence, reconnects });
 
   /** One stream, from the stored cursor until it ends or fails. */
   async function readStream(signal: AbortSignal): Promise<void> {
-    state.lastSequence = Math.max(state.lastSequence, await store.cursor(name));
-    const afterSequence = state.lastSequence;
+    const afterSequence = await recorder.resume();
     // Info once per outage, not at every attempt while the producer is away.
     const level = failures === 0 ? "info" : "debug";
     log[level]({ stream: name, afterSequence }, `reading the ${name} event stream`);
     for await (const { event } of source.streamEvents({ consumer, afterSequence }, { signal })) {
       if (!event) continue;
-      await handle(event);
+      await recorder.record(event);
       // Events flow again: the next reconnection starts from the shortest delay.
       failures = 0;
     }
@@ -176,8 +116,13 @@ export function createStreamConsumer<E extends StreamEvent>(
       }
       if (stopping.signal.aborted) break;
       const retryInMs = backoffDelay(failures++, options.backoff, options.random);
-      state.reconnects++;
-      const entry = { ...fields, stream: name, retryInMs, lastSequence: state.lastSequence };
+      reconnects++;
+      const entry = {
+        ...fields,
+        stream: name,
+        retryInMs,
+        lastSequence: recorder.state.lastSequence,
+      };
       if (expected) log.warn(entry, `${name} event stream lost; reconnecting`);
       // Not a restart: a refused cursor (the producer's store replaced), a store failure, a
       // bug. Retrying still ends it if it passes; until then it is an error for an operator.
@@ -187,12 +132,12 @@ export function createStreamConsumer<E extends StreamEvent>(
   }
 
   async function ack(timeoutMs?: number): Promise<void> {
-    const sequence = state.lastSequence;
+    const sequence = recorder.state.lastSequence;
     // The contract wants at least 1, and acknowledging the same sequence again is pointless.
-    if (sequence < 1 || sequence <= state.acknowledgedSequence) return;
+    if (sequence < 1 || sequence <= acknowledgedSequence) return;
     try {
       await source.ackEvents({ consumer, sequence }, { timeoutMs });
-      state.acknowledgedSequence = Math.max(state.acknowledgedSequence, sequence);
+      acknowledgedSequence = Math.max(acknowledgedSequence, sequence);
     } catch (err) {
       const fields = isGrpcError(err) ? { code: err.code, details: err.details } : { err };
       log.warn({ ...fields, sequence }, `could not acknowledge ${name} events; will retry`);
@@ -224,11 +169,11 @@ export function createStreamConsumer<E extends StreamEvent>(
         await loop;
         await acking;
         await ack(FINAL_ACK_TIMEOUT_MS);
-        log.info({ ...state }, `${name} consumer stopped`);
+        log.info(status(), `${name} consumer stopped`);
       })();
       return stopped;
     },
 
-    status: () => ({ ...state }),
+    status,
   };
 }
