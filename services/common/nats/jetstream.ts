@@ -45,7 +45,11 @@ export async function ensureEventStream(
       });
     } catch (err) {
       // Another process created it between our two calls: what we wanted.
-      await jsm.streams.info(name).catch(() => Promise.reject(err));
+      const created = await jsm.streams.info(name).then(
+        () => true,
+        () => false,
+      );
+      if (!created) throw err;
     }
   }
   return name;
