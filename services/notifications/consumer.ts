@@ -1,8 +1,9 @@
-import type { OrderEvent, OrderServiceService } from "../../gen/shop/orders/v1/orders";
-import type { PaymentEvent, PaymentServiceService } from "../../gen/shop/payments/v1/payments";
-import type { Peer } from "../../mesh";
+import { OrderEvent, type OrderServiceService } from "../../gen/shop/orders/v1/orders";
+import { PaymentEvent, type PaymentServiceService } from "../../gen/shop/payments/v1/payments";
+import type { Logger, Peer } from "../../mesh";
 import { notificationOf, refundNotificationOf } from "./messages";
-import { ORDERS_STREAM, PAYMENTS_STREAM } from "./store";
+import { createNatsConsumer, type NatsConsumer } from "./nats-consumer";
+import { ORDERS_STREAM, PAYMENTS_STREAM, type NotificationsStore } from "./store";
 import {
   createStreamConsumer,
   type StreamConsumer,
@@ -61,4 +62,30 @@ export function createPaymentsConsumer({
     source: payments,
     notificationOf: refundNotificationOf,
   });
+}
+
+/**
+ * With events.transport nats: the orders and payments streams through NATS JetStream, each
+ * with a durable pull consumer named {@link CONSUMER}, in place of the two gRPC streams.
+ */
+export function createNatsEventConsumers(
+  url: string,
+  store: NotificationsStore,
+  log: Logger,
+): NatsConsumer[] {
+  const common = { url, durable: CONSUMER, store, log };
+  return [
+    createNatsConsumer<OrderEvent>({
+      ...common,
+      stream: ORDERS_STREAM,
+      codec: OrderEvent,
+      notificationOf,
+    }),
+    createNatsConsumer<PaymentEvent>({
+      ...common,
+      stream: PAYMENTS_STREAM,
+      codec: PaymentEvent,
+      notificationOf: refundNotificationOf,
+    }),
+  ];
 }

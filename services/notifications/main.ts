@@ -10,7 +10,7 @@ import {
   serve,
   targetOf,
 } from "../../mesh";
-import { createOrdersConsumer, createPaymentsConsumer } from "./consumer";
+import { createNatsEventConsumers, createOrdersConsumer, createPaymentsConsumer } from "./consumer";
 import { migrations } from "./migrations";
 import { createNotificationsService } from "./service";
 import { createNotificationsStore } from "./store";
@@ -25,11 +25,16 @@ async function main(): Promise<void> {
     createPeer(definition, { target: targetOf(topology, name), policy: topology.policy, log });
   const orders = peer(OrderServiceService, "orders");
   const payments = peer(PaymentServiceService, "payments");
-  // Two streams, two durable cursors: each resumes and reconnects on its own.
-  const consumers = [
-    createOrdersConsumer({ store: notifications, orders, log }),
-    createPaymentsConsumer({ store: notifications, payments, log }),
-  ];
+  const { natsUrl } = topology.events;
+  // Two streams, two durable cursors (ours, or JetStream's with events.transport nats): each
+  // resumes and reconnects on its own.
+  const consumers =
+    topology.events.transport === "nats" && natsUrl
+      ? createNatsEventConsumers(natsUrl, notifications, log)
+      : [
+          createOrdersConsumer({ store: notifications, orders, log }),
+          createPaymentsConsumer({ store: notifications, payments, log }),
+        ];
 
   server.addService(
     NotificationServiceService,

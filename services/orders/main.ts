@@ -1,5 +1,5 @@
 import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
-import { OrderServiceService } from "../../gen/shop/orders/v1/orders";
+import { OrderEvent, OrderServiceService } from "../../gen/shop/orders/v1/orders";
 import { PaymentServiceService } from "../../gen/shop/payments/v1/payments";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
 import {
@@ -11,6 +11,7 @@ import {
   serve,
   targetOf,
 } from "../../mesh";
+import { startEventRelay } from "../common/nats/relay";
 import { createCompaction } from "../common/outbox";
 import { migrations } from "./migrations";
 import { createRecovery } from "./recovery";
@@ -43,6 +44,13 @@ async function main(): Promise<void> {
   recovery.start();
   // Events every consumer has acknowledged are deleted once past their retention.
   compaction.start();
+  // With events.transport nats, the outbox is also published to JetStream.
+  const relay = startEventRelay(topology.events, {
+    producer: "orders",
+    outbox: orders.events,
+    codec: OrderEvent,
+    log,
+  });
 
   onShutdownSignal(log, async () => {
     faults.stop();
@@ -50,7 +58,7 @@ async function main(): Promise<void> {
     // resume elsewhere) keeps them from holding the drain up until the grace runs out.
     stopping.abort();
     await server.shutdown();
-    await Promise.all([recovery.stop(), compaction.stop()]);
+    await Promise.all([recovery.stop(), compaction.stop(), relay?.stop()]);
     for (const client of [users, inventory, payments]) client.close();
     await store.close();
   });

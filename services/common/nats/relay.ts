@@ -1,5 +1,5 @@
 import type { NatsConnection } from "nats";
-import type { Logger } from "../../../mesh";
+import type { EventsConfig, Logger } from "../../../mesh";
 import { backoffDelay, sleep, type BackoffOptions } from "../backoff";
 import type { EventCodec, Outbox } from "../outbox";
 import { connectNats, ensureEventStream, eventSubject } from "./jetstream";
@@ -127,4 +127,19 @@ export function createNatsRelay<E extends { sequence: number }>(
     },
     status: () => ({ ...state }),
   };
+}
+
+/**
+ * Starts a relay when `events` (the topology's) says events travel through NATS; returns
+ * undefined for the built-in stream, which needs none.
+ */
+export function startEventRelay<E extends { sequence: number }>(
+  events: EventsConfig,
+  options: Omit<NatsRelayOptions<E>, "url">,
+): NatsRelay | undefined {
+  if (events.transport !== "nats") return undefined;
+  if (!events.natsUrl) throw new Error("events.natsUrl: required when events.transport is nats");
+  const relay = createNatsRelay({ ...options, url: events.natsUrl });
+  relay.start();
+  return relay;
 }
