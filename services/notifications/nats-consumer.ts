@@ -64,6 +64,8 @@ export function createNatsConsumer<E extends StreamEvent>(
   let nc: NatsConnection | undefined;
   let messages: ConsumerMessages | undefined;
   let loop: Promise<void> | undefined;
+  // Failures since events last flowed: the exponent of the backoff.
+  let failures = 0;
   let acknowledged = 0;
   let redeliveries = 0;
 
@@ -93,11 +95,12 @@ export function createNatsConsumer<E extends StreamEvent>(
       }
       await message.ackAck();
       acknowledged++;
+      // Flowing again: the next failure starts from the shortest delay.
+      failures = 0;
     }
   }
 
   async function run(): Promise<void> {
-    let failures = 0;
     while (!stopping.signal.aborted) {
       try {
         nc ??= await connectNats(url, `notifications-${producer}`);

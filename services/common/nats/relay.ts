@@ -67,6 +67,8 @@ export function createNatsRelay<E extends { sequence: number }>(
   const state: NatsRelayStatus = { publishedSequence: 0, published: 0, duplicates: 0 };
   let nc: NatsConnection | undefined;
   let loop: Promise<void> | undefined;
+  // Failures since events last flowed: the exponent of the backoff.
+  let failures = 0;
 
   async function publishFromCursor(connection: NatsConnection): Promise<void> {
     const stream = await ensureEventStream(
@@ -91,6 +93,8 @@ export function createNatsRelay<E extends { sequence: number }>(
         else state.published++;
         await outbox.acknowledge(RELAY_CONSUMER, record.sequence, now());
         state.publishedSequence = record.sequence;
+        // Flowing again: the next failure starts from the shortest delay.
+        failures = 0;
       }
       if (batch.length < batchSize) {
         await outbox.waitForEvents(seen, pollIntervalMs, stopping.signal);
@@ -99,7 +103,6 @@ export function createNatsRelay<E extends { sequence: number }>(
   }
 
   async function run(): Promise<void> {
-    let failures = 0;
     while (!stopping.signal.aborted) {
       try {
         nc ??= await connectNats(url, `${producer}-relay`);
