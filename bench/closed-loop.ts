@@ -1,4 +1,4 @@
-import { LatencyRecorder, nowMs, type LatencySummary } from "./stats";
+import { LatencyRecorder, nowMs, type LatencySummary } from "../scripts/stats";
 
 /** One call of a closed-loop load: calls `done` once it ended, with its error if it failed. */
 export type CallFn = (done: (err: unknown) => void) => void;

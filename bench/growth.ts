@@ -7,7 +7,7 @@ import { migrations } from "../services/orders/migrations";
 import { createOrdersStore, type OrdersStore } from "../services/orders/store";
 import type { BenchConfig } from "./config";
 import type { SectionResult } from "./report";
-import { LatencyRecorder, nowMs, round3, type LatencySummary } from "./stats";
+import { LatencyRecorder, nowMs, round3, type LatencySummary } from "../scripts/stats";
 
 // Orders per user in the small store: a user's middle page is then full (51 rows) at both
 // sizes, so that the comparison is of the same query doing the same work on a bigger table.

@@ -7,7 +7,7 @@ import { benchScript, type BenchConfig } from "./config";
 import { ECHO_PATH, ECHO_PAYLOAD_BYTES, EchoService, echoPayload } from "./echo";
 import { haproxyMissing, startSidecar, type Sidecar } from "./haproxy";
 import type { SectionResult } from "./report";
-import { median, round3 } from "./stats";
+import { median, round3 } from "../scripts/stats";
 
 /** One way of making the echo call, with the processes that serve it. */
 interface Variant {

@@ -6,7 +6,7 @@ import { spawnNode, type Child } from "./child";
 import { runClosedLoop, type CallFn } from "./closed-loop";
 import { benchScript, type BenchConfig } from "./config";
 import type { SectionResult } from "./report";
-import { median, round3 } from "./stats";
+import { median, round3 } from "../scripts/stats";
 
 const GRAPH = ["users", "inventory", "payments", "orders"] as const;
 const LOAD_USERS = 20;

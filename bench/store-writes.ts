@@ -5,7 +5,7 @@ import type { Knex } from "knex";
 import { openStore, type Migration, type Store } from "../mesh";
 import type { BenchConfig } from "./config";
 import type { SectionResult } from "./report";
-import { LatencyRecorder, nowMs, round3 } from "./stats";
+import { LatencyRecorder, nowMs, round3 } from "../scripts/stats";
 
 const benchTable: Migration = {
   name: "20261126000000_bench_rows",

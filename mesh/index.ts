@@ -77,6 +77,7 @@ export {
   targetOf,
   TopologyError,
   type CircuitBreakerConfig,
+  type EventsConfig,
   type FaultConfig,
   type HedgingConfig,
   type InstanceTopology,

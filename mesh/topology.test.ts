@@ -403,3 +403,37 @@ describe("topology", () => {
     );
   });
 });
+
+describe("the event transport", () => {
+  it("is the built-in stream unless the file or EVENTS_TRANSPORT says nats", () => {
+    expect(parseTopology(projectDoc(), "mesh.yaml").events).toEqual({ transport: "builtin" });
+    expect(
+      parseTopology(projectDoc(), "mesh.yaml", {
+        EVENTS_TRANSPORT: "nats",
+        NATS_URL: "nats://127.0.0.1:4222",
+      }).events,
+    ).toEqual({ transport: "nats", natsUrl: "nats://127.0.0.1:4222" });
+  });
+
+  it("takes NATS_URL over the file's natsUrl", () => {
+    const doc = spoiled((d) => (d.events = { transport: "nats", natsUrl: "nats://a:4222" }));
+
+    expect(parseTopology(doc, "mesh.yaml", { NATS_URL: "nats://b:4333" }).events.natsUrl).toBe(
+      "nats://b:4333",
+    );
+  });
+
+  it("refuses nats without a URL, an unknown transport and a URL that is not one, naming the field", () => {
+    expect(errorOf(spoiled((d) => (d.events = { transport: "nats" }))).message).toBe(
+      "mesh.yaml is not a valid topology:\n" +
+        "  events.natsUrl: required when events.transport is nats (or set NATS_URL)",
+    );
+    expect(errorOf(projectDoc(), { EVENTS_TRANSPORT: "kafka" }).message).toContain(
+      'events.transport (from EVENTS_TRANSPORT): expected "builtin" or "nats"',
+    );
+    expect(
+      errorOf(spoiled((d) => (d.events = { transport: "nats", natsUrl: "127.0.0.1:4222" })))
+        .message,
+    ).toContain("events.natsUrl: expected a URL such as nats://127.0.0.1:4222");
+  });
+});

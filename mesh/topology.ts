@@ -199,6 +199,28 @@ const faultSchema = z
   .strict()
   .refine((f) => f.delay || f.abort, { message: "a fault needs a delay, an abort, or both" });
 
+/**
+ * How events travel from producers' outboxes to consumers: the built-in gRPC stream
+ * (StreamEvents/AckEvents), or NATS JetStream through a relay in each producer.
+ */
+const eventsSchema = z
+  .object({
+    transport: z
+      .enum(["builtin", "nats"], { message: 'expected "builtin" or "nats"' })
+      .default("builtin"),
+    natsUrl: z
+      .string()
+      .regex(/^(nats|tls):\/\/\S+$/, { message: "expected a URL such as nats://127.0.0.1:4222" })
+      .optional(),
+  })
+  .strict()
+  .refine((e) => e.transport !== "nats" || e.natsUrl !== undefined, {
+    message: "required when events.transport is nats (or set NATS_URL)",
+    path: ["natsUrl"],
+  });
+
+const DEFAULT_EVENTS = { transport: "builtin" };
+
 const DEFAULT_LIMITS = {
   maxConcurrentCalls: 256,
   pushback: "100ms",
@@ -216,6 +238,7 @@ const topologySchema = z
     limits: limitsSchema.default(DEFAULT_LIMITS as never),
     faults: z.array(faultSchema).default([]),
     security: securitySchema.prefault({}),
+    events: eventsSchema.default(DEFAULT_EVENTS as never),
   })
   .strict();
 
@@ -226,6 +249,7 @@ export type CircuitBreakerConfig = z.output<typeof circuitBreakerSchema>;
 export type PolicyConfig = z.output<typeof policySchema>;
 export type LimitsConfig = z.output<typeof limitsSchema>;
 export type FaultConfig = z.output<typeof faultSchema>;
+export type EventsConfig = z.output<typeof eventsSchema>;
 
 /** One process of a service. */
 export interface InstanceTopology {
@@ -268,6 +292,8 @@ export interface Topology {
   faults: FaultConfig[];
   /** mTLS identities and who may call what; see security-config.ts. */
   security: SecurityConfig;
+  /** The event transport; `builtin` unless the file or EVENTS_TRANSPORT says `nats`. */
+  events: EventsConfig;
 }
 
 const envName = (service: string, field: string): string =>
@@ -292,7 +318,8 @@ function databaseUrlOf(service: string, env: NodeJS.ProcessEnv, file: string): s
 
 /**
  * Reads and validates the topology file (`MESH_TOPOLOGY`, default `mesh.yaml` at the project
- * root), with environment overrides: `MESH_HOST`, `MESH_DATA_DIR`, and per service
+ * root), with environment overrides: `MESH_HOST`, `MESH_DATA_DIR`, `EVENTS_TRANSPORT` and
+ * `NATS_URL` (events.transport and events.natsUrl), and per service
  * `<NAME>_PORT`, `<NAME>_STORE`, `<NAME>_TARGET` (for example `USERS_PORT=6000`), and
  * `MESH_PLAINTEXT=1` for `security.mode: plaintext`, `MESH_CERTS_DIR` for
  * `security.certificateDir`.
@@ -340,6 +367,14 @@ export function parseTopology(raw: unknown, file: string, env: NodeJS.ProcessEnv
     doc.security = { ...(doc.security as object), certificateDir: env.MESH_CERTS_DIR };
     overridden.set("security.certificateDir", "MESH_CERTS_DIR");
   }
+  if (env.EVENTS_TRANSPORT !== undefined || env.NATS_URL !== undefined) {
+    doc.events ??= { ...DEFAULT_EVENTS };
+    const events = doc.events as Record<string, unknown>;
+    if (events && typeof events === "object") {
+      override(events, "transport", "EVENTS_TRANSPORT", "events.transport");
+      override(events, "natsUrl", "NATS_URL", "events.natsUrl");
+    }
+  }
   if (doc.services && typeof doc.services === "object") {
     for (const [name, service] of Object.entries(
       doc.services as Record<string, Record<string, unknown>>,
@@ -372,7 +407,7 @@ export function parseTopology(raw: unknown, file: string, env: NodeJS.ProcessEnv
     });
     throw new TopologyError(`${file} is not a valid topology:\n${lines.join("\n")}`);
   }
-  const { host, dataDir, instancePortStep, services, policy, limits, faults } = parsed.data;
+  const { host, dataDir, instancePortStep, services, policy, limits, faults, events } = parsed.data;
   const security = resolveSecurity(
     parsed.data.security,
     Object.keys(services),
@@ -450,6 +485,7 @@ export function parseTopology(raw: unknown, file: string, env: NodeJS.ProcessEnv
     limits,
     faults,
     security,
+    events,
   };
 }
 

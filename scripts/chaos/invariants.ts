@@ -199,6 +199,7 @@ export async function checkInvariants(
 
     if (files.notifications)
       results.push(...(await checkNotifications(files.notifications, orders)));
+    results.push(await checkPaymentEvents(paymentsDb, captured));
 
     const paid = captured.reduce((sum, p) => sum + p.amount_micros, 0);
     const owed = confirmed.reduce((sum, o) => sum + (o.total_micros ?? 0), 0);
@@ -213,6 +214,34 @@ export async function checkInvariants(
   } finally {
     await Promise.all([ordersDb.destroy(), inventoryDb.destroy(), paymentsDb.destroy()]);
   }
+}
+
+/**
+ * The payments outbox holds exactly one PaymentCaptured per captured payment and none for
+ * anything else: the event is written in the charge's own transaction, whatever was killed.
+ * (The load places orders only; a refund would leave its payment PARTIALLY_REFUNDED or
+ * REFUNDED, and its PaymentRefunded would be counted the same way.)
+ */
+async function checkPaymentEvents(
+  paymentsDb: Knex,
+  captured: { payment_id: string }[],
+): Promise<InvariantResult> {
+  const events: { payment_id: string }[] = await paymentsDb("outbox")
+    .where({ kind: "PAYMENT_CAPTURED" })
+    .select("payment_id");
+  const perPayment = new Map<string, number>();
+  for (const e of events) perPayment.set(e.payment_id, (perPayment.get(e.payment_id) ?? 0) + 1);
+  const wrong = captured
+    .filter((p) => perPayment.get(p.payment_id) !== 1)
+    .map((p) => `${p.payment_id}: ${perPayment.get(p.payment_id) ?? 0} PaymentCaptured events`);
+  const capturedIds = new Set(captured.map((p) => p.payment_id));
+  for (const id of perPayment.keys())
+    if (!capturedIds.has(id)) wrong.push(`${id}: PaymentCaptured for a payment not captured`);
+  return check(
+    "one PaymentCaptured event per captured payment",
+    wrong,
+    `${events.length} PaymentCaptured events for ${captured.length} captured payments`,
+  );
 }
 
 /** Orders still PENDING, read from the orders store. */

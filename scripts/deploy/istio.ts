@@ -107,21 +107,32 @@ function virtualService(w: Workload, routes: MethodRoute[]): IVirtualService {
 }
 
 /**
- * Per workload: its callers' identities may call exactly its methods; Prometheus may scrape
- * its admin port. The gateway's HTTP port is open to every source.
+ * Per workload: each method may be called by exactly the identities security.allow names
+ * for it (one rule per distinct set of callers); Prometheus may scrape its admin port. The
+ * gateway's HTTP port is open to every source.
  */
 function authorizationPolicy(w: Workload, routes: MethodRoute[]): IAuthorizationPolicy {
   const prometheus = {
     from: [{ source: { namespaces: [PROMETHEUS.namespace] } }],
     to: [{ operation: { ports: [String(w.adminPort)], methods: ["GET"] } }],
   };
+  const byCallers = new Map<string, { callers: string[]; paths: string[] }>();
+  for (const m of routes) {
+    if (m.allowedCallers.length === 0) continue;
+    const key = m.allowedCallers.join(",");
+    const group = byCallers.get(key) ?? { callers: m.allowedCallers, paths: [] };
+    group.paths.push(m.path);
+    byCallers.set(key, group);
+  }
+  const principals = (callers: string[]): string[] =>
+    callers.includes("*") ? [`cluster.local/ns/${NAMESPACE}/sa/*`] : callers.map(principal);
   const callers =
     w.protocol === "http"
-      ? { to: [{ operation: { ports: [String(w.port)] } }] }
-      : {
-          from: [{ source: { principals: w.callers.map(principal) } }],
-          to: [{ operation: { ports: [String(w.port)], paths: routes.map((m) => m.path) } }],
-        };
+      ? [{ to: [{ operation: { ports: [String(w.port)] } }] }]
+      : [...byCallers.values()].map((group) => ({
+          from: [{ source: { principals: principals(group.callers) } }],
+          to: [{ operation: { ports: [String(w.port)], paths: group.paths } }],
+        }));
   return {
     apiVersion: "security.istio.io/v1beta1",
     kind: "AuthorizationPolicy",
@@ -129,7 +140,7 @@ function authorizationPolicy(w: Workload, routes: MethodRoute[]): IAuthorization
     spec: {
       selector: { matchLabels: { [NAME_LABEL]: w.name } },
       action: "ALLOW",
-      rules: [...(w.protocol === "http" || w.callers.length > 0 ? [callers] : []), prometheus],
+      rules: [...callers, prometheus],
     },
   };
 }

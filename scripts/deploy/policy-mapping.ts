@@ -18,6 +18,18 @@ export interface MethodRoute {
   retryOn: string[];
   /** The method's injected fault, chosen as the in-process faults choose it. */
   fault?: FaultConfig;
+  /**
+   * The workloads security.allow lets call it (service and method rules added up), sorted;
+   * "*" for any identity of the mesh. Operators are people with grpcurl, not workloads.
+   */
+  allowedCallers: string[];
+}
+
+/** security.allow for one method: the callers of its service's rule and of its own. */
+function allowedCallers(topology: Topology, service: string, method: string): string[] {
+  const { allow } = topology.security;
+  const callers = new Set([...(allow[service] ?? []), ...(allow[`${service}/${method}`] ?? [])]);
+  return [...callers].sort();
 }
 
 /**
@@ -54,6 +66,7 @@ export function methodRoutes(
         retries: streaming ? 0 : retries,
         retryOn: streaming ? [] : retryOn,
         fault,
+        allowedCallers: allowedCallers(topology, service, m.name),
       };
     }),
   );

@@ -105,7 +105,7 @@ export function productionPatches(all: readonly Workload[]): object[] {
         : []),
       ...(EVENT_SERVICES.includes(w.name)
         ? [
-            { name: "MESH_EVENTS", value: "nats" },
+            { name: "EVENTS_TRANSPORT", value: "nats" },
             { name: "NATS_URL", value: DATA_STORES.nats.url },
           ]
         : []),

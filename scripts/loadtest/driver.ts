@@ -1,6 +1,6 @@
 import { status } from "@grpc/grpc-js";
 import { isGrpcError } from "../../mesh";
-import { LatencyRecorder, nowMs, type LatencySummary } from "../../bench/stats";
+import { LatencyRecorder, nowMs, type LatencySummary } from "../stats";
 import type { Step } from "./journeys";
 
 /** Open model (a fixed rate of arrivals) or closed model (a fixed number in flight). */

@@ -1,4 +1,4 @@
-import { formatMs, round3, type LatencySummary } from "../../bench/stats";
+import { formatMs, round3, type LatencySummary } from "../stats";
 import type { LoadResult } from "./driver";
 
 /** What was run, for the report's header and the JSON. */

@@ -1,202 +1,91 @@
-import { status } from "@grpc/grpc-js";
-import type { OrderEvent, OrderServiceService } from "../../gen/shop/orders/v1/orders";
-import { isGrpcError, newId, type Logger, type Peer } from "../../mesh";
-import { backoffDelay, type BackoffOptions } from "./backoff";
-import { notificationOf } from "./messages";
-import type { NotificationsStore } from "./store";
+import { OrderEvent, type OrderServiceService } from "../../gen/shop/orders/v1/orders";
+import { PaymentEvent, type PaymentServiceService } from "../../gen/shop/payments/v1/payments";
+import type { Logger, Peer } from "../../mesh";
+import { notificationOf, refundNotificationOf } from "./messages";
+import { createNatsConsumer, type NatsConsumer } from "./nats-consumer";
+import { ORDERS_STREAM, PAYMENTS_STREAM, type NotificationsStore } from "./store";
+import {
+  createStreamConsumer,
+  type StreamConsumer,
+  type StreamConsumerOptions,
+} from "./stream-consumer";
 
-/** The name this service reads the orders stream and acknowledges under. */
+export type { ConsumerStatus, StreamConsumer } from "./stream-consumer";
+
+/** The name this service reads every producer's stream and acknowledges under. */
 export const CONSUMER = "notifications";
 
+/** What both consumers take: the stream consumer's options less what each fixes. */
+type ConsumerOptions = Omit<
+  StreamConsumerOptions<never>,
+  "stream" | "consumer" | "source" | "notificationOf"
+>;
+
 /** Options for {@link createOrdersConsumer}. */
-export interface OrdersConsumerOptions {
-  store: NotificationsStore;
+export interface OrdersConsumerOptions extends ConsumerOptions {
   /** The orders service; only its event stream and acknowledgements are used. */
   orders: Pick<Peer<typeof OrderServiceService>, "streamEvents" | "ackEvents">;
-  log: Logger;
-  /** How often the cursor is acknowledged to orders (and once more on stop). Defaults to 1 second. */
-  ackEveryMs?: number;
-  /** Reconnection delays after the stream ends or fails. Defaults to 100 ms doubling to 5 s. */
-  backoff?: BackoffOptions;
-  /** Numbers in [0, 1) for the backoff's jitter. Defaults to Math.random. */
-  random?: () => number;
-  /** Epoch milliseconds. Defaults to Date.now. */
-  now?: () => number;
 }
 
-/** Where the consumer is, for logs and tests. */
-export interface ConsumerStatus {
-  /** Sequence of the last event recorded (the cursor); 0 before the first. */
-  lastSequence: number;
-  /** When the last event was recorded, in epoch milliseconds; undefined before the first. */
-  lastEventAt: number | undefined;
-  /** How long after orders wrote it the last event was recorded, in milliseconds. */
-  lagMs: number | undefined;
-  /** The last sequence orders has accepted an acknowledgement for. */
-  acknowledgedSequence: number;
-  /** Streams that ended or failed and were opened again since start. */
-  reconnects: number;
+/** Options for {@link createPaymentsConsumer}. */
+export interface PaymentsConsumerOptions extends ConsumerOptions {
+  /** The payments service; only its event stream and acknowledgements are used. */
+  payments: Pick<Peer<typeof PaymentServiceService>, "streamEvents" | "ackEvents">;
 }
+
+/** The orders consumer: one notification per confirmed or rejected order. */
+export type OrdersConsumer = StreamConsumer;
 
 /** Turns the orders event stream into notifications, exactly one per event. */
-export interface OrdersConsumer {
-  /** Reads the cursor and streams from it, reconnecting until stopped. */
-  start(): void;
-  /** Cancels the stream, waits for the event in progress, then acknowledges the cursor. */
-  stop(): Promise<void>;
-  status(): ConsumerStatus;
-}
-
-const DEFAULT_ACK_EVERY_MS = 1_000;
-// The acknowledgement on stop must not hold up a shutdown for long; the next start resends it.
-const FINAL_ACK_TIMEOUT_MS = 1_000;
-
-// How a stream ends when orders restarts, drains, sheds or is out of reach.
-const TRANSIENT = new Set<status>([
-  status.UNAVAILABLE,
-  status.DEADLINE_EXCEEDED,
-  status.CANCELLED,
-  status.RESOURCE_EXHAUSTED,
-]);
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    if (signal.aborted) done();
-    else signal.addEventListener("abort", done, { once: true });
+export function createOrdersConsumer({
+  orders,
+  ...options
+}: OrdersConsumerOptions): StreamConsumer {
+  return createStreamConsumer<OrderEvent>({
+    ...options,
+    stream: ORDERS_STREAM,
+    consumer: CONSUMER,
+    source: orders,
+    notificationOf,
   });
 }
 
-export function createOrdersConsumer(options: OrdersConsumerOptions): OrdersConsumer {
-  const { store, orders, log } = options;
-  const now = options.now ?? Date.now;
-  const ackEveryMs = options.ackEveryMs ?? DEFAULT_ACK_EVERY_MS;
-  const stopping = new AbortController();
-  let stream: AbortController | undefined;
-  let loop: Promise<void> | undefined;
-  let stopped: Promise<void> | undefined;
-  let ackTimer: NodeJS.Timeout | undefined;
-  let acking: Promise<void> = Promise.resolve();
-  // Reconnections since the last event recorded: the exponent of the backoff.
-  let failures = 0;
-  const state: ConsumerStatus = {
-    lastSequence: 0,
-    lastEventAt: undefined,
-    lagMs: undefined,
-    acknowledgedSequence: 0,
-    reconnects: 0,
-  };
+/** Turns the payments event stream into notifications: exactly one per refund. */
+export function createPaymentsConsumer({
+  payments,
+  ...options
+}: PaymentsConsumerOptions): StreamConsumer {
+  return createStreamConsumer<PaymentEvent>({
+    ...options,
+    stream: PAYMENTS_STREAM,
+    consumer: CONSUMER,
+    source: payments,
+    notificationOf: refundNotificationOf,
+  });
+}
 
-  async function handle(event: OrderEvent): Promise<void> {
-    if (event.sequence < 1 || event.eventId === "") {
-      log.error({ sequence: event.sequence, eventId: event.eventId }, "malformed event skipped");
-      return;
-    }
-    const at = now();
-    const notification = notificationOf(event, newId("ntf", at), new Date(at));
-    if (!notification) log.warn({ sequence: event.sequence }, "event of an unknown kind skipped");
-    const inserted = await store.record({ sequence: event.sequence, notification }, at);
-    state.lastSequence = Math.max(state.lastSequence, event.sequence);
-    state.lastEventAt = at;
-    state.lagMs = event.createTime ? at - event.createTime.getTime() : undefined;
-    log.debug({ sequence: event.sequence, eventId: event.eventId, inserted }, "event recorded");
-  }
-
-  /** One stream, from the stored cursor until it ends or fails. */
-  async function readStream(signal: AbortSignal): Promise<void> {
-    state.lastSequence = Math.max(state.lastSequence, await store.cursor());
-    const afterSequence = state.lastSequence;
-    // Info once per outage, not at every attempt while orders is away.
-    const level = failures === 0 ? "info" : "debug";
-    log[level]({ afterSequence }, "reading the orders event stream");
-    for await (const { event } of orders.streamEvents(
-      { consumer: CONSUMER, afterSequence },
-      { signal },
-    )) {
-      if (!event) continue;
-      await handle(event);
-      // Events flow again: the next reconnection starts from the shortest delay.
-      failures = 0;
-    }
-  }
-
-  async function consume(): Promise<void> {
-    while (!stopping.signal.aborted) {
-      const current = new AbortController();
-      stream = current;
-      let fields: Record<string, unknown> = { ended: true };
-      let expected = true;
-      try {
-        await readStream(current.signal);
-      } catch (err) {
-        if (stopping.signal.aborted) break;
-        fields = isGrpcError(err) ? { code: err.code, details: err.details } : { err };
-        expected = isGrpcError(err) && TRANSIENT.has(err.code);
-      } finally {
-        // Leaving the loop early (a store error) does not end a grpc-js stream; cancel() does.
-        current.abort();
-      }
-      if (stopping.signal.aborted) break;
-      const retryInMs = backoffDelay(failures++, options.backoff, options.random);
-      state.reconnects++;
-      const entry = { ...fields, retryInMs, lastSequence: state.lastSequence };
-      if (expected) log.warn(entry, "orders event stream lost; reconnecting");
-      // Not a restart: a refused cursor (orders' store replaced), a store failure, a bug.
-      // Retrying still ends it if it passes; until then it is an error for an operator.
-      else log.error(entry, "orders event stream failed; retrying");
-      await sleep(retryInMs, stopping.signal);
-    }
-  }
-
-  async function ack(timeoutMs?: number): Promise<void> {
-    const sequence = state.lastSequence;
-    // The contract wants at least 1, and acknowledging the same sequence again is pointless.
-    if (sequence < 1 || sequence <= state.acknowledgedSequence) return;
-    try {
-      await orders.ackEvents({ consumer: CONSUMER, sequence }, { timeoutMs });
-      state.acknowledgedSequence = Math.max(state.acknowledgedSequence, sequence);
-    } catch (err) {
-      const fields = isGrpcError(err) ? { code: err.code, details: err.details } : { err };
-      log.warn({ ...fields, sequence }, "could not acknowledge orders events; will retry");
-    }
-  }
-
-  const scheduleAck = (): void => {
-    ackTimer = setTimeout(() => {
-      acking = ack().finally(() => {
-        if (!stopping.signal.aborted) scheduleAck();
-      });
-    }, ackEveryMs);
-  };
-
-  return {
-    start() {
-      if (loop || stopping.signal.aborted) return;
-      loop = consume().catch((err: unknown) => {
-        log.error({ err }, "orders consumer stopped by an unexpected error");
-      });
-      scheduleAck();
-    },
-
-    stop() {
-      stopped ??= (async () => {
-        stopping.abort();
-        stream?.abort();
-        clearTimeout(ackTimer);
-        await loop;
-        await acking;
-        await ack(FINAL_ACK_TIMEOUT_MS);
-        log.info({ ...state }, "orders consumer stopped");
-      })();
-      return stopped;
-    },
-
-    status: () => ({ ...state }),
-  };
+/**
+ * With events.transport nats: the orders and payments streams through NATS JetStream, each
+ * with a durable pull consumer named {@link CONSUMER}, in place of the two gRPC streams.
+ */
+export function createNatsEventConsumers(
+  url: string,
+  store: NotificationsStore,
+  log: Logger,
+): NatsConsumer[] {
+  const common = { url, durable: CONSUMER, store, log };
+  return [
+    createNatsConsumer<OrderEvent>({
+      ...common,
+      stream: ORDERS_STREAM,
+      codec: OrderEvent,
+      notificationOf,
+    }),
+    createNatsConsumer<PaymentEvent>({
+      ...common,
+      stream: PAYMENTS_STREAM,
+      codec: PaymentEvent,
+      notificationOf: refundNotificationOf,
+    }),
+  ];
 }

@@ -1,19 +1,30 @@
 import { NotificationServiceService } from "../../gen/shop/notifications/v1/notifications";
 import { OrderServiceService } from "../../gen/shop/orders/v1/orders";
+import { PaymentServiceService } from "../../gen/shop/payments/v1/payments";
 import { createServiceProcess, onShutdownSignal, openStore, runMain, serve } from "../../mesh";
-import { createOrdersConsumer } from "./consumer";
+import { createNatsEventConsumers, createOrdersConsumer, createPaymentsConsumer } from "./consumer";
 import { migrations } from "./migrations";
 import { createNotificationsService } from "./service";
 import { createNotificationsStore } from "./store";
 
 async function main(): Promise<void> {
   const service = createServiceProcess("notifications");
-  const { config, log, server, faults, connect } = service;
+  const { topology, config, log, server, faults, connect } = service;
   const store = await openStore({ file: config.store, migrations, durability: "full", log });
   const notifications = createNotificationsStore(store);
 
   const orders = connect(OrderServiceService, "orders");
-  const consumer = createOrdersConsumer({ store: notifications, orders, log });
+  const payments = connect(PaymentServiceService, "payments");
+  const { natsUrl } = topology.events;
+  // Two streams, two durable cursors (ours, or JetStream's with events.transport nats): each
+  // resumes and reconnects on its own.
+  const consumers =
+    topology.events.transport === "nats" && natsUrl
+      ? createNatsEventConsumers(natsUrl, notifications, log)
+      : [
+          createOrdersConsumer({ store: notifications, orders, log }),
+          createPaymentsConsumer({ store: notifications, payments, log }),
+        ];
 
   server.addService(
     NotificationServiceService,
@@ -21,15 +32,16 @@ async function main(): Promise<void> {
   );
   await serve(service);
   // Events are consumed once the service can answer for them; the cursor says where to resume.
-  consumer.start();
+  for (const consumer of consumers) consumer.start();
 
   onShutdownSignal(log, async () => {
     faults.stop();
-    // The consumer first: its last acknowledgement reaches orders while orders, stopped by the
-    // same Ctrl-C, is still draining; then this server drains.
-    await consumer.stop();
+    // The consumers first: their last acknowledgements reach the producers while they, stopped
+    // by the same Ctrl-C, are still draining; then this server drains.
+    await Promise.all(consumers.map((consumer) => consumer.stop()));
     await server.shutdown();
     orders.close();
+    payments.close();
     await store.close();
   });
 }

@@ -1,6 +1,7 @@
 import { NotificationKind } from "../../gen/shop/notifications/v1/notifications";
 import { OrderStatus, type Order, type OrderEvent } from "../../gen/shop/orders/v1/orders";
-import { formatMoney, notificationOf } from "./messages";
+import type { PaymentEvent } from "../../gen/shop/payments/v1/payments";
+import { formatMoney, notificationOf, REFUNDED_TITLE, refundNotificationOf } from "./messages";
 
 const AT = new Date("2026-01-02T03:04:05Z");
 
@@ -92,5 +93,45 @@ describe("notification texts", () => {
       "Order ord_1 is confirmed: 1 item. Thank you!",
     );
     expect(notificationOf(event({}), "ntf_4", AT)).toBeUndefined();
+  });
+
+  describe("of payments events", () => {
+    const paymentEvent = (overrides: Partial<PaymentEvent>): PaymentEvent => ({
+      sequence: 3,
+      eventId: "evt_p3",
+      createTime: AT,
+      paymentId: "pay_1",
+      orderId: "ord_9",
+      userId: "usr_1",
+      ...overrides,
+    });
+
+    it("tells a refund's amount and reason", () => {
+      const refunded = paymentEvent({
+        paymentRefunded: {
+          payment: undefined,
+          refundId: "ref_1",
+          amount: { currencyCode: "EUR", units: 12, nanos: 500_000_000 },
+          reason: "damaged in transit.",
+        },
+      });
+
+      expect(refundNotificationOf(refunded, "ntf_1", AT)).toEqual({
+        notificationId: "ntf_1",
+        userId: "usr_1",
+        orderId: "ord_9",
+        eventId: "evt_p3",
+        createTime: AT,
+        kind: NotificationKind.NOTIFICATION_KIND_PAYMENT_REFUNDED,
+        title: REFUNDED_TITLE,
+        body: "Your payment for order ord_9 was refunded: 12.50 EUR (damaged in transit).",
+      });
+    });
+
+    it("makes no notification of a capture, which the order's confirmation already tells", () => {
+      const captured = paymentEvent({ paymentCaptured: { payment: undefined } });
+
+      expect(refundNotificationOf(captured, "ntf_1", AT)).toBeUndefined();
+    });
   });
 });

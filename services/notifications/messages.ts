@@ -1,9 +1,11 @@
 import { NotificationKind, type Notification } from "../../gen/shop/notifications/v1/notifications";
 import type { Order, OrderEvent } from "../../gen/shop/orders/v1/orders";
+import type { PaymentEvent } from "../../gen/shop/payments/v1/payments";
 import { formatMoney } from "../common/money";
 
 export const CONFIRMED_TITLE = "Your order is confirmed";
 export const REJECTED_TITLE = "Your order was not accepted";
+export const REFUNDED_TITLE = "Your payment was refunded";
 
 export { formatMoney };
 
@@ -54,4 +56,29 @@ export function notificationOf(
     };
   }
   return undefined;
+}
+
+/**
+ * The notification a payments event becomes: one per refund ("Your payment for order X was
+ * refunded: €…"); none for a capture, which the order's confirmation already tells.
+ */
+export function refundNotificationOf(
+  event: PaymentEvent,
+  notificationId: string,
+  createTime: Date,
+): Notification | undefined {
+  const refunded = event.paymentRefunded;
+  if (!refunded) return undefined;
+  const amount = refunded.amount ? `: ${formatMoney(refunded.amount)}` : "";
+  const reason = refunded.reason ? ` (${refunded.reason.replace(/\.$/, "")})` : "";
+  return {
+    notificationId,
+    userId: event.userId,
+    orderId: event.orderId,
+    eventId: event.eventId,
+    createTime,
+    kind: NotificationKind.NOTIFICATION_KIND_PAYMENT_REFUNDED,
+    title: REFUNDED_TITLE,
+    body: `Your payment for order ${event.orderId} was refunded${amount}${reason}.`,
+  };
 }

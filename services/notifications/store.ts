@@ -20,12 +20,14 @@ interface CursorRow {
   update_time: number;
 }
 
-/** The stream whose cursor this store keeps. */
+/** The streams whose cursors this store keeps, one row each. */
 export const ORDERS_STREAM = "orders";
+export const PAYMENTS_STREAM = "payments";
 
 const KIND_TEXT: Partial<Record<NotificationKind, string>> = {
   [NotificationKind.NOTIFICATION_KIND_ORDER_CONFIRMED]: "ORDER_CONFIRMED",
   [NotificationKind.NOTIFICATION_KIND_ORDER_REJECTED]: "ORDER_REJECTED",
+  [NotificationKind.NOTIFICATION_KIND_PAYMENT_REFUNDED]: "PAYMENT_REFUNDED",
 };
 const KIND_OF_TEXT = new Map(
   Object.entries(KIND_TEXT).map(([kind, text]) => [text, Number(kind) as NotificationKind]),
@@ -42,9 +44,11 @@ const toNotification = (row: NotificationRow): Notification => ({
   createTime: new Date(row.create_time),
 });
 
-/** What one event of the orders stream produced. */
+/** What one event of a stream produced. */
 export interface ProcessedEvent {
-  /** The event's position in the orders outbox. */
+  /** The stream it came from. Defaults to orders. */
+  stream?: string;
+  /** The event's position in that producer's outbox. */
   sequence: number;
   /** Its notification; none for an event this service does not notify about. */
   notification?: Notification;
@@ -54,12 +58,12 @@ export interface ProcessedEvent {
 export interface NotificationsStore {
   /**
    * Records an event in one transaction: inserts its notification, unless one from the same
-   * event_id is stored already, and moves the orders cursor up to its sequence (never back).
+   * event_id is stored already, and moves the stream's cursor up to its sequence (never back).
    * Resolves to whether a notification was inserted.
    */
   record(processed: ProcessedEvent, now: number): Promise<boolean>;
-  /** The sequence of the last orders event recorded; 0 before the first. */
-  cursor(): Promise<number>;
+  /** The sequence of the last event of `stream` (defaults to orders) recorded; 0 before the first. */
+  cursor(stream?: string): Promise<number>;
   /** A user's notifications, newest first, before `beforeId`. */
   list(userId: string, limit: number, beforeId: string | undefined): Promise<Notification[]>;
 }
@@ -68,7 +72,7 @@ export function createNotificationsStore(store: Store): NotificationsStore {
   const { db } = store;
 
   return {
-    record: ({ sequence, notification: n }, now) =>
+    record: ({ stream = ORDERS_STREAM, sequence, notification: n }, now) =>
       store.write(async (trx) => {
         let inserted = false;
         if (n) {
@@ -92,7 +96,7 @@ export function createNotificationsStore(store: Store): NotificationsStore {
         }
         // MAX keeps the cursor where it is when an older event is delivered again.
         await trx<CursorRow>("consumer_cursor")
-          .insert({ stream: ORDERS_STREAM, last_sequence: sequence, update_time: now })
+          .insert({ stream, last_sequence: sequence, update_time: now })
           .onConflict("stream")
           .merge({
             last_sequence: greaterOf(
@@ -105,8 +109,8 @@ export function createNotificationsStore(store: Store): NotificationsStore {
         return inserted;
       }),
 
-    async cursor() {
-      const row = await db<CursorRow>("consumer_cursor").where({ stream: ORDERS_STREAM }).first();
+    async cursor(stream = ORDERS_STREAM) {
+      const row = await db<CursorRow>("consumer_cursor").where({ stream }).first();
       return row ? Number(row.last_sequence) : 0;
     },
 

@@ -1,9 +1,10 @@
 import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
-import { OrderServiceService } from "../../gen/shop/orders/v1/orders";
+import { OrderEvent, OrderServiceService } from "../../gen/shop/orders/v1/orders";
 import { PaymentServiceService } from "../../gen/shop/payments/v1/payments";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
 import { createServiceProcess, onShutdownSignal, openStore, runMain, serve } from "../../mesh";
-import { createCompaction } from "./compaction";
+import { startEventRelay } from "../common/nats/relay";
+import { createCompaction } from "../common/outbox";
 import { migrations } from "./migrations";
 import { createRecovery } from "./recovery";
 import { createSaga } from "./saga";
@@ -12,7 +13,7 @@ import { createOrdersStore } from "./store";
 
 async function main(): Promise<void> {
   const service = createServiceProcess("orders");
-  const { config, log, server, faults, connect } = service;
+  const { topology, config, log, server, faults, connect } = service;
   const store = await openStore({ file: config.store, migrations, durability: "full", log });
   const orders = createOrdersStore(store);
 
@@ -33,6 +34,13 @@ async function main(): Promise<void> {
   recovery.start();
   // Events every consumer has acknowledged are deleted once past their retention.
   compaction.start();
+  // With events.transport nats, the outbox is also published to JetStream.
+  const relay = startEventRelay(topology.events, {
+    producer: "orders",
+    outbox: orders.events,
+    codec: OrderEvent,
+    log,
+  });
 
   onShutdownSignal(log, async () => {
     faults.stop();
@@ -40,7 +48,7 @@ async function main(): Promise<void> {
     // resume elsewhere) keeps them from holding the drain up until the grace runs out.
     stopping.abort();
     await server.shutdown();
-    await Promise.all([recovery.stop(), compaction.stop()]);
+    await Promise.all([recovery.stop(), compaction.stop(), relay?.stop()]);
     for (const client of [users, inventory, payments]) client.close();
     await store.close();
   });

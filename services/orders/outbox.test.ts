@@ -3,6 +3,7 @@ import { OrderStatus } from "../../gen/shop/orders/v1/orders";
 import { idPattern, openStore, silentLogger, type Store } from "../../mesh";
 import { describeEachBackend } from "../../test/backends";
 import { migrations } from "./migrations";
+import { orderEventOf } from "./outbox";
 import { createOrdersStore, toOrder, type OrdersStore, type Outcome } from "./store";
 
 const confirmed: Outcome = {
@@ -113,13 +114,15 @@ describeEachBackend("orders outbox", (backend) => {
     try {
       // The first instance draws sequence 1 and holds its transaction open...
       const first = store.write(async (trx) => {
-        await orders.events.append(trx, one, 2_000);
+        await orders.events.append(trx, orderEventOf(one, 2_000), 2_000);
         appended();
         await mayCommit;
       });
       await firstAppended;
       // ...while the second appends too: it must wait, or it would commit sequence 2 first.
-      const second = other.write((trx) => createOrdersStore(other).events.append(trx, two, 3_000));
+      const second = other.write((trx) =>
+        createOrdersStore(other).events.append(trx, orderEventOf(two, 3_000), 3_000),
+      );
       await new Promise((resolve) => setTimeout(resolve, 100));
       const early = await events.read(0, 10);
       release();

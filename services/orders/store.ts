@@ -2,7 +2,7 @@ import type { Knex } from "knex";
 import { OrderStatus, type Order } from "../../gen/shop/orders/v1/orders";
 import type { Store } from "../../mesh";
 import { fromMicros } from "../common/money";
-import { createOutbox, type Outbox } from "./outbox";
+import { createOrdersOutbox, orderEventOf, type OrdersOutbox } from "./outbox";
 
 /** One line of an order; priced once the stock is reserved. */
 export interface OrderLine {
@@ -109,7 +109,7 @@ export function toOrder(record: OrderRecord): Order {
 /** Queries of the orders and order_items tables, and the outbox their changes write to. */
 export interface OrdersStore {
   /** The events that ending orders wrote, and their consumers. */
-  readonly events: Outbox;
+  readonly events: OrdersOutbox;
   /** The order placed under `requestId`, or `candidate` inserted as PENDING if there is none. */
   findOrCreate(candidate: OrderRecord): Promise<{ order: OrderRecord; created: boolean }>;
   get(orderId: string): Promise<OrderRecord | undefined>;
@@ -133,7 +133,7 @@ export interface OrdersStore {
 
 export function createOrdersStore(store: Store): OrdersStore {
   const { db } = store;
-  const events = createOutbox(store);
+  const events = createOrdersOutbox(store);
   const write = <T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> => store.write(work);
   const load = async (q: Knex | Knex.Transaction, rows: OrderRow[]): Promise<OrderRecord[]> => {
     if (rows.length === 0) return [];
@@ -259,7 +259,7 @@ export function createOrdersStore(store: Store): OrdersStore {
         // after this one. Without that lock, PostgreSQL transactions drawing from one
         // sequence commit in any order, and a reader could see N + 1 before N commits.
         if (updated === 1) {
-          await events.append(trx, toOrder(order), now);
+          await events.append(trx, orderEventOf(toOrder(order), now), now);
           appended = true;
         }
         return order;

@@ -13,9 +13,12 @@ import {
 import {
   PaymentStatus,
   type Payment,
+  type PaymentEvent,
   type PaymentServiceService,
 } from "../../gen/shop/payments/v1/payments";
 import { formatMoney, fromMicros } from "../common/money";
+import { createEventStreamHandlers, type EventStreamOptions } from "../common/outbox";
+import { capturedEvent, refundedEvent } from "./events";
 import {
   checkCharge,
   checkGet,
@@ -26,8 +29,11 @@ import {
 } from "./requests";
 import type { PaymentRecord, PaymentsStore, PaymentsWriter } from "./store";
 
-/** Dependencies of the payments service. */
-export interface PaymentsServiceDeps {
+/** Dependencies of the payments service; the event stream's options are in EventStreamOptions. */
+export interface PaymentsServiceDeps extends Omit<
+  EventStreamOptions<PaymentEvent>,
+  "outbox" | "producer" | "now"
+> {
   store: PaymentsStore;
   /** Defaults to the system clock. */
   now?: () => Date;
@@ -42,8 +48,16 @@ export function createPaymentsService(
 ): ServiceHandlers<typeof PaymentServiceService> {
   const { store } = deps;
   const now = deps.now ?? (() => new Date());
+  const events = createEventStreamHandlers({
+    ...deps,
+    outbox: store.events,
+    producer: "payments",
+    now: () => now().getTime(),
+  });
 
   return {
+    ...events,
+
     async charge(request, ctx) {
       const charge = checkCharge(request);
       // Relayed with the buyer's token (orders forwards it): only the buyer can be charged.
@@ -61,8 +75,13 @@ export function createPaymentsService(
           }
           return existing;
         }
-        const created = newPayment(charge, now().getTime());
+        const time = now().getTime();
+        const created = newPayment(charge, time);
         await w.insert(created);
+        // A decline changes nothing anyone else holds; a capture is money taken.
+        if (created.status === PaymentStatus.PAYMENT_STATUS_CAPTURED) {
+          await w.appendEvent(capturedEvent(toPayment(created), time), time);
+        }
         return created;
       });
 
@@ -128,6 +147,15 @@ export function createPaymentsService(
           updateTime: time,
         };
         await w.insertRefund({ ...refund, createTime: time }, updated);
+        const amount = fromMicros(refund.amountMicros, refund.currencyCode);
+        await w.appendEvent(
+          refundedEvent(
+            toPayment(updated),
+            { refundId: refund.refundId, amount, reason: refund.reason },
+            time,
+          ),
+          time,
+        );
         return updated;
       });
 

@@ -1,6 +1,8 @@
 import type { Knex } from "knex";
 import type { Store } from "../../mesh";
-import { PaymentStatus } from "../../gen/shop/payments/v1/payments";
+import { PaymentStatus, type PaymentEvent } from "../../gen/shop/payments/v1/payments";
+import type { OutboxEntry } from "../common/outbox";
+import { createPaymentsOutbox, type PaymentsOutbox } from "./events";
 
 /** A payment as stored: amounts in integer micros, as services/common/money.ts keeps them. */
 export interface PaymentRecord {
@@ -44,17 +46,22 @@ export interface PaymentsWriter {
   getRefund(refundId: string): Promise<RefundRecord | undefined>;
   /** Records a refund together with the payment's new status and refunded total. */
   insertRefund(refund: RefundRecord, payment: PaymentRecord): Promise<void>;
+  /** Appends an event to the outbox, committed or rolled back with the rest. */
+  appendEvent(entry: OutboxEntry<PaymentEvent>, now: number): Promise<void>;
 }
 
 /** Queries of the payments and refunds tables. */
 export interface PaymentsStore {
+  /** The events that captures and refunds wrote, and their consumers. */
+  readonly events: PaymentsOutbox;
   get(paymentId: string): Promise<PaymentRecord | undefined>;
   /** Payments by id (and so by creation time), after `afterId`. */
   list(filter: PaymentFilter, limit: number, afterId: string | undefined): Promise<PaymentRecord[]>;
   /**
    * Runs `work` in one transaction that holds SQLite's write lock from its start, so a
    * read-then-write (is this order charged? is there money left?) cannot interleave with
-   * another instance's. Throwing rolls everything back.
+   * another instance's. Throwing rolls everything back. Events appended by `work` are
+   * announced to this process's streams once it has committed.
    */
   write<T>(work: (writer: PaymentsWriter) => Promise<T>): Promise<T>;
 }
@@ -126,7 +133,11 @@ async function paymentWhere(
   return row && toPaymentRecord(row);
 }
 
-function createWriter(trx: Knex.Transaction): PaymentsWriter {
+function createWriter(
+  trx: Knex.Transaction,
+  events: PaymentsOutbox,
+  appended: () => void,
+): PaymentsWriter {
   return {
     get: (paymentId) => paymentWhere(trx, { payment_id: paymentId }),
     getByOrder: (orderId) => paymentWhere(trx, { order_id: orderId }),
@@ -168,13 +179,20 @@ function createWriter(trx: Knex.Transaction): PaymentsWriter {
           update_time: payment.updateTime,
         });
     },
+
+    async appendEvent(entry, now) {
+      await events.append(trx, entry, now);
+      appended();
+    },
   };
 }
 
 /** The payments store over a service's own database. */
 export function createPaymentsStore(store: Store): PaymentsStore {
   const { db } = store;
+  const events = createPaymentsOutbox(store);
   return {
+    events,
     get: (paymentId) => paymentWhere(db, { payment_id: paymentId }),
 
     async list(filter, limit, afterId) {
@@ -185,6 +203,14 @@ export function createPaymentsStore(store: Store): PaymentsStore {
       return (await query).map(toPaymentRecord);
     },
 
-    write: (work) => store.write((trx) => work(createWriter(trx))),
+    async write(work) {
+      let appended = false;
+      const result = await store.write((trx) =>
+        work(createWriter(trx, events, () => (appended = true))),
+      );
+      // After the commit, so that a woken stream reads the event.
+      if (appended) events.announce();
+      return result;
+    },
   };
 }

@@ -149,6 +149,8 @@ describe("Dockerfile, checked without a Docker engine", () => {
             MESH_DATA_DIR: data,
             USERS_PORT: String(port),
             MESH_HEALTH_PORT: String(healthPort),
+            // No certificate is mounted here (Kubernetes mounts one at MESH_CERTS_DIR).
+            MESH_PLAINTEXT: "1",
           },
           stdio: ["ignore", "ignore", "pipe"],
         });

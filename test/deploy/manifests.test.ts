@@ -147,8 +147,8 @@ describe("deploy/k8s", () => {
       );
     }
     expect(objectsOf("production").some((o) => o.kind === "PersistentVolumeClaim")).toBe(false);
-    expect(envOf("production", "orders")).toMatchObject({ MESH_EVENTS: "nats" });
-    expect(envOf("production", "users").MESH_EVENTS).toBeUndefined();
+    expect(envOf("production", "orders")).toMatchObject({ EVENTS_TRANSPORT: "nats" });
+    expect(envOf("production", "users").EVENTS_TRANSPORT).toBeUndefined();
   });
 
   describe.each(["istio", "linkerd"])("mesh-%s", (mesh) => {
@@ -220,9 +220,25 @@ describe("deploy/k8s", () => {
       baseEjectionTime: "5s",
       maxEjectionPercent: 50,
     });
-    const authz = (find("mesh-istio", "AuthorizationPolicy", "payments") as Json).spec.rules[0];
-    expect(authz.from[0].source.principals).toEqual(["cluster.local/ns/shop/sa/orders"]);
-    expect(authz.to[0].operation.paths).toContain("/shop.payments.v1.PaymentService/Charge");
+    // One rule per set of callers security.allow names: only orders may charge, only
+    // notifications may read the event stream, and nobody else gets a rule.
+    const rules = (find("mesh-istio", "AuthorizationPolicy", "payments") as Json).spec.rules as {
+      from?: { source: { principals: string[] } }[];
+      to: { operation: { paths?: string[] } }[];
+    }[];
+    const pathsOf = (sa: string) =>
+      rules
+        .filter((r) => r.from?.[0].source.principals?.includes(`cluster.local/ns/shop/sa/${sa}`))
+        .flatMap((r) => r.to[0].operation.paths ?? []);
+    expect(pathsOf("orders").sort()).toEqual([
+      "/shop.payments.v1.PaymentService/Charge",
+      "/shop.payments.v1.PaymentService/Refund",
+    ]);
+    expect(pathsOf("notifications").sort()).toEqual([
+      "/shop.payments.v1.PaymentService/AckEvents",
+      "/shop.payments.v1.PaymentService/StreamEvents",
+    ]);
+    expect(pathsOf("gateway")).toEqual([]);
   });
 
   it("mesh-linkerd: default deny, callers by identity, timeouts and retries per method", () => {

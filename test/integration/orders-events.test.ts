@@ -10,8 +10,8 @@ import {
 } from "../../gen/shop/orders/v1/orders";
 import { createPeer, openStore, silentLogger, type Peer, type Store } from "../../mesh";
 import { migrations } from "../../services/orders/migrations";
-import { createCompaction, type Compaction } from "../../services/orders/compaction";
-import type { Outbox } from "../../services/orders/outbox";
+import { createCompaction, type Compaction } from "../../services/common/outbox";
+import type { OrdersOutbox as Outbox } from "../../services/orders/outbox";
 import type { Saga } from "../../services/orders/saga";
 import { createOrdersService } from "../../services/orders/service";
 import { createOrdersStore, type OrdersStore } from "../../services/orders/store";

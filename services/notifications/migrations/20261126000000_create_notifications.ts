@@ -10,7 +10,7 @@ export async function up(db: Knex): Promise<void> {
     t.string("kind").notNullable();
     t.string("title").notNullable();
     t.text("body").notNullable();
-    // The orders event it came from: unique, so a redelivered event adds nothing.
+    // The event it came from (orders or payments): unique, so a redelivered event adds nothing.
     t.string("event_id").notNullable().unique();
     t.bigInteger("sequence").notNullable();
     t.bigInteger("create_time").notNullable();

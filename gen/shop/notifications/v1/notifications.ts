@@ -31,6 +31,8 @@ export enum NotificationKind {
   NOTIFICATION_KIND_ORDER_CONFIRMED = 1,
   /** NOTIFICATION_KIND_ORDER_REJECTED - An order was rejected. */
   NOTIFICATION_KIND_ORDER_REJECTED = 2,
+  /** NOTIFICATION_KIND_PAYMENT_REFUNDED - A payment of an order was refunded, in part or in full. */
+  NOTIFICATION_KIND_PAYMENT_REFUNDED = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -45,6 +47,9 @@ export function notificationKindFromJSON(object: any): NotificationKind {
     case 2:
     case "NOTIFICATION_KIND_ORDER_REJECTED":
       return NotificationKind.NOTIFICATION_KIND_ORDER_REJECTED;
+    case 3:
+    case "NOTIFICATION_KIND_PAYMENT_REFUNDED":
+      return NotificationKind.NOTIFICATION_KIND_PAYMENT_REFUNDED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -60,6 +65,8 @@ export function notificationKindToJSON(object: NotificationKind): string {
       return "NOTIFICATION_KIND_ORDER_CONFIRMED";
     case NotificationKind.NOTIFICATION_KIND_ORDER_REJECTED:
       return "NOTIFICATION_KIND_ORDER_REJECTED";
+    case NotificationKind.NOTIFICATION_KIND_PAYMENT_REFUNDED:
+      return "NOTIFICATION_KIND_PAYMENT_REFUNDED";
     case NotificationKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -77,7 +84,7 @@ export interface Notification {
   title: string;
   /** A few sentences with the details. */
   body: string;
-  /** The orders event it came from; exactly one notification per event. */
+  /** The event it came from (orders or payments); exactly one notification per event. */
   eventId: string;
   createTime: Date | undefined;
 }

@@ -11,7 +11,9 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -158,6 +160,71 @@ export interface ListPaymentsResponse {
   payments: Payment[];
   /** Pass as page_token to get the next page; empty on the last page. */
   nextPageToken: string;
+}
+
+/**
+ * Something that happened to a payment, written to the payments outbox in the same
+ * transaction as the change itself.
+ */
+export interface PaymentEvent {
+  /** Position in the outbox: strictly increasing, never reused. */
+  sequence: number;
+  /** Unique id of the event, for example "evt_01J…"; consumers de-duplicate on it. */
+  eventId: string;
+  createTime: Date | undefined;
+  paymentId: string;
+  orderId: string;
+  userId: string;
+  paymentCaptured?: PaymentCaptured | undefined;
+  paymentRefunded?: PaymentRefunded | undefined;
+}
+
+/** A charge was approved and its amount taken. */
+export interface PaymentCaptured {
+  /** The payment as captured. */
+  payment: Payment | undefined;
+}
+
+/** Part or all of a captured payment was given back. */
+export interface PaymentRefunded {
+  /** The payment after the refund (its refunded_amount includes this one). */
+  payment:
+    | Payment
+    | undefined;
+  /** The refund's idempotency key. */
+  refundId: string;
+  /** What this refund gave back. */
+  amount:
+    | Money
+    | undefined;
+  /** Why, as the caller gave it; may be empty. */
+  reason: string;
+}
+
+export interface StreamEventsRequest {
+  /**
+   * Required: who is consuming, for example "notifications"; 1 to 64 characters of
+   * lower-case letters, digits and dashes. Its acknowledgements hold back compaction.
+   */
+  consumer: string;
+  /** Deliver the events after this sequence; 0 for the oldest event kept. */
+  afterSequence: number;
+}
+
+export interface StreamEventsResponse {
+  event: PaymentEvent | undefined;
+}
+
+export interface AckEventsRequest {
+  /** Required; as in StreamEventsRequest. */
+  consumer: string;
+  /** The sequence of the last event the consumer has processed; at least 1. */
+  sequence: number;
+}
+
+export interface AckEventsResponse {
+  /** The consumer's acknowledged sequence after this call (never lower than before). */
+  acknowledgedSequence: number;
 }
 
 function createBasePayment(): Payment {
@@ -1159,6 +1226,738 @@ export const ListPaymentsResponse: MessageFns<ListPaymentsResponse> = {
   },
 };
 
+function createBasePaymentEvent(): PaymentEvent {
+  return {
+    sequence: 0,
+    eventId: "",
+    createTime: undefined,
+    paymentId: "",
+    orderId: "",
+    userId: "",
+    paymentCaptured: undefined,
+    paymentRefunded: undefined,
+  };
+}
+
+export const PaymentEvent: MessageFns<PaymentEvent> = {
+  encode(message: PaymentEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sequence !== 0) {
+      writer.uint32(8).int64(message.sequence);
+    }
+    if (message.eventId !== "") {
+      writer.uint32(18).string(message.eventId);
+    }
+    if (message.createTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.createTime), writer.uint32(26).fork()).join();
+    }
+    if (message.paymentId !== "") {
+      writer.uint32(34).string(message.paymentId);
+    }
+    if (message.orderId !== "") {
+      writer.uint32(42).string(message.orderId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(50).string(message.userId);
+    }
+    if (message.paymentCaptured !== undefined) {
+      PaymentCaptured.encode(message.paymentCaptured, writer.uint32(82).fork()).join();
+    }
+    if (message.paymentRefunded !== undefined) {
+      PaymentRefunded.encode(message.paymentRefunded, writer.uint32(90).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PaymentEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePaymentEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.sequence = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.eventId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.createTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.paymentId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.orderId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.paymentCaptured = PaymentCaptured.decode(reader, reader.uint32());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.paymentRefunded = PaymentRefunded.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PaymentEvent {
+    return {
+      sequence: isSet(object.sequence) ? globalThis.Number(object.sequence) : 0,
+      eventId: isSet(object.eventId)
+        ? globalThis.String(object.eventId)
+        : isSet(object.event_id)
+        ? globalThis.String(object.event_id)
+        : "",
+      createTime: isSet(object.createTime)
+        ? fromJsonTimestamp(object.createTime)
+        : isSet(object.create_time)
+        ? fromJsonTimestamp(object.create_time)
+        : undefined,
+      paymentId: isSet(object.paymentId)
+        ? globalThis.String(object.paymentId)
+        : isSet(object.payment_id)
+        ? globalThis.String(object.payment_id)
+        : "",
+      orderId: isSet(object.orderId)
+        ? globalThis.String(object.orderId)
+        : isSet(object.order_id)
+        ? globalThis.String(object.order_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      paymentCaptured: isSet(object.paymentCaptured)
+        ? PaymentCaptured.fromJSON(object.paymentCaptured)
+        : isSet(object.payment_captured)
+        ? PaymentCaptured.fromJSON(object.payment_captured)
+        : undefined,
+      paymentRefunded: isSet(object.paymentRefunded)
+        ? PaymentRefunded.fromJSON(object.paymentRefunded)
+        : isSet(object.payment_refunded)
+        ? PaymentRefunded.fromJSON(object.payment_refunded)
+        : undefined,
+    };
+  },
+
+  toJSON(message: PaymentEvent): unknown {
+    const obj: any = {};
+    if (message.sequence !== 0) {
+      obj.sequence = Math.round(message.sequence);
+    }
+    if (message.eventId !== "") {
+      obj.eventId = message.eventId;
+    }
+    if (message.createTime !== undefined) {
+      obj.createTime = message.createTime.toISOString();
+    }
+    if (message.paymentId !== "") {
+      obj.paymentId = message.paymentId;
+    }
+    if (message.orderId !== "") {
+      obj.orderId = message.orderId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.paymentCaptured !== undefined) {
+      obj.paymentCaptured = PaymentCaptured.toJSON(message.paymentCaptured);
+    }
+    if (message.paymentRefunded !== undefined) {
+      obj.paymentRefunded = PaymentRefunded.toJSON(message.paymentRefunded);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PaymentEvent>): PaymentEvent {
+    return PaymentEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PaymentEvent>): PaymentEvent {
+    const message = createBasePaymentEvent();
+    message.sequence = object.sequence ?? 0;
+    message.eventId = object.eventId ?? "";
+    message.createTime = object.createTime ?? undefined;
+    message.paymentId = object.paymentId ?? "";
+    message.orderId = object.orderId ?? "";
+    message.userId = object.userId ?? "";
+    message.paymentCaptured = (object.paymentCaptured !== undefined && object.paymentCaptured !== null)
+      ? PaymentCaptured.fromPartial(object.paymentCaptured)
+      : undefined;
+    message.paymentRefunded = (object.paymentRefunded !== undefined && object.paymentRefunded !== null)
+      ? PaymentRefunded.fromPartial(object.paymentRefunded)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePaymentCaptured(): PaymentCaptured {
+  return { payment: undefined };
+}
+
+export const PaymentCaptured: MessageFns<PaymentCaptured> = {
+  encode(message: PaymentCaptured, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.payment !== undefined) {
+      Payment.encode(message.payment, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PaymentCaptured {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePaymentCaptured();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payment = Payment.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PaymentCaptured {
+    return { payment: isSet(object.payment) ? Payment.fromJSON(object.payment) : undefined };
+  },
+
+  toJSON(message: PaymentCaptured): unknown {
+    const obj: any = {};
+    if (message.payment !== undefined) {
+      obj.payment = Payment.toJSON(message.payment);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PaymentCaptured>): PaymentCaptured {
+    return PaymentCaptured.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PaymentCaptured>): PaymentCaptured {
+    const message = createBasePaymentCaptured();
+    message.payment = (object.payment !== undefined && object.payment !== null)
+      ? Payment.fromPartial(object.payment)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePaymentRefunded(): PaymentRefunded {
+  return { payment: undefined, refundId: "", amount: undefined, reason: "" };
+}
+
+export const PaymentRefunded: MessageFns<PaymentRefunded> = {
+  encode(message: PaymentRefunded, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.payment !== undefined) {
+      Payment.encode(message.payment, writer.uint32(10).fork()).join();
+    }
+    if (message.refundId !== "") {
+      writer.uint32(18).string(message.refundId);
+    }
+    if (message.amount !== undefined) {
+      Money.encode(message.amount, writer.uint32(26).fork()).join();
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PaymentRefunded {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePaymentRefunded();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payment = Payment.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.refundId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.amount = Money.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PaymentRefunded {
+    return {
+      payment: isSet(object.payment) ? Payment.fromJSON(object.payment) : undefined,
+      refundId: isSet(object.refundId)
+        ? globalThis.String(object.refundId)
+        : isSet(object.refund_id)
+        ? globalThis.String(object.refund_id)
+        : "",
+      amount: isSet(object.amount) ? Money.fromJSON(object.amount) : undefined,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: PaymentRefunded): unknown {
+    const obj: any = {};
+    if (message.payment !== undefined) {
+      obj.payment = Payment.toJSON(message.payment);
+    }
+    if (message.refundId !== "") {
+      obj.refundId = message.refundId;
+    }
+    if (message.amount !== undefined) {
+      obj.amount = Money.toJSON(message.amount);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PaymentRefunded>): PaymentRefunded {
+    return PaymentRefunded.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PaymentRefunded>): PaymentRefunded {
+    const message = createBasePaymentRefunded();
+    message.payment = (object.payment !== undefined && object.payment !== null)
+      ? Payment.fromPartial(object.payment)
+      : undefined;
+    message.refundId = object.refundId ?? "";
+    message.amount = (object.amount !== undefined && object.amount !== null)
+      ? Money.fromPartial(object.amount)
+      : undefined;
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseStreamEventsRequest(): StreamEventsRequest {
+  return { consumer: "", afterSequence: 0 };
+}
+
+export const StreamEventsRequest: MessageFns<StreamEventsRequest> = {
+  encode(message: StreamEventsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.consumer !== "") {
+      writer.uint32(10).string(message.consumer);
+    }
+    if (message.afterSequence !== 0) {
+      writer.uint32(16).int64(message.afterSequence);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamEventsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamEventsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.consumer = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.afterSequence = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamEventsRequest {
+    return {
+      consumer: isSet(object.consumer) ? globalThis.String(object.consumer) : "",
+      afterSequence: isSet(object.afterSequence)
+        ? globalThis.Number(object.afterSequence)
+        : isSet(object.after_sequence)
+        ? globalThis.Number(object.after_sequence)
+        : 0,
+    };
+  },
+
+  toJSON(message: StreamEventsRequest): unknown {
+    const obj: any = {};
+    if (message.consumer !== "") {
+      obj.consumer = message.consumer;
+    }
+    if (message.afterSequence !== 0) {
+      obj.afterSequence = Math.round(message.afterSequence);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StreamEventsRequest>): StreamEventsRequest {
+    return StreamEventsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StreamEventsRequest>): StreamEventsRequest {
+    const message = createBaseStreamEventsRequest();
+    message.consumer = object.consumer ?? "";
+    message.afterSequence = object.afterSequence ?? 0;
+    return message;
+  },
+};
+
+function createBaseStreamEventsResponse(): StreamEventsResponse {
+  return { event: undefined };
+}
+
+export const StreamEventsResponse: MessageFns<StreamEventsResponse> = {
+  encode(message: StreamEventsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.event !== undefined) {
+      PaymentEvent.encode(message.event, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamEventsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamEventsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.event = PaymentEvent.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamEventsResponse {
+    return { event: isSet(object.event) ? PaymentEvent.fromJSON(object.event) : undefined };
+  },
+
+  toJSON(message: StreamEventsResponse): unknown {
+    const obj: any = {};
+    if (message.event !== undefined) {
+      obj.event = PaymentEvent.toJSON(message.event);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StreamEventsResponse>): StreamEventsResponse {
+    return StreamEventsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StreamEventsResponse>): StreamEventsResponse {
+    const message = createBaseStreamEventsResponse();
+    message.event = (object.event !== undefined && object.event !== null)
+      ? PaymentEvent.fromPartial(object.event)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAckEventsRequest(): AckEventsRequest {
+  return { consumer: "", sequence: 0 };
+}
+
+export const AckEventsRequest: MessageFns<AckEventsRequest> = {
+  encode(message: AckEventsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.consumer !== "") {
+      writer.uint32(10).string(message.consumer);
+    }
+    if (message.sequence !== 0) {
+      writer.uint32(16).int64(message.sequence);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AckEventsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAckEventsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.consumer = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.sequence = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AckEventsRequest {
+    return {
+      consumer: isSet(object.consumer) ? globalThis.String(object.consumer) : "",
+      sequence: isSet(object.sequence) ? globalThis.Number(object.sequence) : 0,
+    };
+  },
+
+  toJSON(message: AckEventsRequest): unknown {
+    const obj: any = {};
+    if (message.consumer !== "") {
+      obj.consumer = message.consumer;
+    }
+    if (message.sequence !== 0) {
+      obj.sequence = Math.round(message.sequence);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AckEventsRequest>): AckEventsRequest {
+    return AckEventsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AckEventsRequest>): AckEventsRequest {
+    const message = createBaseAckEventsRequest();
+    message.consumer = object.consumer ?? "";
+    message.sequence = object.sequence ?? 0;
+    return message;
+  },
+};
+
+function createBaseAckEventsResponse(): AckEventsResponse {
+  return { acknowledgedSequence: 0 };
+}
+
+export const AckEventsResponse: MessageFns<AckEventsResponse> = {
+  encode(message: AckEventsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.acknowledgedSequence !== 0) {
+      writer.uint32(8).int64(message.acknowledgedSequence);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AckEventsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAckEventsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.acknowledgedSequence = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AckEventsResponse {
+    return {
+      acknowledgedSequence: isSet(object.acknowledgedSequence)
+        ? globalThis.Number(object.acknowledgedSequence)
+        : isSet(object.acknowledged_sequence)
+        ? globalThis.Number(object.acknowledged_sequence)
+        : 0,
+    };
+  },
+
+  toJSON(message: AckEventsResponse): unknown {
+    const obj: any = {};
+    if (message.acknowledgedSequence !== 0) {
+      obj.acknowledgedSequence = Math.round(message.acknowledgedSequence);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AckEventsResponse>): AckEventsResponse {
+    return AckEventsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AckEventsResponse>): AckEventsResponse {
+    const message = createBaseAckEventsResponse();
+    message.acknowledgedSequence = object.acknowledgedSequence ?? 0;
+    return message;
+  },
+};
+
 /**
  * Charges and refunds. Every charge is keyed by its order, so an order is never
  * charged twice, however often Charge is retried.
@@ -1223,6 +2022,33 @@ export const PaymentServiceService = {
       Buffer.from(ListPaymentsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListPaymentsResponse => ListPaymentsResponse.decode(value),
   },
+  /**
+   * Streams the payments outbox: every event after `after_sequence`, in order, then new
+   * ones as they happen, until the caller cancels. At least once, as OrderService's stream.
+   */
+  streamEvents: {
+    path: "/shop.payments.v1.PaymentService/StreamEvents" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: StreamEventsRequest): Buffer => Buffer.from(StreamEventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StreamEventsRequest => StreamEventsRequest.decode(value),
+    responseSerialize: (value: StreamEventsResponse): Buffer =>
+      Buffer.from(StreamEventsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StreamEventsResponse => StreamEventsResponse.decode(value),
+  },
+  /**
+   * Records that a consumer has processed every event up to `sequence`; events every
+   * consumer has acknowledged are compacted after the retention period. Idempotent.
+   */
+  ackEvents: {
+    path: "/shop.payments.v1.PaymentService/AckEvents" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AckEventsRequest): Buffer => Buffer.from(AckEventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AckEventsRequest => AckEventsRequest.decode(value),
+    responseSerialize: (value: AckEventsResponse): Buffer => Buffer.from(AckEventsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AckEventsResponse => AckEventsResponse.decode(value),
+  },
 } as const;
 
 export interface PaymentServiceServer extends UntypedServiceImplementation {
@@ -1247,6 +2073,16 @@ export interface PaymentServiceServer extends UntypedServiceImplementation {
   getPayment: handleUnaryCall<GetPaymentRequest, GetPaymentResponse>;
   /** Lists payments, oldest first, optionally of one order or one user. */
   listPayments: handleUnaryCall<ListPaymentsRequest, ListPaymentsResponse>;
+  /**
+   * Streams the payments outbox: every event after `after_sequence`, in order, then new
+   * ones as they happen, until the caller cancels. At least once, as OrderService's stream.
+   */
+  streamEvents: handleServerStreamingCall<StreamEventsRequest, StreamEventsResponse>;
+  /**
+   * Records that a consumer has processed every event up to `sequence`; events every
+   * consumer has acknowledged are compacted after the retention period. Idempotent.
+   */
+  ackEvents: handleUnaryCall<AckEventsRequest, AckEventsResponse>;
 }
 
 export interface PaymentServiceClient extends Client {
@@ -1327,6 +2163,38 @@ export interface PaymentServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListPaymentsResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Streams the payments outbox: every event after `after_sequence`, in order, then new
+   * ones as they happen, until the caller cancels. At least once, as OrderService's stream.
+   */
+  streamEvents(
+    request: StreamEventsRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<StreamEventsResponse>;
+  streamEvents(
+    request: StreamEventsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<StreamEventsResponse>;
+  /**
+   * Records that a consumer has processed every event up to `sequence`; events every
+   * consumer has acknowledged are compacted after the retention period. Idempotent.
+   */
+  ackEvents(
+    request: AckEventsRequest,
+    callback: (error: ServiceError | null, response: AckEventsResponse) => void,
+  ): ClientUnaryCall;
+  ackEvents(
+    request: AckEventsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AckEventsResponse) => void,
+  ): ClientUnaryCall;
+  ackEvents(
+    request: AckEventsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AckEventsResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const PaymentServiceClient = makeGenericClientConstructor(
@@ -1366,6 +2234,17 @@ function fromJsonTimestamp(o: any): Date {
   } else {
     return fromTimestamp(Timestamp.fromJSON(o));
   }
+}
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
 }
 
 function isSet(value: any): boolean {

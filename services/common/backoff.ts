@@ -33,3 +33,17 @@ export function backoffDelay(
   const base = Math.min(max, initial * (options.multiplier ?? DEFAULT_MULTIPLIER) ** failures);
   return Math.min(max, Math.round(base * (1 + jitter * (2 * random() - 1))));
 }
+
+/** Resolves after `ms`, or at once when `signal` aborts; leaves no timer or listener behind. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    if (signal.aborted) done();
+    else signal.addEventListener("abort", done, { once: true });
+  });
+}

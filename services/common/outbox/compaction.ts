@@ -1,9 +1,9 @@
-import type { Logger } from "../../mesh";
+import type { Logger } from "../../../mesh";
 import type { Outbox } from "./outbox";
 
 /** Options for {@link createCompaction}. */
 export interface CompactionOptions {
-  outbox: Outbox;
+  outbox: Pick<Outbox<{ sequence: number }>, "compact">;
   log: Logger;
   /** How often to compact. Defaults to 1 minute. */
   intervalMs?: number;
