@@ -5,6 +5,7 @@ import type {
   ServerUnaryCall,
   ServerWritableStream,
 } from "@grpc/grpc-js";
+import type { Span } from "@opentelemetry/api";
 import type { Logger } from "./logger";
 
 /** Any incoming grpc-js call: what `parent` accepts in CallOptions. */
@@ -26,8 +27,10 @@ export interface CallContext {
   readonly signal: AbortSignal;
   /** The grpc-js call, passed as `parent` so that deadline and cancellation propagate. */
   readonly call: ServerSurfaceCall;
-  /** Logger labelled with the method. */
+  /** Logger labelled with the method (and the trace id, when the call is traced). */
   readonly log: Logger;
+  /** The call's server span, when the server has telemetry: outgoing calls become its children. */
+  readonly span?: Span;
 }
 
 /**
@@ -37,6 +40,9 @@ export interface CallContext {
 export class ServerCallContext implements CallContext {
   private controller: AbortController | undefined;
   private logger: Logger | undefined;
+  /** Set by the method's telemetry probe when the call starts (see telemetry/server-probe.ts). */
+  span: Span | undefined = undefined;
+  startedAt = 0;
 
   constructor(
     readonly call: ServerSurfaceCall,
@@ -65,6 +71,10 @@ export class ServerCallContext implements CallContext {
   }
 
   get log(): Logger {
-    return (this.logger ??= this.baseLog.child({ method: this.method }));
+    return (this.logger ??= this.baseLog.child(
+      this.span
+        ? { method: this.method, traceId: this.span.spanContext().traceId }
+        : { method: this.method },
+    ));
   }
 }

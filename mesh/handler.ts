@@ -10,6 +10,7 @@ import { ServerCallContext, type CallContext } from "./context";
 import { toStatus } from "./errors";
 import { injectFault, NO_FAULT, type FaultSlot } from "./faults";
 import type { Logger } from "./logger";
+import type { ServerMethodProbe } from "./telemetry";
 
 /** A unary handler: takes the decoded request and the call's context, resolves the response. */
 export type UnaryHandler<Req, Res> = (request: Req, context: CallContext) => Promise<Res>;
@@ -71,6 +72,12 @@ export interface CallGuards {
   limit?: CallLimit;
   /** The method's injected fault, read on every call. Defaults to none. */
   faults?: FaultSlot;
+  /**
+   * The method's metrics, span and log line (telemetry/server-probe.ts). Calls answered by an
+   * injected fault never reach the server's handling, so only the caller's metrics count them.
+   * Defaults to none.
+   */
+  probe?: ServerMethodProbe;
 }
 
 /**
@@ -89,18 +96,24 @@ export function adaptUnary<Req, Res>(
 ): handleUnaryCall<Req, Res> {
   const limit = guards.limit ?? new CallLimit();
   const faults = guards.faults ?? NO_FAULT;
+  const probe = guards.probe;
 
   const serve = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
     if (limit.inFlight >= limit.max) {
       callback(limit.shed);
+      probe?.count(status.RESOURCE_EXHAUSTED);
       return;
     }
     limit.inFlight++;
     // Logged once per process: when a (re)started instance first takes traffic.
     if (limit.started++ === 0) log.info({ method }, "first call served");
+    const context = new ServerCallContext(call, method, log);
     let pending: Promise<Res>;
     try {
-      pending = handler(call.request, new ServerCallContext(call, method, log));
+      if (probe) {
+        probe.begin(context);
+        pending = probe.run(handler, call.request, context);
+      } else pending = handler(call.request, context);
     } catch (err) {
       // Whatever was thrown, Error or not, goes to the same mapping as a rejection.
       // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
@@ -111,10 +124,13 @@ export function adaptUnary<Req, Res>(
       (response) => {
         limit.inFlight--;
         callback(null, response);
+        probe?.end(context, status.OK);
       },
       (err: unknown) => {
         limit.inFlight--;
-        callback(toStatus(err, method, log));
+        const answer = toStatus(err, method, log, context.span?.spanContext().traceId);
+        callback(answer);
+        probe?.end(context, answer.code ?? status.UNKNOWN);
       },
     );
   };
@@ -126,6 +142,7 @@ export function adaptUnary<Req, Res>(
         code: status.INVALID_ARGUMENT,
         details: `request: not a valid ${typeName} message (${request.reason})`,
       });
+      probe?.count(status.INVALID_ARGUMENT);
       return;
     }
     const fault = faults.current;

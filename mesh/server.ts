@@ -12,6 +12,7 @@ import { HealthRegistry, HealthService, ServingStatus } from "./health";
 import type { Logger } from "./logger";
 import { createReflection, reflectionServices } from "./reflection";
 import { adaptServerStream, type ServerStreamHandler } from "./streaming";
+import type { Telemetry } from "./telemetry";
 import type { LimitsConfig } from "./topology";
 
 /** The handlers a generated ts-proto service definition asks for, as async functions. */
@@ -51,6 +52,8 @@ export interface MeshServerOptions {
   limits?: LimitsConfig;
   /** Faults to inject into this server's calls (`watchFaults` in faults.ts). Defaults to none. */
   faults?: FaultSource;
+  /** Metrics, spans and per-call log lines for every handled method. Defaults to none. */
+  telemetry?: Telemetry;
   /** Extra grpc-js server options, merged over the defaults below. */
   grpcOptions?: ServerOptions;
 }
@@ -153,12 +156,14 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
             typeName,
             handler as unknown as ServerStreamHandler<unknown, unknown>,
             log,
+            options.telemetry?.serverMethod(method.path, "server_stream"),
           );
           continue;
         }
         impl[key] = adaptUnary(method.path, typeName, handler, log, {
           limit,
           faults: options.faults?.slot(method.path),
+          probe: options.telemetry?.serverMethod(method.path, "unary"),
         });
       }
       register(tolerant, impl);

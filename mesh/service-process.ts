@@ -1,6 +1,8 @@
 import { watchFaults, type FaultSource } from "./faults";
 import { createLogger, type Logger } from "./logger";
+import { loadDescriptors } from "./descriptors";
 import { createMeshServer, type MeshServer } from "./server";
+import { adminPortOf, createTelemetry, memberName, type Telemetry } from "./telemetry";
 import { loadTopology, serviceOf, type ServiceTopology, type Topology } from "./topology";
 
 /** What every service process starts from, before it opens its store and adds its handlers. */
@@ -14,6 +16,8 @@ export interface ServiceProcess {
   server: MeshServer;
   /** Stop it on shutdown. */
   faults: FaultSource;
+  /** Metrics and traces, served by {@link serve} on the admin port; give it to peers and store. */
+  telemetry: Telemetry;
 }
 
 /**
@@ -24,18 +28,44 @@ export interface ServiceProcess {
 export function createServiceProcess(name: string): ServiceProcess {
   const topology = loadTopology();
   const config = serviceOf(topology, name);
-  const log = createLogger({ service: name, instance: `${name}-${config.instance}` });
+  const member = memberName(name, config.instance);
+  const log = createLogger({ service: name, instance: `${name}-${config.instance}` }).child({
+    member,
+  });
+  const telemetry = createTelemetry({
+    service: name,
+    member,
+    log,
+    policy: topology.policy,
+    descriptors: loadDescriptors(),
+  });
   // Faults follow the topology file while the service runs; limits are read once.
   const faults = watchFaults(topology.file, name, log);
-  const server = createMeshServer({ log, limits: topology.limits, faults });
-  return { topology, config, log, server, faults };
+  const server = createMeshServer({ log, limits: topology.limits, faults, telemetry });
+  return { topology, config, log, server, faults, telemetry };
 }
 
-/** Binds this instance's address and reports every service SERVING. */
-export async function serve({ server, config, log }: ServiceProcess): Promise<void> {
+/**
+ * Binds this instance's address, starts its admin server (`/metrics`, `/traces`, `/healthz`
+ * on the gRPC port + 1000) and reports every service SERVING.
+ */
+export async function serve({ server, config, log, telemetry }: ServiceProcess): Promise<void> {
   const port = await server.listen(config.listen);
+  const colon = config.listen.lastIndexOf(":");
+  const host = config.listen.slice(0, colon);
+  // An ephemeral gRPC port (tests) gets an ephemeral admin port: bound + 1000 may be taken.
+  const ephemeral = config.listen.slice(colon + 1) === "0";
+  const admin = await telemetry.serveAdmin(host, ephemeral ? 0 : adminPortOf(port));
   server.ready();
-  log.info({ address: config.listen, port, store: config.store }, "serving");
+  log.info(
+    {
+      address: config.listen,
+      port,
+      store: config.store,
+      metrics: `http://${host}:${admin.port}/metrics`,
+    },
+    "serving",
+  );
 }
 
 /** Runs a service's main; a failure to start prints one line and exits 1. */

@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import knex, { type Knex } from "knex";
 import type { Logger } from "./logger";
+import type { Telemetry } from "./telemetry";
 
 // knex ships its dialects as CommonJS classes without type declarations.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -50,6 +51,8 @@ export interface StoreOptions {
   /** How long a write waits for another process's write lock. Defaults to 5 seconds. */
   busyTimeoutMs?: number;
   log?: Logger;
+  /** Times every query (`mesh_store_query_duration_seconds`) and traces it. Defaults to none. */
+  telemetry?: Telemetry;
 }
 
 /** A service's own database. */
@@ -141,6 +144,8 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     throw err;
   }
   options.log?.info({ file, migrations: migrations.length }, "store ready");
+  // After the migrations: their queries are start-up work, not the service's.
+  options.telemetry?.watchStore(db);
 
   return {
     db,

@@ -17,13 +17,20 @@ import { createNotificationsStore } from "./store";
 async function main(): Promise<void> {
   const service = createServiceProcess("notifications");
   const { topology, config, log, server, faults } = service;
-  const store = await openStore({ file: config.store, migrations, durability: "full", log });
+  const store = await openStore({
+    file: config.store,
+    migrations,
+    durability: "full",
+    log,
+    telemetry: service.telemetry,
+  });
   const notifications = createNotificationsStore(store);
 
   const orders = createPeer(OrderServiceService, {
     target: targetOf(topology, "orders"),
     policy: topology.policy,
     log,
+    telemetry: service.telemetry,
   });
   const consumer = createOrdersConsumer({ store: notifications, orders, log });
 

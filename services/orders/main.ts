@@ -22,8 +22,19 @@ async function main(): Promise<void> {
   const service = createServiceProcess("orders");
   const { topology, config, log, server, faults } = service;
   const peer = <S extends Parameters<typeof createPeer>[0]>(definition: S, name: string) =>
-    createPeer(definition, { target: targetOf(topology, name), policy: topology.policy, log });
-  const store = await openStore({ file: config.store, migrations, durability: "full", log });
+    createPeer(definition, {
+      target: targetOf(topology, name),
+      policy: topology.policy,
+      log,
+      telemetry: service.telemetry,
+    });
+  const store = await openStore({
+    file: config.store,
+    migrations,
+    durability: "full",
+    log,
+    telemetry: service.telemetry,
+  });
   const orders = createOrdersStore(store);
 
   const users = peer(UserServiceService, "users");

@@ -8,7 +8,13 @@ async function main(): Promise<void> {
   const service = createServiceProcess("payments");
   const { config, log, server, faults } = service;
   // Money: every commit is synced to disk before the caller hears it succeeded.
-  const store = await openStore({ file: config.store, migrations, durability: "full", log });
+  const store = await openStore({
+    file: config.store,
+    migrations,
+    durability: "full",
+    log,
+    telemetry: service.telemetry,
+  });
 
   server.addService(
     PaymentServiceService,

@@ -7,7 +7,12 @@ import { createUsersStore } from "./store";
 async function main(): Promise<void> {
   const service = createServiceProcess("users");
   const { config, log, server, faults } = service;
-  const store = await openStore({ file: config.store, migrations, log });
+  const store = await openStore({
+    file: config.store,
+    migrations,
+    log,
+    telemetry: service.telemetry,
+  });
 
   server.addService(UserServiceService, createUsersService({ store: createUsersStore(store) }));
   await serve(service);
