@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { relative } from "node:path";
 import { loadTopology, projectRoot, TopologyError, type Topology } from "../mesh";
 import { checkHealth } from "./health-wait";
-import { memberServing, membersOf, startMember } from "./members";
+import { memberServing, membersOf, metricsUrlOf, startMember } from "./members";
 import { seedDemoData } from "./seed";
 import { createSupervisor } from "./supervisor";
 
@@ -112,7 +112,7 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => void stop(0));
 
   let seed: Awaited<ReturnType<typeof seedDemoData>>;
-  const rows = [["service", "address", "health", "store"]];
+  const rows = [["service", "address", "health", "store", "metrics"]];
   try {
     const members = membersOf(topology);
     for (const member of members) startMember(supervisor, root, member);
@@ -120,7 +120,8 @@ async function main(): Promise<void> {
     seed = await seedDemoData(topology);
     for (const member of members) {
       const store = member.store.startsWith(root) ? relative(root, member.store) : member.store;
-      rows.push([member.label, member.listen, await checkHealth(member.listen), store]);
+      const health = await checkHealth(member.listen);
+      rows.push([member.label, member.listen, health, store, metricsUrlOf(member)]);
     }
   } catch (err) {
     console.error(`\nstart:all failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -143,6 +144,7 @@ ${exampleCommands(topology, userId, randomBytes(3).toString("hex"))
 The second order asks for more kettles than are in stock and is rejected (FAILED_PRECONDITION).
 Both orders become notifications through the orders event stream (the last command).
 An instance that dies is restarted; kill one (kill -9) and watch the others carry its traffic.
+Each instance serves Prometheus metrics (the last column) and its recent spans at /traces.
 Press Ctrl-C to stop everything.
 `);
 }

@@ -14,6 +14,8 @@ import { resourceFromAttributes } from "@opentelemetry/resources";
 import {
   BasicTracerProvider,
   BatchSpanProcessor,
+  ParentBasedSampler,
+  TraceIdRatioBasedSampler,
   type SpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
 import { SpanBuffer, STATUS_ATTRIBUTE } from "./span-buffer";
@@ -29,6 +31,11 @@ export interface TracingOptions {
    * batches. Defaults to `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`), else none.
    */
   otlpEndpoint?: string;
+  /**
+   * Share of new traces recorded, 0 to 1; a call follows its caller's decision (the sampled
+   * flag of its `traceparent`). Defaults to `MESH_TRACE_SAMPLE`, else 1: every call.
+   */
+  sampleRatio?: number;
 }
 
 /** A process's tracer, its in-memory buffer, and the export pipeline. */
@@ -66,7 +73,14 @@ export function createTracing(options: TracingOptions): Tracing {
       : undefined;
     processors.push(new BatchSpanProcessor(new OTLPTraceExporter(url ? { url } : {})));
   }
+  const ratio = options.sampleRatio ?? Number(process.env.MESH_TRACE_SAMPLE ?? 1);
+  if (!(ratio >= 0 && ratio <= 1)) {
+    throw new Error(`MESH_TRACE_SAMPLE: must be a number from 0 to 1, got "${ratio}"`);
+  }
   const provider = new BasicTracerProvider({
+    // An unsampled call gets a non-recording span (no buffer, no export) whose context still
+    // travels, so the calls it makes are left out too.
+    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) }),
     resource: resourceFromAttributes({
       "service.name": options.service,
       "service.instance.id": options.member,

@@ -5,8 +5,23 @@ import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
 import { OrderServiceService } from "../../gen/shop/orders/v1/orders";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
-import { createPeer, loadTopology, projectRoot, seededRandom, type Topology } from "../../mesh";
-import { memberServing, membersOf, SERVICES, startMember, type Member } from "../members";
+import {
+  createPeer,
+  loadTopology,
+  projectRoot,
+  seededRandom,
+  silentLogger,
+  type Topology,
+} from "../../mesh";
+import { createTelemetry } from "../../mesh/telemetry";
+import {
+  memberServing,
+  membersOf,
+  metricsUrlOf,
+  SERVICES,
+  startMember,
+  type Member,
+} from "../members";
 import { runOrderLoad, type OrderLoadStats } from "../order-load";
 import { createSupervisor } from "../supervisor";
 import {
@@ -16,6 +31,7 @@ import {
   pendingOrders,
   type InvariantResult,
 } from "./invariants";
+import { scrapeMeshCounters, type MeshCounters } from "./mesh-counters";
 import { SCENARIOS, type ChaosAction } from "./scenarios";
 
 /** Options for {@link runChaos}. */
@@ -55,6 +71,8 @@ export interface ChaosReport {
    */
   notificationLag?: { p50: number; p99: number; max: number; maxAfterRecovery: number };
   invariants: InvariantResult[];
+  /** Retries, hedges and ejections, from the members' metrics and the load's own client. */
+  meshCounters: MeshCounters;
   logFile: string;
 }
 
@@ -148,25 +166,32 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     return member;
   };
 
+  // The load's client counts its own ejections of orders instances; no spans needed.
+  const telemetry = createTelemetry({ service: "chaos", member: "chaos-1", log: silentLogger() });
   const peers = {
     users: createPeer(UserServiceService, {
       target: topology.services.users.target,
       policy: topology.policy,
+      telemetry,
     }),
     inventory: createPeer(InventoryServiceService, {
       target: topology.services.inventory.target,
       policy: topology.policy,
+      telemetry,
     }),
     orders: createPeer(OrderServiceService, {
       target: topology.services.orders.target,
       policy: topology.policy,
+      telemetry,
     }),
   };
+  let counters: ReturnType<typeof scrapeMeshCounters> | undefined;
 
   try {
     for (const member of members) startMember(supervisor, root, member, env);
     await Promise.all(members.map((m) => memberServing(supervisor, m, READY_TIMEOUT_MS)));
     note(`mesh up: ${members.map((m) => m.label).join(", ")}`);
+    counters = scrapeMeshCounters(members.map(metricsUrlOf), telemetry.metrics.registry);
 
     const userIds: string[] = [];
     for (let i = 0; i < USERS; i++) {
@@ -267,6 +292,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       note(`notifications caught up ${catchUpMs} ms after the stores settled`);
     }
 
+    const meshCounters = await counters.stop();
+    counters = undefined;
     for (const peer of Object.values(peers)) peer.close();
     await supervisor.stopAll();
     note("mesh stopped");
@@ -296,9 +323,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         ? await notificationLag(ordersFile, notificationsFile, lastRestartAt - began)
         : undefined,
       invariants,
+      meshCounters,
       logFile,
     };
   } finally {
+    await counters?.stop();
     for (const peer of Object.values(peers)) peer.close();
     await supervisor.stopAll();
     writeFileSync(logFile, `${logLines.join("\n")}\n`);
