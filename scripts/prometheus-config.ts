@@ -28,7 +28,7 @@ export function prometheusConfig(
   options: PrometheusConfigOptions = {},
 ): string {
   const interval = options.scrapeInterval ?? "5s";
-  const targets = membersOf(topology).map((member) => ({
+  const targets = membersOf(topology, Object.keys(topology.services)).map((member) => ({
     targets: [new URL(metricsUrlOf(member)).host],
     labels: { service: member.service, member: memberName(member.service, member.instance) },
   }));
