@@ -198,6 +198,8 @@ export function createPeer<S extends ServiceDefinition>(
       if (breaker) {
         admission = breaker.admit();
         if (admission === REJECTED) {
+          // Counted as the caller sees it: fast UNAVAILABLEs are what an open circuit looks like.
+          probe?.count(status.UNAVAILABLE);
           return Promise.reject(callError(status.UNAVAILABLE, breaker.rejectionDetails()));
         }
       }

@@ -42,12 +42,17 @@ export class ClientMethodProbe {
   /** The call ended with `code`, `startedAt` being `performance.now()` when it began. */
   end(span: Span, startedAt: number, code: number): void {
     this.handling.observe((performance.now() - startedAt) / 1_000);
+    this.count(code);
+    endSpan(span, codeName(code));
+  }
+
+  /** Counts a call refused before it went out (an open circuit), with no span or timing. */
+  count(code: number): void {
     let series = this.handled[code];
     if (!series) {
       series = this.metrics.clientHandled.series({ ...this.labels, grpc_code: codeName(code) });
       this.handled[code] = series;
     }
     series.value++;
-    endSpan(span, codeName(code));
   }
 }

@@ -267,6 +267,38 @@ describe("telemetry", () => {
     expect(metrics).toMatch(/mesh_store_query_duration_seconds_count\{op="insert users"[^}]*\} 1/);
   });
 
+  it("shows an open circuit in mesh_breaker_state and counts the calls it refuses", async () => {
+    const callee = await member("users", (s) =>
+      s.addService(
+        UserServiceService,
+        users(() => Promise.reject(unavailable("down"))),
+      ),
+    );
+    const caller = createTelemetry({ service: "orders", member: "orders-1", log: silentLogger() });
+    const peer = createPeer(UserServiceService, {
+      target: callee.address,
+      telemetry: caller,
+      policy: policyOf({ circuitBreaker: { failureThreshold: 2, openFor: "5s" } }),
+    });
+    closers.push(() => peer.close());
+    const metric = async (prefix: string): Promise<number> => {
+      const line = (await caller.metrics.registry.metrics())
+        .split("\n")
+        .find((l) => l.startsWith(prefix));
+      return Number(line?.split(" ").pop());
+    };
+    expect(await metric('mesh_breaker_state{peer="users"')).toBe(0);
+
+    for (let i = 0; i < 3; i++) await peer.getUser({ userId: "usr_1" }).catch(() => undefined);
+
+    expect(await metric('mesh_breaker_state{peer="users"')).toBe(2);
+    expect(
+      await metric(
+        'grpc_client_handled_total{peer="users",grpc_service="shop.users.v1.UserService",grpc_method="GetUser",grpc_type="unary",grpc_code="UNAVAILABLE"',
+      ),
+    ).toBe(3);
+  });
+
   it("counts the ejection of a failing instance for its peer", async () => {
     const down = { b: false };
     const a = await member("users", (s) =>
