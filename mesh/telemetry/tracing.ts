@@ -12,6 +12,7 @@ import {
 } from "@opentelemetry/api";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import {
+  AlwaysOnSampler,
   BasicTracerProvider,
   BatchSpanProcessor,
   ParentBasedSampler,
@@ -80,7 +81,10 @@ export function createTracing(options: TracingOptions): Tracing {
   const provider = new BasicTracerProvider({
     // An unsampled call gets a non-recording span (no buffer, no export) whose context still
     // travels, so the calls it makes are left out too.
-    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) }),
+    sampler: new ParentBasedSampler({
+      // The ratio sampler hashes the trace id even at 1; "always" skips that.
+      root: ratio === 1 ? new AlwaysOnSampler() : new TraceIdRatioBasedSampler(ratio),
+    }),
     resource: resourceFromAttributes({
       "service.name": options.service,
       "service.instance.id": options.member,
