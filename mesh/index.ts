@@ -78,3 +78,12 @@ export { idPattern, newId } from "./ids";
 export { projectRoot } from "./paths";
 export { seededRandom } from "./random";
 export { createServiceProcess, runMain, serve, type ServiceProcess } from "./service-process";
+export {
+  ADMIN_PORT_OFFSET,
+  adminPortOf,
+  createTelemetry,
+  memberName,
+  type SpanRecord,
+  type Telemetry,
+  type TelemetryOptions,
+} from "./telemetry";

@@ -1,6 +1,5 @@
 import { join } from "node:path";
-import type { Topology } from "../mesh";
-import { adminPortOf } from "../mesh/telemetry";
+import { adminPortOf, type Topology } from "../mesh";
 import { waitForServing } from "./health-wait";
 import type { Supervisor } from "./supervisor";
 

@@ -1,5 +1,6 @@
 import { createServer } from "node:net";
-import { ADMIN_PORT_OFFSET } from "../mesh/telemetry";
+// Only the port arithmetic: the ports helper stays free of the mesh's heavier modules.
+import { ADMIN_PORT_OFFSET } from "../mesh/telemetry/admin-server";
 
 const canBind = (port: number): Promise<boolean> =>
   new Promise((resolve) => {

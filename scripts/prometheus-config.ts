@@ -6,8 +6,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { loadTopology, projectRoot, type Topology } from "../mesh";
-import { memberName } from "../mesh/telemetry";
+import { loadTopology, memberName, projectRoot, type Topology } from "../mesh";
 import { membersOf, metricsUrlOf } from "./members";
 
 /** Options for {@link prometheusConfig}. */

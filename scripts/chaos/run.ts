@@ -7,13 +7,13 @@ import { OrderServiceService } from "../../gen/shop/orders/v1/orders";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
 import {
   createPeer,
+  createTelemetry,
   loadTopology,
   projectRoot,
   seededRandom,
   silentLogger,
   type Topology,
 } from "../../mesh";
-import { createTelemetry } from "../../mesh/telemetry";
 import {
   memberServing,
   membersOf,
