@@ -1,3 +1,6 @@
+import { execFile } from "node:child_process";
+import { createServer } from "node:http";
+import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
@@ -5,6 +8,7 @@ import { rejectionOf } from "../../test/support";
 import { createPeer } from "../client";
 import { StatusError, unavailable } from "../errors";
 import { silentLogger } from "../logger";
+import { projectRoot } from "../paths";
 import { createMeshServer, type MeshServer, type ServiceHandlers } from "../server";
 import { openStore } from "../store";
 import { parseTopology, type PolicyConfig } from "../topology";
@@ -355,6 +359,42 @@ describe("telemetry", () => {
     }
 
     expect(await ejections()).toBe(1);
+  });
+
+  // In a child process: the OTLP exporter loads node:http with import(), which jest's module
+  // system refuses (it would need --experimental-vm-modules); node runs it as services do.
+  it("sends spans over OTLP/HTTP when an endpoint is configured", async () => {
+    const received: { url?: string; body: string }[] = [];
+    const collector = createServer((req, res) => {
+      let body = "";
+      req.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      req.on("end", () => {
+        received.push({ url: req.url, body });
+        res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      });
+    });
+    await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve));
+    closers.push(() => new Promise((resolve) => collector.close(resolve)));
+    const { port } = collector.address() as { port: number };
+    const script = `
+      const { createTelemetry, silentLogger } = require(${JSON.stringify(join(projectRoot(), "dist", "mesh"))});
+      const telemetry = createTelemetry({ service: "users", member: "users-1", log: silentLogger() });
+      const span = telemetry.tracing.tracer.startSpan("shop.users.v1.UserService/GetUser");
+      span.end();
+      telemetry.flush().then(() => console.log(span.spanContext().traceId));`;
+
+    const traceId = await new Promise<string>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        ["-e", script],
+        { env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` } },
+        (err, stdout) => (err ? reject(err) : resolve(stdout.trim())),
+      );
+    });
+
+    expect(received.map((r) => r.url)).toEqual(["/v1/traces"]);
+    expect(received[0].body).toContain(traceId);
+    expect(received[0].body).toContain("shop.users.v1.UserService/GetUser");
   });
 
   describe("admin server", () => {
