@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { createServer } from "node:http";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { status } from "@grpc/grpc-js";
 import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
@@ -383,14 +384,10 @@ describe("telemetry", () => {
       span.end();
       telemetry.flush().then(() => console.log(span.spanContext().traceId));`;
 
-    const traceId = await new Promise<string>((resolve, reject) => {
-      execFile(
-        process.execPath,
-        ["-e", script],
-        { env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` } },
-        (err, stdout) => (err ? reject(err) : resolve(stdout.trim())),
-      );
+    const { stdout } = await promisify(execFile)(process.execPath, ["-e", script], {
+      env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` },
     });
+    const traceId = stdout.trim();
 
     expect(received.map((r) => r.url)).toEqual(["/v1/traces"]);
     expect(received[0].body).toContain(traceId);
