@@ -1,3 +1,4 @@
+import { performance } from "node:perf_hooks";
 import {
   Client,
   credentials as grpcCredentials,
@@ -22,6 +23,7 @@ import { openServerStream, type StreamCallOptions } from "./streaming";
 import { loadDescriptors, type Descriptors } from "./descriptors";
 import type { Logger } from "./logger";
 import { resolveMethodPolicy, serviceConfigFor } from "./policy";
+import { meshServiceOf, type Telemetry } from "./telemetry";
 import type { PolicyConfig } from "./topology";
 
 /** Per-call options of a {@link Peer} method. */
@@ -72,6 +74,14 @@ export interface PeerOptions {
    * changes are logged too. Defaults to no logging.
    */
   log?: Logger;
+  /**
+   * Client metrics and spans per call (the call's `traceparent` goes out in its metadata),
+   * the breaker's state and outlier ejections. Defaults to none.
+   */
+  telemetry?: Telemetry;
+  /** The peer's mesh service name, label `peer`. Defaults to the package's second part
+   * (`shop.payments.v1.PaymentService` → "payments"). */
+  peerName?: string;
 }
 
 // Keepalive: find dead connections in about 40 s even when idle; the server permits this rate.
@@ -144,6 +154,12 @@ export function createPeer<S extends ServiceDefinition>(
     ? createCircuitBreaker({ name: serviceName, ...breakerConfig })
     : undefined;
   if (breaker && log) logBreaker(breaker, serviceName, log);
+  const { telemetry } = options;
+  const peerName = options.peerName ?? meshServiceOf(serviceName);
+  if (telemetry) {
+    if (breaker) telemetry.watchBreaker(peerName, breaker);
+    if (options.policy.outlierDetection) telemetry.watchEjections(peerName, options.target);
+  }
 
   const peer: Record<string, unknown> = { close: () => client.close(), breaker };
   for (const [key, method] of Object.entries(definition)) {
@@ -163,6 +179,7 @@ export function createPeer<S extends ServiceDefinition>(
       continue;
     }
     const { timeoutMs } = resolveMethodPolicy(options.policy, path, descriptors);
+    const probe = telemetry?.clientMethod(peerName, path);
     peer[key] = (request: unknown, callOptions: PeerCallOptions = NO_OPTIONS) => {
       const parent = callOptions.parent;
       const now = Date.now();
@@ -182,6 +199,8 @@ export function createPeer<S extends ServiceDefinition>(
       if (breaker) {
         admission = breaker.admit();
         if (admission === REJECTED) {
+          // Counted as the caller sees it: fast UNAVAILABLEs are what an open circuit looks like.
+          probe?.count(status.UNAVAILABLE);
           return Promise.reject(callError(status.UNAVAILABLE, breaker.rejectionDetails()));
         }
       }
@@ -189,6 +208,10 @@ export function createPeer<S extends ServiceDefinition>(
       if (log && log.levelVal <= debugLevel) {
         log.debug({ method: path, budgetMs: deadline - now }, "calling");
       }
+      // The end user's token goes on with the call (end-user.ts); the probe adds traceparent.
+      const metadata = outgoingMetadata(callOptions.metadata, parent);
+      const span = probe?.begin(parent?.span, metadata);
+      const startedAt = probe ? performance.now() : 0;
       return new Promise((resolve, reject) => {
         try {
           client.makeUnaryRequest(
@@ -196,20 +219,22 @@ export function createPeer<S extends ServiceDefinition>(
             requestSerialize,
             responseDeserialize,
             request,
-            // The end user's token goes on with the call (end-user.ts).
-            outgoingMetadata(callOptions.metadata, parent),
+            metadata,
             // `parent` propagates the caller's cancellation (and deadline) to this call.
             parent ? { deadline, parent: parent.call } : { deadline },
             (err, response) => {
               if (err) reject(err);
               else resolve(response);
               // After settling: the caller's answer never waits on a breaker listener.
-              breaker?.record(admission, err ? err.code : status.OK);
+              const code = err ? err.code : status.OK;
+              breaker?.record(admission, code);
+              if (span) probe?.end(span, startedAt, code);
             },
           );
         } catch (err) {
           // Never sent (a closed channel): a probe slot must not stay taken.
           breaker?.record(admission, status.CANCELLED);
+          if (span) probe?.end(span, startedAt, status.CANCELLED);
           throw err;
         }
       });

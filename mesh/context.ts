@@ -7,6 +7,7 @@ import type {
 } from "@grpc/grpc-js";
 import { ANONYMOUS, callerOf } from "./identity/spiffe";
 import type { EndUser } from "./end-user";
+import type { Span } from "@opentelemetry/api";
 import type { Logger } from "./logger";
 
 /** Any incoming grpc-js call: what `parent` accepts in CallOptions. */
@@ -33,10 +34,12 @@ export interface CallContext {
    * `spiffe://shop.local/service/orders`; "anonymous" in plaintext mode.
    */
   readonly caller: string;
-  /** Logger labelled with the method and the caller. */
+  /** Logger labelled with the method and the caller (and the trace id, when traced). */
   readonly log: Logger;
   /** Who the call is made for: set from a verified bearer token, null without one. */
   readonly endUser: EndUser | null;
+  /** The call's server span, when the server has telemetry: outgoing calls become its children. */
+  readonly span?: Span;
 }
 
 /**
@@ -49,6 +52,9 @@ export class ServerCallContext implements CallContext {
   private callerId: string | undefined;
   /** Set by the end-user authenticator (end-user.ts) before the handler runs. */
   endUser: EndUser | null = null;
+  /** Set by the method's telemetry probe when the call starts (see telemetry/server-probe.ts). */
+  span: Span | undefined = undefined;
+  startedAt = 0;
 
   constructor(
     readonly call: ServerSurfaceCall,
@@ -82,6 +88,10 @@ export class ServerCallContext implements CallContext {
   }
 
   get log(): Logger {
-    return (this.logger ??= this.baseLog.child({ method: this.method, caller: this.caller }));
+    return (this.logger ??= this.baseLog.child(
+      this.span
+        ? { method: this.method, caller: this.caller, traceId: this.span.spanContext().traceId }
+        : { method: this.method, caller: this.caller },
+    ));
   }
 }

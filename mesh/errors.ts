@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { Metadata, status, type StatusObject } from "@grpc/grpc-js";
 import { badRequestMetadata } from "./error-details";
 import type { Logger } from "./logger";
@@ -58,16 +59,20 @@ const PASSED_THROUGH = new Set<status>([
   status.RESOURCE_EXHAUSTED,
 ]);
 
-let traceCounter = 0;
-const traceId = (): string =>
-  `${Date.now().toString(36)}-${(traceCounter++ % 0x10000).toString(36)}-${process.pid.toString(36)}`;
+// Without telemetry there is no trace: a fresh W3C-shaped id still ties the log to the answer.
+const newTraceId = (): string => randomBytes(16).toString("hex");
 
 /**
  * Turns whatever a handler threw into the status sent to the caller. No stack trace and no
  * internal message ever reaches the caller; an unexpected error is logged with a trace id
- * that the caller's message repeats.
+ * that the caller's message repeats: the call's own (`traceId`), else a new one.
  */
-export function toStatus(err: unknown, method: string, log: Logger): Partial<StatusObject> {
+export function toStatus(
+  err: unknown,
+  method: string,
+  log: Logger,
+  traceId?: string,
+): Partial<StatusObject> {
   if (err instanceof StatusError) {
     // Field violations also travel as google.rpc.BadRequest in grpc-status-details-bin.
     const metadata =
@@ -79,7 +84,7 @@ export function toStatus(err: unknown, method: string, log: Logger): Partial<Sta
   if (isGrpcError(err) && PASSED_THROUGH.has(err.code)) {
     return { code: err.code, details: `upstream: ${err.details}`, metadata: new Metadata() };
   }
-  const id = traceId();
+  const id = traceId ?? newTraceId();
   log.error({ err, method, traceId: id }, "handler failed");
   return {
     code: status.INTERNAL,

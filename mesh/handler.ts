@@ -12,6 +12,7 @@ import { toStatus } from "./errors";
 import { injectFault, NO_FAULT, type FaultSlot } from "./faults";
 import type { Logger } from "./logger";
 import type { MetadataLimit } from "./metadata-limit";
+import type { ServerMethodProbe } from "./telemetry";
 
 /** A unary handler: takes the decoded request and the call's context, resolves the response. */
 export type UnaryHandler<Req, Res> = (request: Req, context: CallContext) => Promise<Res>;
@@ -84,6 +85,12 @@ export interface CallGuards {
   endUsers?: EndUserAuthenticator;
   /** Refuses oversized request metadata. Defaults to no limit beyond Node's own. */
   metadataLimit?: MetadataLimit;
+  /**
+   * The method's metrics, span and log line (telemetry/server-probe.ts). Calls answered by an
+   * injected fault never reach the server's handling, so only the caller's metrics count them.
+   * Defaults to none.
+   */
+  probe?: ServerMethodProbe;
 }
 
 /**
@@ -102,24 +109,30 @@ export function adaptUnary<Req, Res>(
 ): handleUnaryCall<Req, Res> {
   const limit = guards.limit ?? new CallLimit();
   const faults = guards.faults ?? NO_FAULT;
-  const { endUsers, metadataLimit } = guards;
+  const { endUsers, metadataLimit, probe } = guards;
+  // The handler as a call runs it: inside the method's span when there is telemetry.
+  const invoke = probe
+    ? (request: Req, context: ServerCallContext) => probe.run(handler, request, context)
+    : handler;
 
   const serve = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
     if (limit.inFlight >= limit.max) {
       callback(limit.shed);
+      probe?.count(status.RESOURCE_EXHAUSTED);
       return;
     }
     limit.inFlight++;
     // Logged once per process: when a (re)started instance first takes traffic.
     if (limit.started++ === 0) log.info({ method }, "first call served");
+    const context = new ServerCallContext(call, method, log);
     let pending: Promise<Res>;
     try {
-      const context = new ServerCallContext(call, method, log);
+      probe?.begin(context);
       // Only a call with a token waits for its check; the others go straight to the handler.
       const verifying = endUsers?.authenticate(context);
       pending = verifying
-        ? verifying.then(() => handler(call.request, context))
-        : handler(call.request, context);
+        ? verifying.then(() => invoke(call.request, context))
+        : invoke(call.request, context);
     } catch (err) {
       // Whatever was thrown, Error or not, goes to the same mapping as a rejection.
       // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
@@ -130,10 +143,13 @@ export function adaptUnary<Req, Res>(
       (response) => {
         limit.inFlight--;
         callback(null, response);
+        probe?.end(context, status.OK);
       },
       (err: unknown) => {
         limit.inFlight--;
-        callback(toStatus(err, method, log));
+        const answer = toStatus(err, method, log, context.span?.spanContext().traceId);
+        callback(answer);
+        probe?.end(context, answer.code ?? status.UNKNOWN);
       },
     );
   };
@@ -145,11 +161,13 @@ export function adaptUnary<Req, Res>(
         code: status.INVALID_ARGUMENT,
         details: `request: not a valid ${typeName} message (${request.reason})`,
       });
+      probe?.count(status.INVALID_ARGUMENT);
       return;
     }
     const tooLarge = metadataLimit?.check(call.metadata);
     if (tooLarge) {
       callback(tooLarge);
+      probe?.count(status.RESOURCE_EXHAUSTED);
       return;
     }
     const fault = faults.current;

@@ -8,16 +8,17 @@ import type { HealthListener } from "./health-listener";
 import { silentLogger } from "./logger";
 import { createMeshServer } from "./server";
 import { serve, type ServiceProcess } from "./service-process";
+import { createTelemetry } from "./telemetry";
 import { loadTopology, serviceOf } from "./topology";
 
 const CALL_TIMEOUT_MS = 5_000;
 
 /** The users process as main.ts builds it, on an ephemeral port. */
-function usersProcess(): Pick<ServiceProcess, "server" | "config" | "log" | "topology"> {
+function usersProcess(): Pick<ServiceProcess, "server" | "config" | "log" | "telemetry"> {
   const topology = loadTopology({ USERS_PORT: "0" });
   const log = silentLogger();
   return {
-    topology,
+    telemetry: createTelemetry({ service: "users", member: "users-1", log }),
     config: serviceOf(topology, "users", {}),
     log,
     server: createMeshServer({ log, shutdownGraceMs: 1_000 }),

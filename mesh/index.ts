@@ -138,3 +138,12 @@ export {
   STATUS_DETAILS_KEY,
   badRequestMetadata,
 } from "./error-details";
+export {
+  ADMIN_PORT_OFFSET,
+  adminPortOf,
+  createTelemetry,
+  memberName,
+  type SpanRecord,
+  type Telemetry,
+  type TelemetryOptions,
+} from "./telemetry";

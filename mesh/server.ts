@@ -15,6 +15,7 @@ import type { Logger } from "./logger";
 import { MetadataLimit } from "./metadata-limit";
 import { createReflection, reflectionServices } from "./reflection";
 import { adaptServerStream, type ServerStreamHandler } from "./streaming";
+import type { Telemetry } from "./telemetry";
 import type { LimitsConfig } from "./topology";
 
 /** The handlers a generated ts-proto service definition asks for, as async functions. */
@@ -64,6 +65,8 @@ export interface MeshServerOptions {
    * (end-user.ts). Defaults to none: tokens are ignored and every call has no end user.
    */
   endUsers?: EndUserAuthenticator;
+  /** Metrics, spans and per-call log lines for every handled method. Defaults to none. */
+  telemetry?: Telemetry;
   /** Extra grpc-js server options, merged over the defaults below. */
   grpcOptions?: ServerOptions;
 }
@@ -189,6 +192,7 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
             handler as unknown as ServerStreamHandler<unknown, unknown>,
             log,
             options.endUsers,
+            options.telemetry?.serverMethod(method.path, "server_stream"),
           );
           continue;
         }
@@ -197,6 +201,7 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
           faults: options.faults?.slot(method.path),
           endUsers: options.endUsers,
           metadataLimit,
+          probe: options.telemetry?.serverMethod(method.path, "unary"),
         });
       }
       register(tolerant, impl);

@@ -7,10 +7,12 @@ import { faultsOverrideFile, watchFaults, type FaultSource } from "./faults";
 import { createMeshIdentity, PLAINTEXT_WARNING, type MeshIdentity } from "./identity/credentials";
 import { listenHealth, type HealthListener } from "./health-listener";
 import { createLogger, type Logger } from "./logger";
+import { loadDescriptors } from "./descriptors";
 import { createMeshServer, type MeshServer } from "./server";
 import { spiffeId } from "./identity/spiffe";
 import { setEdgeCallers } from "./user-scope";
 import { createTokenVerifier, jwksFile, jwksPath } from "./tokens";
+import { adminPortOf, createTelemetry, memberName, type Telemetry } from "./telemetry";
 import { loadTopology, serviceOf, targetOf, type ServiceTopology, type Topology } from "./topology";
 import { describeStore } from "./store-location";
 
@@ -34,6 +36,8 @@ export interface ServiceProcess {
   identity: MeshIdentity;
   /** A client of service `name`, with the policy, this logger and this identity. */
   readonly connect: <S extends ServiceDefinition>(definition: S, name: string) => Peer<S>;
+  /** Metrics and traces, served by {@link serve} on the admin port; give it to peers and store. */
+  telemetry: Telemetry;
 }
 
 /**
@@ -44,7 +48,17 @@ export interface ServiceProcess {
 export function createServiceProcess(name: string): ServiceProcess {
   const topology = loadTopology();
   const config = serviceOf(topology, name);
-  const log = createLogger({ service: name, instance: `${name}-${config.instance}` });
+  const member = memberName(name, config.instance);
+  const log = createLogger({ service: name, instance: `${name}-${config.instance}` }).child({
+    member,
+  });
+  const telemetry = createTelemetry({
+    service: name,
+    member,
+    log,
+    policy: topology.policy,
+    descriptors: loadDescriptors(),
+  });
   // Faults follow the topology file while the service runs; limits are read once.
   const faults = watchFaults(topology.file, name, log, {
     overrideFile: faultsOverrideFile(topology),
@@ -66,6 +80,7 @@ export function createServiceProcess(name: string): ServiceProcess {
     limits: topology.limits,
     faults,
     endUsers,
+    telemetry,
     credentials: identity.serverCredentials(),
     grpcOptions: connectionAgeOptions(process.env),
     access: createAccessControl({ security: topology.security, limits: topology.limits, log }),
@@ -75,9 +90,10 @@ export function createServiceProcess(name: string): ServiceProcess {
       target: targetOf(topology, peer),
       policy: topology.policy,
       log,
+      telemetry,
       ...identity.dialOptions(peer),
     });
-  return { topology, config, log, server, faults, identity, connect };
+  return { topology, config, log, server, faults, identity, connect, telemetry };
 }
 
 /**
@@ -86,22 +102,39 @@ export function createServiceProcess(name: string): ServiceProcess {
  * health-listener.ts); the listener is returned so that tests can close it.
  */
 export async function serve(
-  { server, config, log }: Pick<ServiceProcess, "server" | "config" | "log">,
+  {
+    server,
+    config,
+    log,
+    telemetry,
+  }: Pick<ServiceProcess, "server" | "config" | "log" | "telemetry">,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<HealthListener | undefined> {
   const port = await server.listen(config.listen);
+  const colon = config.listen.lastIndexOf(":");
+  const host = config.listen.slice(0, colon);
+  // An ephemeral gRPC port (tests) gets an ephemeral admin port: bound + 1000 may be taken.
+  const ephemeral = config.listen.slice(colon + 1) === "0";
+  const admin = await telemetry.serveAdmin(host, ephemeral ? 0 : adminPortOf(port));
   const healthPort = env.MESH_HEALTH_PORT;
   let health: HealthListener | undefined;
   if (healthPort !== undefined) {
     if (!/^\d+$/.test(healthPort) || Number(healthPort) > MAX_PORT) {
       throw new Error(`MESH_HEALTH_PORT: expected a port number, got "${healthPort}"`);
     }
-    const host = config.listen.slice(0, config.listen.lastIndexOf(":"));
     health = await listenHealth(server.health, `${host}:${healthPort}`);
     log.info({ healthPort: health.port }, "plaintext health listener");
   }
   server.ready();
-  log.info({ address: config.listen, port, store: describeStore(config.store) }, "serving");
+  log.info(
+    {
+      address: config.listen,
+      port,
+      store: describeStore(config.store),
+      metrics: `http://${host}:${admin.port}/metrics`,
+    },
+    "serving",
+  );
   return health;
 }
 

@@ -4,6 +4,7 @@ import type { Logger } from "./logger";
 import { describeStore, isPostgresUrl } from "./store-location";
 import { openPostgres } from "./store-postgres";
 import { openSqlite } from "./store-sqlite";
+import type { Telemetry } from "./telemetry";
 
 /** One schema change, as knex runs it. Names sort in the order they apply. */
 export interface Migration {
@@ -34,6 +35,8 @@ export interface StoreOptions {
    */
   busyTimeoutMs?: number;
   log?: Logger;
+  /** Times every query (`mesh_store_query_duration_seconds`) and traces it. Defaults to none. */
+  telemetry?: Telemetry;
 }
 
 /** A service's own database. */
@@ -89,5 +92,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     { store: describeStore(options.file), migrations: migrations.length },
     "store ready",
   );
+  // After the migrations: their queries are start-up work, not the service's.
+  options.telemetry?.watchStore(store.db);
   return store;
 }

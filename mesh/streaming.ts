@@ -10,6 +10,7 @@ import { outgoingMetadata, type EndUserAuthenticator } from "./end-user";
 import { toStatus } from "./errors";
 import { MalformedRequest } from "./handler";
 import type { Logger } from "./logger";
+import type { ServerMethodProbe } from "./telemetry";
 
 /**
  * A server-streaming handler: an async iterable of responses, usually an async generator.
@@ -38,7 +39,7 @@ function writable<Req, Res>(call: ServerWritableStream<Req, Res>): Promise<void>
 /**
  * Adapts a streaming handler to grpc-js. Each response is written only when the previous
  * write was accepted: a slow consumer makes the handler wait instead of the server buffering
- * without bound.
+ * without bound. With a `probe`, the whole stream is one call in the metrics and one span.
  */
 export function adaptServerStream<Req, Res>(
   method: string,
@@ -46,6 +47,7 @@ export function adaptServerStream<Req, Res>(
   handler: ServerStreamHandler<Req, Res>,
   log: Logger,
   endUsers?: EndUserAuthenticator,
+  probe?: ServerMethodProbe,
 ): handleServerStreamingCall<Req, Res> {
   return (call) => {
     const request = call.request;
@@ -54,20 +56,32 @@ export function adaptServerStream<Req, Res>(
         code: status.INVALID_ARGUMENT,
         details: `request: not a valid ${typeName} message (${request.reason})`,
       });
+      probe?.count(status.INVALID_ARGUMENT);
       return;
     }
+    const context = new ServerCallContext(call, method, log);
+    probe?.begin(context);
     const pump = async (): Promise<void> => {
+      let code: status = status.CANCELLED;
       try {
-        const context = new ServerCallContext(call, method, log);
         await endUsers?.authenticate(context);
         for await (const response of handler(request, context)) {
           if (call.cancelled) break;
           if (!call.write(response)) await writable(call);
           if (call.cancelled) break;
         }
-        if (!call.cancelled) call.end();
+        if (!call.cancelled) {
+          call.end();
+          code = status.OK;
+        }
       } catch (err) {
-        if (!call.cancelled) call.emit("error", toStatus(err, method, log));
+        if (!call.cancelled) {
+          const answer = toStatus(err, method, log, context.span?.spanContext().traceId);
+          call.emit("error", answer);
+          code = answer.code ?? status.UNKNOWN;
+        }
+      } finally {
+        probe?.end(context, code);
       }
     };
     void pump();

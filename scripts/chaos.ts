@@ -50,6 +50,10 @@ export function formatReport(report: ChaosReport): string {
       `${(((load.started - failed) * 100) / Math.max(1, load.started)).toFixed(2)}%`,
     ),
     row("client retries (same request_id)", `${load.clientRetries}${byCode(load.retriedErrors)}`),
+    row("mesh retries (gRFC A6 attempts)", String(report.meshCounters.retries)),
+    row("mesh hedges (extra copies)", String(report.meshCounters.hedges)),
+    row("outlier ejections (gRFC A50)", String(report.meshCounters.ejections)),
+    row("", `(from the members' metrics: ${report.meshCounters.incarnations} processes)`),
     row(
       "latency p50 / p90 / p99 / max",
       [50, 90, 99].map((p) => `${percentile(lat, p)} ms`).join(" / ") +

@@ -9,7 +9,17 @@ const LEVELS: Record<number, string> = {
   60: "FATAL",
 };
 const COLORS = [36, 35, 33, 32, 34, 31, 96, 95];
-const OMITTED = new Set(["level", "time", "msg", "service", "instance", "pid", "hostname"]);
+// The label already names the member; service, instance and member would repeat it on every line.
+const OMITTED = new Set([
+  "level",
+  "time",
+  "msg",
+  "service",
+  "instance",
+  "member",
+  "pid",
+  "hostname",
+]);
 
 const paint = (code: number, text: string, color: boolean): string =>
   color ? `\x1b[${code}m${text}\x1b[0m` : text;

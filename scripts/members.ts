@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import type { MeshIdentity, Topology } from "../mesh";
+import { adminPortOf, type MeshIdentity, type Topology } from "../mesh";
 import { waitForServing } from "./health-wait";
 import type { Supervisor } from "./supervisor";
 
@@ -31,6 +31,13 @@ export function membersOf(topology: Topology, services: readonly string[] = SERV
       store: service.store,
     }));
   });
+}
+
+/** Where a member serves its Prometheus metrics: its admin port (gRPC port + 1000). */
+export function metricsUrlOf(member: Member): string {
+  const colon = member.listen.lastIndexOf(":");
+  const port = adminPortOf(Number(member.listen.slice(colon + 1)));
+  return `http://${member.listen.slice(0, colon)}:${port}/metrics`;
 }
 
 /** Starts one member under the supervisor, as `node dist/services/<name>/main.js`. */

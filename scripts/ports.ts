@@ -1,4 +1,6 @@
 import { createServer } from "node:net";
+// Only the port arithmetic: the ports helper stays free of the mesh's heavier modules.
+import { ADMIN_PORT_OFFSET } from "../mesh/telemetry/admin-server";
 
 const canBind = (port: number): Promise<boolean> =>
   new Promise((resolve) => {
@@ -24,12 +26,28 @@ export async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-/** Free ports p on 127.0.0.1 such that p + step (the port of a second instance) is free too. */
+/** Whether every port of `ports` is below 65536 and can be bound now. */
+async function allFree(ports: number[]): Promise<boolean> {
+  for (const port of ports) if (port >= 65_536 || !(await canBind(port))) return false;
+  return true;
+}
+
+/**
+ * Free ports p on 127.0.0.1 such that p + step (the port of a second instance) is free too,
+ * and so are both members' admin ports (+ ADMIN_PORT_OFFSET, see mesh/telemetry).
+ */
 export async function freeInstancePorts(count: number, step: number): Promise<number[]> {
   const chosen: number[] = [];
   while (chosen.length < count) {
     const [port] = await freePorts(1);
-    if (port + step < 65_536 && !chosen.includes(port) && (await canBind(port + step))) {
+    const others = [port + step, port + ADMIN_PORT_OFFSET, port + step + ADMIN_PORT_OFFSET];
+    const taken = chosen.flatMap((p) => [
+      p,
+      p + step,
+      p + ADMIN_PORT_OFFSET,
+      p + step + ADMIN_PORT_OFFSET,
+    ]);
+    if (![port, ...others].some((p) => taken.includes(p)) && (await allFree(others))) {
       chosen.push(port);
     }
   }

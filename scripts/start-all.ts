@@ -21,6 +21,7 @@ import {
   gatewayServing,
   memberServing,
   membersOf,
+  metricsUrlOf,
   startGateway,
   startMember,
 } from "./members";
@@ -177,7 +178,7 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => void stop(0));
 
   let seed: Awaited<ReturnType<typeof seedDemoData>>;
-  const rows = [["service", "address", "health", "store"]];
+  const rows = [["service", "address", "health", "store", "metrics"]];
   const gatewayUrl = gatewayAddress(topology).url;
   try {
     const members = membersOf(topology);
@@ -196,7 +197,7 @@ async function main(): Promise<void> {
         undefined,
         identity.dialOptions(member.service),
       );
-      rows.push([member.label, member.listen, health, store]);
+      rows.push([member.label, member.listen, health, store, metricsUrlOf(member)]);
     }
     rows.push([GATEWAY_LABEL, gatewayUrl.replace("http://", ""), "HTTP ok", "-"]);
   } catch (err) {
@@ -227,6 +228,7 @@ logs in again; tokens last 1 hour). Another user's order id answers NOT_FOUND.
 The second order asks for more kettles than are in stock and is rejected (FAILED_PRECONDITION).
 Both orders become notifications through the orders event stream (the last command).
 An instance that dies is restarted; kill one (kill -9) and watch the others carry its traffic.
+Each instance serves Prometheus metrics (the last column) and its recent spans at /traces.
 Press Ctrl-C to stop everything.
 `);
 }

@@ -5,8 +5,23 @@ import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
 import { OrderServiceService } from "../../gen/shop/orders/v1/orders";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
-import { createPeer, loadTopology, projectRoot, seededRandom, type Topology } from "../../mesh";
-import { memberServing, membersOf, SERVICES, startMember, type Member } from "../members";
+import {
+  createPeer,
+  createTelemetry,
+  loadTopology,
+  projectRoot,
+  seededRandom,
+  silentLogger,
+  type Topology,
+} from "../../mesh";
+import {
+  memberServing,
+  membersOf,
+  metricsUrlOf,
+  SERVICES,
+  startMember,
+  type Member,
+} from "../members";
 import { prepareOperator } from "../operator";
 import { runOrderLoad, type OrderLoadStats } from "../order-load";
 import { createSupervisor } from "../supervisor";
@@ -17,6 +32,7 @@ import {
   pendingOrders,
   type InvariantResult,
 } from "./invariants";
+import { scrapeMeshCounters, type MeshCounters } from "./mesh-counters";
 import { SCENARIOS, type ChaosAction } from "./scenarios";
 
 /** Options for {@link runChaos}. */
@@ -56,6 +72,8 @@ export interface ChaosReport {
    */
   notificationLag?: { p50: number; p99: number; max: number; maxAfterRecovery: number };
   invariants: InvariantResult[];
+  /** Retries, hedges and ejections, from the members' metrics and the load's own client. */
+  meshCounters: MeshCounters;
   logFile: string;
 }
 
@@ -156,12 +174,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     return member;
   };
 
+  // The load's client counts its own ejections of orders instances; no spans needed.
+  const telemetry = createTelemetry({ service: "chaos", member: "chaos-1", log: silentLogger() });
   // The run calls the mesh as the operator, as start:all does.
   const { identity } = prepareOperator(topology, say);
   const operatorPeer = <S extends Parameters<typeof createPeer>[0]>(definition: S, name: string) =>
     createPeer(definition, {
       target: topology.services[name].target,
       policy: topology.policy,
+      telemetry,
       ...identity.dialOptions(name),
     });
   const peers = {
@@ -169,11 +190,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     inventory: operatorPeer(InventoryServiceService, "inventory"),
     orders: operatorPeer(OrderServiceService, "orders"),
   };
+  let counters: ReturnType<typeof scrapeMeshCounters> | undefined;
 
   try {
     for (const member of members) startMember(supervisor, root, member, env);
     await Promise.all(members.map((m) => memberServing(supervisor, m, READY_TIMEOUT_MS, identity)));
     note(`mesh up: ${members.map((m) => m.label).join(", ")}`);
+    counters = scrapeMeshCounters(members.map(metricsUrlOf), telemetry.metrics.registry);
 
     const userIds: string[] = [];
     for (let i = 0; i < USERS; i++) {
@@ -274,6 +297,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       note(`notifications caught up ${catchUpMs} ms after the stores settled`);
     }
 
+    const meshCounters = await counters.stop();
+    counters = undefined;
     for (const peer of Object.values(peers)) peer.close();
     await supervisor.stopAll();
     note("mesh stopped");
@@ -303,9 +328,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         ? await notificationLag(ordersFile, notificationsFile, lastRestartAt - began)
         : undefined,
       invariants,
+      meshCounters,
       logFile,
     };
   } finally {
+    await counters?.stop();
     for (const peer of Object.values(peers)) peer.close();
     await supervisor.stopAll();
     writeFileSync(logFile, `${logLines.join("\n")}\n`);

@@ -8,7 +8,13 @@ async function main(): Promise<void> {
   const service = createServiceProcess("inventory");
   const { config, log, server, faults } = service;
   // Full durability: a reservation lost to a power cut after orders confirmed would oversell.
-  const store = await openStore({ file: config.store, migrations, durability: "full", log });
+  const store = await openStore({
+    file: config.store,
+    migrations,
+    durability: "full",
+    log,
+    telemetry: service.telemetry,
+  });
 
   server.addService(
     InventoryServiceService,

@@ -10,7 +10,13 @@ import { createNotificationsStore } from "./store";
 async function main(): Promise<void> {
   const service = createServiceProcess("notifications");
   const { topology, config, log, server, faults, connect } = service;
-  const store = await openStore({ file: config.store, migrations, durability: "full", log });
+  const store = await openStore({
+    file: config.store,
+    migrations,
+    durability: "full",
+    log,
+    telemetry: service.telemetry,
+  });
   const notifications = createNotificationsStore(store);
 
   const orders = connect(OrderServiceService, "orders");

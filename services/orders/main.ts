@@ -14,7 +14,13 @@ import { createOrdersStore } from "./store";
 async function main(): Promise<void> {
   const service = createServiceProcess("orders");
   const { topology, config, log, server, faults, connect } = service;
-  const store = await openStore({ file: config.store, migrations, durability: "full", log });
+  const store = await openStore({
+    file: config.store,
+    migrations,
+    durability: "full",
+    log,
+    telemetry: service.telemetry,
+  });
   const orders = createOrdersStore(store);
 
   const users = connect(UserServiceService, "users");

@@ -10,7 +10,13 @@ async function main(): Promise<void> {
   const service = createServiceProcess("payments");
   const { topology, config, log, server, faults } = service;
   // Money: every commit is synced to disk before the caller hears it succeeded.
-  const store = await openStore({ file: config.store, migrations, durability: "full", log });
+  const store = await openStore({
+    file: config.store,
+    migrations,
+    durability: "full",
+    log,
+    telemetry: service.telemetry,
+  });
   const payments = createPaymentsStore(store);
   const compaction = createCompaction({ outbox: payments.events, log });
   const stopping = new AbortController();

@@ -10,7 +10,12 @@ import { createUsersStore } from "./store";
 async function main(): Promise<void> {
   const service = createServiceProcess("users");
   const { topology, config, log, server, faults } = service;
-  const store = await openStore({ file: config.store, migrations, log });
+  const store = await openStore({
+    file: config.store,
+    migrations,
+    log,
+    telemetry: service.telemetry,
+  });
   const users = createUsersStore(store);
   // Made on first start; its public half is what every service verifies tokens with.
   const key = await loadOrCreateSigningKey(topology.dataDir);

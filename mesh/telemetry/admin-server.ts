@@ -1,0 +1,104 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { Registry } from "prom-client";
+import type { Logger } from "../logger";
+import type { SpanBuffer } from "./span-buffer";
+
+/** A member's admin port is its gRPC port plus this (50051 → 51051). */
+export const ADMIN_PORT_OFFSET = 1_000;
+
+/** The admin HTTP port of the member whose gRPC port is `grpcPort`; 0 (ephemeral) stays 0. */
+export function adminPortOf(grpcPort: number): number {
+  return grpcPort === 0 ? 0 : grpcPort + ADMIN_PORT_OFFSET;
+}
+
+/** Options for {@link startAdminServer}. */
+export interface AdminServerOptions {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  registry: Registry;
+  spans: SpanBuffer;
+  log?: Logger;
+}
+
+/** A running admin server. */
+export interface AdminServer {
+  /** The port bound. */
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+type Reply = { status: number; type: string; body: string };
+const text = (status: number, body: string): Reply => ({
+  status,
+  type: "text/plain; charset=utf-8",
+  body,
+});
+
+/** `?since=` and `?limit=`: absent, or a non-negative number (else a 400 naming it). */
+function numberParam(url: URL, name: string): number | undefined | Error {
+  const raw = url.searchParams.get(name);
+  if (raw === null || raw === "") return undefined;
+  const value = Number(raw);
+  return Number.isFinite(value) && value >= 0
+    ? value
+    : new Error(`${name}: must be a non-negative number, got "${raw}"`);
+}
+
+async function route(req: IncomingMessage, options: AdminServerOptions): Promise<Reply> {
+  const url = new URL(req.url ?? "/", "http://admin");
+  if (req.method !== "GET") return text(405, "only GET is served\n");
+  switch (url.pathname) {
+    case "/metrics":
+      return {
+        status: 200,
+        type: options.registry.contentType,
+        body: await options.registry.metrics(),
+      };
+    case "/traces": {
+      const since = numberParam(url, "since");
+      const limit = numberParam(url, "limit");
+      if (since instanceof Error) return text(400, `${since.message}\n`);
+      if (limit instanceof Error) return text(400, `${limit.message}\n`);
+      const spans = options.spans.query(since, limit === undefined ? undefined : Math.floor(limit));
+      return { status: 200, type: "application/json", body: JSON.stringify({ spans }) };
+    }
+    case "/healthz":
+      return text(200, "ok");
+    default:
+      return text(404, "not found: try /metrics, /traces or /healthz\n");
+  }
+}
+
+/**
+ * The admin HTTP server of one mesh process: `GET /metrics` (Prometheus text), `GET /traces`
+ * (the recent spans) and `GET /healthz`. It never keeps the process alive on its own.
+ */
+export function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    route(req, options).then(
+      (reply) => {
+        res.writeHead(reply.status, { "content-type": reply.type }).end(reply.body);
+      },
+      (err: unknown) => {
+        options.log?.error({ err, url: req.url }, "admin request failed");
+        res.writeHead(500, { "content-type": "text/plain" }).end("internal error\n");
+      },
+    );
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => {
+      server.off("error", reject);
+      server.unref();
+      resolve({
+        port: (server.address() as { port: number }).port,
+        close: () =>
+          new Promise<void>((done) => {
+            server.closeAllConnections();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
+}

@@ -1,0 +1,58 @@
+/**
+ * `npm run prometheus:config`: writes deploy/prometheus/prometheus.yml, a Prometheus scrape
+ * configuration for every member of the mesh in mesh.yaml (MESH_TOPOLOGY), at its admin port.
+ * `--check` fails instead if the committed file differs (the promtool test runs it).
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import { loadTopology, memberName, projectRoot, type Topology } from "../mesh";
+import { membersOf, metricsUrlOf } from "./members";
+
+/** Options for {@link prometheusConfig}. */
+export interface PrometheusConfigOptions {
+  /** Defaults to "5s". */
+  scrapeInterval?: string;
+  /** Rule files, relative to the configuration file. Defaults to ["rules.yml"]. */
+  ruleFiles?: string[];
+}
+
+/**
+ * One `mesh` job with a target per member (`host:adminPort`), labelled `service` and
+ * `member` so that `up` says which member is down. The members label their own series the
+ * same way, hence `honor_labels`.
+ */
+export function prometheusConfig(
+  topology: Topology,
+  options: PrometheusConfigOptions = {},
+): string {
+  const interval = options.scrapeInterval ?? "5s";
+  const targets = membersOf(topology, Object.keys(topology.services)).map((member) => ({
+    targets: [new URL(metricsUrlOf(member)).host],
+    labels: { service: member.service, member: memberName(member.service, member.instance) },
+  }));
+  const config = {
+    global: { scrape_interval: interval, evaluation_interval: interval },
+    rule_files: options.ruleFiles ?? ["rules.yml"],
+    scrape_configs: [
+      { job_name: "mesh", honor_labels: true, metrics_path: "/metrics", static_configs: targets },
+    ],
+  };
+  return `# Generated from mesh.yaml by \`npm run prometheus:config\`; do not edit.\n${stringify(config)}`;
+}
+
+function main(): void {
+  const file = join(projectRoot(), "deploy", "prometheus", "prometheus.yml");
+  const wanted = prometheusConfig(loadTopology());
+  if (process.argv.includes("--check")) {
+    if (readFileSync(file, "utf8") !== wanted) {
+      console.error(`${file} is stale: run npm run prometheus:config`);
+      process.exit(1);
+    }
+    return;
+  }
+  writeFileSync(file, wanted);
+  console.log(`wrote ${file}`);
+}
+
+if (require.main === module) main();
