@@ -10,6 +10,23 @@ import { prepareOperator } from "./operator";
 import { freeInstancePorts } from "./ports";
 import { createSupervisor } from "./supervisor";
 
+/** The part of a topology document that names callers. */
+interface AllowRules {
+  security?: { clients?: string[]; allow?: Record<string, string[]> };
+}
+
+/**
+ * Drops from `doc`'s security.allow the callers that a topology of just `services` does not
+ * run (keeping "*" and the clients): a topology must not name a service it does not run.
+ */
+export function pruneAllowRules(doc: AllowRules, services: readonly string[]): void {
+  const callers = new Set([...services, ...(doc.security?.clients ?? []), "*"]);
+  const allow = doc.security?.allow ?? {};
+  for (const [method, allowed] of Object.entries(allow)) {
+    allow[method] = allowed.filter((caller) => callers.has(caller));
+  }
+}
+
 /** Options for {@link startScratchMesh}. */
 export interface ScratchMeshOptions {
   /** Services to run, in start order; each needs what it depends on in the list. */
@@ -45,8 +62,7 @@ export async function startScratchMesh(options: ScratchMeshOptions): Promise<Scr
     dataDir: string;
     instancePortStep: number;
     services: Record<string, { port: number; instances?: number; dependsOn?: string[] }>;
-    security?: { clients?: string[]; allow?: Record<string, string[]> };
-  };
+  } & AllowRules;
   const ports = await freeInstancePorts(options.services.length, doc.instancePortStep);
   doc.dataDir = dir;
   // Only the services asked for: a topology must not name a service it does not run.
@@ -57,11 +73,7 @@ export async function startScratchMesh(options: ScratchMeshOptions): Promise<Scr
       return [name, service];
     }),
   );
-  // …and allow rules only for callers it runs (or "*", or its clients).
-  const callers = new Set([...options.services, ...(doc.security?.clients ?? []), "*"]);
-  for (const [method, allowed] of Object.entries(doc.security?.allow ?? {})) {
-    (doc.security?.allow ?? {})[method] = allowed.filter((caller) => callers.has(caller));
-  }
+  pruneAllowRules(doc, options.services);
   const file = join(dir, "mesh.yaml");
   writeFileSync(file, stringifyYaml(doc));
   const env = { MESH_TOPOLOGY: file, MESH_DATA_DIR: dir };

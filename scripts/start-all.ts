@@ -199,7 +199,13 @@ async function main(): Promise<void> {
       );
       rows.push([member.label, member.listen, health, store, metricsUrlOf(member)]);
     }
-    rows.push([GATEWAY_LABEL, gatewayUrl.replace("http://", ""), "HTTP ok", "-"]);
+    rows.push([
+      GATEWAY_LABEL,
+      gatewayUrl.replace("http://", ""),
+      "HTTP ok",
+      "-",
+      `${gatewayUrl}/metrics`,
+    ]);
   } catch (err) {
     console.error(`\nstart:all failed: ${err instanceof Error ? err.message : String(err)}`);
     return stop(1);

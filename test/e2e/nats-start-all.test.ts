@@ -9,7 +9,7 @@ import { createPeer, projectRoot } from "../../mesh";
 import { eventStreamName } from "../../services/common/nats/jetstream";
 import { projectPolicy } from "../support";
 import { natsServerAvailable, startNatsServer, type TestNatsServer } from "../nats-server";
-import { freeInstancePorts, startAll } from "./processes";
+import { freeInstancePorts, operatorDial, startAll } from "./processes";
 
 const STARTUP_MS = 60_000;
 const NAMES = ["users", "inventory", "payments", "orders", "notifications"] as const;
@@ -44,12 +44,23 @@ describeNats("npm run start:all with EVENTS_TRANSPORT=nats (a real nats-server)"
       useNullAsDefault: true,
     });
     const nc = await connect({ servers: nats.url });
-    const peer = <S extends Parameters<typeof createPeer>[0]>(definition: S, port: number) =>
-      createPeer(definition, { target: `127.0.0.1:${port}`, policy: projectPolicy() });
-    const users = peer(UserServiceService, ports[0]);
-    const orders = peer(OrderServiceService, ports[3]);
+    // As the operator, with the certificates start:all makes.
+    const peer = <S extends Parameters<typeof createPeer>[0]>(
+      definition: S,
+      port: number,
+      service: string,
+    ) =>
+      createPeer(definition, {
+        target: `127.0.0.1:${port}`,
+        policy: projectPolicy(),
+        ...operatorDial(dataDir, service),
+      });
+    const opened: { close(): void }[] = [];
     try {
       await run.waitFor("Press Ctrl-C", STARTUP_MS);
+      const users = peer(UserServiceService, ports[0], "users");
+      const orders = peer(OrderServiceService, ports[3], "orders");
+      opened.push(users, orders);
       const { user } = await users.createUser({ email: "nats@example.com", displayName: "N" });
       const order = (requestId: string, quantity: number) =>
         orders
@@ -79,8 +90,7 @@ describeNats("npm run start:all with EVENTS_TRANSPORT=nats (a real nats-server)"
       // The confirmed order was charged: one PaymentCaptured.
       expect(await messages("payments")).toBe(1);
     } finally {
-      users.close();
-      orders.close();
+      for (const p of opened) p.close();
       await nc.close();
       await db.destroy();
       run.child.kill("SIGINT");

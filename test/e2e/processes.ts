@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { createMeshIdentity, loadTopology, operatorOf, type DialOptions } from "../../mesh";
 
 export { freeInstancePorts, freePorts } from "../../scripts/ports";
 
@@ -70,4 +71,10 @@ export function commandLine(pid: number): string {
   } catch {
     return "";
   }
+}
+
+/** How the operator dials `service` of a mesh started with `MESH_DATA_DIR=dataDir` (its certificates). */
+export function operatorDial(dataDir: string, service: string): DialOptions {
+  const { security } = loadTopology({ MESH_DATA_DIR: dataDir });
+  return createMeshIdentity(security, operatorOf(security)).dialOptions(service);
 }

@@ -6,14 +6,7 @@ import { OrderServiceService, OrderStatus } from "../../gen/shop/orders/v1/order
 import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
 import { PaymentServiceService, PaymentStatus } from "../../gen/shop/payments/v1/payments";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
-import {
-  createMeshIdentity,
-  createPeer,
-  loadTopology,
-  operatorOf,
-  projectRoot,
-  type DialOptions,
-} from "../../mesh";
+import { createPeer, projectRoot } from "../../mesh";
 import { checkHealth, waitForServing } from "../../scripts/health-wait";
 import { grpcurl } from "../grpcurl";
 import { projectPolicy } from "../support";
@@ -21,6 +14,7 @@ import {
   commandLine,
   freeInstancePorts,
   freePorts,
+  operatorDial,
   pidsWithEnv,
   startAll,
   type StartAll,
@@ -57,10 +51,6 @@ interface Printed {
 const json = (output: string): Printed => JSON.parse(output) as Printed;
 
 /** How the operator start:all made in `dataDir` dials `service`, as the tests call the mesh. */
-const operatorDial = (dataDir: string, service: string): DialOptions => {
-  const { security } = loadTopology({ MESH_DATA_DIR: dataDir });
-  return createMeshIdentity(security, operatorOf(security)).dialOptions(service);
-};
 
 const printedCommands = (output: string): string[] =>
   output

@@ -6,6 +6,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
 import { createPeer, loadTopology, projectRoot } from "../../mesh";
 import { waitForServing } from "../../scripts/health-wait";
+import { pruneAllowRules } from "../../scripts/scratch-mesh";
 import { freeInstancePorts, freePorts } from "../../scripts/ports";
 import { prometheusConfig } from "../../scripts/prometheus-config";
 import { installed, PROMETHEUS } from "./promtool";
@@ -71,11 +72,19 @@ describeIf("Prometheus scraping a running mesh member", () => {
     const doc = parseYaml(readFileSync(join(projectRoot(), "mesh.yaml"), "utf8")) as {
       dataDir: string;
       services: Record<string, unknown>;
+      security?: { clients?: string[]; allow?: Record<string, string[]> };
     };
     doc.dataDir = dir;
     doc.services = { users: { port: grpcPort } };
+    pruneAllowRules(doc, ["users"]);
     writeFileSync(topologyFile, stringifyYaml(doc));
-    const env = { ...process.env, MESH_TOPOLOGY: topologyFile, LOG_LEVEL: "warn" };
+    // Plaintext: what is tested is the admin port Prometheus scrapes, not the gRPC identity.
+    const env = {
+      ...process.env,
+      MESH_TOPOLOGY: topologyFile,
+      LOG_LEVEL: "warn",
+      MESH_PLAINTEXT: "1",
+    };
     const topology = loadTopology(env);
 
     children.push(
