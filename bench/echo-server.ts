@@ -1,11 +1,17 @@
 /**
- * A benchmark server process: `node dist/bench/echo-server.js raw|mesh`. Serves the echo
- * contract on an ephemeral port on 127.0.0.1, either as a plain grpc-js server (`raw`) or as a
- * mesh server with the project's limits (`mesh`), prints `LISTENING <port>`, and exits on
- * SIGTERM.
+ * A benchmark server process: `node dist/bench/echo-server.js raw|mesh|telemetry`. Serves the
+ * echo contract on an ephemeral port on 127.0.0.1, either as a plain grpc-js server (`raw`), as
+ * a mesh server with the project's limits (`mesh`), or as one that also records metrics and a
+ * span per call as services do (`telemetry`); prints `LISTENING <port>`, and exits on SIGTERM.
  */
 import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
-import { createFaultSource, createMeshServer, loadTopology, silentLogger } from "../mesh";
+import {
+  createFaultSource,
+  createMeshServer,
+  createTelemetry,
+  loadTopology,
+  silentLogger,
+} from "../mesh";
 import { exitWithParent } from "./child";
 import { EchoService } from "./echo";
 
@@ -22,13 +28,16 @@ async function listenRaw(): Promise<number> {
   );
 }
 
-async function listenMesh(): Promise<number> {
+async function listenMesh(withTelemetry: boolean): Promise<number> {
   // As a service runs it: the topology's limits and a fault source, with no fault in force.
   const topology = loadTopology();
   const server = createMeshServer({
     log: silentLogger(),
     limits: topology.limits,
     faults: createFaultSource("bench", []),
+    telemetry: withTelemetry
+      ? createTelemetry({ service: "bench", member: "bench-1", log: silentLogger() })
+      : undefined,
   });
   server.addService(EchoService, { echo: (request: Buffer) => Promise.resolve(request) });
   const port = await server.listen("127.0.0.1:0");
@@ -38,8 +47,10 @@ async function listenMesh(): Promise<number> {
 
 async function main(): Promise<void> {
   const kind = process.argv[2];
-  if (kind !== "raw" && kind !== "mesh") throw new Error(`usage: echo-server raw|mesh`);
-  const port = kind === "raw" ? await listenRaw() : await listenMesh();
+  if (kind !== "raw" && kind !== "mesh" && kind !== "telemetry") {
+    throw new Error(`usage: echo-server raw|mesh|telemetry`);
+  }
+  const port = kind === "raw" ? await listenRaw() : await listenMesh(kind === "telemetry");
   exitWithParent();
   console.log(`LISTENING ${port}`);
 }

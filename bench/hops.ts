@@ -1,5 +1,12 @@
 import { Client, credentials, Metadata } from "@grpc/grpc-js";
-import { createPeer, loadDescriptors, loadTopology, serviceConfigFor } from "../mesh";
+import {
+  createPeer,
+  createTelemetry,
+  loadDescriptors,
+  loadTopology,
+  serviceConfigFor,
+  silentLogger,
+} from "../mesh";
 import { freePorts } from "../scripts/ports";
 import { processCpuMs, spawnNode, type Child } from "./child";
 import { runClosedLoop, type CallFn } from "./closed-loop";
@@ -11,7 +18,7 @@ import { median, round3 } from "../scripts/stats";
 
 /** One way of making the echo call, with the processes that serve it. */
 interface Variant {
-  name: "raw" | "features" | "mesh" | "sidecar";
+  name: "raw" | "features" | "mesh" | "telemetry" | "sidecar";
   call: CallFn;
   /** Processes other than this one that work for each call: [server, ...proxies]. */
   pids: number[];
@@ -76,12 +83,16 @@ function featuresVariant(target: string, pid: number): Variant {
   };
 }
 
-function meshVariant(target: string, pid: number): Variant {
-  // As a service calls a peer: the project's policy (deadline, breaker, balancing, ejection).
-  const peer = createPeer(EchoService, { target, policy: loadTopology().policy });
+function meshVariant(target: string, pid: number, withTelemetry = false): Variant {
+  // As a service calls a peer: the project's policy (deadline, breaker, balancing, ejection),
+  // and with telemetry its metrics and a client span per call, as services run.
+  const telemetry = withTelemetry
+    ? createTelemetry({ service: "bench-client", member: "bench-client-1", log: silentLogger() })
+    : undefined;
+  const peer = createPeer(EchoService, { target, policy: loadTopology().policy, telemetry });
   const payload = echoPayload();
   return {
-    name: "mesh",
+    name: withTelemetry ? "telemetry" : "mesh",
     pids: [pid],
     call: (done) => {
       peer.echo(payload).then(() => done(null), done);
@@ -166,12 +177,16 @@ export async function runHops(
   try {
     const raw = await spawnNode(benchScript("echo-server"), ["raw"], "LISTENING");
     const mesh = await spawnNode(benchScript("echo-server"), ["mesh"], "LISTENING");
-    children.push(raw, mesh);
+    const traced = await spawnNode(benchScript("echo-server"), ["telemetry"], "LISTENING");
+    children.push(raw, mesh, traced);
     const rawTarget = `127.0.0.1:${raw.ready.split(" ")[1]}`;
     const meshTarget = `127.0.0.1:${mesh.ready.split(" ")[1]}`;
     variants.push(rawVariant("raw", rawTarget, [raw.process.pid as number]));
     variants.push(featuresVariant(rawTarget, raw.process.pid as number));
     variants.push(meshVariant(meshTarget, mesh.process.pid as number));
+    variants.push(
+      meshVariant(`127.0.0.1:${traced.ready.split(" ")[1]}`, traced.process.pid as number, true),
+    );
     if (!missing) {
       // client → outbound sidecar → inbound sidecar → server, as a sidecar mesh routes a call.
       const [outPort, inPort] = await freePorts(2);
@@ -205,6 +220,7 @@ function meshSection(
   const raw = results.get("raw") as Record<Phase, Medians>;
   const mesh = results.get("mesh") as Record<Phase, Medians>;
   const features = results.get("features") as Record<Phase, Medians>;
+  const traced = results.get("telemetry") as Record<Phase, Medians>;
   const ratio = round3(mesh.throughput.rps / raw.throughput.rps);
   const row = (name: string, r: Record<Phase, Medians>): (string | number)[] => [
     name,
@@ -237,6 +253,7 @@ function meshSection(
       row("raw grpc-js", raw),
       row("grpc-js + deadline + mesh service config", features),
       row("mesh", mesh),
+      row("mesh + telemetry (metrics, a span per call)", traced),
     ],
     figures: {
       raw_rps: round3(raw.throughput.rps),
@@ -244,6 +261,8 @@ function meshSection(
       features_rps: round3(features.throughput.rps),
       throughput_ratio: ratio,
       features_ratio: round3(features.throughput.rps / raw.throughput.rps),
+      telemetry_rps: round3(traced.throughput.rps),
+      telemetry_ratio: round3(traced.throughput.rps / raw.throughput.rps),
       added_p50_us: us(mesh.throughput.p50 - raw.throughput.p50),
       added_p99_us: us(mesh.throughput.p99 - raw.throughput.p99),
       added_p50_us_at_1: us(mesh.latency.p50 - raw.latency.p50),
