@@ -55,7 +55,12 @@ describeWithChromium("dashboard in headless Chromium", () => {
       price: { currencyCode: "USD", units: 12, nanos: 500_000_000 },
       initialStock: 1_000,
     });
-    await env.shop.users.createUser({ email: "ada@example.com", displayName: "Ada" });
+    // The demo user the page logs in as (scripts/seed.ts).
+    await env.shop.users.createUser({
+      email: "ada@example.com",
+      displayName: "Ada",
+      password: "demo-password",
+    });
     profile = mkdtempSync(join(tmpdir(), "chromium-profile-"));
     // A fresh profile (--user-data-dir) per run, as playwright passes it.
     browser = await chromium.launchPersistentContext(profile, {

@@ -109,6 +109,39 @@ describe("users", () => {
     );
   });
 
+  test("POST /api/login turns a password into a token that reads only that user's orders", async () => {
+    const created = await api("POST", "/api/users", {
+      body: { email: `cy-${run}@example.com`, displayName: "Cy", password: "cy-password" },
+    });
+    const login = await api("POST", "/api/login", {
+      body: { email: `cy-${run}@example.com`, password: "cy-password" },
+    });
+    expect(login.status).toBe(200);
+    expect(login.body).toMatchObject({ tokenType: "Bearer", userId: created.body.user.userId });
+    const bearer = { authorization: `Bearer ${login.body.accessToken}` };
+    const placed = await api("POST", "/api/orders", {
+      headers: { ...bearer, "idempotency-key": `cy-${run}` },
+      body: { userId: created.body.user.userId, items: [{ sku: "sku-mug", quantity: 1 }] },
+    });
+    expect(placed.status).toBe(200);
+    const mine = await api("GET", `/api/orders/${placed.body.order.orderId}`, { headers: bearer });
+    expect(mine.body.order.userId).toBe(created.body.user.userId);
+    // Another user's order answers as if it did not exist.
+    const other = await api("POST", "/api/orders", {
+      headers: { "idempotency-key": `other-${run}` },
+      body: { userId, items: [{ sku: "sku-mug", quantity: 1 }] },
+    });
+    const theirs = `/api/orders/${other.body.order.orderId}`;
+    expectError(await api("GET", theirs, { headers: bearer }), 404, "NOT_FOUND");
+    expectError(
+      await api("POST", "/api/login", {
+        body: { email: `cy-${run}@example.com`, password: "wrong-password" },
+      }),
+      401,
+      "UNAUTHENTICATED",
+    );
+  });
+
   test("an unknown user is a 404 NOT_FOUND error body", async () => {
     const error = expectError(
       await api("GET", "/api/users/usr_01J00000000000000000000000"),

@@ -1,6 +1,7 @@
 import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
 import { NotificationServiceService } from "../../gen/shop/notifications/v1/notifications";
 import { OrderServiceService } from "../../gen/shop/orders/v1/orders";
+import { AuthServiceService } from "../../gen/shop/users/v1/auth";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
 import {
   createPeer,
@@ -13,6 +14,8 @@ import {
 /** The services the gateway calls, each through a mesh peer (deadlines, retries, balancing). */
 export interface GatewayPeers {
   users: Peer<typeof UserServiceService>;
+  /** Login, served by the users process. */
+  auth: Peer<typeof AuthServiceService>;
   inventory: Peer<typeof InventoryServiceService>;
   orders: Peer<typeof OrderServiceService>;
   notifications: Peer<typeof NotificationServiceService>;
@@ -44,6 +47,7 @@ export function createGatewayPeers({
   const options = (name: PeerName) => ({ target: targets[name], policy, log, ...dial?.(name) });
   return {
     users: createPeer(UserServiceService, options("users")),
+    auth: createPeer(AuthServiceService, options("users")),
     inventory: createPeer(InventoryServiceService, options("inventory")),
     orders: createPeer(OrderServiceService, options("orders")),
     notifications: createPeer(NotificationServiceService, options("notifications")),
@@ -53,4 +57,5 @@ export function createGatewayPeers({
 /** Closes every channel. */
 export function closePeers(peers: GatewayPeers): void {
   for (const name of PEER_NAMES) peers[name].close();
+  peers.auth.close();
 }

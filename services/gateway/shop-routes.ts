@@ -25,6 +25,7 @@ import {
   ListUsersResponse,
   UserServiceService,
 } from "../../gen/shop/users/v1/users";
+import { AuthServiceService, LoginRequest, LoginResponse } from "../../gen/shop/users/v1/auth";
 import type { GatewayPeers } from "./peers";
 import type { Route } from "./route";
 import type { RpcInvoker } from "./rpc";
@@ -47,11 +48,49 @@ const MAX_IDEMPOTENCY_KEY = 128;
 
 /** The REST routes over users, inventory, orders and notifications. */
 export function shopRoutes({ peers, invoke }: ShopRoutesOptions): Route[] {
-  const { users, inventory, orders, notifications } = peers;
+  const { users, auth, inventory, orders, notifications } = peers;
+  const A = AuthServiceService;
   const U = UserServiceService;
   const I = InventoryServiceService;
   const O = OrderServiceService;
   return [
+    {
+      method: "POST",
+      path: "/api/login",
+      operationId: "login",
+      summary:
+        "Exchanges an email and password for an access token (AuthService/Login); send it as " +
+        "`Authorization: Bearer <accessToken>` on the user's orders and notifications.",
+      tag: "users",
+      body: {
+        type: "object",
+        properties: {
+          email: { type: "string", minLength: 1 },
+          password: { type: "string", minLength: 1 },
+        },
+        required: ["email", "password"],
+        additionalProperties: false,
+      },
+      response: {
+        description: "The token and the user it speaks for",
+        schema: {
+          type: "object",
+          properties: {
+            accessToken: { type: "string" },
+            tokenType: { type: "string" },
+            expireTime: { type: "string", format: "date-time" },
+            userId: { type: "string" },
+          },
+        },
+      },
+      errors: [401],
+      handle: async ({ body, scope }) =>
+        LoginResponse.toJSON(
+          await invoke(scope, "users", A.login.path, (o) =>
+            auth.login(LoginRequest.fromJSON(body), o),
+          ),
+        ),
+    },
     {
       method: "GET",
       path: "/api/users",
@@ -79,6 +118,7 @@ export function shopRoutes({ peers, invoke }: ShopRoutesOptions): Route[] {
         properties: {
           email: { type: "string", minLength: 1 },
           displayName: { type: "string", minLength: 1 },
+          password: { type: "string", minLength: 8, maxLength: 128 },
         },
         required: ["email", "displayName"],
         additionalProperties: false,

@@ -260,22 +260,32 @@ async function refresh() {
   }
 }
 
-/** Places one order through the public API, for the first user and a product in stock. */
+// The demo user start:all seeds (scripts/seed.ts).
+const DEMO_LOGIN = { email: "ada@example.com", password: "demo-password" };
+
+/**
+ * Places one order through the public API as an end user would: logs the demo user in, then
+ * orders a product in stock with the token.
+ */
 async function placeDemoOrder() {
   const result = $("#demo-result");
   try {
-    const { users = [] } = await json("/api/users?pageSize=1");
+    const login = await json("/api/login", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(DEMO_LOGIN),
+    });
     const { products = [] } = await json("/api/products?pageSize=50");
     const product = products.find((p) => (p.available ?? 0) > 0);
-    if (users.length === 0 || !product)
-      throw new Error("no user or no product in stock (seed the demo data)");
+    if (!product) throw new Error("no product in stock (seed the demo data)");
     const { order } = await json("/api/orders", {
       method: "POST",
       headers: {
         "content-type": "application/json",
         "idempotency-key": `demo-${crypto.randomUUID()}`,
+        authorization: `Bearer ${login.accessToken}`,
       },
-      body: JSON.stringify({ userId: users[0].userId, items: [{ sku: product.sku, quantity: 1 }] }),
+      body: JSON.stringify({ userId: login.userId, items: [{ sku: product.sku, quantity: 1 }] }),
     });
     result.textContent = `${order.orderId} ${order.status.replace("ORDER_STATUS_", "")}`;
   } catch (err) {
