@@ -47,7 +47,7 @@ export function userScope(endUser: EndUser | null, callerService: string | null)
   if (callerService !== null) return null;
   throw new StatusError(
     status.UNAUTHENTICATED,
-    "authorization: a bearer token is required (authorization: Bearer <token from UserService/Login>)",
+    "authorization: a bearer token is required (authorization: Bearer <token from shop.users.v1.AuthService/Login>)",
   );
 }
 
