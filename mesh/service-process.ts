@@ -49,9 +49,7 @@ export function createServiceProcess(name: string): ServiceProcess {
   const topology = loadTopology();
   const config = serviceOf(topology, name);
   const member = memberName(name, config.instance);
-  const log = createLogger({ service: name, instance: `${name}-${config.instance}` }).child({
-    member,
-  });
+  const log = createLogger({ service: name, instance: member });
   const telemetry = createTelemetry({
     service: name,
     member,

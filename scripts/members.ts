@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { adminPortOf, type MeshIdentity, type Topology } from "../mesh";
+import { adminPortOf, memberName, type MeshIdentity, type Topology } from "../mesh";
 import { waitForServing } from "./health-wait";
 import type { Supervisor } from "./supervisor";
 
@@ -26,7 +26,7 @@ export function membersOf(topology: Topology, services: readonly string[] = SERV
     return service.instances.map((instance) => ({
       service: name,
       instance: instance.index,
-      label: service.instances.length > 1 ? `${name}-${instance.index}` : name,
+      label: service.instances.length > 1 ? memberName(name, instance.index) : name,
       listen: instance.listen,
       store: service.store,
     }));

@@ -36,17 +36,17 @@ export const SCENARIOS: Record<
   full: {
     description: "kills instances of payments, inventory and orders, injects faults, drains one",
     events: [
-      { at: 0.1, action: kill("payments-1") },
-      { at: 0.25, action: kill("inventory-0") },
+      { at: 0.1, action: kill("payments-2") },
+      { at: 0.25, action: kill("inventory-1") },
       { at: 0.4, action: chargeFailures(20) },
-      { at: 0.5, action: kill("orders-1") },
+      { at: 0.5, action: kill("orders-2") },
       { at: 0.6, action: noFaults },
-      { at: 0.75, action: kill("payments-0", "SIGTERM") },
+      { at: 0.75, action: kill("payments-1", "SIGTERM") },
     ],
   },
   "kill-payments": {
     description: "SIGKILL one of two payments instances under steady load, restart it after 1 s",
-    events: [{ at: 0.3, action: kill("payments-1") }],
+    events: [{ at: 0.3, action: kill("payments-2") }],
   },
   "faults-payments": {
     description: "20% of Charge calls fail with UNAVAILABLE for the whole run",
@@ -57,14 +57,14 @@ export const SCENARIOS: Record<
       "SIGKILL orders and notifications at moments of the load; every ended order notifies once",
     jitter: 0.08,
     events: [
-      { at: 0.2, action: kill("orders-1") },
+      { at: 0.2, action: kill("orders-2") },
       { at: 0.35, action: kill("notifications") },
-      { at: 0.55, action: kill("orders-0") },
+      { at: 0.55, action: kill("orders-1") },
       { at: 0.7, action: kill("notifications") },
     ],
   },
   "drain-payments": {
     description: "SIGTERM one of two payments instances under steady load (graceful drain)",
-    events: [{ at: 0.3, action: kill("payments-0", "SIGTERM") }],
+    events: [{ at: 0.3, action: kill("payments-1", "SIGTERM") }],
   },
 };

@@ -79,13 +79,13 @@ describe("npm run start:all, as a user runs it", () => {
         expect(run.output().includes("PLAINTEXT MODE")).toBe(plaintext);
         for (const [i, name] of NAMES.entries()) {
           expect(run.output()).toMatch(
-            new RegExp(`${name}(-0)?\\s+127\\.0\\.0\\.1:${ports[i]}\\s+SERVING`),
+            new RegExp(`${name}(-1)?\\s+127\\.0\\.0\\.1:${ports[i]}\\s+SERVING`),
           );
         }
-        // inventory and payments run a second instance, 100 ports up.
+        // inventory and payments run a second instance (-2), 100 ports up.
         for (const i of [1, 2]) {
           expect(run.output()).toMatch(
-            new RegExp(`${NAMES[i]}-1\\s+127\\.0\\.0\\.1:${ports[i] + 100}\\s+SERVING`),
+            new RegExp(`${NAMES[i]}-2\\s+127\\.0\\.0\\.1:${ports[i] + 100}\\s+SERVING`),
           );
         }
         const commands = printedCommands(run.output());
@@ -241,7 +241,7 @@ describe("npm run start:all, as a user runs it", () => {
     await run.waitFor("exited unexpectedly (SIGKILL); restarting it in 1 s.", 5_000);
     await run.waitFor("Press Ctrl-C", 1_000);
     const killed = /(payments-\d) exited unexpectedly/.exec(run.output())?.[1] as string;
-    const port = killed === "payments-0" ? ports[2] : ports[2] + 100;
+    const port = killed === "payments-1" ? ports[2] : ports[2] + 100;
     await waitForServing(`127.0.0.1:${port}`, 10_000, undefined, operatorDial(dataDir, "payments"));
     run.child.kill("SIGINT");
     const { code } = await run.exited;
