@@ -1,7 +1,7 @@
 import type { Descriptors } from "../../mesh/descriptors";
 import type { Topology } from "../../mesh/topology";
 import { NAME_LABEL, PART_OF, PROMETHEUS, type Workload } from "./cluster";
-import { durationText, methodRoutes, retryConditions } from "./policy-mapping";
+import { durationText, methodRoutes, retryConditions, type MethodRoute } from "./policy-mapping";
 
 /** A Linkerd or Gateway API object as this project writes it (checked in manifest-schemas.ts). */
 export interface LinkerdObject {
@@ -43,12 +43,13 @@ function authorization(name: string, target: object, authentication: object): Li
 
 /**
  * Inbound: with the namespace's default policy `deny`, a workload's gRPC Server accepts only
- * the routes of its own methods (an HTTPRoute per workload), and only from its callers'
- * identities (MeshTLSAuthentication of their service accounts). Its admin Server accepts
+ * the routes of its own methods, each only from the identities security.allow names for it:
+ * one HTTPRoute, MeshTLSAuthentication and AuthorizationPolicy per distinct set of callers
+ * (`<workload>-from-<callers>`). Its admin Server accepts
  * Prometheus's identity; its health Server accepts any network, as the kubelet's probes carry
  * no identity and that port serves nothing but health.
  */
-function inbound(w: Workload, paths: string[]): LinkerdObject[] {
+function inbound(w: Workload, routes: MethodRoute[], all: readonly Workload[]): LinkerdObject[] {
   const objects: LinkerdObject[] = [];
   const serving = w.protocol === "grpc" ? "grpc" : "http";
   objects.push(server(w, serving, w.protocol === "grpc" ? "gRPC" : "HTTP/1"));
@@ -78,31 +79,40 @@ function inbound(w: Workload, paths: string[]): LinkerdObject[] {
         ref("NetworkAuthentication", "everyone"),
       ),
     );
-  } else if (w.callers.length > 0) {
-    objects.push({
-      apiVersion: `${POLICY}/v1beta3`,
-      kind: "HTTPRoute",
-      metadata: meta(`${w.name}-methods`),
-      spec: {
-        parentRefs: [ref("Server", `${w.name}-grpc`)],
-        rules: [
-          { matches: paths.map((value) => ({ path: { type: "Exact", value }, method: "POST" })) },
-        ],
-      },
-    });
-    objects.push({
-      apiVersion: `${POLICY}/v1alpha1`,
-      kind: "MeshTLSAuthentication",
-      metadata: meta(`${w.name}-callers`),
-      spec: { identityRefs: w.callers.map((name) => ({ kind: "ServiceAccount", name })) },
-    });
-    objects.push(
-      authorization(
-        `${w.name}-callers`,
-        ref("HTTPRoute", `${w.name}-methods`),
-        ref("MeshTLSAuthentication", `${w.name}-callers`),
-      ),
-    );
+  } else {
+    const groups = new Map<string, { callers: string[]; paths: string[] }>();
+    for (const m of routes) {
+      if (m.allowedCallers.length === 0) continue;
+      const key = m.allowedCallers.join(",");
+      const group = groups.get(key) ?? { callers: m.allowedCallers, paths: [] };
+      group.paths.push(m.path);
+      groups.set(key, group);
+    }
+    for (const { callers, paths } of groups.values()) {
+      // "*" is any identity of the mesh: every workload's service account.
+      const accounts = callers.includes("*") ? all.map((a) => a.name) : callers;
+      const name = `${w.name}-from-${callers.includes("*") ? "mesh" : callers.join("-")}`;
+      objects.push({
+        apiVersion: `${POLICY}/v1beta3`,
+        kind: "HTTPRoute",
+        metadata: meta(name),
+        spec: {
+          parentRefs: [ref("Server", `${w.name}-grpc`)],
+          rules: [
+            { matches: paths.map((value) => ({ path: { type: "Exact", value }, method: "POST" })) },
+          ],
+        },
+      });
+      objects.push({
+        apiVersion: `${POLICY}/v1alpha1`,
+        kind: "MeshTLSAuthentication",
+        metadata: meta(name),
+        spec: {
+          identityRefs: accounts.map((account) => ({ kind: "ServiceAccount", name: account })),
+        },
+      });
+      objects.push(authorization(name, ref("HTTPRoute", name), ref("MeshTLSAuthentication", name)));
+    }
   }
   return objects;
 }
@@ -203,13 +213,7 @@ export function linkerdResources(
     ...sharedAuthentications(),
     ...all.flatMap((w) => {
       const routes = methodRoutes(w, topology, descriptors);
-      return [
-        ...inbound(
-          w,
-          routes.map((m) => m.path),
-        ),
-        ...outbound(w, topology, descriptors),
-      ];
+      return [...inbound(w, routes, all), ...outbound(w, topology, descriptors)];
     }),
   ];
 }

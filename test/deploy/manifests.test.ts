@@ -244,11 +244,25 @@ describe("deploy/k8s", () => {
   it("mesh-linkerd: default deny, callers by identity, timeouts and retries per method", () => {
     const ns = find("mesh-linkerd", "Namespace", "shop") as Json;
     expect(ns.metadata.annotations["config.linkerd.io/default-inbound-policy"]).toBe("deny");
+    // Per method, as security.allow says: the gateway places orders, notifications reads the
+    // event stream, and neither may do the other's.
+    const route = (name: string) =>
+      (find("mesh-linkerd", "HTTPRoute", name) as Json).spec.rules[0].matches.map(
+        (m: { path: { value: string } }) => m.path.value,
+      );
     expect(
-      (find("mesh-linkerd", "MeshTLSAuthentication", "orders-callers") as Json).spec.identityRefs,
-    ).toEqual([
-      { kind: "ServiceAccount", name: "notifications" },
-      { kind: "ServiceAccount", name: "gateway" },
+      (find("mesh-linkerd", "MeshTLSAuthentication", "orders-from-gateway") as Json).spec
+        .identityRefs,
+    ).toEqual([{ kind: "ServiceAccount", name: "gateway" }]);
+    expect(route("orders-from-gateway")).toContain("/shop.orders.v1.OrderService/PlaceOrder");
+    expect(route("orders-from-gateway")).not.toContain("/shop.orders.v1.OrderService/StreamEvents");
+    expect(route("orders-from-notifications").sort()).toEqual([
+      "/shop.orders.v1.OrderService/AckEvents",
+      "/shop.orders.v1.OrderService/StreamEvents",
+    ]);
+    expect(route("payments-from-orders").sort()).toEqual([
+      "/shop.payments.v1.PaymentService/Charge",
+      "/shop.payments.v1.PaymentService/Refund",
     ]);
     expect(find("mesh-linkerd", "GRPCRoute", "orders-placeorder").metadata.annotations).toEqual({
       "timeout.linkerd.io/request": "10s",
