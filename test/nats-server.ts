@@ -4,6 +4,7 @@ import { connect as connectTcp } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePorts } from "../scripts/ports";
+import { toolAvailable } from "./external-tools";
 
 /** A nats-server with JetStream that a test set-up started, on a free port and a temp dir. */
 export interface TestNatsServer {
@@ -19,14 +20,7 @@ const START_TIMEOUT_MS = 15_000;
  * is a broken set-up and this throws; elsewhere the caller skips its tests with this message.
  */
 export function natsServerAvailable(): boolean {
-  const found = spawnSync(BINARY, ["--version"]).status === 0;
-  if (!found && process.env.CI) {
-    throw new Error(`${BINARY} is not installed; CI must install the Debian package nats-server`);
-  }
-  if (!found) {
-    console.warn(`Skipping the NATS tests: ${BINARY} is missing (apt-get install -y nats-server)`);
-  }
-  return found;
+  return toolAvailable(spawnSync(BINARY, ["--version"]).status === 0, BINARY, "nats-server");
 }
 
 const accepts = (port: number): Promise<boolean> =>

@@ -3,6 +3,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensurePki, loadTopology, type SecurityConfig } from "../mesh";
+import { toolAvailable } from "./external-tools";
 
 /**
  * Whether the openssl command line is here. In CI a missing openssl fails the run (apt
@@ -10,14 +11,13 @@ import { ensurePki, loadTopology, type SecurityConfig } from "../mesh";
  * are skipped with that hint.
  */
 export function hasOpenssl(): boolean {
+  let found = true;
   try {
     execFileSync("openssl", ["version"], { stdio: "pipe" });
-    return true;
   } catch {
-    if (process.env.CI) throw new Error("openssl is missing: apt-get install -y openssl");
-    console.warn("skipping the mTLS tests: openssl is missing (apt-get install -y openssl)");
-    return false;
+    found = false;
   }
+  return toolAvailable(found, "openssl", "openssl");
 }
 
 /** `describe`, or `describe.skip` when openssl is missing outside CI. */

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { projectRoot } from "../../mesh";
+import { toolAvailable } from "../../test/external-tools";
 import { startGatewayShop, type GatewayShop } from "../../test/gateway-harness";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -23,16 +24,7 @@ const SCREENSHOT = process.env.UPDATE_SCREENSHOT
   ? join(projectRoot(), "docs", "dashboard.png")
   : join(tmpdir(), "grpc-shop-mesh-dashboard.png");
 
-const available = existsSync(CHROMIUM);
-if (!available && process.env.CI) {
-  throw new Error(
-    `${CHROMIUM} is missing: apt-get install -y chromium (.ci/apt-packages.d/gateway.txt)`,
-  );
-}
-if (!available)
-  console.warn(
-    `skipping the dashboard browser test: ${CHROMIUM} is missing (apt-get install -y chromium)`,
-  );
+const available = toolAvailable(existsSync(CHROMIUM), CHROMIUM, "chromium");
 const describeWithChromium = available ? describe : describe.skip;
 
 /** The `total` cell of the edges table's row for `edge`, 0 while the row is absent. */

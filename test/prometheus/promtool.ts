@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import { toolAvailable } from "../external-tools";
 
 /** Where Debian's `prometheus` package puts its binaries. */
 export const PROMTOOL = "/usr/bin/promtool";
@@ -10,11 +11,7 @@ export const PROMETHEUS = "/usr/bin/prometheus";
  * .ci/apt-packages.d/telemetry.txt); elsewhere the test says what to install and is skipped.
  */
 export function installed(binary: string): boolean {
-  if (existsSync(binary)) return true;
-  const message = `${binary} not found: install the Debian package "prometheus" (apt-get install -y prometheus)`;
-  if (process.env.CI) throw new Error(message);
-  console.warn(`skipped: ${message}`);
-  return false;
+  return toolAvailable(existsSync(binary), binary, "prometheus");
 }
 
 /** Runs promtool, returning its output; a non-zero exit throws with the output in the message. */
