@@ -3,6 +3,7 @@ import {
   isGrpcError,
   loadDescriptors,
   resolveMethodPolicy,
+  TRACEPARENT,
   type Descriptors,
   type PeerCallOptions,
   type PolicyConfig,
@@ -64,7 +65,7 @@ export function createRpcInvoker(options: RpcInvokerOptions): RpcInvoker {
   return async (scope, peer, path, call) => {
     const spanId = newSpanId();
     const metadata = new Metadata();
-    metadata.set("traceparent", traceparentOf(scope.traceId, spanId, scope.sampled));
+    metadata.set(TRACEPARENT, traceparentOf(scope.traceId, spanId, scope.sampled));
     if (scope.authorization) metadata.set("authorization", scope.authorization);
     const startMs = performance.timeOrigin + performance.now();
     const start = process.hrtime.bigint();
