@@ -15,6 +15,7 @@ import { createTokenVerifier, jwksFile, jwksPath } from "./tokens";
 import { adminPortOf, createTelemetry, memberName, type Telemetry } from "./telemetry";
 import { loadTopology, serviceOf, targetOf, type ServiceTopology, type Topology } from "./topology";
 import { describeStore } from "./store-location";
+import { openStore, type Store, type StoreOptions } from "./store";
 
 const MAX_PORT = 65_535;
 
@@ -38,6 +39,11 @@ export interface ServiceProcess {
   readonly connect: <S extends ServiceDefinition>(definition: S, name: string) => Peer<S>;
   /** Metrics and traces, served by {@link serve} on the admin port; give it to peers and store. */
   telemetry: Telemetry;
+  /** Opens this instance's store (`config.store`) with this logger and telemetry. */
+  readonly openStore: (
+    migrations: StoreOptions["migrations"],
+    durability?: StoreOptions["durability"],
+  ) => Promise<Store>;
 }
 
 /**
@@ -91,7 +97,11 @@ export function createServiceProcess(name: string): ServiceProcess {
       telemetry,
       ...identity.dialOptions(peer),
     });
-  return { topology, config, log, server, faults, identity, connect, telemetry };
+  const open = (
+    migrations: StoreOptions["migrations"],
+    durability?: StoreOptions["durability"],
+  ): Promise<Store> => openStore({ file: config.store, migrations, durability, log, telemetry });
+  return { topology, config, log, server, faults, identity, connect, telemetry, openStore: open };
 }
 
 /**

@@ -1,20 +1,14 @@
 import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
-import { createServiceProcess, onShutdownSignal, openStore, runMain, serve } from "../../mesh";
+import { createServiceProcess, onShutdownSignal, runMain, serve } from "../../mesh";
 import { migrations } from "./migrations";
 import { createInventoryService } from "./service";
 import { createInventoryStore } from "./store";
 
 async function main(): Promise<void> {
   const service = createServiceProcess("inventory");
-  const { config, log, server, faults } = service;
+  const { log, server, faults } = service;
   // Full durability: a reservation lost to a power cut after orders confirmed would oversell.
-  const store = await openStore({
-    file: config.store,
-    migrations,
-    durability: "full",
-    log,
-    telemetry: service.telemetry,
-  });
+  const store = await service.openStore(migrations, "full");
 
   server.addService(
     InventoryServiceService,

@@ -1,7 +1,7 @@
 import { NotificationServiceService } from "../../gen/shop/notifications/v1/notifications";
 import { OrderServiceService } from "../../gen/shop/orders/v1/orders";
 import { PaymentServiceService } from "../../gen/shop/payments/v1/payments";
-import { createServiceProcess, onShutdownSignal, openStore, runMain, serve } from "../../mesh";
+import { createServiceProcess, onShutdownSignal, runMain, serve } from "../../mesh";
 import { createNatsEventConsumers, createOrdersConsumer, createPaymentsConsumer } from "./consumer";
 import { migrations } from "./migrations";
 import { createNotificationsService } from "./service";
@@ -9,14 +9,8 @@ import { createNotificationsStore } from "./store";
 
 async function main(): Promise<void> {
   const service = createServiceProcess("notifications");
-  const { topology, config, log, server, faults, connect } = service;
-  const store = await openStore({
-    file: config.store,
-    migrations,
-    durability: "full",
-    log,
-    telemetry: service.telemetry,
-  });
+  const { topology, log, server, faults, connect } = service;
+  const store = await service.openStore(migrations, "full");
   const notifications = createNotificationsStore(store);
 
   const orders = connect(OrderServiceService, "orders");

@@ -2,7 +2,7 @@ import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
 import { OrderEvent, OrderServiceService } from "../../gen/shop/orders/v1/orders";
 import { PaymentServiceService } from "../../gen/shop/payments/v1/payments";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
-import { createServiceProcess, onShutdownSignal, openStore, runMain, serve } from "../../mesh";
+import { createServiceProcess, onShutdownSignal, runMain, serve } from "../../mesh";
 import { startEventRelay } from "../common/nats/relay";
 import { createCompaction } from "../common/outbox";
 import { migrations } from "./migrations";
@@ -13,14 +13,8 @@ import { createOrdersStore } from "./store";
 
 async function main(): Promise<void> {
   const service = createServiceProcess("orders");
-  const { topology, config, log, server, faults, connect } = service;
-  const store = await openStore({
-    file: config.store,
-    migrations,
-    durability: "full",
-    log,
-    telemetry: service.telemetry,
-  });
+  const { topology, log, server, faults, connect } = service;
+  const store = await service.openStore(migrations, "full");
   const orders = createOrdersStore(store);
 
   const users = connect(UserServiceService, "users");

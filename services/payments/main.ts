@@ -1,5 +1,5 @@
 import { PaymentEvent, PaymentServiceService } from "../../gen/shop/payments/v1/payments";
-import { createServiceProcess, onShutdownSignal, openStore, runMain, serve } from "../../mesh";
+import { createServiceProcess, onShutdownSignal, runMain, serve } from "../../mesh";
 import { startEventRelay } from "../common/nats/relay";
 import { createCompaction } from "../common/outbox";
 import { migrations } from "./migrations";
@@ -8,15 +8,9 @@ import { createPaymentsStore } from "./store";
 
 async function main(): Promise<void> {
   const service = createServiceProcess("payments");
-  const { topology, config, log, server, faults } = service;
+  const { topology, log, server, faults } = service;
   // Money: every commit is synced to disk before the caller hears it succeeded.
-  const store = await openStore({
-    file: config.store,
-    migrations,
-    durability: "full",
-    log,
-    telemetry: service.telemetry,
-  });
+  const store = await service.openStore(migrations, "full");
   const payments = createPaymentsStore(store);
   const compaction = createCompaction({ outbox: payments.events, log });
   const stopping = new AbortController();

@@ -1,6 +1,6 @@
 import { AuthServiceService } from "../../gen/shop/users/v1/auth";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
-import { createServiceProcess, onShutdownSignal, openStore, runMain, serve } from "../../mesh";
+import { createServiceProcess, onShutdownSignal, runMain, serve } from "../../mesh";
 import { migrations } from "./migrations";
 import { createAuthService } from "./auth";
 import { createUsersService } from "./service";
@@ -9,13 +9,8 @@ import { createUsersStore } from "./store";
 
 async function main(): Promise<void> {
   const service = createServiceProcess("users");
-  const { topology, config, log, server, faults } = service;
-  const store = await openStore({
-    file: config.store,
-    migrations,
-    log,
-    telemetry: service.telemetry,
-  });
+  const { topology, log, server, faults } = service;
+  const store = await service.openStore(migrations);
   const users = createUsersStore(store);
   // Made on first start; its public half is what every service verifies tokens with.
   const key = await loadOrCreateSigningKey(topology.dataDir);
