@@ -121,7 +121,7 @@ export async function serve(
   const port = await server.listen(config.listen);
   const colon = config.listen.lastIndexOf(":");
   const host = config.listen.slice(0, colon);
-  // An ephemeral gRPC port (tests) gets an ephemeral admin port: bound + 1000 may be taken.
+  // An ephemeral gRPC port (tests) gets an ephemeral admin port: adminPortOf(bound) may be taken.
   const ephemeral = config.listen.slice(colon + 1) === "0";
   const admin = await telemetry.serveAdmin(host, ephemeral ? 0 : adminPortOf(port));
   const healthPort = env.MESH_HEALTH_PORT;

@@ -33,7 +33,7 @@ export function membersOf(topology: Topology, services: readonly string[] = SERV
   });
 }
 
-/** Where a member serves its Prometheus metrics: its admin port (gRPC port + 1000). */
+/** Where a member serves its Prometheus metrics: its admin port (adminPortOf: gRPC port − 30000). */
 export function metricsUrlOf(member: Member): string {
   const colon = member.listen.lastIndexOf(":");
   const port = adminPortOf(Number(member.listen.slice(colon + 1)));

@@ -1,6 +1,6 @@
 import { createServer } from "node:net";
 // Only the port arithmetic: the ports helper stays free of the mesh's heavier modules.
-import { ADMIN_PORT_OFFSET } from "../mesh/telemetry/admin-server";
+import { adminPortOf } from "../mesh/telemetry/admin-server";
 
 const canBind = (port: number): Promise<boolean> =>
   new Promise((resolve) => {
@@ -34,19 +34,14 @@ async function allFree(ports: number[]): Promise<boolean> {
 
 /**
  * Free ports p on 127.0.0.1 such that p + step (the port of a second instance) is free too,
- * and so are both members' admin ports (+ ADMIN_PORT_OFFSET, see mesh/telemetry).
+ * and so are both members' admin ports (adminPortOf, see mesh/telemetry).
  */
 export async function freeInstancePorts(count: number, step: number): Promise<number[]> {
   const chosen: number[] = [];
   while (chosen.length < count) {
     const [port] = await freePorts(1);
-    const others = [port + step, port + ADMIN_PORT_OFFSET, port + step + ADMIN_PORT_OFFSET];
-    const taken = chosen.flatMap((p) => [
-      p,
-      p + step,
-      p + ADMIN_PORT_OFFSET,
-      p + step + ADMIN_PORT_OFFSET,
-    ]);
+    const others = [port + step, adminPortOf(port), adminPortOf(port + step)];
+    const taken = chosen.flatMap((p) => [p, p + step, adminPortOf(p), adminPortOf(p + step)]);
     if (![port, ...others].some((p) => taken.includes(p)) && (await allFree(others))) {
       chosen.push(port);
     }

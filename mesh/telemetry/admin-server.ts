@@ -3,12 +3,25 @@ import type { Registry } from "prom-client";
 import type { Logger } from "../logger";
 import type { SpanBuffer } from "./span-buffer";
 
-/** A member's admin port is its gRPC port plus this (50051 → 51051). */
-export const ADMIN_PORT_OFFSET = 1_000;
+/**
+ * A member's admin port is its gRPC port minus this (50051 → 20051): below Linux's ephemeral
+ * port range (32768–60999), where an outgoing connection could take the port just before
+ * the admin server binds it (seen: start:all failing with EADDRINUSE on 51052).
+ */
+export const ADMIN_PORT_OFFSET = -30_000;
+/** gRPC ports too low to subtract from get their admin port this much higher instead. */
+const LOW_PORT_ADMIN_OFFSET = 1_000;
+const LOWEST_ADMIN_PORT = 1_024;
 
-/** The admin HTTP port of the member whose gRPC port is `grpcPort`; 0 (ephemeral) stays 0. */
+/**
+ * The admin HTTP port of the member whose gRPC port is `grpcPort`: 30000 below it
+ * (50051 → 20051), or 1000 above it for gRPC ports below 31024 (6000 → 7000); 0
+ * (ephemeral) stays 0.
+ */
 export function adminPortOf(grpcPort: number): number {
-  return grpcPort === 0 ? 0 : grpcPort + ADMIN_PORT_OFFSET;
+  if (grpcPort === 0) return 0;
+  const below = grpcPort + ADMIN_PORT_OFFSET;
+  return below >= LOWEST_ADMIN_PORT ? below : grpcPort + LOW_PORT_ADMIN_OFFSET;
 }
 
 /** Options for {@link startAdminServer}. */

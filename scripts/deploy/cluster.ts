@@ -1,5 +1,6 @@
 import type { Descriptors } from "../../mesh/descriptors";
 import type { Topology } from "../../mesh/topology";
+import { adminPortOf } from "../../mesh/telemetry/admin-server";
 
 /** The namespace every overlay deploys into; peer targets name it, so it is fixed. */
 export const NAMESPACE = "shop";
@@ -8,8 +9,6 @@ export const IMAGE = "grpc-shop-mesh";
 /** The label every object and selector carries: the service's name. */
 export const NAME_LABEL = "app.kubernetes.io/name";
 export const PART_OF = { "app.kubernetes.io/part-of": "grpc-shop-mesh" };
-/** Telemetry's HTTP port (/metrics, /traces, /healthz) is the gRPC port plus this. */
-export const ADMIN_PORT_OFFSET = 1000;
 /** The plaintext gRPC health listener (MESH_HEALTH_PORT) is the gRPC port plus this. */
 export const HEALTH_PORT_OFFSET = 2000;
 /** Where Prometheus runs: its namespace and pod label, allowed to scrape the admin ports. */
@@ -64,7 +63,7 @@ export function workloads(topology: Topology, descriptors: Descriptors): Workloa
       name: service.name,
       protocol: "grpc",
       port,
-      adminPort: port + ADMIN_PORT_OFFSET,
+      adminPort: adminPortOf(port),
       healthPort: port + HEALTH_PORT_OFFSET,
       grpcServices: (file?.services ?? []).map((s) => s.typeName),
       dependsOn: service.dependsOn,
@@ -74,7 +73,7 @@ export function workloads(topology: Topology, descriptors: Descriptors): Workloa
   list.push({
     ...GATEWAY,
     protocol: "http",
-    adminPort: GATEWAY.port + ADMIN_PORT_OFFSET,
+    adminPort: adminPortOf(GATEWAY.port),
     grpcServices: [],
     callers: [],
   });

@@ -1,11 +1,4 @@
-import type { Topology } from "../../../mesh";
-
-/**
- * A member's admin HTTP port (/metrics, /traces): its gRPC port + 1000, as the telemetry
- * contract fixes it. The one place the gateway computes it until mesh/telemetry's
- * `adminPortOf` is merged.
- */
-export const adminPortOf = (grpcPort: number): number => grpcPort + 1_000;
+import { adminPortOf, type Topology } from "../../../mesh";
 
 /** One process of the mesh as the dashboard sees it. */
 export interface MeshMember {
