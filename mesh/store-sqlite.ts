@@ -6,7 +6,9 @@ import { applyMigrations } from "./store-migrations";
 
 // knex ships its dialects as CommonJS classes without type declarations.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const Sqlite3Client = require("knex/lib/dialects/sqlite3") as new (config: Knex.Config) => object;
+const Sqlite3Client = require("knex/lib/dialects/sqlite3") as new (config: Knex.Config) => {
+  _query(connection: unknown, obj: unknown): Promise<unknown>;
+};
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const SqliteTransaction = require("knex/lib/dialects/sqlite3/execution/sqlite-transaction") as new (
   ...args: unknown[]
@@ -24,9 +26,125 @@ class ImmediateTransaction extends SqliteTransaction {
   }
 }
 
+/** node-sqlite3's prepared statement, as far as the cache below uses it. */
+interface Statement {
+  run(params: unknown[], done: (this: RunContext, err: Error | null) => void): void;
+  all(params: unknown[], done: (err: Error | null, rows: unknown[]) => void): void;
+  finalize(done: () => void): void;
+}
+interface RunContext {
+  lastID: number;
+  changes: number;
+}
+interface Connection {
+  prepare(sql: string, done: (err: Error | null) => void): Statement;
+  close(done: (err: Error | null) => void): void;
+}
+/** What knex hands its dialect's `_query`. */
+interface QueryObject {
+  sql: string;
+  bindings?: unknown[];
+  method?: string;
+  returning?: unknown;
+  response?: unknown;
+  context?: RunContext;
+}
+
+// Statements worth keeping prepared: the DML and transaction control a service repeats. DDL
+// and PRAGMAs run once at start and take knex's one-off path.
+const CACHEABLE =
+  /^\s*(select|insert|update|delete|with|begin|commit|rollback|savepoint|release)\b/i;
+// Distinct SQL texts kept per connection; `whereIn` lists of many lengths could grow it.
+const MAX_PREPARED = 256;
+
+/**
+ * Prepared statements, kept per connection and reused. node-sqlite3's `Database#run/all`
+ * prepare, step and finalize a new statement per query, and each of those is a trip through
+ * the thread pool and back through the event loop; a kept statement binds and steps in one
+ * trip. On a busy process every trip waits for the event loop, so a write transaction's
+ * statements, not its fsync, were what bounded a store's writes per second.
+ */
+class PreparedStatements {
+  private readonly ready = new Map<string, Statement>();
+
+  /** The statement for `sql`, prepared on first use; rejects with SQLite's own error. */
+  get(connection: Connection, sql: string): Statement | Promise<Statement> {
+    const found = this.ready.get(sql);
+    if (found) return found;
+    return new Promise((resolve, reject) => {
+      const statement = connection.prepare(sql, (err) => {
+        if (err) return reject(err);
+        if (this.ready.size >= MAX_PREPARED) this.evictOldest();
+        this.ready.set(sql, statement);
+        resolve(statement);
+      });
+    });
+  }
+
+  private evictOldest(): void {
+    const [sql, statement] = this.ready.entries().next().value as [string, Statement];
+    this.ready.delete(sql);
+    statement.finalize(() => undefined);
+  }
+
+  /** Finalizes every statement: SQLite will not close a connection that still has some. */
+  async finalizeAll(): Promise<void> {
+    const statements = [...this.ready.values()];
+    this.ready.clear();
+    await Promise.all(statements.map((s) => new Promise<void>((done) => s.finalize(done))));
+  }
+}
+
+// By connection, not on the client: knex runs a transaction's queries through a copy of the
+// client made from its prototype, without the client's own fields.
+const preparedOf = new WeakMap<Connection, PreparedStatements>();
+
 class ImmediateSqlite3Client extends Sqlite3Client {
   transaction(...args: unknown[]): object {
     return new ImmediateTransaction(this, ...args);
+  }
+
+  /** knex's sqlite3 `_query`, with statements kept prepared (see {@link PreparedStatements}). */
+  override _query(connection: Connection, obj: QueryObject): Promise<QueryObject> {
+    if (!CACHEABLE.test(obj.sql)) return super._query(connection, obj) as Promise<QueryObject>;
+    let statements = preparedOf.get(connection);
+    if (!statements) {
+      statements = new PreparedStatements();
+      preparedOf.set(connection, statements);
+    }
+    // As knex's own: writes without RETURNING "run" (for lastID and changes), the rest "all".
+    const run =
+      obj.method === "del" ||
+      obj.method === "counter" ||
+      ((obj.method === "insert" || obj.method === "update") && !obj.returning);
+    const bindings = obj.bindings ?? [];
+    const execute = (statement: Statement): Promise<QueryObject> =>
+      new Promise((resolve, reject) => {
+        if (run) {
+          statement.run(bindings, function (err) {
+            if (err) return reject(err);
+            // Copied: the statement is reused, and its next run overwrites these.
+            obj.context = { lastID: this.lastID, changes: this.changes };
+            resolve(obj);
+          });
+        } else {
+          statement.all(bindings, (err, rows) => {
+            if (err) return reject(err);
+            obj.response = rows;
+            resolve(obj);
+          });
+        }
+      });
+    const statement = statements.get(connection, obj.sql);
+    return statement instanceof Promise ? statement.then(execute) : execute(statement);
+  }
+
+  async destroyRawConnection(connection: Connection): Promise<void> {
+    await preparedOf.get(connection)?.finalizeAll();
+    preparedOf.delete(connection);
+    await new Promise<void>((resolve, reject) =>
+      connection.close((err) => (err ? reject(err) : resolve())),
+    );
   }
 }
 
