@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -72,6 +73,55 @@ describe("group commit in Store.write", () => {
     ]);
     expect((outcomes[2] as PromiseRejectedResult).reason).toEqual(new Error("no thanks"));
     expect(await names()).toEqual(["a", "b", "first"]);
+  });
+
+  it("a group with no failure runs without savepoints; one with a failure is rolled back and rerun with them", async () => {
+    const statements: string[] = [];
+    store.db.on("query", (q: { sql: string }) => statements.push(q.sql.toLowerCase()));
+    await Promise.all([
+      store.write(insert("p")),
+      store.write(insert("q")),
+      store.write(insert("r")),
+    ]);
+    expect(statements.filter((sql) => sql.startsWith("savepoint"))).toEqual([]);
+    expect(statements.filter((sql) => sql.startsWith("commit"))).toHaveLength(2);
+
+    statements.length = 0;
+    const outcomes = await Promise.allSettled([
+      store.write(insert("s")),
+      store.write(insert("t")),
+      store.write(insert("p")), // taken: fails
+      store.write(insert("u")),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual([
+      "fulfilled",
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+    ]);
+    // The group with p was rolled back, then run again with one savepoint per write.
+    expect(statements.filter((sql) => sql.startsWith("rollback to")).length).toBe(1);
+    expect(statements.filter((sql) => sql.startsWith("savepoint")).length).toBeGreaterThanOrEqual(
+      3,
+    );
+    expect(await names()).toEqual(["p", "q", "r", "s", "t", "u"]);
+  });
+
+  it("each write of a group runs in its own caller's async context, so its queries trace under its call", async () => {
+    const calls = new AsyncLocalStorage<string>();
+    const seen = await Promise.all(
+      ["call-1", "call-2", "call-3", "call-4"].map((call) =>
+        calls.run(call, () =>
+          store.write(async (trx) => {
+            await trx("items").insert({ name: call });
+            return calls.getStore();
+          }),
+        ),
+      ),
+    );
+    expect(seen).toEqual(["call-1", "call-2", "call-3", "call-4"]);
+    // They did share commits: three of the four queued behind the first.
+    expect(commits).toBe(2);
   });
 
   it("a write resolves only once its commit is durable: a new connection sees it", async () => {

@@ -51,9 +51,10 @@ export interface Store {
    * IMMEDIATE; PostgreSQL: an advisory lock, see store-postgres.ts). Inside `work`, query only
    * through `trx`: on SQLite the store has one connection, which the transaction holds, so a
    * query through `db` would wait for it until knex times out.
-   * On SQLite, writes that queue up behind a commit are committed together, each in its own
-   * savepoint (group commit, see group-commit.ts): one fsync for the group, and a failing
-   * write rolls back alone.
+   * On SQLite, writes that queue up behind a commit are committed together (group commit,
+   * see group-commit.ts): one fsync for the group, and a failing write rolls back alone. So
+   * `work` may run twice (once in a group that another write failed, rolled back): it must
+   * act only through `trx` and its return value, never on the world outside the store.
    */
   write<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
   close(): Promise<void>;
