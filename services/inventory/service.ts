@@ -145,18 +145,33 @@ export function createInventoryService(
             throw new Error(`stock of ${item.sku} changed inside a write transaction`);
           }
         }
+        const time = now();
+        // Priced now, so that a later price change does not alter what the order pays.
+        const priced = items.map(({ sku, quantity }) => {
+          const { unitPriceMicros, currencyCode } = stock.get(sku)!;
+          return { sku, quantity, unitPriceMicros, currencyCode };
+        });
         await tx.insertReservation({
           orderId,
           status: "RESERVED",
           fingerprint,
-          // Priced now, so that a later price change does not alter what the order pays.
-          items: items.map(({ sku, quantity }) => {
-            const { unitPriceMicros, currencyCode } = stock.get(sku)!;
-            return { sku, quantity, unitPriceMicros, currencyCode };
-          }),
-          time: now(),
+          items: priced,
+          time,
         });
-        return reread(tx, orderId);
+        // As getReservation would read it back, without reading it back: lines by sku.
+        return {
+          orderId,
+          status: ReservationStatus.RESERVATION_STATUS_RESERVED,
+          items: priced
+            .map((line) => ({
+              sku: line.sku,
+              quantity: line.quantity,
+              unitPrice: fromMicros(line.unitPriceMicros, line.currencyCode),
+            }))
+            .sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0)),
+          createTime: time,
+          updateTime: time,
+        };
       });
       return { reservation };
     },

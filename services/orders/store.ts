@@ -131,6 +131,41 @@ export interface OrdersStore {
   touch(orderId: string, now: number): Promise<void>;
 }
 
+function recordOf(row: OrderRow, items: OrderLine[]): OrderRecord {
+  return {
+    orderId: row.order_id,
+    requestId: row.request_id,
+    fingerprint: row.fingerprint,
+    userId: row.user_id,
+    status: STATUS_OF[row.status] ?? OrderStatus.ORDER_STATUS_UNSPECIFIED,
+    paymentMethod: row.payment_method,
+    items,
+    totalMicros: row.total_micros ?? undefined,
+    currencyCode: row.currency_code ?? undefined,
+    paymentId: row.payment_id ?? undefined,
+    rejectionReason: row.rejection_reason ?? undefined,
+    rejectionCode: row.rejection_code ?? undefined,
+    createTime: row.create_time,
+    updateTime: row.update_time,
+  };
+}
+
+const itemRows = (orderId: string, items: OrderLine[]): ItemRow[] =>
+  items.map((line, position) => ({
+    order_id: orderId,
+    position,
+    sku: line.sku,
+    quantity: line.quantity,
+    unit_price_micros: line.unitPriceMicros ?? null,
+    currency_code: line.currencyCode ?? null,
+  }));
+
+/**
+ * The orders store. PlaceOrder writes twice, so each write is as few statements as it can be
+ * (every statement is a trip through the driver, and writes queue behind one another): the
+ * PENDING order is one insert that yields to an existing request_id, plus its lines; ending it
+ * is one update that returns the row, the lines' prices, and the event.
+ */
 export function createOrdersStore(store: Store): OrdersStore {
   const { db } = store;
   const events = createOrdersOutbox(store);
@@ -154,22 +189,7 @@ export function createOrdersStore(store: Store): OrdersStore {
       });
       byOrder.set(item.order_id, lines);
     }
-    return rows.map((row) => ({
-      orderId: row.order_id,
-      requestId: row.request_id,
-      fingerprint: row.fingerprint,
-      userId: row.user_id,
-      status: STATUS_OF[row.status] ?? OrderStatus.ORDER_STATUS_UNSPECIFIED,
-      paymentMethod: row.payment_method,
-      items: byOrder.get(row.order_id) ?? [],
-      totalMicros: row.total_micros ?? undefined,
-      currencyCode: row.currency_code ?? undefined,
-      paymentId: row.payment_id ?? undefined,
-      rejectionReason: row.rejection_reason ?? undefined,
-      rejectionCode: row.rejection_code ?? undefined,
-      createTime: row.create_time,
-      updateTime: row.update_time,
-    }));
+    return rows.map((row) => recordOf(row, byOrder.get(row.order_id) ?? []));
   };
 
   const getIn = async (
@@ -178,42 +198,32 @@ export function createOrdersStore(store: Store): OrdersStore {
   ): Promise<OrderRecord | undefined> =>
     (await load(q, await q<OrderRow>("orders").where(where).limit(1)))[0];
 
-  const writeItems = async (
-    trx: Knex.Transaction,
-    orderId: string,
-    items: OrderLine[],
-  ): Promise<void> => {
-    await trx("order_items").where({ order_id: orderId }).delete();
-    await trx<ItemRow>("order_items").insert(
-      items.map((line, position) => ({
-        order_id: orderId,
-        position,
-        sku: line.sku,
-        quantity: line.quantity,
-        unit_price_micros: line.unitPriceMicros ?? null,
-        currency_code: line.currencyCode ?? null,
-      })),
-    );
-  };
-
   return {
     events,
 
     findOrCreate: (candidate) =>
       write(async (trx) => {
-        const existing = await getIn(trx, { request_id: candidate.requestId });
-        if (existing) return { order: existing, created: false };
-        await trx<OrderRow>("orders").insert({
-          order_id: candidate.orderId,
-          request_id: candidate.requestId,
-          fingerprint: candidate.fingerprint,
-          user_id: candidate.userId,
-          status: STATUS_TEXT[OrderStatus.ORDER_STATUS_PENDING],
-          payment_method: candidate.paymentMethod,
-          create_time: candidate.createTime,
-          update_time: candidate.updateTime,
-        });
-        await writeItems(trx, candidate.orderId, candidate.items);
+        // The request_id is unique: an insert that finds it taken inserts nothing.
+        const inserted = await trx<OrderRow>("orders")
+          .insert({
+            order_id: candidate.orderId,
+            request_id: candidate.requestId,
+            fingerprint: candidate.fingerprint,
+            user_id: candidate.userId,
+            status: STATUS_TEXT[OrderStatus.ORDER_STATUS_PENDING],
+            payment_method: candidate.paymentMethod,
+            create_time: candidate.createTime,
+            update_time: candidate.updateTime,
+          })
+          .onConflict("request_id")
+          .ignore()
+          .returning("order_id");
+        if (inserted.length === 0) {
+          const existing = await getIn(trx, { request_id: candidate.requestId });
+          if (!existing) throw new Error(`request_id ${candidate.requestId} vanished`);
+          return { order: existing, created: false };
+        }
+        await trx<ItemRow>("order_items").insert(itemRows(candidate.orderId, candidate.items));
         return { order: { ...candidate, status: OrderStatus.ORDER_STATUS_PENDING }, created: true };
       }),
 
@@ -242,14 +252,28 @@ export function createOrdersStore(store: Store): OrdersStore {
                 rejection_code: outcome.code,
                 rejection_reason: outcome.reason,
               };
-        const updated = await trx<OrderRow>("orders")
+        const [row] = await trx<OrderRow>("orders")
           .where({ order_id: orderId, status: STATUS_TEXT[OrderStatus.ORDER_STATUS_PENDING] })
-          .update({ ...changes, update_time: now });
-        if (updated === 1 && outcome.items) await writeItems(trx, orderId, outcome.items);
-        const order = await getIn(trx, { order_id: orderId });
-        if (!order) throw new Error(`order ${orderId} vanished while finishing it`);
+          .update({ ...changes, update_time: now })
+          .returning("*");
+        if (!row) {
+          const ended = await getIn(trx, { order_id: orderId });
+          if (!ended) throw new Error(`order ${orderId} vanished while finishing it`);
+          return ended;
+        }
+        let items = outcome.items;
+        if (items) {
+          // The same lines, now priced.
+          await trx<ItemRow>("order_items")
+            .insert(itemRows(orderId, items))
+            .onConflict(["order_id", "position"])
+            .merge(["unit_price_micros", "currency_code"]);
+        } else {
+          items = (await load(trx, [row]))[0].items;
+        }
+        const order = recordOf(row, items);
         // Only the call that ended the order announces it: a replay, a second saga run or
-        // recovery finds it ended (updated === 0) and writes nothing.
+        // recovery finds it ended (no row updated above) and writes nothing.
         //
         // Sequences are in commit order, which is what lets a consumer resume "after N"
         // without missing anything: the insert draws the next sequence inside this
@@ -258,10 +282,8 @@ export function createOrdersStore(store: Store): OrdersStore {
         // see mesh/store.ts), so no transaction holding a lower sequence can still commit
         // after this one. Without that lock, PostgreSQL transactions drawing from one
         // sequence commit in any order, and a reader could see N + 1 before N commits.
-        if (updated === 1) {
-          await events.append(trx, orderEventOf(toOrder(order), now), now);
-          appended = true;
-        }
+        await events.append(trx, orderEventOf(toOrder(order), now), now);
+        appended = true;
         return order;
       });
       // Announced after the commit, so that a woken stream reads the event.
