@@ -1,9 +1,10 @@
 /**
- * One process of the echo call graph: `node dist/bench/graph-server.js <service>
- * [users=<target> inventory=<target> payments=<target>]`. Serves the shop's real contract for
- * users, inventory, payments or orders through a mesh server, with handlers that answer a
- * fixed response and touch no store; orders' PlaceOrder calls the three others in turn, as
- * the saga does. Prints `LISTENING <port>`; exits on SIGTERM.
+ * One member of the echo call graph: `node dist/bench/graph-server.js <service>`, started by
+ * the supervisor in place of the service's own program (see place-order.ts). It is the real
+ * service process (createServiceProcess: the topology, mTLS identity, access control, end-user
+ * tokens, telemetry, admin port, health) serving the shop's real contract, with handlers that
+ * answer a fixed response and touch no store; orders' PlaceOrder calls the three others in
+ * turn, as the saga does. What is left is the cost of the call graph itself.
  */
 import { status, type ServiceDefinition } from "@grpc/grpc-js";
 import { InventoryServiceService, ReserveStockResponse } from "../gen/shop/inventory/v1/inventory";
@@ -16,16 +17,14 @@ import {
 import { ChargeResponse, PaymentServiceService } from "../gen/shop/payments/v1/payments";
 import { GetUserResponse, UserServiceService } from "../gen/shop/users/v1/users";
 import {
-  createFaultSource,
-  createMeshServer,
-  createPeer,
-  loadTopology,
-  silentLogger,
+  createServiceProcess,
+  onShutdownSignal,
+  runMain,
+  serve,
   StatusError,
   type CallContext,
-  type PolicyConfig,
+  type ServiceProcess,
 } from "../mesh";
-import { exitWithParent } from "./child";
 
 type Handlers = Record<string, (request: never, ctx: CallContext) => Promise<unknown>>;
 
@@ -37,15 +36,11 @@ function handlersFor(definition: ServiceDefinition, answers: Handlers): Handlers
 }
 
 /** The fixed answers, built once: the echo graph measures the calls, not the handlers. */
-function ordersHandlers(policy: PolicyConfig, targets: Map<string, string>): Handlers {
-  const peer = <S extends ServiceDefinition>(definition: S, name: string) => {
-    const target = targets.get(name);
-    if (!target) throw new Error(`orders needs ${name}=<target>`);
-    return createPeer(definition, { target, policy });
-  };
-  const users = peer(UserServiceService, "users");
-  const inventory = peer(InventoryServiceService, "inventory");
-  const payments = peer(PaymentServiceService, "payments");
+function ordersHandlers(connect: ServiceProcess["connect"], peers: { close(): void }[]): Handlers {
+  const users = connect(UserServiceService, "users");
+  const inventory = connect(InventoryServiceService, "inventory");
+  const payments = connect(PaymentServiceService, "payments");
+  peers.push(users, inventory, payments);
   const amount = { currencyCode: "USD", units: 10, nanos: 0 };
   return {
     placeOrder: async (request: PlaceOrderRequest, ctx: CallContext) => {
@@ -65,14 +60,13 @@ function ordersHandlers(policy: PolicyConfig, targets: Map<string, string>): Han
 }
 
 async function main(): Promise<void> {
-  const [service, ...rest] = process.argv.slice(2);
-  const targets = new Map(rest.map((arg) => arg.split("=") as [string, string]));
-  const topology = loadTopology();
+  const name = process.argv[2];
+  const peers: { close(): void }[] = [];
   const ok =
     <T>(value: T) =>
     () =>
       Promise.resolve(value);
-  const graph: Record<string, () => [ServiceDefinition, Handlers]> = {
+  const graph: Record<string, (service: ServiceProcess) => [ServiceDefinition, Handlers]> = {
     users: () => [
       UserServiceService,
       { getUser: ok(GetUserResponse.fromPartial({ user: { userId: "usr_echo" } })) },
@@ -85,25 +79,19 @@ async function main(): Promise<void> {
       PaymentServiceService,
       { charge: ok(ChargeResponse.fromPartial({ payment: { paymentId: "pay_echo" } })) },
     ],
-    orders: () => [OrderServiceService, ordersHandlers(topology.policy, targets)],
+    orders: (service) => [OrderServiceService, ordersHandlers(service.connect, peers)],
   };
-  const build = graph[service];
-  if (!build) throw new Error(`usage: graph-server users|inventory|payments|orders [name=target…]`);
-  const [definition, answers] = build();
-  // As the real services run: the topology's limits, a fault source with nothing in force.
-  const server = createMeshServer({
-    log: silentLogger(),
-    limits: topology.limits,
-    faults: createFaultSource(service, []),
+  const build = graph[name];
+  if (!build) throw new Error("usage: graph-server users|inventory|payments|orders");
+  const service = createServiceProcess(name);
+  const [definition, answers] = build(service);
+  service.server.addService(definition, handlersFor(definition, answers) as never);
+  await serve(service);
+  onShutdownSignal(service.log, async () => {
+    service.faults.stop();
+    await service.server.shutdown();
+    for (const peer of peers) peer.close();
   });
-  server.addService(definition, handlersFor(definition, answers) as never);
-  const port = await server.listen("127.0.0.1:0");
-  server.ready();
-  exitWithParent();
-  console.log(`LISTENING ${port}`);
 }
 
-main().catch((err: unknown) => {
-  console.error("graph-server failed:", err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+runMain("graph-server", main);

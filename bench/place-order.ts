@@ -2,7 +2,6 @@ import { randomBytes } from "node:crypto";
 import { OrderServiceService } from "../gen/shop/orders/v1/orders";
 import { createPeer, loadTopology, seededRandom, type Peer } from "../mesh";
 import { seedLoadData, startScratchMesh, type ScratchMesh } from "../scripts/scratch-mesh";
-import { spawnNode, type Child } from "./child";
 import { runClosedLoop, type CallFn } from "./closed-loop";
 import { benchScript, type BenchConfig } from "./config";
 import type { SectionResult } from "./report";
@@ -11,19 +10,18 @@ import { median, round3 } from "../scripts/stats";
 const GRAPH = ["users", "inventory", "payments", "orders"] as const;
 const LOAD_USERS = 20;
 const LOAD_PRODUCTS = 10;
+const ONE_EACH = { users: 1, inventory: 1, payments: 1, orders: 1 };
 
-/** The echo graph: the four services as mesh servers with fixed answers and no stores. */
-async function startEchoGraph(children: Child[]): Promise<string> {
-  const targets: string[] = [];
-  for (const name of GRAPH.slice(0, 3)) {
-    const child = await spawnNode(benchScript("graph-server"), [name], "LISTENING");
-    children.push(child);
-    targets.push(`${name}=127.0.0.1:${child.ready.split(" ")[1]}`);
-  }
-  const orders = await spawnNode(benchScript("graph-server"), ["orders", ...targets], "LISTENING");
-  children.push(orders);
-  return `127.0.0.1:${orders.ready.split(" ")[1]}`;
-}
+/**
+ * The same mesh, but each member runs the echo graph's server (graph-server.ts) instead of the
+ * service: the same topology, certificates, access control and telemetry, no handlers' work.
+ */
+const startEchoGraph = (): Promise<ScratchMesh> =>
+  startScratchMesh({
+    services: GRAPH,
+    instances: ONE_EACH,
+    entry: (service) => ({ script: benchScript("graph-server"), args: [service] }),
+  });
 
 /** PlaceOrder calls with a fresh request_id each, one line of a random product. */
 function placeOrders(
@@ -57,16 +55,14 @@ interface GraphSample {
  * alternating rounds at the same concurrency.
  */
 export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult> {
-  const children: Child[] = [];
-  let mesh: ScratchMesh | undefined;
+  const meshes: ScratchMesh[] = [];
   const peers: Peer<typeof OrderServiceService>[] = [];
   try {
     const policy = loadTopology().policy;
-    const echoTarget = await startEchoGraph(children);
-    mesh = await startScratchMesh({
-      services: GRAPH,
-      instances: { users: 1, inventory: 1, payments: 1, orders: 1 },
-    });
+    const echo = await startEchoGraph();
+    meshes.push(echo);
+    const mesh = await startScratchMesh({ services: GRAPH, instances: ONE_EACH });
+    meshes.push(mesh);
     const data = await seedLoadData(
       mesh.topology,
       randomBytes(3).toString("hex"),
@@ -74,7 +70,11 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
       LOAD_PRODUCTS,
       mesh.identity,
     );
-    const echoPeer = createPeer(OrderServiceService, { target: echoTarget, policy });
+    const echoPeer = createPeer(OrderServiceService, {
+      target: echo.topology.services.orders.target,
+      policy,
+      ...echo.identity.dialOptions("orders"),
+    });
     const realPeer = createPeer(OrderServiceService, {
       target: mesh.topology.services.orders.target,
       policy,
@@ -109,7 +109,7 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
     return {
       id: "c",
       title: "PlaceOrder end to end vs its physical limit (echo call graph)",
-      setup: `orders → users.GetUser, inventory.ReserveStock, payments.Charge, four processes with one instance each; ${config.orderConcurrency} orders in flight; ${config.rounds} alternating rounds of ${config.roundMs} ms after ${config.warmupMs} ms warm-up; medians of rounds.`,
+      setup: `orders → users.GetUser, inventory.ReserveStock, payments.Charge, four processes with one instance each, both graphs as a user runs the mesh (mTLS, access control, telemetry); ${config.orderConcurrency} orders in flight; ${config.rounds} alternating rounds of ${config.roundMs} ms after ${config.warmupMs} ms warm-up; medians of rounds.`,
       columns: ["graph", "orders/s", "p50 ms", "p99 ms"],
       rows: [row("echo handlers, no stores", "echo"), row("real services, SQLite", "real")],
       figures: {
@@ -124,12 +124,11 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
         { name: "real / echo orders per second", value: ratio, target: "≥ 0.6", met: ratio >= 0.6 },
       ],
       notes: [
-        "Bound: the echo graph is four mesh hops per order (client→orders, then three calls); the real one adds validation, the saga's three store transactions in orders (create PENDING, finish + outbox), one each in inventory and payments, every one a synchronous FULL commit (an fsync), and the idempotency lookups.",
+        "Bound: the echo graph is four mesh hops per order (client→orders, then three calls) through the same processes and mesh; the real one adds validation and four write transactions (orders: create PENDING, finish + outbox event; inventory: reserve; payments: charge + outbox event), each a synchronous FULL commit shared by the writes queued behind it (group commit), on one SQLite connection per service.",
       ],
     };
   } finally {
     for (const p of peers) p.close();
-    await Promise.all(children.map((c) => c.stop()));
-    await mesh?.stop();
+    await Promise.all(meshes.map((m) => m.stop()));
   }
 }

@@ -40,16 +40,28 @@ export function metricsUrlOf(member: Member): string {
   return `http://${member.listen.slice(0, colon)}:${port}/metrics`;
 }
 
-/** Starts one member under the supervisor, as `node dist/services/<name>/main.js`. */
+/** What a member runs: a compiled script and its arguments. */
+export interface MemberEntry {
+  script: string;
+  args?: string[];
+}
+
+/** The service's own program, `dist/services/<name>/main.js`. */
+export const serviceEntry = (root: string, service: string): MemberEntry => ({
+  script: join(root, "dist", "services", service, "main.js"),
+});
+
+/** Starts one member under the supervisor, as `node dist/services/<name>/main.js` by default. */
 export function startMember(
   supervisor: Supervisor,
   root: string,
   member: Member,
   env: NodeJS.ProcessEnv = {},
+  entry: MemberEntry = serviceEntry(root, member.service),
 ): void {
   supervisor.start({
     label: member.label,
-    script: join(root, "dist", "services", member.service, "main.js"),
+    ...entry,
     env: { ...env, MESH_INSTANCE: String(member.instance) },
   });
 }

@@ -5,7 +5,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { InventoryServiceService } from "../gen/shop/inventory/v1/inventory";
 import { UserServiceService } from "../gen/shop/users/v1/users";
 import { createPeer, loadTopology, projectRoot, type MeshIdentity, type Topology } from "../mesh";
-import { memberServing, membersOf, startMember } from "./members";
+import { memberServing, membersOf, startMember, type MemberEntry } from "./members";
 import { prepareOperator } from "./operator";
 import { freeInstancePorts } from "./ports";
 import { createSupervisor } from "./supervisor";
@@ -35,6 +35,8 @@ export interface ScratchMeshOptions {
   instances?: Record<string, number>;
   /** Where the services' log lines go. Defaults to nowhere. */
   log?: (line: string) => void;
+  /** What each service's members run. Defaults to the service's own program. */
+  entry?: (service: string) => MemberEntry;
 }
 
 /** A mesh running from the compiled services in a temp folder, on free ports. */
@@ -86,7 +88,9 @@ export async function startScratchMesh(options: ScratchMeshOptions): Promise<Scr
   };
   try {
     const members = membersOf(topology, options.services);
-    for (const member of members) startMember(supervisor, root, member, env);
+    for (const member of members) {
+      startMember(supervisor, root, member, env, options.entry?.(member.service));
+    }
     await Promise.all(members.map((m) => memberServing(supervisor, m, READY_TIMEOUT_MS, identity)));
   } catch (err) {
     await stop();

@@ -8,6 +8,8 @@ export interface ProcessSpec {
   label: string;
   /** Compiled entry point, for example dist/services/users/main.js. */
   script: string;
+  /** Arguments after the script. */
+  args?: string[];
   env?: NodeJS.ProcessEnv;
 }
 
@@ -34,6 +36,15 @@ export interface Supervisor {
 // Above a service's drain delay (1 s) plus its shutdown grace (10 s) in mesh.yaml.
 const DEFAULT_KILL_AFTER_MS = 15_000;
 
+/**
+ * `MESH_CPU_PROFILE_DIR=<dir>` starts every member under `node --cpu-prof`, writing one
+ * `.cpuprofile` per process into `<dir>` when it stops (open it in Chrome DevTools).
+ */
+function profileArgs(): string[] {
+  const dir = process.env.MESH_CPU_PROFILE_DIR;
+  return dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : [];
+}
+
 export function createSupervisor(options: SupervisorOptions = {}): Supervisor {
   const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
   const color = options.color ?? process.stdout.isTTY;
@@ -50,7 +61,7 @@ export function createSupervisor(options: SupervisorOptions = {}): Supervisor {
     processes,
 
     start(spec) {
-      const child = spawn(process.execPath, [spec.script], {
+      const child = spawn(process.execPath, [...profileArgs(), spec.script, ...(spec.args ?? [])], {
         env: { ...process.env, ...spec.env, MESH_SUPERVISED: "1" },
         // stdin is a pipe the child watches (see mesh/shutdown.ts); its own process group, so
         // that Ctrl-C reaches only us and each service then gets exactly one SIGTERM.
