@@ -8,6 +8,7 @@ import {
   pageSize,
   Validator,
   type ServiceHandlers,
+  type StatusError,
 } from "../../mesh";
 import type { LineItem } from "../../gen/shop/common/v1/common";
 import {
@@ -18,7 +19,7 @@ import {
 import { checkLineItems } from "../common/line-items";
 import { fromMicros, toMicros } from "../common/money";
 import { checkCreateProduct, checkOrderId, checkSku } from "./requests";
-import type { InventoryQueries, InventoryStore, StoredReservation } from "./store";
+import type { InventoryQueries, InventoryStore, ReservedLine, StoredReservation } from "./store";
 
 /** Dependencies of the inventory service. */
 export interface InventoryServiceDeps {
@@ -47,6 +48,31 @@ function replay(existing: StoredReservation, fingerprint: string): Reservation {
     throw alreadyExists(`order ${reservation.orderId} already has a reservation with other items`);
   }
   return reservation;
+}
+
+/**
+ * Why `items` cannot all be reserved, read once a take failed: every sku that does not exist
+ * (NOT_FOUND), else every line with too little available (FAILED_PRECONDITION), counting
+ * stock as it was before this transaction took `taken` (the throw rolls those takes back).
+ */
+async function refusal(
+  tx: InventoryQueries,
+  items: readonly LineItem[],
+  taken: readonly ReservedLine[],
+): Promise<StatusError> {
+  const stock = await tx.stockOf(items.map((item) => item.sku));
+  const missing = items.filter((item) => !stock.has(item.sku)).map((item) => item.sku);
+  if (missing.length > 0) return notFound(`no product with sku ${missing.join(", ")}`);
+  // Skus are unique within a request (checkLineItems).
+  const before = (sku: string): number =>
+    stock.get(sku)!.available + (taken.find((line) => line.sku === sku)?.quantity ?? 0);
+  const why = items
+    .filter((item) => before(item.sku) < item.quantity)
+    .map(
+      (item) =>
+        `not enough stock for ${item.sku}: ${before(item.sku)} available, ${item.quantity} requested`,
+    );
+  return failedPrecondition(why.join("; "));
 }
 
 /** Reads back a reservation just written in the same transaction. */
@@ -123,52 +149,37 @@ export function createInventoryService(
       const fingerprint = fingerprintOf(items);
       // One transaction holding the write lock from its first read: no other writer, in this
       // process or another, can change the stock between the checks and the updates.
+      // One transaction holding the write lock from its start: no other writer, in this
+      // process or another, can change the stock between the checks and the updates. The
+      // happy path is three statements for one line: claim the order id, take the stock (the
+      // update checks it and reads the price), record the lines. Any refusal throws, which
+      // rolls all of it back.
       const reservation = await store.write(async (tx) => {
-        const existing = await tx.getReservation(orderId);
-        if (existing) return replay(existing, fingerprint);
-
-        const stock = await tx.stockOf(items.map((item) => item.sku));
-        const missing = items.filter((item) => !stock.has(item.sku)).map((item) => item.sku);
-        if (missing.length > 0) throw notFound(`no product with sku ${missing.join(", ")}`);
-        const short = items.filter((item) => stock.get(item.sku)!.available < item.quantity);
-        if (short.length > 0) {
-          const why = short.map(
-            (item) =>
-              `not enough stock for ${item.sku}: ${stock.get(item.sku)!.available} available, ${item.quantity} requested`,
-          );
-          throw failedPrecondition(why.join("; "));
-        }
-
-        for (const item of items) {
-          // Cannot fail after the checks above; if it does, the throw rolls everything back.
-          if (!(await tx.takeStock(item.sku, item.quantity))) {
-            throw new Error(`stock of ${item.sku} changed inside a write transaction`);
-          }
-        }
         const time = now();
+        if (!(await tx.claimReservation({ orderId, status: "RESERVED", fingerprint, time }))) {
+          const existing = await tx.getReservation(orderId);
+          if (!existing) throw new Error(`reservation for order ${orderId} vanished`);
+          return replay(existing, fingerprint);
+        }
         // Priced now, so that a later price change does not alter what the order pays.
-        const priced = items.map(({ sku, quantity }) => {
-          const { unitPriceMicros, currencyCode } = stock.get(sku)!;
-          return { sku, quantity, unitPriceMicros, currencyCode };
-        });
-        await tx.insertReservation({
-          orderId,
-          status: "RESERVED",
-          fingerprint,
-          items: priced,
-          time,
-        });
+        const lines: ReservedLine[] = [];
+        for (const { sku, quantity } of items) {
+          const price = await tx.takeStock(sku, quantity);
+          if (!price) throw await refusal(tx, items, lines);
+          lines.push({ sku, quantity, ...price });
+        }
+        await tx.insertReservationLines(orderId, lines);
         // As getReservation would read it back, without reading it back: lines by sku.
         return {
           orderId,
           status: ReservationStatus.RESERVATION_STATUS_RESERVED,
-          items: priced
+          items: lines
             .map((line) => ({
               sku: line.sku,
               quantity: line.quantity,
               unitPrice: fromMicros(line.unitPriceMicros, line.currencyCode),
             }))
-            .sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0)),
+            .sort((x, y) => (x.sku < y.sku ? -1 : x.sku > y.sku ? 1 : 0)),
           createTime: time,
           updateTime: time,
         };
@@ -187,13 +198,7 @@ export function createInventoryService(
         if (!existing) {
           // A tombstone: the release overtook its reservation (a timed-out ReserveStock still
           // in flight), and the late reservation must then take nothing.
-          await tx.insertReservation({
-            orderId,
-            status: "RELEASED",
-            fingerprint: "",
-            items: [],
-            time: now(),
-          });
+          await tx.claimReservation({ orderId, status: "RELEASED", fingerprint: "", time: now() });
           return reread(tx, orderId);
         }
         if (existing.reservation.status === ReservationStatus.RESERVATION_STATUS_RELEASED) {

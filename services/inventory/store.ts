@@ -69,18 +69,26 @@ export interface StoredReservation {
   fingerprint: string;
 }
 
-/** A reservation to insert; a release recorded before any reservation has no items. */
+/** A reservation to insert, without its lines; a release recorded before any reservation has none. */
 export interface NewReservation {
   orderId: string;
   status: "RESERVED" | "RELEASED";
   fingerprint: string;
-  items: readonly {
-    sku: string;
-    quantity: number;
-    unitPriceMicros: number;
-    currencyCode: string;
-  }[];
   time: Date;
+}
+
+/** A line of a reservation, priced when the stock was taken. */
+export interface ReservedLine {
+  sku: string;
+  quantity: number;
+  unitPriceMicros: number;
+  currencyCode: string;
+}
+
+/** What a product costs, read as its stock is taken. */
+export interface Price {
+  unitPriceMicros: number;
+  currencyCode: string;
 }
 
 /** Queries of the inventory tables, on the store's connection or inside a transaction. */
@@ -92,12 +100,17 @@ export interface InventoryQueries {
   listProducts(limit: number, afterSku: string | undefined): Promise<Product[]>;
   /** Stock of those of `skus` that exist, by sku. */
   stockOf(skus: readonly string[]): Promise<Map<string, Stock>>;
-  /** Moves stock from available to reserved; resolves false when too little is available. */
-  takeStock(sku: string, quantity: number): Promise<boolean>;
+  /**
+   * Moves stock from available to reserved and resolves to the product's price; undefined
+   * when there is no such product or too little is available.
+   */
+  takeStock(sku: string, quantity: number): Promise<Price | undefined>;
   /** Moves stock from reserved back to available; resolves false when too little is reserved. */
   returnStock(sku: string, quantity: number): Promise<boolean>;
   getReservation(orderId: string): Promise<StoredReservation | undefined>;
-  insertReservation(reservation: NewReservation): Promise<void>;
+  /** Inserts a reservation unless the order has one (or a release); false when it had. */
+  claimReservation(reservation: NewReservation): Promise<boolean>;
+  insertReservationLines(orderId: string, lines: readonly ReservedLine[]): Promise<void>;
   markReleased(orderId: string, time: Date): Promise<void>;
 }
 
@@ -178,7 +191,17 @@ function queriesOn(db: Knex): InventoryQueries {
       );
     },
 
-    takeStock: (sku, quantity) => moveStock(sku, -quantity, "available"),
+    async takeStock(sku, quantity) {
+      const [row] = await db<ProductRow>("products")
+        .where({ sku })
+        .andWhere("available", ">=", quantity)
+        .update({
+          available: db.raw("available - ?", [quantity]),
+          reserved: db.raw("reserved + ?", [quantity]),
+        })
+        .returning(["price_micros", "currency_code"]);
+      return row && { unitPriceMicros: row.price_micros, currencyCode: row.currency_code };
+    },
     returnStock: (sku, quantity) => moveStock(sku, quantity, "reserved"),
 
     async getReservation(orderId) {
@@ -203,23 +226,32 @@ function queriesOn(db: Knex): InventoryQueries {
       };
     },
 
-    async insertReservation(reservation) {
+    async claimReservation(reservation) {
       const time = reservation.time.getTime();
-      await db<ReservationRow>("reservations").insert({
-        order_id: reservation.orderId,
-        status: reservation.status,
-        fingerprint: reservation.fingerprint,
-        create_time: time,
-        update_time: time,
-      });
-      if (reservation.items.length === 0) return;
-      await db<ReservationItemRow>("reservation_items").insert(
-        reservation.items.map((item) => ({
+      const inserted = await db<ReservationRow>("reservations")
+        .insert({
           order_id: reservation.orderId,
-          sku: item.sku,
-          quantity: item.quantity,
-          unit_price_micros: item.unitPriceMicros,
-          currency_code: item.currencyCode,
+          status: reservation.status,
+          fingerprint: reservation.fingerprint,
+          create_time: time,
+          update_time: time,
+        })
+        .onConflict("order_id")
+        .ignore()
+        // RETURNING yields no row when the conflict ignored the insert (see users/store.ts).
+        .returning("order_id");
+      return inserted.length === 1;
+    },
+
+    async insertReservationLines(orderId, lines) {
+      if (lines.length === 0) return;
+      await db<ReservationItemRow>("reservation_items").insert(
+        lines.map((line) => ({
+          order_id: orderId,
+          sku: line.sku,
+          quantity: line.quantity,
+          unit_price_micros: line.unitPriceMicros,
+          currency_code: line.currencyCode,
         })),
       );
     },

@@ -66,8 +66,12 @@ export function createPaymentsService(
       // A decline is recorded, then answered: throwing inside write() would roll it back, and
       // a retried Charge must find the same decline rather than try the card again.
       const payment = await store.write(async (w) => {
-        const existing = await w.getByOrder(charge.orderId);
-        if (existing) {
+        const time = now().getTime();
+        const created = newPayment(charge, time);
+        // The order id is unique: a charge for an order already charged inserts nothing.
+        if (!(await w.insertNew(created))) {
+          const existing = await w.getByOrder(charge.orderId);
+          if (!existing) throw new Error(`payment of order ${charge.orderId} vanished`);
           if (!isSameCharge(existing, charge)) {
             throw alreadyExists(
               `order ${charge.orderId} was already charged with a different request`,
@@ -75,9 +79,6 @@ export function createPaymentsService(
           }
           return existing;
         }
-        const time = now().getTime();
-        const created = newPayment(charge, time);
-        await w.insert(created);
         // A decline changes nothing anyone else holds; a capture is money taken.
         if (created.status === PaymentStatus.PAYMENT_STATUS_CAPTURED) {
           await w.appendEvent(capturedEvent(toPayment(created), time), time);

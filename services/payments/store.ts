@@ -42,7 +42,8 @@ export interface PaymentFilter {
 export interface PaymentsWriter {
   get(paymentId: string): Promise<PaymentRecord | undefined>;
   getByOrder(orderId: string): Promise<PaymentRecord | undefined>;
-  insert(payment: PaymentRecord): Promise<void>;
+  /** Inserts a payment unless its order already has one; false when it had. */
+  insertNew(payment: PaymentRecord): Promise<boolean>;
   getRefund(refundId: string): Promise<RefundRecord | undefined>;
   /** Records a refund together with the payment's new status and refunded total. */
   insertRefund(refund: RefundRecord, payment: PaymentRecord): Promise<void>;
@@ -142,20 +143,26 @@ function createWriter(
     get: (paymentId) => paymentWhere(trx, { payment_id: paymentId }),
     getByOrder: (orderId) => paymentWhere(trx, { order_id: orderId }),
 
-    async insert(p) {
-      await trx<PaymentRow>("payments").insert({
-        payment_id: p.paymentId,
-        order_id: p.orderId,
-        user_id: p.userId,
-        amount_micros: p.amountMicros,
-        currency_code: p.currencyCode,
-        payment_method: p.paymentMethod,
-        status: storedStatus(p.status),
-        decline_reason: p.declineReason,
-        refunded_micros: p.refundedMicros,
-        create_time: p.createTime,
-        update_time: p.updateTime,
-      });
+    async insertNew(p) {
+      const inserted = await trx<PaymentRow>("payments")
+        .insert({
+          payment_id: p.paymentId,
+          order_id: p.orderId,
+          user_id: p.userId,
+          amount_micros: p.amountMicros,
+          currency_code: p.currencyCode,
+          payment_method: p.paymentMethod,
+          status: storedStatus(p.status),
+          decline_reason: p.declineReason,
+          refunded_micros: p.refundedMicros,
+          create_time: p.createTime,
+          update_time: p.updateTime,
+        })
+        .onConflict("order_id")
+        .ignore()
+        // RETURNING yields no row when the conflict ignored the insert (see users/store.ts).
+        .returning("payment_id");
+      return inserted.length === 1;
     },
 
     async getRefund(refundId) {
