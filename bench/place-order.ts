@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { OrderServiceService } from "../gen/shop/orders/v1/orders";
 import { createPeer, loadTopology, seededRandom, type Peer } from "../mesh";
 import { seedLoadData, startScratchMesh, type ScratchMesh } from "../scripts/scratch-mesh";
+import { processCpuMs } from "./child";
 import { runClosedLoop, type CallFn } from "./closed-loop";
 import { benchScript, type BenchConfig } from "./config";
 import type { SectionResult } from "./report";
@@ -47,6 +48,14 @@ interface GraphSample {
   rps: number;
   p50: number;
   p99: number;
+  /** CPU per order, in milliseconds, of each service's process (its thread pool included). */
+  cpu: Record<(typeof GRAPH)[number], number>;
+}
+
+/** CPU milliseconds so far of each of the graph's processes, by service. */
+function cpuOf(mesh: ScratchMesh): Record<string, number> {
+  const pids = mesh.pids();
+  return Object.fromEntries(GRAPH.map((name) => [name, processCpuMs(pids.get(name) as number)]));
 }
 
 /**
@@ -82,35 +91,59 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
     });
     peers.push(echoPeer, realPeer);
     const graphs = [
-      { name: "echo", call: placeOrders(echoPeer, ["usr_echo"], ["sku-echo"]) },
-      { name: "real", call: placeOrders(realPeer, data.userIds, data.skus) },
+      { name: "echo", mesh: echo, call: placeOrders(echoPeer, ["usr_echo"], ["sku-echo"]) },
+      { name: "real", mesh, call: placeOrders(realPeer, data.userIds, data.skus) },
     ];
     const samples = new Map<string, GraphSample[]>(graphs.map((g) => [g.name, []]));
-    const run = async (call: CallFn, ms: number): Promise<GraphSample> => {
-      const r = await runClosedLoop(call, { concurrency: config.orderConcurrency, durationMs: ms });
+    const run = async (graph: (typeof graphs)[number], ms: number): Promise<GraphSample> => {
+      const before = cpuOf(graph.mesh);
+      const r = await runClosedLoop(graph.call, {
+        concurrency: config.orderConcurrency,
+        durationMs: ms,
+      });
       if (r.errors > 0) throw new Error(`PlaceOrder: ${r.errors} calls failed: ${r.firstError}`);
-      return { rps: r.rps, p50: r.latency.p50, p99: r.latency.p99 };
+      const after = cpuOf(graph.mesh);
+      const orders = Math.max(1, r.calls);
+      const cpu = Object.fromEntries(
+        GRAPH.map((name) => [name, (after[name] - before[name]) / orders]),
+      ) as GraphSample["cpu"];
+      return { rps: r.rps, p50: r.latency.p50, p99: r.latency.p99, cpu };
     };
-    for (const g of graphs) await run(g.call, config.warmupMs);
+    for (const g of graphs) await run(g, config.warmupMs);
     for (let round = 0; round < config.rounds; round++) {
       for (const g of round % 2 === 0 ? graphs : [...graphs].reverse()) {
-        samples.get(g.name)?.push(await run(g.call, config.roundMs));
+        samples.get(g.name)?.push(await run(g, config.roundMs));
       }
     }
-    const med = (name: string, k: keyof GraphSample): number =>
+    const med = (name: string, k: Exclude<keyof GraphSample, "cpu">): number =>
       median((samples.get(name) ?? []).map((s) => s[k]));
+    const cpuMed = (name: string, service: (typeof GRAPH)[number] | "all"): number =>
+      median(
+        (samples.get(name) ?? []).map((s) =>
+          service === "all" ? GRAPH.reduce((sum, g) => sum + s.cpu[g], 0) : s.cpu[service],
+        ),
+      );
     const ratio = round3(med("real", "rps") / med("echo", "rps"));
     const row = (label: string, name: string): (string | number)[] => [
       label,
       Math.round(med(name, "rps")),
       med(name, "p50").toFixed(2),
       med(name, "p99").toFixed(2),
+      ...GRAPH.map((service) => cpuMed(name, service).toFixed(2)),
+      cpuMed(name, "all").toFixed(2),
     ];
     return {
       id: "c",
       title: "PlaceOrder end to end vs its physical limit (echo call graph)",
       setup: `orders → users.GetUser, inventory.ReserveStock, payments.Charge, four processes with one instance each, both graphs as a user runs the mesh (mTLS, access control, telemetry); ${config.orderConcurrency} orders in flight; ${config.rounds} alternating rounds of ${config.roundMs} ms after ${config.warmupMs} ms warm-up; medians of rounds.`,
-      columns: ["graph", "orders/s", "p50 ms", "p99 ms"],
+      columns: [
+        "graph",
+        "orders/s",
+        "p50 ms",
+        "p99 ms",
+        ...GRAPH.map((service) => `${service} CPU ms/order`),
+        "all four",
+      ],
       rows: [row("echo handlers, no stores", "echo"), row("real services, SQLite", "real")],
       figures: {
         echo_orders_per_s: round3(med("echo", "rps")),
@@ -119,6 +152,9 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
         echo_p99_ms: round3(med("echo", "p99")),
         real_p99_ms: round3(med("real", "p99")),
         real_p50_ms: round3(med("real", "p50")),
+        echo_cpu_ms_per_order: round3(cpuMed("echo", "all")),
+        real_cpu_ms_per_order: round3(cpuMed("real", "all")),
+        real_orders_cpu_ms_per_order: round3(cpuMed("real", "orders")),
       },
       targets: [
         { name: "real / echo orders per second", value: ratio, target: "≥ 0.6", met: ratio >= 0.6 },

@@ -34,7 +34,7 @@ describe("group commit in Store.write", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const insert = (name: string) => (trx: Knex.Transaction) =>
+  const insert = (name: string) => (trx: Knex) =>
     trx("items")
       .insert({ name })
       .then(() => name);

@@ -1,12 +1,13 @@
 import { AsyncResource } from "node:async_hooks";
 import type { Knex } from "knex";
+import type { TransactionRunner } from "./store-sqlite";
 
 /** Runs `work` in a write transaction; see {@link createGroupCommit}. */
-export type WriteFn = <T>(work: (trx: Knex.Transaction) => Promise<T>) => Promise<T>;
+export type WriteFn = <T>(work: (trx: Knex) => Promise<T>) => Promise<T>;
 
 /** A write waiting for its turn, with what settles its caller's promise. */
 interface Queued {
-  work: (trx: Knex.Transaction) => Promise<unknown>;
+  work: (trx: Knex) => Promise<unknown>;
   resolve: (value: unknown) => void;
   reject: (reason: unknown) => void;
 }
@@ -37,7 +38,10 @@ const SAVEPOINT = "mesh_write";
  * context of its caller, not of the call that happened to start the group, so its queries
  * are traced under its own call.
  */
-export function createGroupCommit(db: Knex, maxGroup = MAX_GROUP_SIZE): WriteFn {
+export function createGroupCommit(
+  transaction: TransactionRunner,
+  maxGroup = MAX_GROUP_SIZE,
+): WriteFn {
   const queue: Queued[] = [];
   let draining = false;
 
@@ -45,7 +49,7 @@ export function createGroupCommit(db: Knex, maxGroup = MAX_GROUP_SIZE): WriteFn 
   const runTogether = async (group: Queued[]): Promise<boolean> => {
     const values: unknown[] = [];
     try {
-      await db.transaction(async (trx) => {
+      await transaction(async (trx) => {
         for (const { work } of group) values.push(await work(trx));
       });
     } catch {
@@ -59,7 +63,7 @@ export function createGroupCommit(db: Knex, maxGroup = MAX_GROUP_SIZE): WriteFn 
   const runIsolated = async (group: Queued[]): Promise<void> => {
     const outcomes: { ok: boolean; value: unknown }[] = [];
     try {
-      await db.transaction(async (trx) => {
+      await transaction(async (trx) => {
         for (const { work } of group) {
           await trx.raw(`SAVEPOINT ${SAVEPOINT}`);
           try {
@@ -84,7 +88,7 @@ export function createGroupCommit(db: Knex, maxGroup = MAX_GROUP_SIZE): WriteFn 
   const runGroup = async (group: Queued[]): Promise<void> => {
     if (group.length === 1) {
       const [only] = group;
-      await db.transaction(only.work).then(only.resolve, only.reject);
+      await transaction(only.work).then(only.resolve, only.reject);
     } else if (!(await runTogether(group))) {
       await runIsolated(group);
     }
@@ -96,7 +100,7 @@ export function createGroupCommit(db: Knex, maxGroup = MAX_GROUP_SIZE): WriteFn 
     draining = false;
   };
 
-  return <T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> =>
+  return <T>(work: (trx: Knex) => Promise<T>): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       queue.push({
         work: AsyncResource.bind(work),

@@ -72,7 +72,7 @@ export interface PostgresStore {
    * sequences, drawn inside it, commit in order. Plain reads and single statements outside
    * `write` do not wait for it.
    */
-  write<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
+  write<T>(work: (trx: Knex) => Promise<T>): Promise<T>;
 }
 
 /**

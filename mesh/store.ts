@@ -3,7 +3,7 @@ import { createGroupCommit } from "./group-commit";
 import type { Logger } from "./logger";
 import { describeStore, isPostgresUrl } from "./store-location";
 import { openPostgres } from "./store-postgres";
-import { openSqlite } from "./store-sqlite";
+import { openSqlite, sqliteTransactions } from "./store-sqlite";
 import type { Telemetry } from "./telemetry";
 
 /** One schema change, as knex runs it. Names sort in the order they apply. */
@@ -46,7 +46,8 @@ export interface Store {
   /** Which database the store runs on, for the few queries that differ (see README). */
   readonly dialect: "sqlite" | "postgres";
   /**
-   * Runs `work` in a transaction that holds the store's write lock from its start: write
+   * Runs `work` in a transaction that holds the store's write lock from its start, giving it a
+   * knex on which every query runs inside that transaction: write
    * transactions of every process sharing the store run one at a time (SQLite: BEGIN
    * IMMEDIATE; PostgreSQL: an advisory lock, see store-postgres.ts). Inside `work`, query only
    * through `trx`: on SQLite the store has one connection, which the transaction holds, so a
@@ -56,7 +57,7 @@ export interface Store {
    * `work` may run twice (once in a group that another write failed, rolled back): it must
    * act only through `trx` and its return value, never on the world outside the store.
    */
-  write<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
+  write<T>(work: (trx: Knex) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -85,7 +86,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     store = {
       db,
       dialect: "sqlite",
-      write: createGroupCommit(db),
+      write: createGroupCommit(sqliteTransactions(db)),
       close: () => db.destroy(),
     };
   }

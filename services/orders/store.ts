@@ -169,8 +169,8 @@ const itemRows = (orderId: string, items: OrderLine[]): ItemRow[] =>
 export function createOrdersStore(store: Store): OrdersStore {
   const { db } = store;
   const events = createOrdersOutbox(store);
-  const write = <T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> => store.write(work);
-  const load = async (q: Knex | Knex.Transaction, rows: OrderRow[]): Promise<OrderRecord[]> => {
+  const write = <T>(work: (trx: Knex) => Promise<T>): Promise<T> => store.write(work);
+  const load = async (q: Knex, rows: OrderRow[]): Promise<OrderRecord[]> => {
     if (rows.length === 0) return [];
     const items = await q<ItemRow>("order_items")
       .whereIn(
@@ -192,10 +192,7 @@ export function createOrdersStore(store: Store): OrdersStore {
     return rows.map((row) => recordOf(row, byOrder.get(row.order_id) ?? []));
   };
 
-  const getIn = async (
-    q: Knex | Knex.Transaction,
-    where: Partial<OrderRow>,
-  ): Promise<OrderRecord | undefined> =>
+  const getIn = async (q: Knex, where: Partial<OrderRow>): Promise<OrderRecord | undefined> =>
     (await load(q, await q<OrderRow>("orders").where(where).limit(1)))[0];
 
   return {

@@ -134,11 +134,7 @@ async function paymentWhere(
   return row && toPaymentRecord(row);
 }
 
-function createWriter(
-  trx: Knex.Transaction,
-  events: PaymentsOutbox,
-  appended: () => void,
-): PaymentsWriter {
+function createWriter(trx: Knex, events: PaymentsOutbox, appended: () => void): PaymentsWriter {
   return {
     get: (paymentId) => paymentWhere(trx, { payment_id: paymentId }),
     getByOrder: (orderId) => paymentWhere(trx, { order_id: orderId }),

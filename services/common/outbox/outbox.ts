@@ -35,7 +35,7 @@ export interface Outbox<E extends { sequence: number }> {
    * Inside `trx`, the transaction making the change the event announces: appends it and
    * resolves to its sequence. Call {@link announce} once `trx` has committed.
    */
-  append(trx: Knex.Transaction, entry: OutboxEntry<E>, now: number): Promise<number>;
+  append(trx: Knex, entry: OutboxEntry<E>, now: number): Promise<number>;
   /** Wakes this process's streams waiting for new events; called after a commit that appended. */
   announce(): void;
   /** Up to `limit` events with a sequence above `after`, in order. */
@@ -102,7 +102,7 @@ export function createOutbox<E extends { sequence: number }>(
   // AUTOINCREMENT's in sqlite_sequence, PostgreSQL in the serial column's sequence object. A
   // PostgreSQL sequence also counts values drawn by transactions that rolled back, so there
   // it can be above the last event: a gap, which a consumer resuming "after N" never notices.
-  const lastSequenceIn = async (q: Knex | Knex.Transaction): Promise<number> => {
+  const lastSequenceIn = async (q: Knex): Promise<number> => {
     if (store.dialect === "postgres") {
       const row = await q<{ last_value: number; is_called: boolean }>(
         `${OUTBOX_TABLE}_sequence_seq`,
