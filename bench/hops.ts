@@ -56,7 +56,8 @@ function rawVariant(name: "raw" | "sidecar", target: string, pids: number[]): Va
 /**
  * Plain grpc-js with what the mesh turns on in grpc-js itself: the service config built from
  * the policy (round robin behind outlier detection, retry throttling) and a deadline on every
- * call. Between raw and mesh, it splits the mesh's cost into grpc-js features and mesh code.
+ * call. Against raw, it is what those features cost; the mesh pays for them too, but calls
+ * through `Channel.createCall` instead of `Client.makeUnaryRequest` (see mesh/client.ts).
  */
 function featuresVariant(target: string, pid: number): Variant {
   const policy = loadTopology().policy;
@@ -277,7 +278,7 @@ function meshSection(
     ],
     notes: [
       `Added latency: p50 ${us(mesh.latency.p50 - raw.latency.p50)} µs, p99 ${us(mesh.latency.p99 - raw.latency.p99)} µs at 1 in flight; p50 ${us(mesh.throughput.p50 - raw.throughput.p50)} µs, p99 ${us(mesh.throughput.p99 - raw.throughput.p99)} µs at ${config.hopConcurrency}.`,
-      "Bound: client and server share the machine's cores, so throughput is bounded by their CPU per call. The middle row is plain grpc-js with what the mesh switches on inside grpc-js (a deadline, so a timer at each end; round robin behind outlier detection; retry throttling): mesh minus that row is the mesh's own code (breaker, handler adapter, call context, promise API).",
+      "Bound: client and server share the machine's cores, so throughput is bounded by their CPU per call. The middle row is plain grpc-js (Client.makeUnaryRequest) with what the mesh switches on inside grpc-js (a deadline, so a timer at each end; round robin behind outlier detection; retry throttling). The mesh pays for those too, plus its own code (breaker, promise API, handler adapter, call context), but starts its calls on the channel (Channel.createCall) without the Client's per-call layers (a new Error() for the caller's stack, an EventEmitter, the interceptor chain), which cost more client CPU than all of that.",
     ],
   };
 }

@@ -332,6 +332,92 @@ describe("peer", () => {
     });
   });
 
+  describe("answers", () => {
+    /** The users contract with GetUser's request or response codec replaced. */
+    const withGetUser = (
+      codec: Partial<
+        Pick<typeof UserServiceService.getUser, "requestSerialize" | "responseDeserialize">
+      >,
+    ): typeof UserServiceService => ({
+      ...UserServiceService,
+      getUser: { ...UserServiceService.getUser, ...codec },
+    });
+
+    it("resolves to the decoded response", async () => {
+      const peer = usersPeer(
+        await serveUsers(userHandlers({ getUser: () => Promise.resolve({ user: USER }) })),
+      );
+
+      await expect(peer.getUser({ userId: "usr_1" })).resolves.toEqual({ user: USER });
+    });
+
+    it("rejects with a ServiceError shaped as grpc-js shapes one: message, code, details, metadata", async () => {
+      const peer = usersPeer(
+        await serveUsers(
+          userHandlers({
+            getUser: () => Promise.reject(new StatusError(status.NOT_FOUND, "no user usr_9")),
+          }),
+        ),
+      );
+
+      const err = (await rejectionOf(peer.getUser({ userId: "usr_9" }))) as ServiceError;
+
+      expect(err).toBeInstanceOf(Error);
+      expect(err.message).toBe("5 NOT_FOUND: no user usr_9");
+      expect(err.code).toBe(status.NOT_FOUND);
+      expect(err.details).toBe("no user usr_9");
+      expect(err.metadata).toBeInstanceOf(Metadata);
+    });
+
+    it("fails with INTERNAL when the response does not decode", async () => {
+      const target = await serveUsers(
+        userHandlers({ getUser: () => Promise.resolve({ user: USER }) }),
+      );
+      const definition = withGetUser({
+        responseDeserialize: () => {
+          throw new Error("truncated");
+        },
+      });
+      const peer = createPeer(definition, { target, policy: policyOf() });
+      closers.push(() => peer.close());
+
+      const err = await rejectionOf(peer.getUser({ userId: "usr_1" }));
+
+      expect(err.code).toBe(status.INTERNAL);
+      expect(err.details).toBe("Response message parsing error: truncated");
+    });
+
+    it("fails with INTERNAL, calling no handler, when the request does not serialize", async () => {
+      let handled = 0;
+      const target = await serveUsers(
+        userHandlers({ getUser: () => (handled++, Promise.resolve({ user: USER })) }),
+      );
+      const definition = withGetUser({
+        requestSerialize: () => {
+          throw new Error("no encoder");
+        },
+      });
+      const peer = createPeer(definition, { target, policy: policyOf() });
+      closers.push(() => peer.close());
+
+      const err = await rejectionOf(peer.getUser({ userId: "usr_1" }));
+
+      expect(err.code).toBe(status.INTERNAL);
+      expect(err.details).toBe("Request message serialization failure: no encoder");
+      expect(handled).toBe(0);
+    });
+
+    it("rejects, instead of throwing, once the peer is closed", async () => {
+      const peer = createPeer(UserServiceService, {
+        target: await serveUsers(userHandlers({})),
+        policy: policyOf(),
+      });
+      peer.close();
+
+      await expect(peer.getUser({ userId: "usr_1" })).rejects.toThrow("Channel has been shut down");
+    });
+  });
+
   describe("retries", () => {
     /** GetUser and CreateUser that fail with `code` for the first `failures` calls each. */
     const flaky = (failures: number, code = status.UNAVAILABLE) => {

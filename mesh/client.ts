@@ -1,13 +1,17 @@
 import { performance } from "node:perf_hooks";
+import type { Span } from "@opentelemetry/api";
 import {
   Client,
   credentials as grpcCredentials,
   Metadata,
   status,
   type ChannelCredentials,
+  type ChannelInterface,
   type ChannelOptions,
+  type InterceptingListener,
   type ServiceDefinition,
   type ServiceError,
+  type StatusObject,
 } from "@grpc/grpc-js";
 import {
   ADMITTED,
@@ -23,7 +27,7 @@ import { openServerStream, type StreamCallOptions } from "./streaming";
 import { loadDescriptors, type Descriptors } from "./descriptors";
 import type { Logger } from "./logger";
 import { resolveMethodPolicy, serviceConfigFor } from "./policy";
-import { meshServiceOf, type Telemetry } from "./telemetry";
+import { meshServiceOf, type ClientMethodProbe, type Telemetry } from "./telemetry";
 import type { PolicyConfig } from "./topology";
 
 /** Per-call options of a {@link Peer} method. */
@@ -93,13 +97,92 @@ const MAX_RECONNECT_BACKOFF_MS = 5_000;
 // Shared by every call made without options, so that such calls allocate nothing for them.
 const NO_OPTIONS: PeerCallOptions = Object.freeze({});
 
-/** An error shaped like the ones grpc-js returns, for calls refused before they start. */
-function callError(code: status, details: string): ServiceError {
-  return Object.assign(new Error(`${code} ${status[code]}: ${details}`), {
-    code,
-    details,
-    metadata: new Metadata(),
+/**
+ * An error shaped as grpc-js's Client shapes a failed call's (`callErrorFromStatus`): message
+ * `<code> <NAME>: <details>`, and the status's code, details and metadata on it.
+ */
+function serviceError(outcome: StatusObject): ServiceError {
+  return Object.assign(new Error(`${outcome.code} ${status[outcome.code]}: ${outcome.details}`), {
+    code: outcome.code,
+    details: outcome.details,
+    metadata: outcome.metadata,
   });
+}
+
+/** The same, for calls refused before they start. */
+function callError(code: status, details: string): ServiceError {
+  return serviceError({ code, details, metadata: new Metadata() });
+}
+
+const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/** A call as grpc-js's channel runs it (grpc-js does not export the type by name). */
+type ChannelCall = ReturnType<ChannelInterface["createCall"]>;
+
+/** What every call of one unary method shares, worked out once in {@link createPeer}. */
+interface UnaryMethod {
+  readonly deserialize: (bytes: Buffer) => unknown;
+  readonly breaker: CircuitBreaker | undefined;
+  readonly probe: ClientMethodProbe | undefined;
+}
+
+/**
+ * One unary call in flight, and grpc-js's listener for it. It does for the call what grpc-js's
+ * `Client.makeUnaryRequest` does (one response deserialized, a second or none refused as
+ * UNIMPLEMENTED, an undecodable one as INTERNAL, any other status than OK a ServiceError), on
+ * the channel's own `createCall`, without the Client's per-call layers: its interceptor chain
+ * (a peer's Client has no interceptors), an EventEmitter per call, and a `new Error()` taken
+ * at the start of every call so that a failure's stack can show the caller, which cost more
+ * CPU per call than everything else the mesh adds to a call (docs/BENCHMARKS.md, section a).
+ */
+class UnaryCall implements InterceptingListener {
+  call: ChannelCall | undefined = undefined;
+  private response: unknown = undefined;
+  private received = false;
+  private readError: StatusObject | undefined = undefined;
+
+  constructor(
+    private readonly method: UnaryMethod,
+    private readonly resolve: (response: unknown) => void,
+    private readonly reject: (err: ServiceError) => void,
+    private readonly admission: Admission,
+    private readonly span: Span | undefined,
+    private readonly startedAt: number,
+  ) {}
+
+  onReceiveMetadata(): void {}
+
+  onReceiveMessage(message: Buffer): void {
+    if (this.received) {
+      this.call?.cancelWithStatus(status.UNIMPLEMENTED, "Too many responses received");
+      return;
+    }
+    this.received = true;
+    try {
+      this.response = this.method.deserialize(message);
+    } catch (err) {
+      const details = `Response message parsing error: ${errorMessage(err)}`;
+      this.readError = { code: status.INTERNAL, details, metadata: new Metadata() };
+      this.call?.cancelWithStatus(status.INTERNAL, details);
+    }
+  }
+
+  onReceiveStatus(received: StatusObject): void {
+    let outcome = this.readError ?? received;
+    if (outcome.code === status.OK && !this.received) {
+      outcome = {
+        code: status.UNIMPLEMENTED,
+        details: "No message received",
+        metadata: outcome.metadata,
+      };
+    }
+    if (outcome.code === status.OK) this.resolve(this.response);
+    else this.reject(serviceError(outcome));
+    // After settling: the caller's answer never waits on a breaker listener.
+    const { breaker, probe } = this.method;
+    breaker?.record(this.admission, outcome.code);
+    if (this.span) probe?.end(this.span, this.startedAt, outcome.code);
+  }
 }
 
 /** Logs the breaker's changes: opening is worth a warning, the rest is information. */
@@ -121,7 +204,8 @@ function logBreaker(breaker: CircuitBreaker, serviceName: string, log: Logger): 
  * calls fail at once with UNAVAILABLE while the peer's circuit is open (see breaker.ts).
  *
  * Everything that depends only on the method is worked out here, once; a call allocates its
- * promise, its callback and what grpc-js needs (options, metadata), and nothing else.
+ * promise, its listener ({@link UnaryCall}) and the metadata grpc-js needs, and starts on the
+ * channel directly (`createCall`), not through `Client.makeUnaryRequest`.
  *
  * @throws Error when the policy makes a service config grpc-js would not apply as written.
  */
@@ -161,6 +245,7 @@ export function createPeer<S extends ServiceDefinition>(
     if (options.policy.outlierDetection) telemetry.watchEjections(peerName, options.target);
   }
 
+  const channel = client.getChannel();
   const peer: Record<string, unknown> = { close: () => client.close(), breaker };
   for (const [key, method] of Object.entries(definition)) {
     const { path, requestSerialize, responseDeserialize } = method;
@@ -180,6 +265,7 @@ export function createPeer<S extends ServiceDefinition>(
     }
     const { timeoutMs } = resolveMethodPolicy(options.policy, path, descriptors);
     const probe = telemetry?.clientMethod(peerName, path);
+    const unary: UnaryMethod = { deserialize: responseDeserialize, breaker, probe };
     peer[key] = (request: unknown, callOptions: PeerCallOptions = NO_OPTIONS) => {
       const parent = callOptions.parent;
       const now = Date.now();
@@ -213,23 +299,17 @@ export function createPeer<S extends ServiceDefinition>(
       const span = probe?.begin(parent?.span, metadata);
       const startedAt = probe ? performance.now() : 0;
       return new Promise((resolve, reject) => {
+        const listener = new UnaryCall(unary, resolve, reject, admission, span, startedAt);
+        let call: ChannelCall;
         try {
-          client.makeUnaryRequest(
+          // As grpc-js's CallOptions `parent` does: the parent's cancellation (and deadline,
+          // already in ours) propagates to this call (Propagate.DEFAULTS).
+          call = channel.createCall(
             path,
-            requestSerialize,
-            responseDeserialize,
-            request,
-            metadata,
-            // `parent` propagates the caller's cancellation (and deadline) to this call.
-            parent ? { deadline, parent: parent.call } : { deadline },
-            (err, response) => {
-              if (err) reject(err);
-              else resolve(response);
-              // After settling: the caller's answer never waits on a breaker listener.
-              const code = err ? err.code : status.OK;
-              breaker?.record(admission, code);
-              if (span) probe?.end(span, startedAt, code);
-            },
+            deadline,
+            undefined,
+            parent ? parent.call : null,
+            undefined,
           );
         } catch (err) {
           // Never sent (a closed channel): a probe slot must not stay taken.
@@ -237,6 +317,21 @@ export function createPeer<S extends ServiceDefinition>(
           if (span) probe?.end(span, startedAt, status.CANCELLED);
           throw err;
         }
+        listener.call = call;
+        // In the order grpc-js's Client starts a unary call: start, read, the message, half-close.
+        call.start(metadata, listener);
+        call.startRead();
+        let bytes: Buffer | undefined;
+        try {
+          bytes = requestSerialize(request);
+        } catch (err) {
+          call.cancelWithStatus(
+            status.INTERNAL,
+            `Request message serialization failure: ${errorMessage(err)}`,
+          );
+        }
+        if (bytes) call.sendMessageWithContext({}, bytes);
+        call.halfClose();
       });
     };
   }
