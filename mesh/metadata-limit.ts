@@ -3,12 +3,19 @@ import { status, type Metadata, type StatusObject } from "@grpc/grpc-js";
 // RFC 7540 §6.5.2: each header field counts its name, its value and 32 bytes of overhead.
 const ENTRY_OVERHEAD = 32;
 
-/** The size of metadata as HTTP/2's SETTINGS_MAX_HEADER_LIST_SIZE counts it. */
+/**
+ * The size of metadata as HTTP/2's SETTINGS_MAX_HEADER_LIST_SIZE counts it: every value of a
+ * repeated key (a header field each), binary values as the base64 they travel in.
+ */
 export function metadataSize(metadata: Metadata): number {
   let size = 0;
-  for (const [key, value] of Object.entries(metadata.getMap())) {
-    size += key.length + (typeof value === "string" ? Buffer.byteLength(value) : value.length);
-    size += ENTRY_OVERHEAD;
+  // toJSON hands out every value of every key without copying (getMap keeps only the first).
+  for (const [key, values] of Object.entries(metadata.toJSON())) {
+    for (const value of values) {
+      const bytes =
+        typeof value === "string" ? Buffer.byteLength(value) : Math.ceil(value.length / 3) * 4;
+      size += key.length + bytes + ENTRY_OVERHEAD;
+    }
   }
   return size;
 }
