@@ -160,7 +160,7 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
         { name: "real / echo orders per second", value: ratio, target: "≥ 0.6", met: ratio >= 0.6 },
       ],
       notes: [
-        "Bound: the echo graph is four mesh hops per order (client→orders, then three calls) through the same processes and mesh; the real one adds validation and four write transactions (orders: create PENDING, finish + outbox event; inventory: reserve; payments: charge + outbox event), each a synchronous FULL commit shared by the writes queued behind it (group commit), on one SQLite connection per service.",
+        "Bound: CPU per order (the columns). The echo graph is four mesh hops per order through the same processes and mesh; the real one adds validation, 11 statements and 4 durable write transactions (orders: create PENDING, finish + outbox event; inventory: reserve; payments: charge + outbox event), each statement a hand-off to sqlite3's thread pool and back, through knex, with a store span. docs/BENCHMARKS.md (section c) has the arithmetic.",
       ],
     };
   } finally {
