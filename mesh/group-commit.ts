@@ -102,8 +102,11 @@ export function createGroupCommit(
 
   return <T>(work: (trx: Knex) => Promise<T>): Promise<T> =>
     new Promise<T>((resolve, reject) => {
+      // In the caller's async context (AsyncResource.bind would also define properties with
+      // a deprecation getter on every bound function, which showed in profiles).
+      const context = new AsyncResource("mesh.store.write");
       queue.push({
-        work: AsyncResource.bind(work),
+        work: (trx) => context.runInAsyncScope(work, null, trx),
         resolve: (value) => resolve(value as T),
         reject,
       });
