@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { projectRoot } from "../mesh";
+import { projectRoot } from "../mesh/config";
 
 /** How long and how hard each comparison runs; {@link fullConfig} or {@link quickConfig}. */
 export interface BenchConfig {

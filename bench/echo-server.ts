@@ -5,13 +5,9 @@
  * span per call as services do (`telemetry`); prints `LISTENING <port>`, and exits on SIGTERM.
  */
 import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
-import {
-  createFaultSource,
-  createMeshServer,
-  createTelemetry,
-  loadTopology,
-  silentLogger,
-} from "../mesh";
+import { createMeshServer, loadTopology, silentLogger } from "../mesh";
+import { createFaultSource } from "../mesh/server";
+import { createTelemetry } from "../mesh/telemetry";
 import { exitWithParent } from "./child";
 import { EchoService } from "./echo";
 

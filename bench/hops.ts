@@ -1,12 +1,7 @@
 import { Client, credentials, Metadata } from "@grpc/grpc-js";
-import {
-  createPeer,
-  createTelemetry,
-  loadDescriptors,
-  loadTopology,
-  serviceConfigFor,
-  silentLogger,
-} from "../mesh";
+import { createPeer, loadTopology, silentLogger } from "../mesh";
+import { loadDescriptors, serviceConfigFor } from "../mesh/config";
+import { createTelemetry } from "../mesh/telemetry";
 import { freePorts } from "../scripts/ports";
 import { processCpuMs, spawnNode, type Child } from "./child";
 import { runClosedLoop, type CallFn } from "./closed-loop";

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { OrderServiceService } from "../gen/shop/orders/v1/orders";
-import { createPeer, loadTopology, seededRandom, type Peer } from "../mesh";
+import { createPeer, loadTopology, type Peer } from "../mesh";
+import { seededRandom } from "../mesh/api";
 import { seedLoadData, startScratchMesh, type ScratchMesh } from "../scripts/scratch-mesh";
 import { processCpuMs } from "./child";
 import { runClosedLoop, type CallFn } from "./closed-loop";

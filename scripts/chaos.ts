@@ -4,7 +4,7 @@
  * instances are killed and faults injected, then a check that the stores lost and
  * duplicated nothing. Exits 1 if an invariant fails.
  */
-import { parseDuration } from "../mesh/duration";
+import { parseDuration } from "../mesh/config";
 import { runChaos, type ChaosReport } from "./chaos/run";
 import { SCENARIOS } from "./chaos/scenarios";
 import { SERVICES } from "./members";

@@ -1,5 +1,5 @@
 import { credentials, Metadata } from "@grpc/grpc-js";
-import type { DialOptions } from "../mesh";
+import type { DialOptions } from "../mesh/identity";
 import {
   HealthClient,
   HealthCheckResponse_ServingStatus as Serving,

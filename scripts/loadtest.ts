@@ -6,8 +6,9 @@
  */
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
-import { loadTopology, seededRandom, type Topology } from "../mesh";
-import { parseDuration } from "../mesh/duration";
+import { loadTopology, type Topology } from "../mesh";
+import { seededRandom } from "../mesh/api";
+import { parseDuration } from "../mesh/config";
 import { runLoad, type LoadModel } from "./loadtest/driver";
 import { createJourney, JOURNEYS, type JourneyName } from "./loadtest/journeys";
 import { createProgress } from "./loadtest/progress";

@@ -1,5 +1,7 @@
 import { join } from "node:path";
-import { adminPortOf, memberName, type MeshIdentity, type Topology } from "../mesh";
+import { type Topology } from "../mesh";
+import { type MeshIdentity } from "../mesh/identity";
+import { adminPortOf, memberName } from "../mesh/telemetry";
 import { waitForServing } from "./health-wait";
 import type { Supervisor } from "./supervisor";
 

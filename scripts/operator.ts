@@ -1,11 +1,11 @@
+import { type Topology } from "../mesh";
 import {
   createMeshIdentity,
   ensurePki,
   operatorOf,
   PLAINTEXT_WARNING,
   type MeshIdentity,
-  type Topology,
-} from "../mesh";
+} from "../mesh/identity";
 
 /** What the supervising scripts (start:all, chaos) call the mesh as. */
 export interface OperatorSetup {

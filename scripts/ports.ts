@@ -1,6 +1,6 @@
 import { createServer } from "node:net";
 // Only the port arithmetic: the ports helper stays free of the mesh's heavier modules.
-import { adminPortOf } from "../mesh/telemetry/admin-server";
+import { adminPortOf } from "../mesh/telemetry";
 
 const canBind = (port: number): Promise<boolean> =>
   new Promise((resolve) => {

@@ -6,7 +6,9 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { loadTopology, memberName, projectRoot, type Topology } from "../mesh";
+import { loadTopology, type Topology } from "../mesh";
+import { projectRoot } from "../mesh/config";
+import { memberName } from "../mesh/telemetry";
 import { membersOf, metricsUrlOf } from "./members";
 
 /** Options for {@link prometheusConfig}. */

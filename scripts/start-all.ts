@@ -5,15 +5,9 @@
  */
 import { randomBytes } from "node:crypto";
 import { isAbsolute, relative } from "node:path";
-import {
-  certificateFiles,
-  describeStore,
-  loadTopology,
-  operatorOf,
-  projectRoot,
-  TopologyError,
-  type Topology,
-} from "../mesh";
+import { loadTopology, type Topology } from "../mesh";
+import { describeStore, projectRoot, TopologyError } from "../mesh/config";
+import { certificateFiles, operatorOf } from "../mesh/identity";
 import { gatewayAddress } from "../services/gateway/address";
 import { checkHealth } from "./health-wait";
 import {

@@ -8,13 +8,13 @@
 import { UserServiceService } from "../gen/shop/users/v1/users";
 import {
   createMeshServer,
-  createTelemetry,
   createPeer,
   loadTopology,
   silentLogger,
   StatusError,
   type ServiceHandlers,
 } from "../mesh";
+import { createTelemetry } from "../mesh/telemetry";
 
 type Variant = "off" | "metrics+spans" | "metrics+spans+store parenting";
 const VARIANTS: Variant[] = ["off", "metrics+spans", "metrics+spans+store parenting"];

@@ -1,16 +1,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { NotificationServiceService } from "../gen/shop/notifications/v1/notifications";
-import { loadTopology, openStore, silentLogger, type Store, type Topology } from "../mesh";
+import { loadTopology, silentLogger, type Topology } from "../mesh";
 import { createGateway, type Gateway } from "../services/gateway/gateway";
-import type { PeerName } from "../services/gateway/peers";
-import { createOrdersConsumer, type OrdersConsumer } from "../services/notifications/consumer";
-import { migrations as notificationsMigrations } from "../services/notifications/migrations";
-import { createNotificationsService } from "../services/notifications/service";
-import { createNotificationsStore } from "../services/notifications/store";
 import { startShop, type ShopOptions, type TestShop } from "./shop";
-import { startTestServer, type TestServer } from "./support";
 
 /** The in-process shop, notifications consuming its events, and a gateway over them. */
 export interface GatewayShop {
@@ -20,7 +13,7 @@ export interface GatewayShop {
   baseUrl: string;
   /** The topology the gateway was given: the shop's ports, a temporary data folder. */
   topology: Topology;
-  addresses: Record<PeerName | "payments", string>;
+  addresses: Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -42,29 +35,12 @@ export function topologyAt(addresses: Record<string, string>, dataDir: string): 
 
 /** Starts the shop (real gRPC, real SQLite), notifications, and a gateway on a free port. */
 export async function startGatewayShop(options: ShopOptions = {}): Promise<GatewayShop> {
-  const shop = await startShop(options);
+  // Notifications consume the shop's events, as in start:all, so that the notification routes
+  // have something to list.
+  const shop = await startShop({ ...options, background: ["notifications"] });
   const log = silentLogger();
-  const store: Store = await openStore({
-    file: ":memory:",
-    migrations: notificationsMigrations,
-    log,
-  });
-  const notificationsStore = createNotificationsStore(store);
-  const notifications: TestServer = await startTestServer((s) =>
-    s.addService(
-      NotificationServiceService,
-      createNotificationsService({ store: notificationsStore }),
-    ),
-  );
-  const consumer: OrdersConsumer = createOrdersConsumer({
-    store: notificationsStore,
-    orders: shop.orders,
-    log,
-    ackEveryMs: 100,
-  });
-  consumer.start();
   const dataDir = mkdtempSync(join(tmpdir(), "gateway-test-"));
-  const addresses = { ...shop.addresses, notifications: notifications.address };
+  const addresses = shop.addresses;
   const topology = topologyAt(addresses, dataDir);
   const gateway = createGateway({ topology, log, processMetrics: false });
   const port = await gateway.listen(0);
@@ -76,9 +52,6 @@ export async function startGatewayShop(options: ShopOptions = {}): Promise<Gatew
     addresses,
     async stop() {
       await gateway.close();
-      await consumer.stop();
-      await notifications.close();
-      await store.close();
       await shop.stop();
       rmSync(dataDir, { recursive: true, force: true });
     },

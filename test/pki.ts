@@ -2,7 +2,9 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ensurePki, loadTopology, type SecurityConfig } from "../mesh";
+import { loadTopology } from "../mesh";
+import { type SecurityConfig } from "../mesh/config";
+import { ensurePki } from "../mesh/identity";
 import { toolAvailable } from "./external-tools";
 
 /**

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { Metadata } from "@grpc/grpc-js";
+import { Metadata, type ServiceDefinition } from "@grpc/grpc-js";
 import { InventoryServiceService } from "../gen/shop/inventory/v1/inventory";
 import { NotificationServiceService } from "../gen/shop/notifications/v1/notifications";
 import { OrderServiceService } from "../gen/shop/orders/v1/orders";
@@ -7,37 +7,27 @@ import { PaymentServiceService } from "../gen/shop/payments/v1/payments";
 import { AuthServiceService } from "../gen/shop/users/v1/auth";
 import { UserServiceService } from "../gen/shop/users/v1/users";
 import {
-  createEndUserAuthenticator,
   createPeer,
-  createTokenVerifier,
+  loadTopology,
   openStore,
   silentLogger,
-  type MeshServer,
+  type ComposedService,
   type Peer,
   type PolicyConfig,
+  type ServiceModule,
   type Store,
 } from "../mesh";
-import { migrations as notificationsMigrations } from "../services/notifications/migrations";
-import { createNotificationsService } from "../services/notifications/service";
-import { createNotificationsStore, type NotificationsStore } from "../services/notifications/store";
-import { migrations as inventoryMigrations } from "../services/inventory/migrations";
-import { createInventoryService } from "../services/inventory/service";
-import { createInventoryStore } from "../services/inventory/store";
-import { migrations as ordersMigrations } from "../services/orders/migrations";
-import { createRecovery, type Recovery } from "../services/orders/recovery";
-import { createSaga } from "../services/orders/saga";
-import { createOrdersService } from "../services/orders/service";
-import { createOrdersStore, type OrdersStore } from "../services/orders/store";
-import { migrations as paymentsMigrations } from "../services/payments/migrations";
-import { createPaymentsService } from "../services/payments/service";
-import { createPaymentsStore } from "../services/payments/store";
-import { migrations as usersMigrations } from "../services/users/migrations";
-import { createAuthService } from "../services/users/auth";
+import { servicesInStartOrder } from "../mesh/config";
+import { createEndUserAuthenticator, createTokenVerifier } from "../mesh/identity";
+import type { ComposedNotifications } from "../services/notifications/compose";
+import type { NotificationsStore } from "../services/notifications/store";
+import type { ComposedOrders } from "../services/orders/compose";
+import type { Recovery } from "../services/orders/recovery";
+import type { OrdersStore } from "../services/orders/store";
+import type { UsersOptions } from "../services/users/compose";
 import type { ScryptParams } from "../services/users/passwords";
-import { createUsersService } from "../services/users/service";
 import { generateSigningKey, type SigningKey } from "../services/users/signing-key";
-import { createUsersStore } from "../services/users/store";
-import { projectPolicy, startTestServer, type TestServer } from "./support";
+import { startTestServer, type TestServer } from "./support";
 
 /** Cheap password hashes for tests: the real cost (passwords.ts) is meant to be slow. */
 export const TEST_SCRYPT: ScryptParams = { N: 2 ** 10, r: 8, p: 1 };
@@ -50,8 +40,10 @@ export function bearer(token: string): Metadata {
 }
 
 /**
- * The five services in this process, each on its own port and store, talking real gRPC, and
- * verifying bearer tokens signed by users' AuthService (notifications without its consumer).
+ * Every service of mesh.yaml in this process, each on its own port and store, talking real
+ * gRPC, and verifying bearer tokens signed by users' AuthService. Each is built by its own
+ * `services/<name>/compose.ts`, as its main.ts builds it; background work (order recovery,
+ * event consumers, compaction) starts only where `background` asks for it.
  */
 export interface TestShop {
   users: Peer<typeof UserServiceService>;
@@ -66,7 +58,7 @@ export interface TestShop {
   ordersStore: OrdersStore;
   recovery: Recovery;
   /** Where each service listens. */
-  addresses: Record<"users" | "inventory" | "payments" | "orders" | "notifications", string>;
+  addresses: Record<string, string>;
   /** Creates a user with a password and logs in: its id and a bearer token. */
   signUp(email: string): Promise<{ userId: string; token: string }>;
   /** Stops the payments server (its store stays), as if the process died. */
@@ -77,9 +69,6 @@ export interface TestShop {
 }
 
 /** Options for {@link startShop}. */
-/** The services of the shop that keep a store. */
-export type ShopService = "users" | "inventory" | "payments" | "orders" | "notifications";
-
 export interface ShopOptions {
   /** Overrides of the project's policy, for example shorter timeouts. */
   policy?: Partial<PolicyConfig>;
@@ -89,132 +78,141 @@ export interface ShopOptions {
    * Where each service's store lives (a SQLite file or a PostgreSQL URL, see openStore);
    * `<dataDir>/<service>.sqlite` with a dataDir, a private in-memory database otherwise.
    */
-  storeOf?: (service: ShopService) => string;
+  storeOf?: (service: string) => string;
+  /**
+   * Services whose background work (ComposedService.start: event consumers, order recovery,
+   * compaction) runs, as in their own process. Defaults to none, so that tests drive it.
+   */
+  background?: readonly string[];
 }
 
 const TEST_PASSWORD = "correct horse battery";
 
+/**
+ * The service module `services/<name>/compose.ts` exports under the service's name in
+ * camelCase (`orders`, `notifications`): how the harness finds each service of mesh.yaml.
+ */
+export function serviceModuleOf(name: string): ServiceModule<unknown> {
+  const exportName = name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const module = (
+    require(join(__dirname, "..", "services", name, "compose")) as Record<
+      string,
+      ServiceModule<unknown> | undefined
+    >
+  )[exportName];
+  if (!module?.compose) {
+    throw new Error(`services/${name}/compose.ts must export "${exportName}", a ServiceModule`);
+  }
+  return module;
+}
+
+/** One service of the shop running in this process. */
+interface Running {
+  address: string;
+  server: TestServer;
+  composed: ComposedService;
+}
+
 export async function startShop(options: ShopOptions = {}): Promise<TestShop> {
-  const policy = { ...projectPolicy(), ...options.policy };
+  const topology = loadTopology({});
+  const policy = { ...topology.policy, ...options.policy };
   const log = silentLogger();
-  const stores: Store[] = [];
   const storeOf =
     options.storeOf ??
-    ((service: ShopService) =>
+    ((service: string) =>
       options.dataDir ? join(options.dataDir, `${service}.sqlite`) : ":memory:");
-  const open = async (
-    service: ShopService,
-    m: Parameters<typeof openStore>[0]["migrations"],
-  ): Promise<Store> => {
-    const store = await openStore({ file: storeOf(service), migrations: m, log });
-    stores.push(store);
-    return store;
-  };
-
-  const usersStore = createUsersStore(await open("users", usersMigrations));
-  const inventoryStore = await open("inventory", inventoryMigrations);
-  const paymentsStore = await open("payments", paymentsMigrations);
-  const ordersDb = await open("orders", ordersMigrations);
-  const notificationsStore = createNotificationsStore(
-    await open("notifications", notificationsMigrations),
-  );
 
   // Every server verifies tokens with the public key of the key users signs with.
   const key = await generateSigningKey();
   const verify = createTokenVerifier({ jwks: () => Promise.resolve({ keys: [key.publicJwk] }) });
   const serverOptions = { endUsers: createEndUserAuthenticator(verify) };
-  const start = (register: (server: MeshServer) => void): Promise<TestServer> =>
-    startTestServer(register, "127.0.0.1:0", serverOptions);
-
-  const servers: TestServer[] = [];
-  servers.push(
-    await start((s) => {
-      s.addService(
-        UserServiceService,
-        createUsersService({ store: usersStore, scrypt: TEST_SCRYPT }),
-      );
-      s.addService(
-        AuthServiceService,
-        createAuthService({ store: usersStore, key, scrypt: TEST_SCRYPT }),
-      );
-    }),
-    await start((s) =>
-      s.addService(
-        InventoryServiceService,
-        createInventoryService({ store: createInventoryStore(inventoryStore) }),
-      ),
-    ),
-  );
-  const paymentsHandlers = createPaymentsService({ store: createPaymentsStore(paymentsStore) });
-  let paymentsServer = await start((s) => s.addService(PaymentServiceService, paymentsHandlers));
-  const notificationsServer = await start((s) =>
-    s.addService(
-      NotificationServiceService,
-      createNotificationsService({ store: notificationsStore }),
-    ),
-  );
-  servers.push(notificationsServer);
-  const paymentsAddress = paymentsServer.address;
-
-  const peers = {
-    users: createPeer(UserServiceService, { target: servers[0].address, policy }),
-    inventory: createPeer(InventoryServiceService, { target: servers[1].address, policy }),
-    payments: createPeer(PaymentServiceService, { target: paymentsAddress, policy }),
+  const serviceOptions: Record<string, unknown> = {
+    users: { key, scrypt: TEST_SCRYPT } satisfies UsersOptions,
   };
-  const ordersStore = createOrdersStore(ordersDb);
-  const saga = createSaga({ store: ordersStore, ...peers, log });
-  const ordersServer = await start((s) =>
-    s.addService(OrderServiceService, createOrdersService({ store: ordersStore, saga })),
-  );
-  servers.push(ordersServer);
-  const orders = createPeer(OrderServiceService, { target: ordersServer.address, policy });
-  const auth = createPeer(AuthServiceService, { target: servers[0].address, policy });
-  const notifications = createPeer(NotificationServiceService, {
-    target: notificationsServer.address,
-    policy,
-  });
+
+  const running = new Map<string, Running>();
+  const stores: Store[] = [];
+  const peers: Array<{ close(): void }> = [];
+  const connect = <S extends ServiceDefinition>(definition: S, name: string): Peer<S> => {
+    const target = running.get(name)?.address;
+    if (!target) throw new Error(`${name} is not running (is it in dependsOn, in mesh.yaml?)`);
+    const peer = createPeer(definition, { target, policy });
+    peers.push(peer);
+    return peer;
+  };
+  const serveComposed = (composed: ComposedService, address?: string): Promise<TestServer> =>
+    startTestServer(
+      (server) => {
+        for (const { definition, handlers } of composed.services) {
+          server.addService(definition, handlers);
+        }
+      },
+      address,
+      serverOptions,
+    );
+
+  for (const name of servicesInStartOrder(topology)) {
+    const module = serviceModuleOf(name);
+    const store = await openStore({ file: storeOf(name), migrations: module.migrations, log });
+    stores.push(store);
+    const composed = await module.compose({ store, connect, log, topology }, serviceOptions[name]);
+    const server = await serveComposed(composed);
+    running.set(name, { address: server.address, server, composed });
+  }
+  for (const name of options.background ?? []) running.get(name)?.composed.start?.();
+
+  const runningOf = (name: string): Running => {
+    const service = running.get(name);
+    if (!service) throw new Error(`${name} is not a service of mesh.yaml`);
+    return service;
+  };
+  /** A client of whichever running service serves `definition`. */
+  const client = <S extends ServiceDefinition>(definition: S): Peer<S> => {
+    const path = Object.values(definition)[0].path;
+    for (const [name, service] of running) {
+      if (service.composed.services.some((s) => Object.values(s.definition)[0].path === path)) {
+        return connect(definition, name);
+      }
+    }
+    throw new Error(`no service of mesh.yaml serves ${path}`);
+  };
+  const users = client(UserServiceService);
+  const auth = client(AuthServiceService);
+  const orders = runningOf("orders").composed as ComposedOrders;
+  const notifications = runningOf("notifications").composed as ComposedNotifications;
 
   return {
-    ...peers,
-    orders,
+    users,
     auth,
-    notifications,
-    notificationsStore,
+    inventory: client(InventoryServiceService),
+    payments: client(PaymentServiceService),
+    orders: client(OrderServiceService),
+    notifications: client(NotificationServiceService),
+    notificationsStore: notifications.notifications,
     signingKey: key,
-    ordersStore,
-    addresses: {
-      users: servers[0].address,
-      inventory: servers[1].address,
-      payments: paymentsAddress,
-      orders: ordersServer.address,
-      notifications: notificationsServer.address,
-    },
+    ordersStore: orders.orders,
+    recovery: orders.recovery,
+    addresses: Object.fromEntries([...running].map(([name, { address }]) => [name, address])),
     async signUp(email) {
-      await peers.users.createUser({ email, displayName: email, password: TEST_PASSWORD });
+      await users.createUser({ email, displayName: email, password: TEST_PASSWORD });
       const { userId, accessToken } = await auth.login({ email, password: TEST_PASSWORD });
       return { userId, token: accessToken };
     },
-    recovery: createRecovery({ store: ordersStore, saga, log }),
-    stopPayments: () => paymentsServer.close(),
+    stopPayments: () => runningOf("payments").server.close(),
     async startPayments() {
-      paymentsServer = await startTestServer(
-        (s) => s.addService(PaymentServiceService, paymentsHandlers),
-        paymentsAddress,
-        serverOptions,
-      );
+      const payments = runningOf("payments");
+      payments.server = await serveComposed(payments.composed, payments.address);
     },
     async stop() {
-      for (const peer of [
-        orders,
-        auth,
-        notifications,
-        peers.users,
-        peers.inventory,
-        peers.payments,
-      ])
-        peer.close();
-      await Promise.all([...servers, paymentsServer].map((s) => s.close()));
-      await Promise.all(stores.map((s) => s.close()));
+      for (const name of options.background ?? []) {
+        const { composed } = runningOf(name);
+        await composed.beforeDrain?.();
+        await composed.afterDrain?.();
+      }
+      for (const peer of peers) peer.close();
+      await Promise.all([...running.values()].map(({ server }) => server.close()));
+      await Promise.all(stores.map((store) => store.close()));
     },
   };
 }

@@ -3,9 +3,9 @@ import {
   loadTopology,
   silentLogger,
   type MeshServer,
-  type MeshServerOptions,
   type PolicyConfig,
 } from "../mesh";
+import { type MeshServerOptions } from "../mesh/server";
 
 /** A running server on an ephemeral port, for tests. */
 export interface TestServer {

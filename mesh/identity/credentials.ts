@@ -7,7 +7,7 @@ import {
   experimental,
 } from "@grpc/grpc-js";
 import type { PeerCertificate } from "node:tls";
-import type { SecurityConfig } from "../security-config";
+import type { SecurityConfig } from "../config/security";
 import { certificateFiles, secretCertificateFiles } from "./pki";
 import { ANONYMOUS, spiffeId, spiffeIdOfSan, type Party } from "./spiffe";
 

@@ -11,7 +11,7 @@ import {
 } from "node:fs";
 import { isIP } from "node:net";
 import { join } from "node:path";
-import type { SecurityConfig } from "../security-config";
+import type { SecurityConfig } from "../config/security";
 import { spiffeId, type Party } from "./spiffe";
 
 /** Where one party's certificate and key are, and the CA that signed them. */

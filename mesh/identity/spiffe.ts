@@ -1,4 +1,5 @@
-import type { ServerSurfaceCall } from "../context";
+import type { ServerSurfaceCall } from "../api/call-context";
+import { sessionOf } from "../internals/grpc-js";
 
 /** A party of the mesh that holds a certificate: a service (or client) or an operator. */
 export interface Party {
@@ -28,23 +29,6 @@ export function spiffeIdOfSan(subjectAltName: string | undefined): string | unde
 // object (tens of microseconds); a connection's certificate never changes (HTTP/2 forbids TLS
 // renegotiation), so the id is kept per HTTP/2 session, and dropped with it.
 const idBySession = new WeakMap<object, string | undefined>();
-// How far down a chain of server interceptors the base call can be.
-const MAX_CALL_DEPTH = 16;
-
-/**
- * The HTTP/2 session a call arrived on. grpc-js has no public way to it: this follows its
- * call chain (`call` → `nextCall`… → `stream.session`, as in 1.10 to 1.14); undefined when
- * that chain looks different, and then {@link callerOf} reads the certificate every time.
- */
-export function sessionOf(call: ServerSurfaceCall): object | undefined {
-  let inner = (call as { call?: unknown }).call;
-  for (let depth = 0; inner && depth < MAX_CALL_DEPTH; depth++) {
-    const stream = (inner as { stream?: { session?: object } }).stream;
-    if (stream) return stream.session;
-    inner = (inner as { nextCall?: unknown }).nextCall;
-  }
-  return undefined;
-}
 
 /**
  * The caller's SPIFFE id, from the client certificate its TLS connection was verified with

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Registry } from "prom-client";
-import type { Logger } from "../logger";
+import type { Logger } from "./logger";
 import type { SpanBuffer } from "./span-buffer";
 
 /**

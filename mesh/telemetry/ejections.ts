@@ -1,3 +1,9 @@
+import {
+  outlierBalancerPrototype,
+  subchannelAddressToString,
+  type OutlierBalancer,
+} from "../internals/grpc-js";
+
 /**
  * Outlier ejections (gRFC A50) as events. grpc-js ejects and re-admits instances inside its
  * load balancer and exposes no counter or event for it; its `outlier_detection` tracer does log
@@ -10,32 +16,15 @@
 /** Told the address (`host:port`) of every instance an outlier-detecting channel ejects. */
 export type EjectionListener = (address: string) => void;
 
-interface EndpointEntry {
-  key: { addresses: unknown[] };
-  value: unknown;
-}
-interface BalancerInternals {
-  entryMap: { entries(): Iterable<[EndpointEntry["key"], unknown]> };
-}
-type Eject = (this: BalancerInternals, mapEntry: unknown, timestamp: Date) => void;
-
 const listeners = new Set<EjectionListener>();
 let installed: boolean | undefined;
 
 function install(): boolean {
-  /* eslint-disable @typescript-eslint/no-require-imports */
-  const balancer = require("@grpc/grpc-js/build/src/load-balancer-outlier-detection") as {
-    OutlierDetectionLoadBalancer?: { prototype: { eject?: Eject } };
-  };
-  const { subchannelAddressToString } = require("@grpc/grpc-js/build/src/subchannel-address") as {
-    subchannelAddressToString: (address: unknown) => string;
-  };
-  /* eslint-enable @typescript-eslint/no-require-imports */
-  const prototype = balancer.OutlierDetectionLoadBalancer?.prototype;
-  // Called below with the balancer as `this`, as grpc-js calls it.
-  const original = prototype?.eject;
-  if (!prototype || typeof original !== "function") return false;
-  prototype.eject = function (this: BalancerInternals, mapEntry, timestamp) {
+  const prototype = outlierBalancerPrototype();
+  if (!prototype) return false;
+  const original = prototype.eject;
+  // Called with the balancer as `this`, as grpc-js calls it.
+  prototype.eject = function (this: OutlierBalancer, mapEntry, timestamp) {
     original.call(this, mapEntry, timestamp);
     for (const [endpoint, value] of this.entryMap.entries()) {
       if (value !== mapEntry) continue;

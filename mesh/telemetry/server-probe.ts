@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
 import type { Metadata } from "@grpc/grpc-js";
 import type { Span } from "@opentelemetry/api";
-import type { Logger } from "../logger";
+import type { Logger } from "./logger";
 import { codeName, splitPath } from "./grpc-codes";
 import type { Scalar } from "./lean-metrics";
 import type { MeshMetrics } from "./mesh-metrics";

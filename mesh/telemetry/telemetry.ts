@@ -1,9 +1,9 @@
 import type { Knex } from "knex";
-import type { BreakerState, BreakerView } from "../breaker";
-import type { Descriptors } from "../descriptors";
-import type { Logger } from "../logger";
-import { resolveMethodPolicy } from "../policy";
-import type { PolicyConfig } from "../topology";
+import type { BreakerState, BreakerView } from "../client/breaker";
+import type { Descriptors } from "../config/descriptors";
+import type { Logger } from "./logger";
+import { resolveMethodPolicy } from "../config/policy";
+import type { PolicyConfig } from "../config/policy-schema";
 import { startAdminServer, type AdminServer } from "./admin-server";
 import { ClientMethodProbe } from "./client-probe";
 import { addressesOf, onEjection } from "./ejections";

@@ -5,15 +5,10 @@ import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
 import { OrderServiceService } from "../../gen/shop/orders/v1/orders";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
-import {
-  createPeer,
-  createTelemetry,
-  loadTopology,
-  projectRoot,
-  seededRandom,
-  silentLogger,
-  type Topology,
-} from "../../mesh";
+import { createPeer, loadTopology, silentLogger, type Topology } from "../../mesh";
+import { seededRandom } from "../../mesh/api";
+import { projectRoot } from "../../mesh/config";
+import { createTelemetry } from "../../mesh/telemetry";
 import {
   memberServing,
   membersOf,

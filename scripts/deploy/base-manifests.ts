@@ -9,7 +9,7 @@ import type { IPersistentVolumeClaim } from "kubernetes-models/v1/PersistentVolu
 import type { IProbe } from "kubernetes-models/v1/Probe";
 import type { IService } from "kubernetes-models/v1/Service";
 import type { IServiceAccount } from "kubernetes-models/v1/ServiceAccount";
-import type { Topology } from "../../mesh/topology";
+import type { Topology } from "../../mesh/config";
 import {
   headlessTarget,
   IMAGE,

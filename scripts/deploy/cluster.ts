@@ -1,6 +1,6 @@
-import type { Descriptors } from "../../mesh/descriptors";
-import type { Topology } from "../../mesh/topology";
-import { adminPortOf } from "../../mesh/telemetry/admin-server";
+import type { Descriptors } from "../../mesh/config";
+import type { Topology } from "../../mesh/config";
+import { adminPortOf } from "../../mesh/telemetry";
 
 /** The namespace every overlay deploys into; peer targets name it, so it is fixed. */
 export const NAMESPACE = "shop";

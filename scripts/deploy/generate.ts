@@ -2,9 +2,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { format, resolveConfig } from "prettier";
 import { stringify } from "yaml";
-import { loadDescriptors } from "../../mesh/descriptors";
-import { projectRoot } from "../../mesh/paths";
-import { loadTopology, type Topology } from "../../mesh/topology";
+import { loadDescriptors } from "../../mesh/config";
+import { projectRoot } from "../../mesh/config";
+import { loadTopology, type Topology } from "../../mesh/config";
 import {
   TOPOLOGY_CONFIGMAP,
   dataVolumeClaim,

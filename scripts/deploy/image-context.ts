@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join, posix } from "node:path";
 import { DockerfileParser, type Copy } from "dockerfile-ast";
 import { parse as parseYaml } from "yaml";
-import { projectRoot } from "../../mesh/paths";
+import { projectRoot } from "../../mesh/config";
 import { contextFiles } from "./dockerignore";
 
 /** Services that are not in mesh.yaml but get an image too (HTTP only). */

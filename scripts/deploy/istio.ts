@@ -2,8 +2,8 @@ import type { IDestinationRule } from "@kubernetes-models/istio/networking.istio
 import type { IVirtualService } from "@kubernetes-models/istio/networking.istio.io/v1beta1/VirtualService";
 import type { IAuthorizationPolicy } from "@kubernetes-models/istio/security.istio.io/v1beta1/AuthorizationPolicy";
 import type { IPeerAuthentication } from "@kubernetes-models/istio/security.istio.io/v1beta1/PeerAuthentication";
-import type { Descriptors } from "../../mesh/descriptors";
-import type { Topology } from "../../mesh/topology";
+import type { Descriptors } from "../../mesh/config";
+import type { Topology } from "../../mesh/config";
 import { NAME_LABEL, NAMESPACE, PART_OF, PROMETHEUS, type Workload } from "./cluster";
 import { spiffeId } from "./certificates";
 import { durationText, methodRoutes, retryConditions, type MethodRoute } from "./policy-mapping";

@@ -1,5 +1,5 @@
-import type { Descriptors } from "../../mesh/descriptors";
-import type { Topology } from "../../mesh/topology";
+import type { Descriptors } from "../../mesh/config";
+import type { Topology } from "../../mesh/config";
 import { NAME_LABEL, PART_OF, PROMETHEUS, type Workload } from "./cluster";
 import { durationText, methodRoutes, retryConditions, type MethodRoute } from "./policy-mapping";
 

@@ -1,7 +1,7 @@
-import type { Descriptors } from "../../mesh/descriptors";
-import { matchingFault } from "../../mesh/faults";
-import { resolveMethodPolicy } from "../../mesh/policy";
-import type { FaultConfig, Topology } from "../../mesh/topology";
+import type { Descriptors } from "../../mesh/config";
+import { matchingFault } from "../../mesh/server";
+import { resolveMethodPolicy } from "../../mesh/config";
+import type { FaultConfig, Topology } from "../../mesh/config";
 import type { Workload } from "./cluster";
 
 /** What a sidecar mesh must do for one method, worked out from our policy file. */

@@ -1,6 +1,7 @@
 import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
 import { OrderServiceService } from "../../gen/shop/orders/v1/orders";
-import { createPeer, type MeshIdentity, type Topology } from "../../mesh";
+import { createPeer, type Topology } from "../../mesh";
+import { type MeshIdentity } from "../../mesh/identity";
 import type { LoadData } from "../scratch-mesh";
 
 /** One request of a journey: the RPC's short name and the call itself. */

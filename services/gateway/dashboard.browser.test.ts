@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
-import { projectRoot } from "../../mesh";
+import { projectRoot } from "../../mesh/config";
 import { toolAvailable } from "../../test/external-tools";
 import { startGatewayShop, type GatewayShop } from "../../test/gateway-harness";
 

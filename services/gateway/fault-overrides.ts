@@ -1,7 +1,9 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { status } from "@grpc/grpc-js";
-import { faultsWithOverrides, loadTopology, TopologyError } from "../../mesh";
+import { loadTopology } from "../../mesh";
+import { TopologyError } from "../../mesh/config";
+import { faultsWithOverrides } from "../../mesh/server";
 import { HttpError } from "./http-errors";
 
 /**

@@ -4,15 +4,8 @@
    The gateway's answers are JSON read as `any` and pinned by expect(), field by field. */
 import { randomUUID } from "node:crypto";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
-import {
-  createFaultSource,
-  createMeshServer,
-  faultsOverrideFile,
-  openStore,
-  silentLogger,
-  watchFaults,
-  type Store,
-} from "../../mesh";
+import { createMeshServer, openStore, silentLogger, type Store } from "../../mesh";
+import { createFaultSource, faultsOverrideFile, watchFaults } from "../../mesh/server";
 import { startGatewayShop, type GatewayShop } from "../../test/gateway-harness";
 import { startTestServer, type TestServer } from "../../test/support";
 import { createGateway, type Gateway } from "./gateway";
@@ -333,7 +326,7 @@ describe("deadlines, unavailability, trace context", () => {
       log,
       processMetrics: false,
       targets: {
-        ...env.addresses,
+        orders: env.addresses.orders,
         users: recording.address,
         inventory: slow.address,
         notifications: dead.address,

@@ -1,10 +1,7 @@
-import {
-  createMeshIdentity,
-  faultsOverrideFile,
-  targetOf,
-  type Logger,
-  type Topology,
-} from "../../mesh";
+import { type Logger, type Topology } from "../../mesh";
+import { targetOf } from "../../mesh/config";
+import { createMeshIdentity } from "../../mesh/identity";
+import { faultsOverrideFile } from "../../mesh/server";
 import { adminRoutes } from "./admin-routes";
 import { createDashboard, type Dashboard } from "./dashboard/state";
 import { createFaultOverrides } from "./fault-overrides";

@@ -3,13 +3,8 @@ import { NotificationServiceService } from "../../gen/shop/notifications/v1/noti
 import { OrderServiceService } from "../../gen/shop/orders/v1/orders";
 import { AuthServiceService } from "../../gen/shop/users/v1/auth";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
-import {
-  createPeer,
-  type DialOptions,
-  type Logger,
-  type Peer,
-  type PolicyConfig,
-} from "../../mesh";
+import { createPeer, type Logger, type Peer, type PolicyConfig } from "../../mesh";
+import { type DialOptions } from "../../mesh/identity";
 
 /** The services the gateway calls, each through a mesh peer (deadlines, retries, balancing). */
 export interface GatewayPeers {

@@ -1,13 +1,7 @@
 import { Metadata, status, type ServiceError } from "@grpc/grpc-js";
-import {
-  isGrpcError,
-  loadDescriptors,
-  resolveMethodPolicy,
-  TRACEPARENT,
-  type Descriptors,
-  type PeerCallOptions,
-  type PolicyConfig,
-} from "../../mesh";
+import { isGrpcError, type PeerCallOptions, type PolicyConfig } from "../../mesh";
+import { loadDescriptors, resolveMethodPolicy, type Descriptors } from "../../mesh/config";
+import { TRACEPARENT } from "../../mesh/telemetry";
 import type { GatewayMetrics } from "./telemetry/metrics";
 import { newSpanId, traceparentOf, type SpanBuffer } from "./telemetry/spans";
 

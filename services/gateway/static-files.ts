@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { projectRoot } from "../../mesh";
+import { projectRoot } from "../../mesh/config";
 
 const TYPES: Record<string, string> = {
   html: "text/html; charset=utf-8",

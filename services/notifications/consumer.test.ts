@@ -1,4 +1,4 @@
-import { seededRandom } from "../../mesh";
+import { seededRandom } from "../../mesh/api";
 import { status } from "@grpc/grpc-js";
 import pino from "pino";
 import { NotificationKind } from "../../gen/shop/notifications/v1/notifications";

@@ -1,29 +1,4 @@
-import { AuthServiceService } from "../../gen/shop/users/v1/auth";
-import { UserServiceService } from "../../gen/shop/users/v1/users";
-import { createServiceProcess, onShutdownSignal, runMain, serve } from "../../mesh";
-import { migrations } from "./migrations";
-import { createAuthService } from "./auth";
-import { createUsersService } from "./service";
-import { loadOrCreateSigningKey } from "./signing-key";
-import { createUsersStore } from "./store";
+import { runService } from "../../mesh";
+import { users } from "./compose";
 
-async function main(): Promise<void> {
-  const service = createServiceProcess("users");
-  const { topology, log, server, faults } = service;
-  const store = await service.openStore(migrations);
-  const users = createUsersStore(store);
-  // Made on first start; its public half is what every service verifies tokens with.
-  const key = await loadOrCreateSigningKey(topology.dataDir);
-
-  server.addService(UserServiceService, createUsersService({ store: users }));
-  server.addService(AuthServiceService, createAuthService({ store: users, key }));
-  await serve(service);
-
-  onShutdownSignal(log, async () => {
-    faults.stop();
-    await server.shutdown();
-    await store.close();
-  });
-}
-
-runMain("users", main);
+runService("users", users);

@@ -16,7 +16,7 @@ import {
   HealthClient,
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from "../../gen/grpc/health/v1/health";
-import { projectRoot } from "../../mesh/paths";
+import { projectRoot } from "../../mesh/config";
 import { isIgnored, parseDockerignore } from "../../scripts/deploy/dockerignore";
 import { checkImage, EXTRA_IMAGES } from "../../scripts/deploy/image-context";
 import { freePorts } from "../../scripts/ports";

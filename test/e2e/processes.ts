@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createMeshIdentity, loadTopology, operatorOf, type DialOptions } from "../../mesh";
+import { loadTopology } from "../../mesh";
+import { createMeshIdentity, operatorOf, type DialOptions } from "../../mesh/identity";
 
 export { freeInstancePorts, freePorts } from "../../scripts/ports";
 

@@ -6,7 +6,8 @@ import { OrderServiceService, OrderStatus } from "../../gen/shop/orders/v1/order
 import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
 import { PaymentServiceService, PaymentStatus } from "../../gen/shop/payments/v1/payments";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
-import { createPeer, projectRoot } from "../../mesh";
+import { createPeer } from "../../mesh";
+import { projectRoot } from "../../mesh/config";
 import { checkHealth, waitForServing } from "../../scripts/health-wait";
 import { grpcurl } from "../grpcurl";
 import { projectPolicy } from "../support";

@@ -1,4 +1,4 @@
-import { seededRandom } from "../../mesh";
+import { seededRandom } from "../../mesh/api";
 import { Client, credentials, Metadata, status, type ServiceDefinition } from "@grpc/grpc-js";
 import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
 import { OrderServiceService } from "../../gen/shop/orders/v1/orders";

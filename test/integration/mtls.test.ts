@@ -16,24 +16,24 @@ import { NotificationServiceService } from "../../gen/shop/notifications/v1/noti
 import { OrderServiceService } from "../../gen/shop/orders/v1/orders";
 import { PaymentServiceService } from "../../gen/shop/payments/v1/payments";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
+import { createMeshServer, silentLogger, type MeshServer } from "../../mesh";
+import {
+  loadDescriptors,
+  projectRoot,
+  type LimitsConfig,
+  type SecurityConfig,
+} from "../../mesh/config";
 import {
   ANONYMOUS,
   certificateFiles,
-  createAccessControl,
   createMeshIdentity,
-  createMeshServer,
   ensurePki,
-  loadDescriptors,
-  projectRoot,
-  silentLogger,
   spiffeId,
-  type LimitsConfig,
-  type MeshServer,
   type Party,
-  type SecurityConfig,
-} from "../../mesh";
-import type { ServerSurfaceCall } from "../../mesh/context";
-import { sessionOf } from "../../mesh/identity/spiffe";
+} from "../../mesh/identity";
+import { createAccessControl } from "../../mesh/server";
+import type { ServerSurfaceCall } from "../../mesh/api";
+import { sessionOf } from "../../mesh/internals";
 import { describeWithOpenssl, testPki } from "../pki";
 
 const SERVICES: Record<string, ServiceDefinition> = {

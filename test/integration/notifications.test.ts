@@ -1,4 +1,4 @@
-import { seededRandom } from "../../mesh";
+import { seededRandom } from "../../mesh/api";
 import { Client, credentials, Metadata, status } from "@grpc/grpc-js";
 import {
   NotificationKind,

@@ -4,15 +4,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UserServiceService, type GetUserResponse } from "../../gen/shop/users/v1/users";
-import {
-  createPeer,
-  fieldViolationsOf,
-  loadDescriptors,
-  loadTopology,
-  MAX_PAGE_SIZE,
-  type LimitsConfig,
-  type Peer,
-} from "../../mesh";
+import { createPeer, loadTopology, type Peer } from "../../mesh";
+import { fieldViolationsOf, MAX_PAGE_SIZE } from "../../mesh/api";
+import { loadDescriptors, type LimitsConfig } from "../../mesh/config";
 import { rawCall, rawClient } from "../raw-call";
 import { startShop, type TestShop } from "../shop";
 import { rejectionOf, startTestServer, type TestServer } from "../support";

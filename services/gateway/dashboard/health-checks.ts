@@ -3,7 +3,7 @@ import {
   HealthCheckResponse_ServingStatus as Serving,
   HealthClient,
 } from "../../../gen/grpc/health/v1/health";
-import type { DialOptions } from "../../../mesh";
+import type { DialOptions } from "../../../mesh/identity";
 
 /** Overall gRPC health of members, over one kept channel per address. */
 export interface HealthChecks {

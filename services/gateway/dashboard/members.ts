@@ -1,4 +1,5 @@
-import { adminPortOf, type Topology } from "../../../mesh";
+import { type Topology } from "../../../mesh";
+import { adminPortOf } from "../../../mesh/telemetry";
 
 /** One process of the mesh as the dashboard sees it. */
 export interface MeshMember {

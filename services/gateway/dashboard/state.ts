@@ -1,4 +1,5 @@
-import type { DialOptions, Topology } from "../../../mesh";
+import type { Topology } from "../../../mesh";
+import type { DialOptions } from "../../../mesh/identity";
 import type { Span } from "../telemetry/spans";
 import { edgeStats, type EdgeStats, type Scrape } from "./edge-stats";
 import { createHealthChecks } from "./health-checks";

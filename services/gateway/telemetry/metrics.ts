@@ -1,6 +1,6 @@
 import { status } from "@grpc/grpc-js";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { BreakerView } from "../../../mesh";
+import type { BreakerView } from "../../../mesh/client";
 
 /** Histogram buckets in seconds, the same on every member (TELEMETRY contract). */
 export const LATENCY_BUCKETS = [

@@ -5,7 +5,7 @@ import {
   formatTraceparent,
   parseTraceparent,
   type SpanRecord,
-} from "../../../mesh";
+} from "../../../mesh/telemetry";
 
 /** A finished span, in the shape every member's admin `/traces` serves: the mesh's own. */
 export type Span = SpanRecord;

@@ -1,0 +1,339 @@
+import { performance } from "node:perf_hooks";
+import type { Span } from "@opentelemetry/api";
+import {
+  Client,
+  credentials as grpcCredentials,
+  Metadata,
+  status,
+  type ChannelCredentials,
+  type ChannelInterface,
+  type ChannelOptions,
+  type InterceptingListener,
+  type ServiceDefinition,
+  type ServiceError,
+  type StatusObject,
+} from "@grpc/grpc-js";
+import {
+  ADMITTED,
+  createCircuitBreaker,
+  REJECTED,
+  type Admission,
+  type BreakerView,
+  type CircuitBreaker,
+} from "./breaker";
+import type { CallContext } from "../api/call-context";
+import { outgoingMetadata } from "../identity/end-user";
+import { openServerStream, type StreamCallOptions } from "../server/streaming";
+import { loadDescriptors, type Descriptors } from "../config/descriptors";
+import type { Logger } from "../telemetry/logger";
+import { resolveMethodPolicy, serviceConfigFor } from "../config/policy";
+import { meshServiceOf, type ClientMethodProbe, type Telemetry } from "../telemetry";
+import type { PolicyConfig } from "../config/policy-schema";
+
+/** Per-call options of a {@link Peer} method. */
+export interface PeerCallOptions {
+  /** The incoming call this one serves: its deadline caps ours, its cancellation cancels ours. */
+  parent?: CallContext;
+  /** Metadata to send. */
+  metadata?: Metadata;
+  /** Overrides the method policy's timeout (still capped by the parent's deadline). */
+  timeoutMs?: number;
+}
+
+/** A promise-returning client for a generated service definition. */
+export type Peer<S> = {
+  [K in keyof S]: S[K] extends {
+    responseStream: true;
+    requestSerialize: (value: infer Req) => Buffer;
+    responseDeserialize: (bytes: Buffer) => infer Res;
+  }
+    ? (request: Req, options?: StreamCallOptions) => AsyncIterable<Res>
+    : S[K] extends {
+          requestSerialize: (value: infer Req) => Buffer;
+          responseDeserialize: (bytes: Buffer) => infer Res;
+        }
+      ? (request: Req, options?: PeerCallOptions) => Promise<Res>
+      : never;
+} & {
+  /** Closes the channel. */
+  close(): void;
+  /** The peer's circuit breaker, when the policy has `circuitBreaker`: `peer.breaker?.state()`. */
+  readonly breaker?: BreakerView;
+};
+
+/** Options for {@link createPeer}. */
+export interface PeerOptions {
+  /** A grpc-js target: `host:port`, `ipv4:a:1,b:2`, or `dns:///name:port`. */
+  target: string;
+  /** Timeouts, retries, hedging, outlier detection and the circuit breaker; see policy.ts. */
+  policy: PolicyConfig;
+  /** Defaults to plaintext. */
+  credentials?: ChannelCredentials;
+  /** Defaults to the project's descriptor set. */
+  descriptors?: Descriptors;
+  /** Extra grpc-js channel options, merged over the defaults. */
+  channelOptions?: ChannelOptions;
+  /**
+   * At debug level, each call logs `{ method, budgetMs }` (its deadline less now); breaker
+   * changes are logged too. Defaults to no logging.
+   */
+  log?: Logger;
+  /**
+   * Client metrics and spans per call (the call's `traceparent` goes out in its metadata),
+   * the breaker's state and outlier ejections. Defaults to none.
+   */
+  telemetry?: Telemetry;
+  /** The peer's mesh service name, label `peer`. Defaults to the package's second part
+   * (`shop.payments.v1.PaymentService` → "payments"). */
+  peerName?: string;
+}
+
+// Keepalive: find dead connections in about 40 s even when idle; the server permits this rate.
+const KEEPALIVE_TIME_MS = 30_000;
+const KEEPALIVE_TIMEOUT_MS = 10_000;
+// Reconnect to a restarted peer within seconds; grpc-js would back off up to 120 s.
+const INITIAL_RECONNECT_BACKOFF_MS = 250;
+const MAX_RECONNECT_BACKOFF_MS = 5_000;
+// Shared by every call made without options, so that such calls allocate nothing for them.
+const NO_OPTIONS: PeerCallOptions = Object.freeze({});
+
+/**
+ * An error shaped as grpc-js's Client shapes a failed call's (`callErrorFromStatus`): message
+ * `<code> <NAME>: <details>`, and the status's code, details and metadata on it.
+ */
+function serviceError(outcome: StatusObject): ServiceError {
+  return Object.assign(new Error(`${outcome.code} ${status[outcome.code]}: ${outcome.details}`), {
+    code: outcome.code,
+    details: outcome.details,
+    metadata: outcome.metadata,
+  });
+}
+
+/** The same, for calls refused before they start. */
+function callError(code: status, details: string): ServiceError {
+  return serviceError({ code, details, metadata: new Metadata() });
+}
+
+const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/** A call as grpc-js's channel runs it (grpc-js does not export the type by name). */
+type ChannelCall = ReturnType<ChannelInterface["createCall"]>;
+
+/** What every call of one unary method shares, worked out once in {@link createPeer}. */
+interface UnaryMethod {
+  readonly deserialize: (bytes: Buffer) => unknown;
+  readonly breaker: CircuitBreaker | undefined;
+  readonly probe: ClientMethodProbe | undefined;
+}
+
+/**
+ * One unary call in flight, and grpc-js's listener for it. It does for the call what grpc-js's
+ * `Client.makeUnaryRequest` does (one response deserialized, a second or none refused as
+ * UNIMPLEMENTED, an undecodable one as INTERNAL, any other status than OK a ServiceError), on
+ * the channel's own `createCall`, without the Client's per-call layers: its interceptor chain
+ * (a peer's Client has no interceptors), an EventEmitter per call, and a `new Error()` taken
+ * at the start of every call so that a failure's stack can show the caller, which cost more
+ * CPU per call than everything else the mesh adds to a call (docs/BENCHMARKS.md, section a).
+ */
+class UnaryCall implements InterceptingListener {
+  call: ChannelCall | undefined = undefined;
+  private response: unknown = undefined;
+  private received = false;
+  private readError: StatusObject | undefined = undefined;
+
+  constructor(
+    private readonly method: UnaryMethod,
+    private readonly resolve: (response: unknown) => void,
+    private readonly reject: (err: ServiceError) => void,
+    private readonly admission: Admission,
+    private readonly span: Span | undefined,
+    private readonly startedAt: number,
+  ) {}
+
+  onReceiveMetadata(): void {}
+
+  onReceiveMessage(message: Buffer): void {
+    if (this.received) {
+      this.call?.cancelWithStatus(status.UNIMPLEMENTED, "Too many responses received");
+      return;
+    }
+    this.received = true;
+    try {
+      this.response = this.method.deserialize(message);
+    } catch (err) {
+      const details = `Response message parsing error: ${errorMessage(err)}`;
+      this.readError = { code: status.INTERNAL, details, metadata: new Metadata() };
+      this.call?.cancelWithStatus(status.INTERNAL, details);
+    }
+  }
+
+  onReceiveStatus(received: StatusObject): void {
+    let outcome = this.readError ?? received;
+    if (outcome.code === status.OK && !this.received) {
+      outcome = {
+        code: status.UNIMPLEMENTED,
+        details: "No message received",
+        metadata: outcome.metadata,
+      };
+    }
+    if (outcome.code === status.OK) this.resolve(this.response);
+    else this.reject(serviceError(outcome));
+    // After settling: the caller's answer never waits on a breaker listener.
+    const { breaker, probe } = this.method;
+    breaker?.record(this.admission, outcome.code);
+    if (this.span) probe?.end(this.span, this.startedAt, outcome.code);
+  }
+}
+
+/** Logs the breaker's changes: opening is worth a warning, the rest is information. */
+function logBreaker(breaker: CircuitBreaker, serviceName: string, log: Logger): void {
+  breaker.onStateChange((state, previous) => {
+    const fields = { peer: serviceName, state, previous };
+    if (state === "open") log.warn(fields, `circuit to ${serviceName} opened`);
+    else log.info(fields, `circuit to ${serviceName} is ${state}`);
+  });
+}
+
+/**
+ * One channel to one service, reused for every call, with a typed promise method per RPC.
+ * Each call carries a deadline: the method's timeout, never later than the incoming call's
+ * deadline, and a call whose budget is already spent fails at once with DEADLINE_EXCEEDED
+ * (CANCELLED if the incoming call was cancelled) instead of starting. Retries, hedging,
+ * throttling and outlier ejection come from the service config (gRFC A6, A50), built from the
+ * policy; grpc-js retries only the methods the policy allows. With `policy.circuitBreaker`,
+ * calls fail at once with UNAVAILABLE while the peer's circuit is open (see breaker.ts).
+ *
+ * Everything that depends only on the method is worked out here, once; a call allocates its
+ * promise, its listener ({@link UnaryCall}) and the metadata grpc-js needs, and starts on the
+ * channel directly (`createCall`), not through `Client.makeUnaryRequest`.
+ *
+ * @throws Error when the policy makes a service config grpc-js would not apply as written.
+ */
+export function createPeer<S extends ServiceDefinition>(
+  definition: S,
+  options: PeerOptions,
+): Peer<S> {
+  const descriptors = options.descriptors ?? loadDescriptors();
+  const serviceName = Object.values(definition)[0].path.split("/")[1];
+  const client = new Client(
+    options.target,
+    options.credentials ?? grpcCredentials.createInsecure(),
+    {
+      "grpc.service_config": JSON.stringify(
+        serviceConfigFor(serviceName, options.policy, descriptors),
+      ),
+      "grpc.keepalive_time_ms": KEEPALIVE_TIME_MS,
+      "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
+      "grpc.keepalive_permit_without_calls": 1,
+      "grpc.initial_reconnect_backoff_ms": INITIAL_RECONNECT_BACKOFF_MS,
+      "grpc.max_reconnect_backoff_ms": MAX_RECONNECT_BACKOFF_MS,
+      ...options.channelOptions,
+    },
+  );
+  const { log } = options;
+  // A call logs its budget only when the logger's level is at or below this one.
+  const debugLevel = log?.levels.values.debug ?? 0;
+  const breakerConfig = options.policy.circuitBreaker;
+  const breaker = breakerConfig
+    ? createCircuitBreaker({ name: serviceName, ...breakerConfig })
+    : undefined;
+  if (breaker && log) logBreaker(breaker, serviceName, log);
+  const { telemetry } = options;
+  const peerName = options.peerName ?? meshServiceOf(serviceName);
+  if (telemetry) {
+    if (breaker) telemetry.watchBreaker(peerName, breaker);
+    if (options.policy.outlierDetection) telemetry.watchEjections(peerName, options.target);
+  }
+
+  const channel = client.getChannel();
+  const peer: Record<string, unknown> = { close: () => client.close(), breaker };
+  for (const [key, method] of Object.entries(definition)) {
+    const { path, requestSerialize, responseDeserialize } = method;
+    if (method.requestStream) throw new Error(`${path}: client and bidi streams are not supported`);
+    if (method.responseStream) {
+      // Streams are long-lived: no policy timeout, no retries, no breaker (see streaming.ts).
+      peer[key] = (request: unknown, streamOptions?: StreamCallOptions) =>
+        openServerStream(
+          client,
+          path,
+          requestSerialize,
+          responseDeserialize,
+          request,
+          streamOptions,
+        );
+      continue;
+    }
+    const { timeoutMs } = resolveMethodPolicy(options.policy, path, descriptors);
+    const probe = telemetry?.clientMethod(peerName, path);
+    const unary: UnaryMethod = { deserialize: responseDeserialize, breaker, probe };
+    peer[key] = (request: unknown, callOptions: PeerCallOptions = NO_OPTIONS) => {
+      const parent = callOptions.parent;
+      const now = Date.now();
+      let deadline = now + (callOptions.timeoutMs ?? timeoutMs);
+      if (parent) deadline = Math.min(deadline, parent.deadline);
+      if (deadline <= now) {
+        return Promise.reject(callError(status.DEADLINE_EXCEEDED, `no time left to call ${path}`));
+      }
+      // grpc-js propagates a parent's cancellation only when it happens after the call starts
+      // (it listens for "cancelled"), so a parent cancelled already is checked here.
+      if (parent?.call.cancelled) {
+        return Promise.reject(
+          callError(status.CANCELLED, `the incoming call was cancelled; not calling ${path}`),
+        );
+      }
+      let admission: Admission = ADMITTED;
+      if (breaker) {
+        admission = breaker.admit();
+        if (admission === REJECTED) {
+          // Counted as the caller sees it: fast UNAVAILABLEs are what an open circuit looks like.
+          probe?.count(status.UNAVAILABLE);
+          return Promise.reject(callError(status.UNAVAILABLE, breaker.rejectionDetails()));
+        }
+      }
+      // A level check first, so that runs above debug build no log object at all.
+      if (log && log.levelVal <= debugLevel) {
+        log.debug({ method: path, budgetMs: deadline - now }, "calling");
+      }
+      // The end user's token goes on with the call (end-user.ts); the probe adds traceparent.
+      const metadata = outgoingMetadata(callOptions.metadata, parent);
+      const span = probe?.begin(parent?.span, metadata);
+      const startedAt = probe ? performance.now() : 0;
+      return new Promise((resolve, reject) => {
+        const listener = new UnaryCall(unary, resolve, reject, admission, span, startedAt);
+        let call: ChannelCall;
+        try {
+          // As grpc-js's CallOptions `parent` does: the parent's cancellation (and deadline,
+          // already in ours) propagates to this call (Propagate.DEFAULTS).
+          call = channel.createCall(
+            path,
+            deadline,
+            undefined,
+            parent ? parent.call : null,
+            undefined,
+          );
+        } catch (err) {
+          // Never sent (a closed channel): a probe slot must not stay taken.
+          breaker?.record(admission, status.CANCELLED);
+          if (span) probe?.end(span, startedAt, status.CANCELLED);
+          throw err;
+        }
+        listener.call = call;
+        // In the order grpc-js's Client starts a unary call: start, read, the message, half-close.
+        call.start(metadata, listener);
+        call.startRead();
+        let bytes: Buffer | undefined;
+        try {
+          bytes = requestSerialize(request);
+        } catch (err) {
+          call.cancelWithStatus(
+            status.INTERNAL,
+            `Request message serialization failure: ${errorMessage(err)}`,
+          );
+        }
+        if (bytes) call.sendMessageWithContext({}, bytes);
+        call.halfClose();
+      });
+    };
+  }
+  return peer as Peer<S>;
+}

@@ -1,0 +1,32 @@
+/**
+ * Configuration: mesh.yaml (topology, policy, limits, security, events), the contracts'
+ * descriptors, durations and paths. Scripts (start:all, deploy, chaos) read the mesh through
+ * this entry.
+ */
+export { Descriptors, loadDescriptors, type Idempotency } from "./descriptors";
+export { parseDuration, toConfigDuration } from "./duration";
+export { projectRoot } from "./paths";
+export { resolveMethodPolicy, serviceConfigFor, type MethodPolicy } from "./policy";
+export type {
+  CircuitBreakerConfig,
+  HedgingConfig,
+  OutlierDetectionConfig,
+  PolicyConfig,
+  RetryConfig,
+} from "./policy-schema";
+export { ANY_IDENTITY, type SecurityConfig } from "./security";
+export { describeStore, isPostgresUrl, serviceDatabaseUrl } from "./store-location";
+export {
+  loadTopology,
+  parseTopology,
+  serviceOf,
+  servicesInStartOrder,
+  targetOf,
+  TopologyError,
+  type EventsConfig,
+  type FaultConfig,
+  type InstanceTopology,
+  type LimitsConfig,
+  type ServiceTopology,
+  type Topology,
+} from "./topology";

@@ -1,0 +1,12 @@
+/**
+ * Adapters over libraries' private internals (grpc-js's call chain and balancer, knex's
+ * SQLite dialect): the only modules that reach past a library's public API.
+ */
+export {
+  outlierBalancerPrototype,
+  sessionOf,
+  subchannelAddressToString,
+  type Eject,
+  type OutlierBalancer,
+} from "./grpc-js";
+export { makeKnex, Sqlite3Client, SqliteTransaction } from "./knex";

@@ -1,0 +1,64 @@
+import { createRequire } from "node:module";
+import knex from "knex";
+import {
+  makeKnex,
+  outlierBalancerPrototype,
+  Sqlite3Client,
+  SqliteTransaction,
+  subchannelAddressToString,
+} from ".";
+
+// These tests are the alarm for a library upgrade: each names the file that needs a look.
+const versionOf = (name: string): string =>
+  (createRequire(__filename)(`${name}/package.json`) as { version: string }).version;
+
+describe("knex internals (mesh/internals/knex.ts)", () => {
+  const where = `knex ${versionOf("knex")}: mesh/internals/knex.ts and store/sqlite.ts need a look`;
+
+  it("has the SQLite client and transaction classes the store extends", () => {
+    expect({ where, client: typeof Sqlite3Client }).toEqual({ where, client: "function" });
+    expect({ where, query: typeof Sqlite3Client.prototype._query }).toEqual({
+      where,
+      query: "function",
+    });
+    expect({ where, transaction: typeof SqliteTransaction.prototype.query }).toEqual({
+      where,
+      transaction: "function",
+    });
+  });
+
+  it("builds a working knex around a client with makeKnex", async () => {
+    const base = knex({
+      client: "sqlite3",
+      connection: { filename: ":memory:" },
+      useNullAsDefault: true,
+    });
+    try {
+      const pinned = makeKnex(base.client as object);
+      const rows = (await pinned.raw("select 1 + 1 as two")) as Array<{ two: number }>;
+      expect({ where, rows }).toEqual({ where, rows: [{ two: 2 }] });
+    } finally {
+      await base.destroy();
+    }
+  });
+});
+
+describe("grpc-js internals (mesh/internals/grpc-js.ts)", () => {
+  const where = `@grpc/grpc-js ${versionOf("@grpc/grpc-js")}: mesh/internals/grpc-js.ts needs a look`;
+
+  it("has the outlier-detection balancer's eject method that ejections are counted from", () => {
+    expect({ where, eject: typeof outlierBalancerPrototype()?.eject }).toEqual({
+      where,
+      eject: "function",
+    });
+  });
+
+  it("prints a subchannel address as host:port", () => {
+    expect({ where, text: subchannelAddressToString({ host: "127.0.0.1", port: 50051 }) }).toEqual({
+      where,
+      text: "127.0.0.1:50051",
+    });
+  });
+
+  // sessionOf is checked on real mTLS calls of every method in test/integration/mtls.test.ts.
+});

@@ -1,0 +1,3 @@
+/** A service's own database: SQLite by default, PostgreSQL by URL, with its migrations. */
+export { openStore } from "./open";
+export type { Migration, Store, StoreOptions } from "./store";

@@ -1,0 +1,287 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import knex, { type Knex } from "knex";
+import type { Migration, StoreOptions } from "./store";
+import { makeKnex, Sqlite3Client, SqliteTransaction } from "../internals/knex";
+import { applyMigrations } from "./migrations";
+
+/**
+ * Write transactions start with BEGIN IMMEDIATE, taking SQLite's write lock before the first
+ * read. With knex's plain BEGIN, two processes that read and then write the same file both
+ * hold read snapshots, and the second to write fails with SQLITE_BUSY instead of waiting
+ * (https://sqlite.org/lang_transaction.html#deferred_immediate_and_exclusive_transactions).
+ */
+class ImmediateTransaction extends SqliteTransaction {
+  begin(conn: unknown): Promise<unknown> {
+    return this.query(conn, "BEGIN IMMEDIATE;");
+  }
+}
+
+/** node-sqlite3's prepared statement, as far as the cache below uses it. */
+interface Statement {
+  run(params: unknown[], done: (this: RunContext, err: Error | null) => void): void;
+  all(params: unknown[], done: (err: Error | null, rows: unknown[]) => void): void;
+  finalize(done: () => void): void;
+}
+interface RunContext {
+  lastID: number;
+  changes: number;
+}
+interface Connection {
+  prepare(sql: string, done: (err: Error | null) => void): Statement;
+  close(done: (err: Error | null) => void): void;
+}
+/** What knex hands its dialect's `_query`. */
+interface QueryObject {
+  sql: string;
+  bindings?: unknown[];
+  method?: string;
+  returning?: unknown;
+  response?: unknown;
+  context?: RunContext;
+}
+
+// Statements worth keeping prepared: the DML and transaction control a service repeats. DDL
+// and PRAGMAs run once at start and take knex's one-off path.
+const CACHEABLE =
+  /^\s*(select|insert|update|delete|with|begin|commit|rollback|savepoint|release)\b/i;
+// Distinct SQL texts kept per connection; `whereIn` lists of many lengths could grow it.
+const MAX_PREPARED = 256;
+
+/**
+ * Prepared statements, kept per connection and reused. node-sqlite3's `Database#run/all`
+ * prepare, step and finalize a new statement per query, and each of those is a trip through
+ * the thread pool and back through the event loop; a kept statement binds and steps in one
+ * trip. On a busy process every trip waits for the event loop, so a write transaction's
+ * statements, not its fsync, were what bounded a store's writes per second.
+ */
+class PreparedStatements {
+  private readonly ready = new Map<string, Statement>();
+
+  /** The statement for `sql`, prepared on first use; rejects with SQLite's own error. */
+  get(connection: Connection, sql: string): Statement | Promise<Statement> {
+    const found = this.ready.get(sql);
+    if (found) return found;
+    return new Promise((resolve, reject) => {
+      const statement = connection.prepare(sql, (err) => {
+        if (err) return reject(err);
+        if (this.ready.size >= MAX_PREPARED) this.evictOldest();
+        this.ready.set(sql, statement);
+        resolve(statement);
+      });
+    });
+  }
+
+  private evictOldest(): void {
+    const [sql, statement] = this.ready.entries().next().value as [string, Statement];
+    this.ready.delete(sql);
+    statement.finalize(() => undefined);
+  }
+
+  /** Finalizes every statement: SQLite will not close a connection that still has some. */
+  async finalizeAll(): Promise<void> {
+    const statements = [...this.ready.values()];
+    this.ready.clear();
+    await Promise.all(statements.map((s) => new Promise<void>((done) => s.finalize(done))));
+  }
+}
+
+// By connection, not on the client: knex runs a transaction's queries through a copy of the
+// client made from its prototype, without the client's own fields.
+const preparedOf = new WeakMap<Connection, PreparedStatements>();
+
+class ImmediateSqlite3Client extends Sqlite3Client {
+  transaction(...args: unknown[]): object {
+    return new ImmediateTransaction(this, ...args);
+  }
+
+  /** knex's sqlite3 `_query`, with statements kept prepared (see {@link PreparedStatements}). */
+  override _query(connection: Connection, obj: QueryObject): Promise<QueryObject> {
+    if (!CACHEABLE.test(obj.sql)) return super._query(connection, obj) as Promise<QueryObject>;
+    let statements = preparedOf.get(connection);
+    if (!statements) {
+      statements = new PreparedStatements();
+      preparedOf.set(connection, statements);
+    }
+    // As knex's own: writes without RETURNING "run" (for lastID and changes), the rest "all".
+    const run =
+      obj.method === "del" ||
+      obj.method === "counter" ||
+      ((obj.method === "insert" || obj.method === "update") && !obj.returning);
+    const bindings = obj.bindings ?? [];
+    const execute = (statement: Statement): Promise<QueryObject> =>
+      new Promise((resolve, reject) => {
+        if (run) {
+          statement.run(bindings, function (err) {
+            if (err) return reject(err);
+            // Copied: the statement is reused, and its next run overwrites these.
+            obj.context = { lastID: this.lastID, changes: this.changes };
+            resolve(obj);
+          });
+        } else {
+          statement.all(bindings, (err, rows) => {
+            if (err) return reject(err);
+            obj.response = rows;
+            resolve(obj);
+          });
+        }
+      });
+    const statement = statements.get(connection, obj.sql);
+    return statement instanceof Promise ? statement.then(execute) : execute(statement);
+  }
+
+  async destroyRawConnection(connection: Connection): Promise<void> {
+    await preparedOf.get(connection)?.finalizeAll();
+    preparedOf.delete(connection);
+    await new Promise<void>((resolve, reject) =>
+      connection.close((err) => (err ? reject(err) : resolve())),
+    );
+  }
+}
+
+/** Runs `body` in one write transaction; see {@link sqliteTransactions}. */
+export type TransactionRunner = <T>(body: (trx: Knex) => Promise<T>) => Promise<T>;
+
+/** The parts of knex's client that a pinned copy of it needs. */
+interface KnexClient {
+  acquireConnection(): Promise<Connection>;
+  releaseConnection(connection: Connection): Promise<unknown>;
+  emit(event: string, ...args: unknown[]): boolean;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+}
+
+const FORWARDED_EVENTS = ["start", "query", "query-error", "query-response"];
+
+/**
+ * A knex whose every query runs on `connection`: a copy of `db`'s client that acquires that
+ * connection and never releases it, built once per connection and reused (knex's own
+ * transactions build one per transaction). Its query events are re-emitted on `db`'s client,
+ * so that `db.on("query")` listeners (telemetry, tests) see them.
+ */
+function pinnedKnex(db: Knex, connection: Connection): Knex {
+  const client = db.client as KnexClient & Record<string, unknown>;
+  const pinned = Object.create(Object.getPrototypeOf(client) as object) as KnexClient &
+    Record<string, unknown>;
+  for (const key of [
+    "config",
+    "version",
+    "driver",
+    "connectionSettings",
+    "valueForUndefined",
+    "logger",
+  ]) {
+    pinned[key] = client[key];
+  }
+  // Nested knex transactions become savepoints, as inside knex's own transactions.
+  pinned.transacting = true;
+  pinned.acquireConnection = () => Promise.resolve(connection);
+  pinned.releaseConnection = () => Promise.resolve();
+  for (const event of FORWARDED_EVENTS) {
+    pinned.on(event, (...args: unknown[]) => client.emit(event, ...args));
+  }
+  return makeKnex(pinned);
+}
+
+const pinnedOf = new WeakMap<Connection, Knex>();
+
+/**
+ * Write transactions on a SQLite store without knex's transaction machinery, which builds a
+ * client, a knex instance and a promise chain per transaction: more CPU than a one-row write
+ * itself (bench section d). Takes the store's one connection from the pool (so reads wait,
+ * as they did for knex's transactions), runs BEGIN IMMEDIATE, `body` with a knex pinned to
+ * that connection, and COMMIT, as prepared statements; ROLLBACK if `body` or COMMIT fails.
+ */
+export function sqliteTransactions(db: Knex): TransactionRunner {
+  const client = db.client as KnexClient;
+  return async <T>(body: (trx: Knex) => Promise<T>): Promise<T> => {
+    const connection = await client.acquireConnection();
+    try {
+      let trx = pinnedOf.get(connection);
+      if (!trx) {
+        trx = pinnedKnex(db, connection);
+        pinnedOf.set(connection, trx);
+      }
+      await trx.raw("BEGIN IMMEDIATE");
+      try {
+        const result = await body(trx);
+        await trx.raw("COMMIT");
+        return result;
+      } catch (err) {
+        // A failed COMMIT may leave the transaction open (SQLITE_BUSY); a rolled-back one
+        // makes this ROLLBACK fail, which changes nothing.
+        await trx.raw("ROLLBACK").catch(() => undefined);
+        throw err;
+      }
+    } finally {
+      await client.releaseConnection(connection);
+    }
+  };
+}
+
+// Instances of a service open one file at once, and only one may migrate it. knex's own lock
+// is a row in a table: a process that dies holding it leaves it set for ever, and two first
+// starts race to create that table. So migrations run under an OS-level lock instead: an
+// exclusive SQLite transaction on a side file, which the OS releases when its holder dies.
+const MIGRATION_LOCK_WAIT_MS = 30_000;
+
+type RawDatabase = {
+  exec(sql: string, done: (err: Error | null) => void): void;
+  close(done: (err: Error | null) => void): void;
+};
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const sqlite3 = require("sqlite3") as { Database: new (file: string) => RawDatabase };
+const exec = (db: RawDatabase, sql: string): Promise<void> =>
+  new Promise((resolve, reject) => db.exec(sql, (err) => (err ? reject(err) : resolve())));
+
+async function withMigrationLock(file: string, work: () => Promise<void>): Promise<void> {
+  if (file === ":memory:") return work();
+  const lock = new sqlite3.Database(`${file}.migrate-lock`);
+  try {
+    await exec(lock, `PRAGMA busy_timeout = ${MIGRATION_LOCK_WAIT_MS}; BEGIN EXCLUSIVE`);
+    await work();
+    await exec(lock, "COMMIT");
+  } finally {
+    await new Promise<void>((resolve) => lock.close(() => resolve()));
+  }
+}
+
+/**
+ * Opens a SQLite file (created if needed, with its directory) or ":memory:", migrated.
+ * One connection: SQLite has one writer anyway, and an in-memory database lives only as long
+ * as its connection. Write transactions are BEGIN IMMEDIATE (see above).
+ */
+export async function openSqlite(
+  options: StoreOptions,
+  migrations: readonly Migration[],
+  busyTimeoutMs: number,
+): Promise<Knex> {
+  const { file } = options;
+  if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
+  const pragmas = [
+    "PRAGMA journal_mode = WAL",
+    `PRAGMA busy_timeout = ${busyTimeoutMs}`,
+    "PRAGMA foreign_keys = ON",
+    `PRAGMA synchronous = ${options.durability === "full" ? "FULL" : "NORMAL"}`,
+  ].join("; ");
+
+  const db = knex({
+    client: ImmediateSqlite3Client as unknown as typeof Knex.Client,
+    connection: { filename: file },
+    useNullAsDefault: true,
+    pool: {
+      min: 1,
+      max: 1,
+      afterCreate: (
+        conn: { exec(sql: string, done: (err: Error | null) => void): void },
+        done: (err: Error | null, conn: unknown) => void,
+      ) => conn.exec(pragmas, (err) => done(err, conn)),
+    },
+  });
+  try {
+    await withMigrationLock(file, () => applyMigrations(db, migrations));
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+  return db;
+}
