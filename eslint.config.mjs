@@ -3,6 +3,85 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 import prettier from "eslint-config-prettier";
 
+
+// The layering, as lint rules. no-restricted-imports sees an import as written, so the rules are
+// made per folder depth, where a count of "../" names a fixed place:
+// - nothing outside mesh/ reaches past an entry: `mesh` or `mesh/<folder>`, never a file in it;
+// - mesh/ never imports services/, scripts/ or bench/ (its tests may use test/'s helpers);
+// - a service imports only gen/, mesh's entries, services/common and its own folder (its tests
+//   may use test/'s helpers too).
+const up = (n) => `(\\.\\./){${n}}`;
+const DEEP_MESH = {
+  regex: "^(\\.\\./)+mesh/[^/]+/",
+  message: "Import mesh through its entries: `mesh` or `mesh/<folder>`, not a file inside one.",
+};
+const layering = [];
+for (let depth = 0; depth <= 3; depth++) {
+  const below = "/*".repeat(depth);
+  layering.push({
+    files: [`mesh${below}/*.ts`],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: `^${up(depth + 1)}(services|scripts|bench)(/|$)`,
+              message: "The mesh never imports services, scripts or benchmarks.",
+            },
+          ],
+        },
+      ],
+    },
+  });
+  layering.push({
+    files: [`mesh${below}/*.ts`],
+    ignores: ["**/*.test.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: `^${up(depth + 1)}(services|scripts|bench|test)(/|$)`,
+              message: "The mesh never imports services, scripts, benchmarks or tests.",
+            },
+          ],
+        },
+      ],
+    },
+  });
+  for (const tests of [true, false]) {
+    const root = tests ? "gen/|mesh(/[a-z-]+)?$|test/" : "gen/|mesh(/[a-z-]+)?$";
+    layering.push({
+      files: [tests ? `services/*${below}/*.test.ts` : `services/*${below}/*.ts`],
+      ...(tests ? {} : { ignores: ["**/*.test.ts"] }),
+      rules: {
+        "no-restricted-imports": [
+          "error",
+          {
+            patterns: [
+              DEEP_MESH,
+              {
+                regex: `^${up(depth + 1)}(?!common(/|$))[^.]`,
+                message: "A service never imports another service; shared code is services/common.",
+              },
+              {
+                regex: `^${up(depth + 2)}(?!${root})`,
+                message: "A service imports only gen/, mesh's entries and services/common.",
+              },
+            ],
+          },
+        ],
+      },
+    });
+  }
+}
+layering.push({
+  files: ["scripts/**/*.ts", "test/**/*.ts", "bench/**/*.ts"],
+  rules: { "no-restricted-imports": ["error", { patterns: [DEEP_MESH] }] },
+});
+
 export default tseslint.config(
   // Generated code is never linted (it is checked against a fresh codegen instead).
   { ignores: ["gen/**", "dist/**", "node_modules/**", "data/**", "coverage/**"] },
@@ -43,5 +122,6 @@ export default tseslint.config(
       },
     },
   },
+  ...layering,
   prettier,
 );

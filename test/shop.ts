@@ -14,8 +14,10 @@ import {
   type ComposedService,
   type Peer,
   type PolicyConfig,
+  type ServiceDeps,
   type ServiceModule,
   type Store,
+  type Topology,
 } from "../mesh";
 import { servicesInStartOrder } from "../mesh/config";
 import { createEndUserAuthenticator, createTokenVerifier } from "../mesh/identity";
@@ -94,17 +96,50 @@ const TEST_PASSWORD = "correct horse battery";
  */
 export function serviceModuleOf(name: string): ServiceModule<unknown> {
   const exportName = name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const module = (
-    require(join(__dirname, "..", "services", name, "compose")) as Record<
-      string,
-      ServiceModule<unknown> | undefined
-    >
-  )[exportName];
+  const file = join(__dirname, "..", "services", name, "compose");
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- found by name at run time
+  const exports = require(file) as Record<string, ServiceModule<unknown> | undefined>;
+  const module = exports[exportName];
   if (!module?.compose) {
     throw new Error(`services/${name}/compose.ts must export "${exportName}", a ServiceModule`);
   }
   return module;
+}
+
+/** A service composed on an in-memory store (or `file`), as its main.ts composes it. */
+export interface ComposedForTest<C extends ComposedService = ComposedService> {
+  composed: C;
+  store: Store;
+}
+
+/**
+ * Composes service `name` of mesh.yaml with its own compose.ts on a store at `file`
+ * (in-memory by default); `connect` gives it its peers (none by default). Close the store.
+ */
+export async function composeService<C extends ComposedService = ComposedService>(
+  name: string,
+  options: {
+    file?: string;
+    connect?: ServiceDeps["connect"];
+    serviceOptions?: unknown;
+    topology?: Topology;
+  } = {},
+): Promise<ComposedForTest<C>> {
+  const module = serviceModuleOf(name);
+  const log = silentLogger();
+  const store = await openStore({
+    file: options.file ?? ":memory:",
+    migrations: module.migrations,
+    log,
+  });
+  const connect: ServiceDeps["connect"] =
+    options.connect ??
+    ((_, peer) => {
+      throw new Error(`${name} was composed without peers, and asked for ${peer}`);
+    });
+  const topology = options.topology ?? loadTopology({});
+  const composed = await module.compose({ store, connect, log, topology }, options.serviceOptions);
+  return { composed: composed as C, store };
 }
 
 /** One service of the shop running in this process. */

@@ -17,11 +17,17 @@ describe("knex internals (mesh/internals/knex.ts)", () => {
 
   it("has the SQLite client and transaction classes the store extends", () => {
     expect({ where, client: typeof Sqlite3Client }).toEqual({ where, client: "function" });
-    expect({ where, query: typeof Sqlite3Client.prototype._query }).toEqual({
+    expect({
+      where,
+      query: typeof (Sqlite3Client.prototype as { _query?: unknown })._query,
+    }).toEqual({
       where,
       query: "function",
     });
-    expect({ where, transaction: typeof SqliteTransaction.prototype.query }).toEqual({
+    expect({
+      where,
+      transaction: typeof (SqliteTransaction.prototype as { query?: unknown }).query,
+    }).toEqual({
       where,
       transaction: "function",
     });
@@ -35,7 +41,7 @@ describe("knex internals (mesh/internals/knex.ts)", () => {
     });
     try {
       const pinned = makeKnex(base.client as object);
-      const rows = (await pinned.raw("select 1 + 1 as two")) as Array<{ two: number }>;
+      const rows: unknown = await pinned.raw("select 1 + 1 as two");
       expect({ where, rows }).toEqual({ where, rows: [{ two: 2 }] });
     } finally {
       await base.destroy();

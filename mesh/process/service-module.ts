@@ -26,7 +26,7 @@ export function served<S extends ServiceDefinition>(
   definition: S,
   handlers: ServiceHandlers<S>,
 ): ServedService {
-  return { definition, handlers: handlers as ServiceHandlers<ServiceDefinition> };
+  return { definition, handlers };
 }
 
 /**

@@ -3,7 +3,7 @@ import {
   HealthClient,
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from "../../gen/grpc/health/v1/health";
-import { freePorts } from "../../scripts/ports";
+import { createServer, type AddressInfo } from "node:net";
 import type { HealthListener } from "./health-listener";
 import { silentLogger } from "../telemetry/logger";
 import { createMeshServer } from "./server";
@@ -12,6 +12,16 @@ import { createTelemetry } from "../telemetry";
 import { loadTopology, serviceOf } from "../config/topology";
 
 const CALL_TIMEOUT_MS = 5_000;
+
+/** A port nothing listens on now: bound and released by the OS's choice. */
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const probe = createServer().once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
 
 /** The users process as main.ts builds it, on an ephemeral port. */
 function usersProcess(): Pick<ServiceProcess, "server" | "config" | "log" | "telemetry"> {
@@ -40,7 +50,7 @@ const check = (port: number): Promise<ServingStatus> => {
 describe("plaintext health listener (MESH_HEALTH_PORT)", () => {
   it("answers the kubelet's grpc probe with the main server's status, through drain", async () => {
     const service = usersProcess();
-    const [healthPort] = await freePorts(1);
+    const healthPort = await freePort();
     const listener = (await serve(service, {
       MESH_HEALTH_PORT: String(healthPort),
     })) as HealthListener;

@@ -4,18 +4,12 @@
    The gateway's answers are JSON read as `any` and pinned by expect(), field by field. */
 import { randomUUID } from "node:crypto";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
-import { createMeshServer, openStore, silentLogger, type Store } from "../../mesh";
+import { createMeshServer, silentLogger, type ServiceHandlers, type Store } from "../../mesh";
 import { createFaultSource, faultsOverrideFile, watchFaults } from "../../mesh/server";
 import { startGatewayShop, type GatewayShop } from "../../test/gateway-harness";
+import { composeService, TEST_SCRYPT } from "../../test/shop";
 import { startTestServer, type TestServer } from "../../test/support";
 import { createGateway, type Gateway } from "./gateway";
-import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
-import { migrations as inventoryMigrations } from "../inventory/migrations";
-import { createInventoryService } from "../inventory/service";
-import { createInventoryStore } from "../inventory/store";
-import { migrations as usersMigrations } from "../users/migrations";
-import { createUsersService } from "../users/service";
-import { createUsersStore } from "../users/store";
 
 interface Answer {
   status: number;
@@ -285,36 +279,34 @@ describe("deadlines, unavailability, trace context", () => {
 
   beforeAll(async () => {
     const log = silentLogger();
-    const usersStore = await openStore({ file: ":memory:", migrations: usersMigrations, log });
-    const inventoryStore = await openStore({
-      file: ":memory:",
-      migrations: inventoryMigrations,
-      log,
+    const inventory = await composeService("inventory");
+    const users = await composeService("users", {
+      serviceOptions: { key: env.shop.signingKey, scrypt: TEST_SCRYPT },
     });
-    stores.push(usersStore, inventoryStore);
+    stores.push(users.store, inventory.store);
     // Inventory whose every call waits 2 s before the handler: a fault, as mesh.yaml would add.
     const faults = createFaultSource("inventory", [
       { service: "inventory", delay: { percentage: 100, duration: 2_000 } },
     ]);
     const server = createMeshServer({ log, faults, shutdownGraceMs: 500 });
-    server.addService(
-      InventoryServiceService,
-      createInventoryService({ store: createInventoryStore(inventoryStore) }),
-    );
+    for (const { definition, handlers } of inventory.composed.services) {
+      server.addService(definition, handlers);
+    }
     const port = await server.listen("127.0.0.1:0");
     server.ready();
     slow = { address: `127.0.0.1:${port}`, server, close: () => server.shutdown() };
     // Users that records the metadata each GetUser arrives with.
-    const users = createUsersService({ store: createUsersStore(usersStore) });
+    const usersHandlers = users.composed.services.find((s) => s.definition === UserServiceService)
+      ?.handlers as unknown as ServiceHandlers<typeof UserServiceService>;
     recording = await startTestServer((s) =>
       s.addService(UserServiceService, {
-        ...users,
+        ...usersHandlers,
         getUser: (request, context) => {
           seen.push({
             traceparent: context.metadata.get("traceparent")[0] as string,
             authorization: context.metadata.get("authorization")[0] as string,
           });
-          return users.getUser(request, context);
+          return usersHandlers.getUser(request, context);
         },
       }),
     );
