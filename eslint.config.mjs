@@ -3,7 +3,6 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 import prettier from "eslint-config-prettier";
 
-
 // The layering, as lint rules. no-restricted-imports sees an import as written, so the rules are
 // made per folder depth, where a count of "../" names a fixed place:
 // - nothing outside mesh/ reaches past an entry: `mesh` or `mesh/<folder>`, never a file in it;
