@@ -7,7 +7,7 @@
 import { parseDuration } from "../mesh/config";
 import { runChaos, type ChaosReport } from "./chaos/run";
 import { SCENARIOS } from "./chaos/scenarios";
-import { SERVICES } from "./members";
+import { shopServices } from "./members";
 import { freeInstancePorts } from "./ports";
 
 function flag(name: string, fallback: string): string {
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
   if (!(ratePerSecond > 0 && ratePerSecond <= 500))
     throw new Error("--rate: from 1 to 500 orders per second");
 
-  const ports = await freeInstancePorts(SERVICES.length, 100);
+  const ports = await freeInstancePorts(shopServices().length, 100);
   const report = await runChaos({
     scenario,
     durationMs,

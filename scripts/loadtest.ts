@@ -4,6 +4,7 @@
  * drives the mesh described by the topology (mesh.yaml, or MESH_TOPOLOGY), as start:all runs
  * it, or with --start a mesh of its own in a temp folder. Shows progress, then a summary.
  */
+import { shopServices } from "./members";
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { loadTopology, type Topology } from "../mesh";
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
     let topology: Topology;
     if (opts.start) {
       process.stderr.write("starting a mesh of its own in a temp folder…\n");
-      scratch = await startScratchMesh({ services: ["users", "inventory", "payments", "orders"] });
+      scratch = await startScratchMesh({ services: shopServices(["orders"]) });
       topology = scratch.topology;
     } else topology = loadTopology();
     const runId = randomBytes(3).toString("hex");

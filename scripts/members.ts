@@ -1,12 +1,17 @@
 import { join } from "node:path";
-import { type Topology } from "../mesh";
+import { loadTopology, type Topology } from "../mesh";
+import { servicesInStartOrder } from "../mesh/config";
 import { type MeshIdentity } from "../mesh/identity";
 import { adminPortOf, memberName } from "../mesh/telemetry";
 import { waitForServing } from "./health-wait";
 import type { Supervisor } from "./supervisor";
 
-/** The services of the shop, in start order. */
-export const SERVICES = ["users", "inventory", "payments", "orders", "notifications"] as const;
+/**
+ * The services of the project's mesh.yaml, each after those it depends on; with `roots`, only
+ * those and what they depend on (`["orders"]`: what placing an order needs).
+ */
+export const shopServices = (roots?: readonly string[]): string[] =>
+  servicesInStartOrder(loadTopology({}), roots);
 
 /** One process of the mesh: an instance of a service. */
 export interface Member {
@@ -21,7 +26,10 @@ export interface Member {
 }
 
 /** Every process the topology asks for, service by service. */
-export function membersOf(topology: Topology, services: readonly string[] = SERVICES): Member[] {
+export function membersOf(
+  topology: Topology,
+  services: readonly string[] = servicesInStartOrder(topology),
+): Member[] {
   return services.flatMap((name) => {
     const service = topology.services[name];
     if (!service) throw new Error(`${topology.file}: services.${name} is missing`);

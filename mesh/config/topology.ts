@@ -398,11 +398,15 @@ export function serviceOf(
 /**
  * The services of the topology in an order where each comes after those it `dependsOn`, and
  * otherwise in the file's order: the one list of services, which start:all, the deploy
- * generator and the tests derive from mesh.yaml.
+ * generator and the tests derive from mesh.yaml. With `roots`, only those services and what they
+ * depend on, directly or not (what `orders` needs to place an order).
  *
  * @throws TopologyError when `dependsOn` goes round in a circle.
  */
-export function servicesInStartOrder(topology: Topology): string[] {
+export function servicesInStartOrder(
+  topology: Topology,
+  roots: readonly string[] = Object.keys(topology.services),
+): string[] {
   const order: string[] = [];
   const visiting = new Set<string>();
   const visit = (name: string, path: string[]): void => {
@@ -412,11 +416,14 @@ export function servicesInStartOrder(topology: Topology): string[] {
         `${topology.file}: services.${name}.dependsOn: a cycle (${[...path, name].join(" -> ")})`,
       );
     }
+    if (!topology.services[name]) {
+      throw new TopologyError(`${topology.file}: services.${name} is missing`);
+    }
     visiting.add(name);
     for (const peer of topology.services[name].dependsOn) visit(peer, [...path, name]);
     visiting.delete(name);
     order.push(name);
   };
-  for (const name of Object.keys(topology.services)) visit(name, []);
+  for (const name of roots) visit(name, []);
   return order;
 }

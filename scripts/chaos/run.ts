@@ -13,7 +13,7 @@ import {
   memberServing,
   membersOf,
   metricsUrlOf,
-  SERVICES,
+  shopServices,
   startMember,
   type Member,
 } from "../members";
@@ -35,7 +35,7 @@ export interface ChaosOptions {
   scenario: string;
   durationMs: number;
   ratePerSecond: number;
-  /** A free port per service of SERVICES, in order; second instances are 100 up. */
+  /** A free port per service of shopServices(), in order; second instances are 100 up. */
   ports: number[];
   seed: number;
   /** Where progress lines go. Defaults to nowhere. */
@@ -118,7 +118,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     faults: object[];
   };
   doc.dataDir = dir;
-  SERVICES.forEach((name, i) => {
+  const services = shopServices();
+  services.forEach((name, i) => {
     doc.services[name].port = options.ports[i];
     doc.services[name].instances = INSTANCES[name] ?? 1;
   });
@@ -130,7 +131,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   // The invariants read the stores as SQLite files in `dir`: a DATABASE_URL in the caller's
   // environment must not move the services to PostgreSQL (an empty value is ignored).
   const sqliteOnly = Object.fromEntries(
-    ["DATABASE_URL", ...SERVICES.map((name) => `${name.toUpperCase()}_DATABASE_URL`)].map(
+    ["DATABASE_URL", ...services.map((name) => `${name.toUpperCase()}_DATABASE_URL`)].map(
       (variable) => [variable, ""],
     ),
   );

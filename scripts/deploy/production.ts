@@ -13,8 +13,6 @@ export const DATA_STORES = {
     url: "nats://nats.nats.svc.cluster.local:4222",
   },
 };
-/** The services that publish or consume events, and so talk to NATS in production. */
-export const EVENT_SERVICES = ["orders", "notifications"];
 /** Secret holding a service's PostgreSQL URL under the key `url`; created out of band. */
 export const databaseSecret = (name: string): string => `${name}-database`;
 const MIN_REPLICAS = 2;
@@ -103,7 +101,9 @@ export function productionPatches(all: readonly Workload[]): object[] {
             },
           ]
         : []),
-      ...(EVENT_SERVICES.includes(w.name)
+      // The event transport is the whole mesh's (mesh.yaml's `events`): every producer
+      // (orders, payments) publishes to NATS and every consumer reads from it.
+      ...(stateful
         ? [
             { name: "EVENTS_TRANSPORT", value: "nats" },
             { name: "NATS_URL", value: DATA_STORES.nats.url },

@@ -1,6 +1,6 @@
 import { formatReport } from "../../scripts/chaos";
 import { runChaos } from "../../scripts/chaos/run";
-import { SERVICES } from "../../scripts/members";
+import { shopServices } from "../../scripts/members";
 import { freeInstancePorts } from "../../scripts/ports";
 
 // The short version of `npm run chaos` that CI runs: every kind of fault, a few seconds of
@@ -9,7 +9,7 @@ describe("npm run chaos, short", () => {
   jest.setTimeout(120_000);
 
   it("loses and duplicates nothing while instances are killed, drained and fail 20% of charges", async () => {
-    const ports = await freeInstancePorts(SERVICES.length, 100);
+    const ports = await freeInstancePorts(shopServices().length, 100);
 
     const report = await runChaos({
       scenario: "full",
@@ -28,7 +28,7 @@ describe("npm run chaos, short", () => {
   });
 
   it("gives every ended order exactly one notification while orders and notifications are killed", async () => {
-    const ports = await freeInstancePorts(SERVICES.length, 100);
+    const ports = await freeInstancePorts(shopServices().length, 100);
 
     const report = await runChaos({
       scenario: "events",

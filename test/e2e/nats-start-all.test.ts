@@ -7,13 +7,15 @@ import { OrderServiceService } from "../../gen/shop/orders/v1/orders";
 import { UserServiceService } from "../../gen/shop/users/v1/users";
 import { createPeer } from "../../mesh";
 import { projectRoot } from "../../mesh/config";
+import { shopServices } from "../../scripts/members";
 import { eventStreamName } from "../../services/common/nats/jetstream";
 import { projectPolicy } from "../support";
 import { natsServerAvailable, startNatsServer, type TestNatsServer } from "../nats-server";
 import { freeInstancePorts, operatorDial, startAll } from "./processes";
 
 const STARTUP_MS = 60_000;
-const NAMES = ["users", "inventory", "payments", "orders", "notifications"] as const;
+// The services of mesh.yaml, each after those it depends on.
+const NAMES = shopServices();
 const describeNats = natsServerAvailable() ? describe : describe.skip;
 
 describeNats("npm run start:all with EVENTS_TRANSPORT=nats (a real nats-server)", () => {

@@ -8,6 +8,7 @@ import { PaymentServiceService, PaymentStatus } from "../../gen/shop/payments/v1
 import { UserServiceService } from "../../gen/shop/users/v1/users";
 import { createPeer } from "../../mesh";
 import { projectRoot } from "../../mesh/config";
+import { shopServices } from "../../scripts/members";
 import { checkHealth, waitForServing } from "../../scripts/health-wait";
 import { grpcurl } from "../grpcurl";
 import { projectPolicy } from "../support";
@@ -22,7 +23,8 @@ import {
 } from "./processes";
 
 const STARTUP_MS = 60_000;
-const NAMES = ["users", "inventory", "payments", "orders", "notifications"] as const;
+// The services of mesh.yaml, each after those it depends on.
+const NAMES = shopServices();
 
 /** start:all on free ports and a fresh data folder, so it never meets a developer's mesh. */
 async function launch(

@@ -7,15 +7,9 @@ import {
   status,
   type ChannelCredentials,
   type ChannelOptions,
-  type ServiceDefinition,
   type ServiceError,
 } from "@grpc/grpc-js";
 import { parse as parseYaml } from "yaml";
-import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
-import { NotificationServiceService } from "../../gen/shop/notifications/v1/notifications";
-import { OrderServiceService } from "../../gen/shop/orders/v1/orders";
-import { PaymentServiceService } from "../../gen/shop/payments/v1/payments";
-import { UserServiceService } from "../../gen/shop/users/v1/users";
 import { createMeshServer, silentLogger, type MeshServer } from "../../mesh";
 import {
   loadDescriptors,
@@ -35,14 +29,10 @@ import { createAccessControl } from "../../mesh/server";
 import type { ServerSurfaceCall } from "../../mesh/api";
 import { sessionOf } from "../../mesh/internals";
 import { describeWithOpenssl, testPki } from "../pki";
+import { shopServiceDefinitions } from "../contracts";
 
-const SERVICES: Record<string, ServiceDefinition> = {
-  users: UserServiceService,
-  inventory: InventoryServiceService,
-  payments: PaymentServiceService,
-  orders: OrderServiceService,
-  notifications: NotificationServiceService,
-};
+// Every service of the contracts, as codegen made them.
+const SERVICES = shopServiceDefinitions();
 const identity = (x: unknown): Buffer => x as Buffer;
 
 /** The callers each handler saw, by method path. */
