@@ -44,11 +44,10 @@ export {
   type MeshServer,
   type ServerStreamHandler,
   type ServiceHandlers,
-  type StreamCallOptions,
   type UnaryHandler,
 } from "./server";
 // Calls to other services.
-export { createPeer, type Peer, type PeerCallOptions } from "./client";
+export { createPeer, type Peer, type PeerCallOptions, type StreamCallOptions } from "./client";
 // End users: whose data a call may see, and the tokens that prove it.
 export {
   actingUser,

@@ -15,3 +15,4 @@ export {
   type CircuitBreakerOptions,
 } from "./breaker";
 export { createPeer, type Peer, type PeerCallOptions, type PeerOptions } from "./peer";
+export type { StreamCallOptions } from "./server-stream";

@@ -23,7 +23,7 @@ import {
 } from "./breaker";
 import type { CallContext } from "../api/call-context";
 import { outgoingMetadata } from "../identity/end-user";
-import { openServerStream, type StreamCallOptions } from "../server/streaming";
+import { openServerStream, type StreamCallOptions } from "./server-stream";
 import { loadDescriptors, type Descriptors } from "../config/descriptors";
 import type { Logger } from "../telemetry/logger";
 import { resolveMethodPolicy, serviceConfigFor } from "../config/policy";

@@ -24,4 +24,4 @@ export {
   type MeshServerOptions,
   type ServiceHandlers,
 } from "./server";
-export type { ServerStreamHandler, StreamCallOptions } from "./streaming";
+export type { ServerStreamHandler } from "./streaming";
