@@ -1,8 +1,4 @@
-import {
-  status,
-  type ServerWritableStream,
-  type handleServerStreamingCall,
-} from "@grpc/grpc-js";
+import { status, type ServerWritableStream, type handleServerStreamingCall } from "@grpc/grpc-js";
 import type { CallContext } from "../api/call-context";
 import { ServerCallContext } from "./context";
 import type { EndUserAuthenticator } from "../identity/end-user";
