@@ -5,7 +5,14 @@ import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { parseDuration } from "./duration";
 import { projectRoot } from "./paths";
-import { loadTopology, parseTopology, serviceOf, TopologyError, type Topology } from "./topology";
+import {
+  loadTopology,
+  parseTopology,
+  serviceOf,
+  servicesInStartOrder,
+  TopologyError,
+  type Topology,
+} from "./topology";
 
 const MESH_YAML = join(projectRoot(), "mesh.yaml");
 
@@ -214,8 +221,11 @@ describe("topology", () => {
 
     it("dependsOn naming a service that is not in the file", () => {
       expect(
-        errorOf(spoiled((d) => (d.services.orders!.dependsOn = ["users", "shipping"]))).message,
-      ).toBe('mesh.yaml: services.orders.dependsOn: "shipping" is not a service in this file');
+        errorOf(spoiled((d) => (d.services.orders!.dependsOn = ["users", "no-such-service"])))
+          .message,
+      ).toBe(
+        'mesh.yaml: services.orders.dependsOn: "no-such-service" is not a service in this file',
+      );
     });
 
     it("a policy for a method that is not in proto/", () => {
@@ -398,8 +408,8 @@ describe("topology", () => {
     const topology = loadTopology({});
 
     expect(serviceOf(topology, "users").listen).toBe("127.0.0.1:50051");
-    expect(() => serviceOf(topology, "shipping")).toThrow(
-      new TopologyError(`${MESH_YAML}: services.shipping is missing`),
+    expect(() => serviceOf(topology, "no-such-service")).toThrow(
+      new TopologyError(`${MESH_YAML}: services.no-such-service is missing`),
     );
   });
 });
@@ -435,5 +445,43 @@ describe("the event transport", () => {
       errorOf(spoiled((d) => (d.events = { transport: "nats", natsUrl: "127.0.0.1:4222" })))
         .message,
     ).toContain("events.natsUrl: expected a URL such as nats://127.0.0.1:4222");
+  });
+});
+
+describe("servicesInStartOrder", () => {
+  type Doc = { services: Record<string, { port: number; dependsOn?: string[] }> };
+  const project = (): Doc => parseYaml(readFileSync(MESH_YAML, "utf8")) as Doc;
+
+  it("lists every service after those it depends on, otherwise in the file's order", () => {
+    const doc = project();
+    // orders first in the file: it still starts after users, inventory and payments.
+    const { orders, ...rest } = doc.services;
+    doc.services = { orders, ...rest };
+    expect(servicesInStartOrder(parseTopology(doc, "t.yaml"))).toEqual([
+      "users",
+      "inventory",
+      "payments",
+      "orders",
+      "notifications",
+    ]);
+  });
+
+  it("with roots, lists only them and what they depend on", () => {
+    expect(servicesInStartOrder(loadTopology({}), ["orders"])).toEqual([
+      "users",
+      "inventory",
+      "payments",
+      "orders",
+    ]);
+  });
+
+  it("refuses a cycle of dependsOn, naming it", () => {
+    const doc = project();
+    doc.services.users.dependsOn = ["notifications"];
+    expect(() => servicesInStartOrder(parseTopology(doc, "t.yaml"))).toThrow(
+      new TopologyError(
+        "t.yaml: services.users.dependsOn: a cycle (users -> notifications -> orders -> users)",
+      ),
+    );
   });
 });

@@ -147,8 +147,11 @@ describe("deploy/k8s", () => {
       );
     }
     expect(objectsOf("production").some((o) => o.kind === "PersistentVolumeClaim")).toBe(false);
-    expect(envOf("production", "orders")).toMatchObject({ EVENTS_TRANSPORT: "nats" });
-    expect(envOf("production", "users").EVENTS_TRANSPORT).toBeUndefined();
+    // The event transport is mesh-wide: producers (orders, payments) and consumers alike.
+    for (const name of stores) {
+      expect(envOf("production", name)).toMatchObject({ EVENTS_TRANSPORT: "nats" });
+    }
+    expect(envOf("production", "gateway").EVENTS_TRANSPORT).toBeUndefined();
   });
 
   describe.each(["istio", "linkerd"])("mesh-%s", (mesh) => {
