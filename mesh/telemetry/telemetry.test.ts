@@ -379,7 +379,7 @@ describe("telemetry", () => {
     closers.push(() => new Promise((resolve) => collector.close(resolve)));
     const { port } = collector.address() as { port: number };
     const script = `
-      const { createTelemetry, silentLogger } = require(${JSON.stringify(join(projectRoot(), "dist", "mesh"))});
+      const { createTelemetry, silentLogger } = require(${JSON.stringify(join(projectRoot(), "dist", "mesh", "telemetry"))});
       const telemetry = createTelemetry({ service: "users", member: "users-1", log: silentLogger() });
       const span = telemetry.tracing.tracer.startSpan("shop.users.v1.UserService/GetUser");
       span.end();
