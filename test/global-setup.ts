@@ -9,9 +9,9 @@ import { join } from "node:path";
  */
 export default function globalSetup(): void {
   const root = join(__dirname, "..");
-  const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
   try {
-    execFileSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], {
+    // npm run build's script: tsc, then the outputs of sources that are gone are removed.
+    execFileSync(process.execPath, [join(root, "scripts", "build.mjs"), "--quiet"], {
       cwd: root,
       stdio: "pipe",
     });

@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+// `npm run build`: compiles the tree into dist/ (incremental, dist/.tsbuildinfo), then removes
+// what no source makes any more. tsc never deletes outputs, and Node resolves
+// require("./mesh/server") to a stale dist/mesh/server.js before dist/mesh/server/index.js, so a
+// file moved into a folder would otherwise keep its old compiled self alive.
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const dist = join(root, "dist");
+
+/** Deletes every `x.js` (and its map) under `dir` whose `x.ts` is gone; then empty folders. */
+function prune(dir) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      prune(path);
+      if (readdirSync(path).length === 0) rmSync(path, { recursive: true });
+      continue;
+    }
+    const compiled = /\.js(\.map)?$/.exec(entry.name);
+    if (!compiled) continue;
+    const source = join(root, relative(dist, path).replace(/\.js(\.map)?$/, ".ts"));
+    if (!existsSync(source)) rmSync(path);
+  }
+}
+
+try {
+  execFileSync(
+    process.execPath,
+    [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"],
+    {
+      cwd: root,
+      stdio: process.argv.includes("--quiet") ? "pipe" : "inherit",
+    },
+  );
+} finally {
+  // Type errors still emit (noEmitOnError is off): prune either way, and let tsc's status stand.
+  if (existsSync(dist)) prune(dist);
+}
