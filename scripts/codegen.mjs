@@ -7,6 +7,29 @@ import { execFileSync } from "node:child_process";
 import { rmSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+// The same conventions as scripts/cli.ts (this file runs before anything is compiled):
+// --help prints the usage and exits 0; a wrong flag names it, with the usage, and exits 2.
+const USAGE = `usage: npm run codegen [-- --check]   (npm run codegen:check is the same with --check)
+
+Lints proto/ (buf lint), regenerates gen/ (buf generate with ts-proto), and writes
+gen/descriptor-set.binpb, the compiled contracts that server reflection serves.
+
+  --check             then exit 1 if gen/ differs from what is committed (CI)
+  -h, --help          show this and exit`;
+const args = process.argv.slice(2);
+if (args.includes("--help") || args.includes("-h")) {
+  console.log(USAGE);
+  process.exit(0);
+}
+let flags;
+try {
+  flags = parseArgs({ args, options: { check: { type: "boolean" } } }).values;
+} catch (err) {
+  process.stderr.write(`codegen: ${err.message}\n\n${USAGE}\n`);
+  process.exit(2);
+}
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const buf = join(root, "node_modules", ".bin", "buf");
@@ -21,7 +44,7 @@ run("generate");
 run("build", "--as-file-descriptor-set", "-o", "gen/descriptor-set.binpb");
 
 // `--check` (CI): the committed gen/ must be exactly what the contracts generate.
-if (process.argv.includes("--check")) {
+if (flags.check) {
   const drift = execFileSync("git", ["status", "--porcelain", "--", "gen"], {
     cwd: root,
     encoding: "utf8",

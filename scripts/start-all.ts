@@ -15,6 +15,7 @@ import {
   type Topology,
 } from "../mesh";
 import { gatewayAddress } from "../services/gateway/address";
+import { readFlags } from "./cli";
 import { checkHealth } from "./health-wait";
 import {
   GATEWAY_LABEL,
@@ -28,6 +29,19 @@ import {
 import { prepareOperator } from "./operator";
 import { DEMO_LOGIN, DEMO_PASSWORD, seedDemoData } from "./seed";
 import { createSupervisor } from "./supervisor";
+
+const SCRIPT = {
+  name: "start:all",
+  usage: `usage: npm run start:all -- [--plaintext]
+
+Starts every service of mesh.yaml as its own process, waits until each serves, seeds demo
+data once, starts the REST gateway and dashboard, and prints a status table and commands to
+try. Ctrl-C stops everything.
+
+  --plaintext         no TLS and no authorization (also MESH_PLAINTEXT=1); a loud warning
+  -h, --help          show this and exit`,
+  options: { plaintext: { type: "boolean" } },
+} as const;
 
 const READY_TIMEOUT_MS = 30_000;
 const RESTART_DELAY_MS = 1_000;
@@ -115,7 +129,7 @@ export function exampleCommands(
 
 async function main(): Promise<void> {
   // Set before the topology is read; the services inherit it.
-  if (process.argv.includes("--plaintext")) process.env.MESH_PLAINTEXT = "1";
+  if (readFlags(SCRIPT).values.plaintext) process.env.MESH_PLAINTEXT = "1";
   let topology: Topology;
   try {
     topology = loadTopology();

@@ -3,6 +3,7 @@ import { join, posix } from "node:path";
 import { DockerfileParser, type Copy } from "dockerfile-ast";
 import { parse as parseYaml } from "yaml";
 import { projectRoot } from "../../mesh/paths";
+import { readFlags } from "../cli";
 import { contextFiles } from "./dockerignore";
 
 /** Services that are not in mesh.yaml but get an image too (HTTP only). */
@@ -181,7 +182,19 @@ export function checkImage(root: string = projectRoot()): ImageCheck {
   return { files, problems, absentServices };
 }
 
+const SCRIPT = {
+  name: "image:context",
+  usage: `usage: npm run image:context
+
+Checks the Dockerfile against its build context without a Docker engine (see checkImage in
+scripts/deploy/image-context.ts) and exits 1 naming each problem.
+
+  -h, --help          show this and exit`,
+  options: {},
+} as const;
+
 if (require.main === module) {
+  readFlags(SCRIPT);
   const { files, problems, absentServices } = checkImage();
   console.log(`image context: ${files.length} files`);
   for (const name of absentServices) console.log(`  SERVICE=${name}: not on this branch yet`);
