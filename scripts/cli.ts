@@ -53,12 +53,12 @@ export function readFlags<const O extends Options>(
     process.exit(0);
   }
   try {
-    return parseArgs({
+    return parseArgs<{ args: string[]; options: O; allowPositionals: boolean; strict: true }>({
       args,
       options: script.options,
       allowPositionals: script.positionals ?? false,
       strict: true,
-    }) as Parsed<O>;
+    });
   } catch (err) {
     return usageError(script, err instanceof Error ? err.message : String(err));
   }
