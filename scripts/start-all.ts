@@ -62,8 +62,13 @@ function table(rows: string[][]): string {
     .join("\n");
 }
 
-/** A path relative to `cwd` when it is under it, absolute otherwise; quoted if need be. */
-function shownPath(file: string, cwd = process.cwd()): string {
+/**
+ * A path relative to `cwd` when it is under it, absolute otherwise; quoted if need be. `cwd`
+ * is where the user typed `npm run start:all` (npm's INIT_CWD; npm itself runs scripts from
+ * the project root), so that the printed commands work pasted there, with grpcurl or with
+ * `npm run grpc`, which reads relative file names from INIT_CWD too.
+ */
+function shownPath(file: string, cwd = process.env.INIT_CWD ?? process.cwd()): string {
   const near = relative(cwd, file);
   const shown = near.startsWith("..") || isAbsolute(near) ? file : near;
   return /^[\w./-]+$/.test(shown) ? shown : `'${shown}'`;
@@ -236,7 +241,8 @@ ${trust(topology, operator.written.length)}
 
 Dashboard: ${gatewayUrl}/   REST API: ${gatewayUrl}/api/products   OpenAPI: ${gatewayUrl}/openapi.json
 
-Try it with grpcurl (no proto files needed: every server has reflection):
+Try it with grpcurl, or without it: \`npm run -s grpc --\` in place of \`grpcurl\` takes the same
+arguments (no proto files needed: every server has reflection):
 
 ${exampleCommands(topology, userId, randomBytes(3).toString("hex"), seed.token)
   .map((c) => `  ${c}`)
