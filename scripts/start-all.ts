@@ -252,7 +252,7 @@ Orders, payments and notifications answer only their own user's data: the comman
 or write it carry ${DEMO_LOGIN}'s access token (password "${DEMO_PASSWORD}"; the last command
 logs in again; tokens last 1 hour). Another user's order id answers NOT_FOUND.
 The second order asks for more kettles than are in stock and is rejected (FAILED_PRECONDITION).
-Both orders become notifications through the orders event stream (the last command).
+Both orders become notifications through the orders event stream (ListNotifications).
 An instance that dies is restarted; kill one (kill -9) and watch the others carry its traffic.
 Each instance serves Prometheus metrics (the last column) and its recent spans at /traces.
 Press Ctrl-C to stop everything.
