@@ -85,7 +85,7 @@ describe("every script's command line", () => {
 
       expect(result).toMatchObject({ code: 0, stderr: "", written: [] });
       expect(result.stdout).toMatch(/^usage: /);
-      expect(result.stdout).toMatch(/\n  -h, -?-help +show this and exit\n/);
+      expect(result.stdout).toMatch(/\n {2}-h, -?-help +show this and exit\n/);
       expect(result.ms).toBeLessThan(QUICK_MS);
     },
   );
