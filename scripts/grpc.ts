@@ -28,6 +28,8 @@ import { exitCodeOf, rpcErrorText, statusText } from "./grpc/status-text";
 /** A failure outside the call: grpcurl prints "<what>: <why>" and exits 1. */
 class Failure extends Error {}
 
+// The mesh's own name for it (mesh/error-details.ts) is not imported: the mesh's entry loads
+// the whole library, and a command-line tool should start quickly.
 const STATUS_DETAILS_KEY = "grpc-status-details-bin";
 
 const out = (text: string): void => void process.stdout.write(`${text}\n`);
