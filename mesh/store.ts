@@ -2,7 +2,6 @@ import type { Knex } from "knex";
 import { createGroupCommit } from "./group-commit";
 import type { Logger } from "./logger";
 import { describeStore, isPostgresUrl } from "./store-location";
-import { openPostgres } from "./store-postgres";
 import { openSqlite, sqliteTransactions } from "./store-sqlite";
 import type { Telemetry } from "./telemetry";
 
@@ -73,6 +72,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   let store: Store;
   if (isPostgresUrl(options.file)) {
+    // Loaded only here: pg and knex's PostgreSQL client cost every SQLite process ~4 MB and
+    // a tenth of its start-up (docs/BENCHMARKS.md, "start:all").
+    const { openPostgres } = await import("./store-postgres");
     const postgres = await openPostgres(options, migrations, busyTimeoutMs);
     const { db } = postgres;
     store = {

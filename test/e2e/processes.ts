@@ -16,7 +16,19 @@ export interface StartAll {
 
 /** Starts `node dist/scripts/start-all.js` with extra environment and arguments. */
 export function startAll(root: string, env: NodeJS.ProcessEnv, args: string[] = []): StartAll {
-  const child = spawn(process.execPath, [join(root, "dist", "scripts", "start-all.js"), ...args], {
+  return startCommand(
+    [process.execPath, join(root, "dist", "scripts", "start-all.js"), ...args],
+    root,
+    env,
+  );
+}
+
+/**
+ * Starts any command line that runs start:all (`npm run start:all`, or the same under
+ * `timeout`, a shell or a new PID namespace), in `root`, with extra environment.
+ */
+export function startCommand(command: string[], root: string, env: NodeJS.ProcessEnv): StartAll {
+  const child = spawn(command[0], command.slice(1), {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -62,6 +74,27 @@ export function pidsWithEnv(name: string, value: string): number[] {
       }
     })
     .map(Number);
+}
+
+/** Whether process `pid` still exists (a zombie not yet reaped counts as gone). */
+export function alive(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/** The children of process `pid`, from /proc (Linux 3.5 and later). */
+export function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+      .split(" ")
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
 }
 
 /** The command line of a process, or "" once it is gone. */
