@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [--quick] [--only a,b,c,d,e] [--json FILE]`: the benchmark suite. Runs
+ * `npm run bench -- [--quick] [--only a,b,c,d,e,f] [--json FILE]`: the benchmark suite. Runs
  * each comparison side by side in one run and prints one self-describing report (command,
  * machine, time, medians, ratios against the targets, what bounds each number).
  */
@@ -10,10 +10,11 @@ import { runGrowth } from "./growth";
 import { runHops } from "./hops";
 import { runPlaceOrder } from "./place-order";
 import { formatReport, machineInfo, type BenchReport, type SectionResult } from "./report";
+import { runStartAll } from "./start-all";
 import { runStore } from "./store-writes";
 
 /** The sections, in report order; `hops` yields a and b together. */
-const SECTIONS = ["a", "b", "c", "d", "e"] as const;
+const SECTIONS = ["a", "b", "c", "d", "e", "f"] as const;
 
 function flag(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -47,6 +48,10 @@ export async function runSuite(
   if (want("e")) {
     progress("e: growth of GetOrder and ListOrders…");
     sections.push(await runGrowth(config, progress));
+  }
+  if (want("f")) {
+    progress("f: npm run start:all, time to up and idle memory…");
+    sections.push(await runStartAll(config));
   }
   return {
     command: ["npm run bench --", ...process.argv.slice(2)].join(" "),

@@ -68,7 +68,11 @@ const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
  * same store holds at a time, released by the OS or server if that process dies.
  */
 export async function openStore(options: StoreOptions): Promise<Store> {
-  const migrations = [...options.migrations].sort((a, b) => a.name.localeCompare(b.name));
+  // By code unit, as knex orders migration files: localeCompare would load ICU's collation
+  // tables into every process (~3 MB resident) to sort ASCII names.
+  const migrations = [...options.migrations].sort((a, b) =>
+    a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+  );
   const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   let store: Store;
   if (isPostgresUrl(options.file)) {
