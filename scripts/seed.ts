@@ -81,12 +81,13 @@ export async function seedDemoData(
       pageToken = page.nextPageToken;
     } while (pageToken !== "");
 
-    // Another start:all on the same data may create the same rows meanwhile: tolerated.
-    const newUsers = await Promise.all(
-      DEMO_USERS.filter((user) => !userIds.has(user.email)).map((user) =>
-        users.createUser(user).catch(tolerateExisting),
-      ),
-    );
+    // Another start:all on the same data may create the same rows meanwhile: tolerated. One
+    // user at a time: each hashes a password, and three at once on a busy machine can take
+    // longer than the call's deadline.
+    const newUsers = [];
+    for (const user of DEMO_USERS.filter((u) => !userIds.has(u.email))) {
+      newUsers.push(await users.createUser(user).catch(tolerateExisting));
+    }
     if (newUsers.length > 0) userIds = await listUserIds();
     const newProducts = await Promise.all(
       DEMO_PRODUCTS.filter((p) => !skus.has(p.sku)).map((p) =>
