@@ -8,7 +8,7 @@
 # Checked offline in CI without a Docker engine: scripts/deploy/image-context.ts, which also
 # checks that the runtime stage holds every file the code reads (scripts/deploy/runtime-files.ts).
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # All dependencies (sqlite3 compiles from source: python3, make, g++), then the TypeScript build.
 FROM ${NODE_IMAGE} AS build
