@@ -4,7 +4,7 @@
  * `npm run start:all -- --plaintext` (or MESH_PLAINTEXT=1) runs it without TLS.
  */
 import { randomBytes } from "node:crypto";
-import { isAbsolute, join, relative } from "node:path";
+import { isAbsolute, relative } from "node:path";
 import {
   certificateFiles,
   describeStore,
@@ -35,22 +35,19 @@ const RESTART_DELAY_MS = 1_000;
 // crash-looping: the mesh is stopped instead of restarting it forever.
 const CRASH_LOOP_WINDOW_MS = 10_000;
 const CRASH_LOOP_EXITS = 3;
-// V8 lets the young generation grow to 16 MB semi-spaces (32 MB on Node 22 and later), which
-// idle members kept committed; 2 MB semi-spaces cut each member's resident memory by about
-// 10 MB (docs/BENCHMARKS.md, "start:all"). Busier deployments leave V8's default.
+// V8 lets the young generation grow to 16 MB semi-spaces on 64-bit machines, which idle
+// members kept committed; 2 MB semi-spaces cut each member's resident memory by about
+// 10 MB (docs/BENCHMARKS.md, section f). Busier deployments keep V8's default.
 const SEMI_SPACE_MB = 2;
 
 /**
- * The environment of every member start:all runs: a smaller young generation, and V8's code
- * cache on disk (Node 22.1 and later; NODE_COMPILE_CACHE, ignored by older Node), so that the
- * next start compiles nothing it compiled before.
+ * The environment of every member start:all runs: NODE_OPTIONS with a smaller young
+ * generation. (NODE_COMPILE_CACHE, when set, reaches the members too: about 9% less CPU to
+ * load the mesh on Node 24, for about 5 MB more resident memory per member.)
  */
-function memberEnv(root: string): NodeJS.ProcessEnv {
+function memberEnv(): NodeJS.ProcessEnv {
   const options = [process.env.NODE_OPTIONS, `--max-semi-space-size=${SEMI_SPACE_MB}`];
-  return {
-    NODE_OPTIONS: options.filter(Boolean).join(" "),
-    NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? join(root, "dist", ".compile-cache"),
-  };
+  return { NODE_OPTIONS: options.filter(Boolean).join(" ") };
 }
 
 function table(rows: string[][]): string {
@@ -144,7 +141,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const root = projectRoot();
-  const env = memberEnv(root);
+  const env = memberEnv();
   let stopping = false;
   let operator: ReturnType<typeof prepareOperator>;
   try {
