@@ -247,8 +247,9 @@ export async function runStartAll(config: BenchConfig): Promise<SectionResult> {
     ],
     notes: [
       `Per member at the last restart: ${last.members.map((m) => `${m.label} ${round3(m.rssMb)} MB, ${round3(m.cpuMs / 1000)} s CPU`).join("; ")}.`,
-      `Every process's CPU until up over ${cpus().length} cores bounds the time to up from below: ` +
-        `${round3(median(warm.map((r) => r.totalCpuMs)) / 1000 / cpus().length)} s here, whatever else runs.`,
+      `CPU s to up: what the processes alive at up had used (npm, start:all, the members; not ` +
+        `a build that had already exited). Over ${cpus().length} cores it bounds the time to up ` +
+        `from below: ${round3(median(warm.map((r) => r.totalCpuMs)) / 1000 / cpus().length)} s here.`,
       "Files MB: pages of mapped files (the node binary, mostly), the same pages in every member.",
     ],
   };
