@@ -24,7 +24,7 @@ const STOP_MS = 20_000;
 const POLL_MS = 100;
 const NAMES = ["users", "inventory", "payments", "orders", "notifications"] as const;
 /** mesh.yaml: two instances of inventory and payments, the second 100 ports up. */
-const SECOND_INSTANCES = ["inventory", "payments"];
+const SECOND_INSTANCES: (typeof NAMES)[number][] = ["inventory", "payments"];
 const NPM_START = ["npm", "run", "-s", "start:all"];
 const MEMBERS = 8;
 
@@ -46,20 +46,23 @@ async function launch(command: string[]): Promise<Launched> {
   const [gatewayPort] = await freePorts(1);
   const env: NodeJS.ProcessEnv = { MESH_DATA_DIR: dataDir, GATEWAY_PORT: String(gatewayPort) };
   NAMES.forEach((name, i) => (env[`${name.toUpperCase()}_PORT`] = String(grpc[i])));
-  const instances = [
-    ...grpc,
-    ...SECOND_INSTANCES.map((name) => grpc[NAMES.indexOf(name as never)] + 100),
-  ];
+  const instances = [...grpc, ...SECOND_INSTANCES.map((name) => grpc[NAMES.indexOf(name)] + 100)];
   const ports = [...instances, ...instances.map(adminPortOf), gatewayPort];
   const run = startCommand(command, projectRoot(), env);
-  await run.waitFor("Press Ctrl-C", STARTUP_MS);
-  const members = pidsWithEnv("MESH_DATA_DIR", dataDir).filter((pid) =>
-    commandLine(pid).includes("dist/services/"),
-  );
-  expect(members).toHaveLength(MEMBERS);
-  for (const port of ports)
-    expect({ port, open: await portOpen(`127.0.0.1:${port}`) }).toEqual({ port, open: true });
-  return { run, dataDir, ports, members };
+  const launched: Launched = { run, dataDir, ports, members: [] };
+  try {
+    await run.waitFor("Press Ctrl-C", STARTUP_MS);
+    launched.members = pidsWithEnv("MESH_DATA_DIR", dataDir).filter((pid) =>
+      commandLine(pid).includes("dist/services/"),
+    );
+    expect(launched.members).toHaveLength(MEMBERS);
+    for (const port of ports)
+      expect({ port, open: await portOpen(`127.0.0.1:${port}`) }).toEqual({ port, open: true });
+    return launched;
+  } catch (err) {
+    cleanUp(launched);
+    throw err;
+  }
 }
 
 /** The pid of the process whose command line contains `text`, among `dataDir`'s. */
