@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { createMeshIdentity, loadTopology, operatorOf, type DialOptions } from "../../mesh";
 
@@ -76,10 +76,10 @@ export function pidsWithEnv(name: string, value: string): number[] {
     .map(Number);
 }
 
-/** Whether process `pid` still exists (a zombie not yet reaped counts as gone). */
+/** Whether process `pid` still exists (a zombie not yet reaped, or a dead one, is gone). */
 export function alive(pid: number): boolean {
   try {
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return !/^State:\s+[ZX]/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
   } catch {
     return false;
   }
@@ -95,6 +95,36 @@ export function childrenOf(pid: number): number[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * Pids of the processes listening on TCP `port` (any address), from /proc/net/tcp{,6} and each
+ * process's open sockets; empty when nothing listens.
+ */
+export function listenersOf(port: number): number[] {
+  const LISTEN = "0A";
+  const inodes = new Set<string>();
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    for (const line of readFileSync(table, "utf8").split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      const local = fields[1]?.split(":")[1];
+      if (local && parseInt(local, 16) === port && fields[3] === LISTEN) inodes.add(fields[9]);
+    }
+  }
+  if (inodes.size === 0) return [];
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+          const link = readlinkSync(`/proc/${pid}/fd/${fd}`, { encoding: "utf8" });
+          return inodes.has(/^socket:\[(\d+)\]$/.exec(link)?.[1] ?? "");
+        });
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
 /** The command line of a process, or "" once it is gone. */
