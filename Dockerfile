@@ -5,9 +5,10 @@
 # Runs as uid 10001 with a read-only root filesystem: the SQLite folder (/data), the topology
 # (/etc/mesh) and the certificates (/etc/mesh/certs) are mounted volumes (deploy/k8s/).
 # No HEALTHCHECK: Kubernetes probes gRPC health on MESH_HEALTH_PORT instead.
-# Checked offline in CI without a Docker engine: scripts/deploy/image-context.ts.
+# Checked offline in CI without a Docker engine: scripts/deploy/image-context.ts, which also
+# checks that the runtime stage holds every file the code reads (scripts/deploy/runtime-files.ts).
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # All dependencies (sqlite3 compiles from source: python3, make, g++), then the TypeScript build.
 FROM ${NODE_IMAGE} AS build
@@ -42,6 +43,8 @@ COPY --from=build /app/package.json /app/package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/gen/descriptor-set.binpb ./gen/descriptor-set.binpb
+# The dashboard's page, script and style, which the gateway serves from the source tree.
+COPY services/gateway/dashboard/public ./services/gateway/dashboard/public
 # The default topology; Kubernetes mounts its ConfigMap and sets MESH_TOPOLOGY instead.
 COPY mesh.yaml ./
 USER 10001:10001

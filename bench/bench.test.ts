@@ -25,11 +25,11 @@ describe("npm run bench --quick", () => {
     if (missing && !process.env.CI) {
       console.warn(`section b will be reported as skipped: ${missing}`);
     }
-    report = await runSuite(tiny, ["a", "b", "c", "d", "e"], () => undefined);
-  }, 180_000);
+    report = await runSuite(tiny, ["a", "b", "c", "d", "e", "f"], () => undefined);
+  }, 300_000);
 
   it("reports every section, in order, with the machine and the command", () => {
-    expect(report.sections.map((s) => s.id)).toEqual(["a", "b", "c", "d", "e"]);
+    expect(report.sections.map((s) => s.id)).toEqual(["a", "b", "c", "d", "e", "f"]);
     expect(report.machine.cores).toBeGreaterThan(0);
     expect(report.machine.node).toBe(process.version);
     const text = formatReport(report);
@@ -37,7 +37,7 @@ describe("npm run bench --quick", () => {
     expect(text).toContain(report.machine.cpuModel);
   });
 
-  it.each(["a", "c", "d", "e"])("section %s has a table and finite numbers", (id) => {
+  it.each(["a", "c", "d", "e", "f"])("section %s has a table and finite numbers", (id) => {
     const section = report.sections.find((s) => s.id === id);
     expect(section?.skipped).toBeUndefined();
     expect(section?.rows.length).toBeGreaterThan(0);
@@ -58,6 +58,16 @@ describe("npm run bench --quick", () => {
     for (const value of Object.values(section?.figures ?? {})) {
       expect(Number.isFinite(value)).toBe(true);
     }
+  });
+
+  it("section f ran start:all through npm twice, measured 8 members, and SIGTERM left nothing", () => {
+    const section = report.sections.find((s) => s.id === "f");
+    expect(section?.rows.map((r) => [r[0], r[3]])).toEqual([
+      ["first start", 8],
+      ["restart 1", 8],
+    ]);
+    expect(section?.figures.leftAfterSigterm).toBe(0);
+    expect(section?.figures.maxMemberRssMb).toBeGreaterThan(0);
   });
 
   it("every target names its value and whether it was met", () => {

@@ -11,10 +11,11 @@ import { runGrowth } from "./growth";
 import { runHops } from "./hops";
 import { runPlaceOrder } from "./place-order";
 import { formatReport, machineInfo, type BenchReport, type SectionResult } from "./report";
+import { runStartAll } from "./start-all";
 import { runStore } from "./store-writes";
 
 /** The sections, in report order; `hops` yields a and b together. */
-const SECTIONS = ["a", "b", "c", "d", "e"] as const;
+const SECTIONS = ["a", "b", "c", "d", "e", "f"] as const;
 
 const SCRIPT = {
   name: "bench",
@@ -66,6 +67,10 @@ export async function runSuite(
   if (want("e")) {
     progress("e: growth of GetOrder and ListOrders…");
     sections.push(await runGrowth(config, progress));
+  }
+  if (want("f")) {
+    progress("f: npm run start:all, time to up and idle memory…");
+    sections.push(await runStartAll(config));
   }
   return {
     command: ["npm run bench --", ...process.argv.slice(2)].join(" "),

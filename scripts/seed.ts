@@ -61,28 +61,49 @@ export async function seedDemoData(
     ...identity.dialOptions("users"),
   });
   try {
-    let created = 0;
-    for (const user of DEMO_USERS) {
-      if (await users.createUser(user).catch(tolerateExisting)) created++;
-    }
-    for (const p of DEMO_PRODUCTS) {
-      const request = {
-        sku: p.sku,
-        name: p.name,
-        description: "",
-        price: { currencyCode: "USD", units: p.units, nanos: p.nanos },
-        initialStock: p.stock,
-      };
-      if (await inventory.createProduct(request).catch(tolerateExisting)) created++;
-    }
-
-    const userIds = new Map<string, string>();
+    // What is there already, so that a restart sends no CreateUser: each one hashes its
+    // password (scrypt, tens of milliseconds of CPU and 32 MiB) before it finds the email taken.
+    const listUserIds = async (): Promise<Map<string, string>> => {
+      const ids = new Map<string, string>();
+      let pageToken = "";
+      do {
+        const page = await users.listUsers({ pageSize: 1_000, pageToken });
+        for (const user of page.users) ids.set(user.email, user.userId);
+        pageToken = page.nextPageToken;
+      } while (pageToken !== "");
+      return ids;
+    };
+    let userIds = await listUserIds();
+    const skus = new Set<string>();
     let pageToken = "";
     do {
-      const page = await users.listUsers({ pageSize: 1_000, pageToken });
-      for (const user of page.users) userIds.set(user.email, user.userId);
+      const page = await inventory.listProducts({ pageSize: 1_000, pageToken });
+      for (const product of page.products) skus.add(product.sku);
       pageToken = page.nextPageToken;
     } while (pageToken !== "");
+
+    // Another start:all on the same data may create the same rows meanwhile: tolerated. One
+    // user at a time: each hashes a password, and three at once on a busy machine can take
+    // longer than the call's deadline.
+    const newUsers = [];
+    for (const user of DEMO_USERS.filter((u) => !userIds.has(u.email))) {
+      newUsers.push(await users.createUser(user).catch(tolerateExisting));
+    }
+    if (newUsers.length > 0) userIds = await listUserIds();
+    const newProducts = await Promise.all(
+      DEMO_PRODUCTS.filter((p) => !skus.has(p.sku)).map((p) =>
+        inventory
+          .createProduct({
+            sku: p.sku,
+            name: p.name,
+            description: "",
+            price: { currencyCode: "USD", units: p.units, nanos: p.nanos },
+            initialStock: p.stock,
+          })
+          .catch(tolerateExisting),
+      ),
+    );
+    const created = [...newUsers, ...newProducts].filter(Boolean).length;
     const login = await auth
       .login({ email: DEMO_LOGIN, password: DEMO_PASSWORD })
       .catch((err: unknown) => {

@@ -127,9 +127,10 @@ export class Descriptors {
 
 let shared: Descriptors | undefined;
 
+/** The descriptor set `npm run codegen` writes, relative to the project root. */
+export const DESCRIPTOR_SET_FILE = "gen/descriptor-set.binpb";
+
 /** The project's descriptor set, read once per process. */
 export function loadDescriptors(): Descriptors {
-  return (shared ??= new Descriptors(
-    readFileSync(join(projectRoot(), "gen", "descriptor-set.binpb")),
-  ));
+  return (shared ??= new Descriptors(readFileSync(join(projectRoot(), DESCRIPTOR_SET_FILE))));
 }

@@ -3,9 +3,9 @@
  * descriptors, durations and paths. Scripts (start:all, deploy, chaos) read the mesh through
  * this entry.
  */
-export { Descriptors, loadDescriptors, type Idempotency } from "./descriptors";
+export { Descriptors, DESCRIPTOR_SET_FILE, loadDescriptors, type Idempotency } from "./descriptors";
 export { parseDuration, toConfigDuration } from "./duration";
-export { projectRoot } from "./paths";
+export { projectRoot, ROOT_MARKER } from "./paths";
 export { resolveMethodPolicy, serviceConfigFor, type MethodPolicy } from "./policy";
 export type {
   CircuitBreakerConfig,
@@ -17,6 +17,7 @@ export type {
 export { ANY_IDENTITY, type SecurityConfig } from "./security";
 export { describeStore, isPostgresUrl, serviceDatabaseUrl } from "./store-location";
 export {
+  DEFAULT_TOPOLOGY_FILE,
   loadTopology,
   parseTopology,
   serviceOf,

@@ -3,6 +3,9 @@ import { dirname, join } from "node:path";
 
 let root: string | undefined;
 
+/** The file that marks the project's root: it must be there at run time too (the image). */
+export const ROOT_MARKER = "package.json";
+
 /**
  * The project's root folder (the one holding package.json), found from this file whether it
  * runs from source (`mesh/`) or compiled (`dist/mesh/`).
@@ -10,9 +13,9 @@ let root: string | undefined;
 export function projectRoot(): string {
   if (root) return root;
   let dir = __dirname;
-  while (!existsSync(join(dir, "package.json"))) {
+  while (!existsSync(join(dir, ROOT_MARKER))) {
     const parent = dirname(dir);
-    if (parent === dir) throw new Error(`no package.json above ${__dirname}`);
+    if (parent === dir) throw new Error(`no ${ROOT_MARKER} above ${__dirname}`);
     dir = parent;
   }
   return (root = dir);

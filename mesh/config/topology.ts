@@ -194,6 +194,9 @@ function databaseUrlOf(service: string, env: NodeJS.ProcessEnv, file: string): s
   return serviceDatabaseUrl(value, service);
 }
 
+/** The topology file read when `MESH_TOPOLOGY` is not set, relative to the project root. */
+export const DEFAULT_TOPOLOGY_FILE = "mesh.yaml";
+
 /**
  * Reads and validates the topology file (`MESH_TOPOLOGY`, default `mesh.yaml` at the project
  * root), with environment overrides: `MESH_HOST`, `MESH_DATA_DIR`, `EVENTS_TRANSPORT` and
@@ -207,7 +210,7 @@ function databaseUrlOf(service: string, env: NodeJS.ProcessEnv, file: string): s
  */
 export function loadTopology(env: NodeJS.ProcessEnv = process.env): Topology {
   const root = projectRoot();
-  const file = env.MESH_TOPOLOGY ?? join(root, "mesh.yaml");
+  const file = env.MESH_TOPOLOGY ?? join(root, DEFAULT_TOPOLOGY_FILE);
   let raw: unknown;
   try {
     raw = parseYaml(readFileSync(file, "utf8"));

@@ -1,7 +1,13 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet } from "jose";
+import type { createLocalJWKSet, errors as JoseErrors, JSONWebKeySet } from "jose";
 import { idPattern } from "../api/ids";
+
+/**
+ * jose, loaded when the first token is checked: a process that is never sent one (the
+ * gateway, a service called only by its peers) does not pay its ~3 MB and start-up time.
+ */
+const loadJose = (): Promise<typeof import("jose")> => import("jose");
 
 /** The one signing algorithm: tokens signed any other way, `none` included, are refused. */
 export const TOKEN_ALGORITHM = "EdDSA";
@@ -57,8 +63,9 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
 
   const load = async (): Promise<ReturnType<typeof createLocalJWKSet>> => {
     loadedAt = Date.now();
+    const jose = await loadJose();
     try {
-      keys = createLocalJWKSet(await options.jwks());
+      keys = jose.createLocalJWKSet(await options.jwks());
     } catch {
       throw new TokenError("the token cannot be checked: the issuer's keys are not available");
     }
@@ -69,6 +76,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     keySet: ReturnType<typeof createLocalJWKSet>,
     token: string,
   ): Promise<string> => {
+    const { jwtVerify } = await loadJose();
     const { payload } = await jwtVerify(token, keySet, {
       algorithms: [TOKEN_ALGORITHM],
       typ: TOKEN_TYPE,
@@ -88,18 +96,20 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       try {
         return await verifyWith(keys ?? (await load()), token);
       } catch (err) {
-        const stale = err instanceof errors.JWKSNoMatchingKey;
+        const stale = err instanceof (await loadJose()).errors.JWKSNoMatchingKey;
         if (!stale || Date.now() - loadedAt < reloadAfterMs) throw err;
         return await verifyWith(await load(), token);
       }
     } catch (err) {
-      throw err instanceof TokenError ? err : new TokenError(describe(err));
+      throw err instanceof TokenError
+        ? err
+        : new TokenError(describe(err, (await loadJose()).errors));
     }
   };
 }
 
 /** A short reason for the caller; never the token itself. */
-function describe(err: unknown): string {
+function describe(err: unknown, errors: typeof JoseErrors): string {
   if (err instanceof errors.JWTExpired) return "the token has expired";
   if (err instanceof errors.JWTClaimValidationFailed) {
     return `the token's ${err.claim} claim is not accepted`;

@@ -1,6 +1,5 @@
 import { describeStore, isPostgresUrl } from "../config/store-location";
 import { createGroupCommit } from "./group-commit";
-import { openPostgres } from "./postgres";
 import { openSqlite, sqliteTransactions } from "./sqlite";
 import type { Store, StoreOptions } from "./store";
 
@@ -12,10 +11,17 @@ const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
  * same store holds at a time, released by the OS or server if that process dies.
  */
 export async function openStore(options: StoreOptions): Promise<Store> {
-  const migrations = [...options.migrations].sort((a, b) => a.name.localeCompare(b.name));
+  // By code unit, as knex orders migration files: localeCompare would load ICU's collation
+  // tables into every process (~3 MB resident) to sort ASCII names.
+  const migrations = [...options.migrations].sort((a, b) =>
+    a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+  );
   const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   let store: Store;
   if (isPostgresUrl(options.file)) {
+    // Loaded only here: pg and knex's PostgreSQL client cost every SQLite process ~4 MB and
+    // a tenth of its start-up (docs/BENCHMARKS.md, "start:all").
+    const { openPostgres } = await import("./postgres");
     const postgres = await openPostgres(options, migrations, busyTimeoutMs);
     const { db } = postgres;
     store = {

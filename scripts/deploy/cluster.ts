@@ -4,6 +4,8 @@ import { adminPortOf } from "../../mesh/telemetry";
 
 /** The namespace every overlay deploys into; peer targets name it, so it is fixed. */
 export const NAMESPACE = "shop";
+/** Where the Kustomize tree lives, relative to the project root. */
+export const K8S_DIR = "deploy/k8s";
 /** The image repository; `images:` in an overlay sets the tag or the registry. */
 export const IMAGE = "grpc-shop-mesh";
 /** The label every object and selector carries: the service's name. */

@@ -5,6 +5,7 @@ import { parse as parseYaml } from "yaml";
 import { projectRoot } from "../../mesh/config";
 import { readFlags } from "../cli";
 import { contextFiles } from "./dockerignore";
+import { productionPackages, runtimeFiles } from "./runtime-files";
 
 /** Services that are not in mesh.yaml but get an image too (HTTP only). */
 export const EXTRA_IMAGES = ["gateway"];
@@ -17,20 +18,21 @@ export const EXTRA_IMAGES = ["gateway"];
 const BUILD_OUTPUTS = ["node_modules", "dist"];
 
 /** One COPY line. */
-interface CopyStep {
+export interface CopyStep {
   line: number;
+  /** The stage it copies from (`--from`), or undefined for the build context. */
   from?: string;
   sources: string[];
+  /** Absolute path in this stage → the source path it holds (absolute in `from`'s stage). */
+  targets: Map<string, string>;
 }
 
 /** One FROM … AS stage and what the checks need from it. */
-interface Stage {
+export interface Stage {
   name: string;
   workdir: string;
   copies: CopyStep[];
   user?: string;
-  /** Context paths copied into this stage, as absolute paths inside the image. */
-  copiedIn: Map<string, string>;
 }
 
 /** The Dockerfile as far as the checks are concerned. */
@@ -55,7 +57,6 @@ export function readDockerfile(text: string): DockerfileModel {
         name: name ?? String(stages.length),
         workdir: "/",
         copies: [],
-        copiedIn: new Map(),
       });
       continue;
     }
@@ -71,16 +72,16 @@ export function readDockerfile(text: string): DockerfileModel {
       const from = (instruction as Copy).getFromFlag?.()?.getValue() ?? undefined;
       const sources = args.slice(0, -1);
       const dest = posix.resolve(stage.workdir, args.at(-1) ?? ".");
-      stage.copies.push({ line, from, sources });
-      if (!from) {
-        for (const source of sources) {
-          const target =
-            dest.endsWith("/") || sources.length > 1 || args.at(-1)?.endsWith("/")
-              ? posix.join(dest, posix.basename(source))
-              : dest;
-          stage.copiedIn.set(target, source);
-        }
+      const targets = new Map<string, string>();
+      for (const source of sources) {
+        const target =
+          sources.length > 1 || args.at(-1)?.endsWith("/")
+            ? posix.join(dest, posix.basename(source))
+            : dest;
+        // A --from source is a path of that stage's filesystem, from its root.
+        targets.set(target, from ? posix.resolve("/", source) : source);
       }
+      stage.copies.push({ line, from, sources, targets });
     }
   }
   return { stages, hasHealthcheck: dockerfile.getHEALTHCHECKs().length > 0 };
@@ -90,16 +91,42 @@ export function readDockerfile(text: string): DockerfileModel {
 const inContext = (files: ReadonlySet<string>, source: string): boolean =>
   files.has(source) || [...files].some((file) => file.startsWith(`${source}/`));
 
-/** Where an absolute path of a stage came from: a context path, a build output, or nothing. */
-function originIn(stage: Stage, files: ReadonlySet<string>, path: string): boolean {
-  const relative = posix.relative(stage.workdir, path);
-  if (BUILD_OUTPUTS.some((out) => relative === out || relative.startsWith(`${out}/`))) return true;
-  for (const [target, source] of stage.copiedIn) {
-    if (path === target) return inContext(files, source);
-    if (path.startsWith(`${target}/`))
-      return inContext(files, posix.join(source, path.slice(target.length + 1)));
+/** What {@link existsIn} looks things up in. */
+interface Sources {
+  stages: ReadonlyMap<string, Stage>;
+  /** The build context, honouring .dockerignore. */
+  context: ReadonlySet<string>;
+  /** Packages `npm prune --omit=dev` keeps (package-lock.json's non-dev ones). */
+  production: ReadonlySet<string>;
+}
+
+/**
+ * Whether the absolute `path` (a file or a folder) exists in `stage`. The last COPY whose
+ * target holds it decides, by its source in the context or in the stage it copies from;
+ * otherwise it must be one of the stage's {@link BUILD_OUTPUTS}: `dist/<x>.js` compiled from
+ * a `<x>.ts` of that stage, or `node_modules/<package>/…` of a production dependency.
+ */
+function existsIn(sources: Sources, stage: Stage, path: string): boolean {
+  for (const copy of [...stage.copies].reverse()) {
+    for (const [target, source] of copy.targets) {
+      if (path !== target && !path.startsWith(`${target}/`)) continue;
+      const rest = path.slice(target.length);
+      if (copy.from === undefined) return inContext(sources.context, posix.join(source, rest));
+      const from = sources.stages.get(copy.from);
+      return from !== undefined && existsIn(sources, from, source + rest);
+    }
   }
-  return false;
+  const [output, ...rest] = posix.relative(stage.workdir, path).split("/");
+  if (!BUILD_OUTPUTS.includes(output)) return false;
+  if (rest.length === 0) return true;
+  if (output === "node_modules") {
+    const name = rest.slice(0, rest[0].startsWith("@") ? 2 : 1).join("/");
+    return sources.production.has(name);
+  }
+  const compiled = /^(.*)\.js(\.map)?$/.exec(rest.join("/"));
+  return (
+    compiled !== null && existsIn(sources, stage, posix.join(stage.workdir, `${compiled[1]}.ts`))
+  );
 }
 
 /** What the image check found. */
@@ -116,6 +143,8 @@ export interface ImageCheck {
  * that stage), the final stage runs as a non-root user, and every service of mesh.yaml and
  * {@link EXTRA_IMAGES} has a main.ts in the context, which the build turns into the
  * dist/services/<name>/main.js that SERVICE picks.
+ * The final stage must also hold every file the code reads at run time (runtimeFiles: the
+ * topology, the descriptor set, the dashboard's files, …).
  */
 export function checkImage(root: string = projectRoot()): ImageCheck {
   const model = readDockerfile(readFileSync(join(root, "Dockerfile"), "utf8"));
@@ -123,6 +152,11 @@ export function checkImage(root: string = projectRoot()): ImageCheck {
   const fileSet = new Set(files);
   const problems: string[] = [];
   const stages = new Map<string, Stage>();
+  const sources: Sources = {
+    stages,
+    context: fileSet,
+    production: new Set(productionPackages(root)),
+  };
   for (const stage of model.stages) {
     for (const copy of stage.copies) {
       const from = copy.from === undefined ? undefined : stages.get(copy.from);
@@ -131,7 +165,9 @@ export function checkImage(root: string = projectRoot()): ImageCheck {
         continue;
       }
       for (const source of copy.sources) {
-        const found = from ? originIn(from, fileSet, source) : inContext(fileSet, source);
+        const found = from
+          ? existsIn(sources, from, posix.resolve("/", source))
+          : inContext(fileSet, source);
         if (!found) {
           problems.push(
             from
@@ -159,6 +195,15 @@ export function checkImage(root: string = projectRoot()): ImageCheck {
   for (const name of [...Object.keys(topology.services), ...EXTRA_IMAGES]) {
     if (!fileSet.has(`services/${name}/main.ts`)) {
       problems.push(`image SERVICE=${name}: services/${name}/main.ts is not in the build context`);
+    }
+  }
+  const images = [...Object.keys(topology.services), ...EXTRA_IMAGES].filter((name) =>
+    fileSet.has(`services/${name}/main.ts`),
+  );
+  if (final) {
+    for (const { path, readBy } of runtimeFiles(images, root)) {
+      if (!existsIn(sources, final, posix.join(final.workdir, path)))
+        problems.push(`Dockerfile: the runtime stage has no ${path}: ${readBy}`);
     }
   }
   return { files, problems };

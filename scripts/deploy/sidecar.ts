@@ -24,14 +24,15 @@ const CONTROL_PLANES: Record<
 };
 
 /** The namespace labels or annotations that turn on injection (and Linkerd's default deny). */
-export const NAMESPACE_PATCH: Record<SidecarMesh, object> = {
-  istio: { metadata: { labels: { "istio-injection": "enabled" } } },
+export const NAMESPACE_METADATA: Record<
+  SidecarMesh,
+  { labels?: Record<string, string>; annotations?: Record<string, string> }
+> = {
+  istio: { labels: { "istio-injection": "enabled" } },
   linkerd: {
-    metadata: {
-      annotations: {
-        "linkerd.io/inject": "enabled",
-        "config.linkerd.io/default-inbound-policy": "deny",
-      },
+    annotations: {
+      "linkerd.io/inject": "enabled",
+      "config.linkerd.io/default-inbound-policy": "deny",
     },
   },
 };

@@ -1,5 +1,5 @@
 import { CRD_SCHEMAS } from "./crd-schemas";
-import type { K8sObject } from "./kustomize";
+import type { K8sObject } from "./kubectl";
 
 /** A validation failure, naming the object. */
 export type Problem = string;

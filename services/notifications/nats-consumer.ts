@@ -1,6 +1,6 @@
-import { AckPolicy, DeliverPolicy, nanos, type ConsumerMessages, type NatsConnection } from "nats";
+import type { ConsumerMessages, NatsConnection } from "nats";
 import { backoffDelay, sleep, type BackoffOptions } from "../common/backoff";
-import { connectNats, ensureEventStream, eventSubjects } from "../common/nats/jetstream";
+import { connectNats, ensureEventStream, eventSubjects, loadNats } from "../common/nats/jetstream";
 import type { EventCodec } from "../common/outbox";
 import {
   createEventRecorder,
@@ -72,6 +72,7 @@ export function createNatsConsumer<E extends StreamEvent>(
   async function consumeOnce(connection: NatsConnection): Promise<void> {
     const jsm = await connection.jetstreamManager();
     const stream = await ensureEventStream(jsm, producer);
+    const { AckPolicy, DeliverPolicy, nanos } = await loadNats();
     // Adding a durable consumer that exists with the same configuration changes nothing.
     await jsm.consumers.add(stream, {
       durable_name: durable,

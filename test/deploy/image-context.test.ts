@@ -1,6 +1,7 @@
-import { execFile, spawn } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import {
   cpSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -17,8 +18,16 @@ import {
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from "../../gen/grpc/health/v1/health";
 import { projectRoot } from "../../mesh/config";
+import { staticFiles } from "../../services/gateway/static-files";
 import { isIgnored, parseDockerignore } from "../../scripts/deploy/dockerignore";
 import { checkImage, EXTRA_IMAGES } from "../../scripts/deploy/image-context";
+import {
+  declaredDependencies,
+  entryOf,
+  requireGraph,
+  runtimeFiles,
+} from "../../scripts/deploy/runtime-files";
+import { layOutRuntimeStage } from "../../scripts/deploy/runtime-stage";
 import { shopServices } from "../../scripts/members";
 import { freePorts } from "../../scripts/ports";
 
@@ -77,6 +86,8 @@ describe("Dockerfile, checked without a Docker engine", () => {
         expect.stringMatching(/mesh\.yml is not in the build context/),
         expect.stringMatching(/must set USER to a non-root user, got root/),
         expect.stringMatching(/SERVICE=shipping: services\/shipping\/main\.ts is not in the build/),
+        "Dockerfile: the runtime stage has no mesh.yaml: loadTopology() without MESH_TOPOLOGY, " +
+          "and the faults watcher (mesh/config/topology.ts)",
       ]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -94,77 +105,196 @@ describe("Dockerfile, checked without a Docker engine", () => {
         expect.stringMatching(
           /\/app\/proto\/descriptor-set\.binpb is neither copied into nor built/,
         ),
+        "Dockerfile: the runtime stage has no gen/descriptor-set.binpb: reflection, policies " +
+          "and the OpenAPI document (mesh/config/descriptors.ts)",
       ]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
+  it("reports each file the code reads at run time that the runtime stage lacks", () => {
+    const dockerfile = readFileSync(join(root, "Dockerfile"), "utf8").replace(
+      /^COPY services\/gateway\/dashboard\/public .*$/m,
+      "",
+    );
+    const dir = fixture({ Dockerfile: dockerfile });
+    try {
+      expect(checkImage(dir).problems).toEqual(
+        [
+          ["index.html", "/"],
+          ["app.js", "/dashboard/app.js"],
+          ["style.css", "/dashboard/style.css"],
+        ].map(
+          ([file, url]) =>
+            `Dockerfile: the runtime stage has no services/gateway/dashboard/public/${file}: ` +
+            `the gateway serves it at ${url} (services/gateway/static-files.ts)`,
+        ),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("what the code reads at run time", () => {
+  const images = [...EXTRA_IMAGES, "users", "orders"];
+
+  it("is derived from the code: the topology, the descriptor set, the dashboard and each entry", () => {
+    const paths = runtimeFiles(images).map((f) => f.path);
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        "package.json",
+        "mesh.yaml",
+        "gen/descriptor-set.binpb",
+        "services/gateway/dashboard/public/index.html",
+        "node_modules/chart.js/dist/chart.umd.js",
+        "dist/services/gateway/main.js",
+        "dist/services/orders/main.js",
+      ]),
+    );
+    // Each is a file of the project as it is checked out (dist/ once built).
+    for (const path of paths.filter((p) => !p.startsWith("dist/")))
+      expect(existsSync(join(root, path))).toBe(true);
+  });
+});
+
+describe("the image, built from its context without a Docker engine", () => {
+  let dir: string;
+  let runtime: string;
+  const children: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    // The build stage: the context plus node_modules (npm ci), then npm run build.
+    dir = fixture({});
+    symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
+    const started = Date.now();
+    await run(
+      process.execPath,
+      [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"],
+      { cwd: dir },
+    );
+    console.log(`image build stage: tsc in ${Date.now() - started} ms`);
+    // The runtime stage: its COPY lines, run against the context and the build stage.
+    runtime = mkdtempSync(join(tmpdir(), "image-runtime-"));
+    layOutRuntimeStage({ context: dir, build: dir }, runtime);
+  }, BUILD_TIMEOUT_MS);
+
+  afterAll(async () => {
+    await Promise.all(children.map(stopChild));
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(runtime, { recursive: true, force: true });
+  });
+
+  /** `node <script>` in the runtime folder, as the image's CMD runs it. */
+  function startInImage(script: string, env: NodeJS.ProcessEnv): ChildProcess {
+    const data = mkdtempSync(join(runtime, "data-"));
+    const child = spawn(process.execPath, [script], {
+      cwd: runtime,
+      env: {
+        PATH: process.env.PATH,
+        NODE_ENV: "production",
+        MESH_HOST: "127.0.0.1",
+        MESH_DATA_DIR: data,
+        // No certificate is mounted here (Kubernetes mounts one at MESH_CERTS_DIR).
+        MESH_PLAINTEXT: "1",
+        ...env,
+      },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on("exit", (code) => code && console.error(`${script} exited ${code}: ${stderr}`));
+    children.push(child);
+    return child;
+  }
+
+  it("compiles an entry for every image SERVICE can pick: mesh.yaml's services and the gateway", () => {
+    for (const name of [...shopServices(), ...EXTRA_IMAGES]) {
+      expect(readFileSync(join(runtime, "dist/services", name, "main.js"), "utf8")).toMatch(
+        /runService|runMain/,
+      );
+    }
+  });
+
+  it("holds every module the entries require, and needs no dev dependency", () => {
+    expect(checkImage(dir).problems).toEqual([]);
+    const entries = [...shopServices(), ...EXTRA_IMAGES].map(entryOf);
+    const graph = requireGraph(runtime, entries);
+    expect(graph.unresolved).toEqual([]);
+    expect(graph.files).toEqual(
+      expect.arrayContaining([
+        "dist/services/orders/migrations/index.js",
+        "dist/services/gateway/static-files.js",
+      ]),
+    );
+    // What `npm prune --omit=dev` keeps is all the code may require by name.
+    expect(graph.packages.filter((name) => !declaredDependencies(root).includes(name))).toEqual([]);
+    expect(graph.packages).toEqual(expect.arrayContaining(["@grpc/grpc-js", "knex", "sqlite3"]));
+  });
+
   it(
-    "the context alone builds, and the runtime stage's files start a service that reports SERVING",
+    "starts users from the runtime stage's files (dist/main.js), and it reports SERVING",
     async () => {
-      const dir = fixture({});
-      const runtime = mkdtempSync(join(tmpdir(), "image-runtime-"));
-      let child: ReturnType<typeof spawn> | undefined;
-      try {
-        // The build stage: the context plus node_modules (npm ci), then npm run build.
-        symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
-        const started = Date.now();
-        await run(
-          process.execPath,
-          [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"],
-          { cwd: dir },
-        );
-        console.log(`image build stage: tsc in ${Date.now() - started} ms`);
-        // Every image SERVICE can pick: the services of mesh.yaml, and the gateway.
-        for (const name of [...shopServices(), ...EXTRA_IMAGES]) {
-          expect(readFileSync(join(dir, "dist/services", name, "main.js"), "utf8")).toMatch(
-            /runService|runMain/,
-          );
-        }
-        // The runtime stage: exactly its COPY lines, then `node dist/main.js` for SERVICE=users.
-        for (const file of [
-          "package.json",
-          "package-lock.json",
-          "mesh.yaml",
-          "gen/descriptor-set.binpb",
-        ]) {
-          mkdirSync(dirname(join(runtime, file)), { recursive: true });
-          cpSync(join(dir, file), join(runtime, file));
-        }
-        cpSync(join(dir, "dist"), join(runtime, "dist"), { recursive: true });
-        symlinkSync(join(root, "node_modules"), join(runtime, "node_modules"));
-        symlinkSync("services/users/main.js", join(runtime, "dist/main.js"));
-        const [port, healthPort] = await freePorts(2);
-        const data = join(runtime, "data");
-        mkdirSync(data);
-        child = spawn(process.execPath, ["dist/main.js"], {
-          cwd: runtime,
-          env: {
-            PATH: process.env.PATH,
-            NODE_ENV: "production",
-            MESH_HOST: "127.0.0.1",
-            MESH_DATA_DIR: data,
-            USERS_PORT: String(port),
-            MESH_HEALTH_PORT: String(healthPort),
-            // No certificate is mounted here (Kubernetes mounts one at MESH_CERTS_DIR).
-            MESH_PLAINTEXT: "1",
-          },
-          stdio: ["ignore", "ignore", "pipe"],
-        });
-        let stderr = "";
-        child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-        child.on("exit", (code) => code && console.error(`users exited ${code}: ${stderr}`));
-        expect(await waitServing(healthPort)).toBe(ServingStatus.SERVING);
-      } finally {
-        child?.kill("SIGTERM");
-        rmSync(dir, { recursive: true, force: true });
-        rmSync(runtime, { recursive: true, force: true });
-      }
+      symlinkSync("services/users/main.js", join(runtime, "dist/main.js"));
+      const [port, healthPort] = await freePorts(2);
+      startInImage("dist/main.js", {
+        USERS_PORT: String(port),
+        MESH_HEALTH_PORT: String(healthPort),
+      });
+      expect(await waitServing(healthPort)).toBe(ServingStatus.SERVING);
     },
-    BUILD_TIMEOUT_MS,
+    HEALTH_TIMEOUT_MS + 5_000,
+  );
+
+  it(
+    "starts the gateway from the runtime stage's files, and it serves the dashboard and /openapi.json",
+    async () => {
+      const [port] = await freePorts(1);
+      startInImage(entryOf("gateway"), { GATEWAY_PORT: String(port) });
+      const url = `http://127.0.0.1:${port}`;
+      const page = await fetchWhenUp(`${url}/`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get("content-type")).toBe("text/html; charset=utf-8");
+      expect(await page.text()).toBe(
+        readFileSync(join(root, "services/gateway/dashboard/public/index.html"), "utf8"),
+      );
+      for (const [path, file] of staticFiles(root)) {
+        const answer = await fetch(`${url}${path}`);
+        expect({ path, status: answer.status }).toEqual({ path, status: 200 });
+        expect(Buffer.from(await answer.arrayBuffer()).equals(readFileSync(file.path))).toBe(true);
+      }
+      const openapi = await fetch(`${url}/openapi.json`);
+      expect(openapi.status).toBe(200);
+      const doc = (await openapi.json()) as { openapi: string; paths: Record<string, unknown> };
+      expect(doc.openapi).toBe("3.1.0");
+      expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/api/products"]));
+    },
+    HEALTH_TIMEOUT_MS + 5_000,
   );
 });
+
+/** GET `url`, retried every 200 ms while nothing listens yet, until the timeout. */
+async function fetchWhenUp(url: string): Promise<Response> {
+  const until = Date.now() + HEALTH_TIMEOUT_MS;
+  for (;;) {
+    try {
+      return await fetch(url);
+    } catch (err) {
+      if (Date.now() > until) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
+/** SIGTERM, and resolves once the process has exited. */
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once("exit", () => resolve());
+    child.kill("SIGTERM");
+  });
+}
 
 /** Asks health on the plaintext health port every 200 ms until it answers, or the timeout. */
 async function waitServing(port: number): Promise<ServingStatus> {

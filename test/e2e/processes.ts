@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { loadTopology } from "../../mesh";
 import { createMeshIdentity, operatorOf, type DialOptions } from "../../mesh/identity";
@@ -17,7 +17,19 @@ export interface StartAll {
 
 /** Starts `node dist/scripts/start-all.js` with extra environment and arguments. */
 export function startAll(root: string, env: NodeJS.ProcessEnv, args: string[] = []): StartAll {
-  const child = spawn(process.execPath, [join(root, "dist", "scripts", "start-all.js"), ...args], {
+  return startCommand(
+    [process.execPath, join(root, "dist", "scripts", "start-all.js"), ...args],
+    root,
+    env,
+  );
+}
+
+/**
+ * Starts any command line that runs start:all (`npm run start:all`, or the same under
+ * `timeout`, a shell or a new PID namespace), in `root`, with extra environment.
+ */
+export function startCommand(command: string[], root: string, env: NodeJS.ProcessEnv): StartAll {
+  const child = spawn(command[0], command.slice(1), {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -58,6 +70,57 @@ export function pidsWithEnv(name: string, value: string): number[] {
     .filter((pid) => {
       try {
         return readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").includes(wanted);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/** Whether process `pid` still exists (a zombie not yet reaped, or a dead one, is gone). */
+export function alive(pid: number): boolean {
+  try {
+    return !/^State:\s+[ZX]/m.test(readFileSync(`/proc/${pid}/status`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/** The children of process `pid`, from /proc (Linux 3.5 and later). */
+export function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+      .split(" ")
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Pids of the processes listening on TCP `port` (any address), from /proc/net/tcp{,6} and each
+ * process's open sockets; empty when nothing listens.
+ */
+export function listenersOf(port: number): number[] {
+  const LISTEN = "0A";
+  const inodes = new Set<string>();
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    for (const line of readFileSync(table, "utf8").split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      const local = fields[1]?.split(":")[1];
+      if (local && parseInt(local, 16) === port && fields[3] === LISTEN) inodes.add(fields[9]);
+    }
+  }
+  if (inodes.size === 0) return [];
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+          const link = readlinkSync(`/proc/${pid}/fd/${fd}`, { encoding: "utf8" });
+          return inodes.has(/^socket:\[(\d+)\]$/.exec(link)?.[1] ?? "");
+        });
       } catch {
         return false;
       }

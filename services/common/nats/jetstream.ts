@@ -1,4 +1,10 @@
-import { connect, nanos, StorageType, type JetStreamManager, type NatsConnection } from "nats";
+import type { JetStreamManager, NatsConnection } from "nats";
+
+/**
+ * The NATS client, loaded on first use: a service on the built-in event stream never needs
+ * it, and loading it costs every process memory and start-up time (docs/BENCHMARKS.md).
+ */
+export const loadNats = (): Promise<typeof import("nats")> => import("nats");
 
 /**
  * How long JetStream remembers a published `Nats-Msg-Id`: a relay that restarts and publishes
@@ -19,7 +25,8 @@ export const eventSubject = (producer: string, kind: string): string =>
 export const eventSubjects = (producer: string): string => `shop.${producer}.events.>`;
 
 /** Connects to NATS, reconnecting for ever after the first connection is made. */
-export function connectNats(url: string, name: string): Promise<NatsConnection> {
+export async function connectNats(url: string, name: string): Promise<NatsConnection> {
+  const { connect } = await loadNats();
   return connect({ servers: url, name, maxReconnectAttempts: -1 });
 }
 
@@ -33,6 +40,7 @@ export async function ensureEventStream(
   duplicateWindowMs = DEFAULT_DUPLICATE_WINDOW_MS,
 ): Promise<string> {
   const name = eventStreamName(producer);
+  const { nanos, StorageType } = await loadNats();
   try {
     await jsm.streams.info(name);
   } catch {
