@@ -1,5 +1,4 @@
 import {
-  Metadata,
   status,
   type handleUnaryCall,
   type ServerUnaryCall,
@@ -8,7 +7,7 @@ import {
 } from "@grpc/grpc-js";
 import { ServerCallContext, type CallContext } from "./context";
 import type { EndUserAuthenticator } from "./end-user";
-import { toStatus } from "./errors";
+import { ownMessageMetadata, toStatus } from "./errors";
 import { injectFault, NO_FAULT, type FaultSlot } from "./faults";
 import type { Logger } from "./logger";
 import type { MetadataLimit } from "./metadata-limit";
@@ -42,7 +41,7 @@ export function tolerantDeserializer<T>(decode: (bytes: Buffer) => T): (bytes: B
  * `grpc-retry-pushback-ms` trailer (gRFC A6). Build it once: grpc-js copies its metadata.
  */
 export function pushbackStatus(details: string, pushbackMs: number): Partial<StatusObject> {
-  const metadata = new Metadata();
+  const metadata = ownMessageMetadata();
   metadata.set("grpc-retry-pushback-ms", String(Math.round(pushbackMs)));
   return { code: status.RESOURCE_EXHAUSTED, details, metadata };
 }
