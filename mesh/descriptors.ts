@@ -25,7 +25,8 @@ export type Idempotency = "no-side-effects" | "idempotent" | "unknown";
  * reflection serves, and where the mesh learns which methods are safe to retry.
  */
 export class Descriptors {
-  private readonly registry: FileRegistry;
+  /** Every file, message, enum, service and extension of the set (@bufbuild/protobuf). */
+  readonly registry: FileRegistry;
   private readonly encoded = new Map<string, Uint8Array>();
   private symbols: Map<string, DescFile> | undefined;
 

@@ -4,7 +4,6 @@ import { join } from "node:path";
 import { NotificationServiceService } from "../gen/shop/notifications/v1/notifications";
 import { loadTopology, openStore, silentLogger, type Store, type Topology } from "../mesh";
 import { createGateway, type Gateway } from "../services/gateway/gateway";
-import type { PeerName } from "../services/gateway/peers";
 import { createOrdersConsumer, type OrdersConsumer } from "../services/notifications/consumer";
 import { migrations as notificationsMigrations } from "../services/notifications/migrations";
 import { createNotificationsService } from "../services/notifications/service";
@@ -16,11 +15,15 @@ import { startTestServer, type TestServer } from "./support";
 export interface GatewayShop {
   shop: TestShop;
   gateway: Gateway;
-  /** `http://127.0.0.1:<port>` of the gateway. */
+  /** `http://127.0.0.1:<port>` of the gateway's public API. */
   baseUrl: string;
+  /** `http://127.0.0.1:<port>` of its admin listener (plaintext: the operator's secret). */
+  adminUrl: string;
+  /** The operator's secret for the admin listener. */
+  adminSecret: string;
   /** The topology the gateway was given: the shop's ports, a temporary data folder. */
   topology: Topology;
-  addresses: Record<PeerName | "payments", string>;
+  addresses: Record<"users" | "inventory" | "orders" | "notifications" | "payments", string>;
   stop(): Promise<void>;
 }
 
@@ -66,12 +69,16 @@ export async function startGatewayShop(options: ShopOptions = {}): Promise<Gatew
   const dataDir = mkdtempSync(join(tmpdir(), "gateway-test-"));
   const addresses = { ...shop.addresses, notifications: notifications.address };
   const topology = topologyAt(addresses, dataDir);
-  const gateway = createGateway({ topology, log, processMetrics: false });
+  const adminSecret = `test-secret-${process.pid}`;
+  const gateway = createGateway({ topology, log, adminSecret });
   const port = await gateway.listen(0);
+  const adminPort = await gateway.listenAdmin(0);
   return {
     shop,
     gateway,
     baseUrl: `http://127.0.0.1:${port}`,
+    adminUrl: `http://127.0.0.1:${adminPort}`,
+    adminSecret,
     topology,
     addresses,
     async stop() {

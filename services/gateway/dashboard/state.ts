@@ -1,5 +1,5 @@
 import type { DialOptions, Topology } from "../../../mesh";
-import type { Span } from "../telemetry/spans";
+import type { SpanRecord as Span } from "../../../mesh";
 import { edgeStats, type EdgeStats, type Scrape } from "./edge-stats";
 import { createHealthChecks } from "./health-checks";
 import { meshMembers, type MeshMember } from "./members";

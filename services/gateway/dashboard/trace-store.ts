@@ -1,4 +1,4 @@
-import type { Span } from "../telemetry/spans";
+import type { SpanRecord as Span } from "../../../mesh";
 
 /** A trace as the dashboard draws it: its spans in start order under the earliest one. */
 export interface Trace {
