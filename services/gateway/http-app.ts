@@ -39,7 +39,7 @@ const integerFormats = Object.fromEntries(
   (Object.keys(INTEGER_FORMATS) as IntegerFormat[]).map((name) => [
     name,
     {
-      type: "string",
+      type: "string" as const,
       validate: (text: string) => {
         if (!DECIMAL.test(text)) return false;
         const value = BigInt(text);
@@ -145,10 +145,10 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
         strict: false,
       },
       // After fastify adds ajv-formats, whose int32 and int64 check only numbers.
-      onCreate: (ajv: { addFormat(name: string, format: object): unknown }) => {
+      onCreate: (ajv) => {
         for (const [name, format] of Object.entries(integerFormats)) ajv.addFormat(name, format);
         ajv.addFormat("date-time", {
-          type: "string",
+          type: "string" as const,
           validate: (text: string) => RFC3339.test(text) && !Number.isNaN(Date.parse(text)),
         });
       },
