@@ -17,6 +17,7 @@ interface AdminRouteConfig extends RouteConfig {
 /** The demo user start:all seeds (scripts/seed.ts), whom the dashboard's button orders as. */
 const DEMO_LOGIN = { email: "ada@example.com", password: "demo-password" };
 const TRACE_LIMIT_MAX = 2_000;
+const DEMO_TIMEOUT_MS = 5_000;
 
 /** Options for {@link createAdminApp}. */
 export interface AdminAppOptions {
@@ -25,31 +26,31 @@ export interface AdminAppOptions {
   operator: OperatorCheck;
   dashboard: Dashboard;
   faults: FaultOverrides;
-  /** The public API, which the demo-order button goes through as an end user would. */
-  publicApi: FastifyInstance;
+  /** The public API's base URL, which the demo-order button goes through as an end user would. */
+  publicUrl: () => string;
 }
 
-/** One answer of the public API, through `inject` (in-process: the same routes, hooks and spans). */
+/** One answer of the public API, over HTTP as any client's. */
 async function publicCall(
-  api: FastifyInstance,
+  base: string,
   method: "GET" | "POST",
-  url: string,
+  path: string,
   init: { body?: object; headers?: Record<string, string> } = {},
-) {
-  const response = await api.inject({
+): Promise<Record<string, unknown>> {
+  const response = await fetch(`${base}${path}`, {
     method,
-    url,
     headers: { ...(init.body ? { "content-type": "application/json" } : {}), ...init.headers },
-    payload: init.body ? JSON.stringify(init.body) : undefined,
+    body: init.body ? JSON.stringify(init.body) : undefined,
+    signal: AbortSignal.timeout(DEMO_TIMEOUT_MS),
   });
-  const body = response.json<Record<string, unknown>>();
-  if (response.statusCode >= 400) {
+  const body = (await response.json()) as Record<string, unknown>;
+  if (response.status >= 400) {
     const error = (body.error ?? {}) as { message?: string };
     throw new HttpError(
       status.UNAVAILABLE,
-      `${method} ${url}: ${response.statusCode} ${error.message ?? ""}`.trim(),
+      `${method} ${path}: ${response.status} ${error.message ?? ""}`.trim(),
       [],
-      response.statusCode,
+      response.status,
     );
   }
   return body;
@@ -62,7 +63,7 @@ async function publicCall(
  * takes a JSON body or none, and refuses other origins.
  */
 export function createAdminApp(options: AdminAppOptions): FastifyInstance {
-  const { log, telemetry, operator, dashboard, faults, publicApi } = options;
+  const { log, telemetry, operator, dashboard, faults, publicUrl } = options;
   const app = createHttpApp({ log, probe: telemetry.httpServer(), https: operator.https });
   app.addHook("onRequest", async (request: FastifyRequest) => {
     const config = request.routeOptions.config as Partial<AdminRouteConfig>;
@@ -142,9 +143,9 @@ export function createAdminApp(options: AdminAppOptions): FastifyInstance {
     "/api/demo-order",
     { config: { template: "/api/demo-order" }, schema: { body: { type: "object" } } },
     async () => {
-      const login = await publicCall(publicApi, "POST", "/api/login", { body: DEMO_LOGIN });
+      const login = await publicCall(publicUrl(), "POST", "/api/login", { body: DEMO_LOGIN });
       const { products = [] } = (await publicCall(
-        publicApi,
+        publicUrl(),
         "GET",
         "/api/products?pageSize=50",
       )) as {
@@ -158,7 +159,7 @@ export function createAdminApp(options: AdminAppOptions): FastifyInstance {
           [],
           409,
         );
-      const placed = (await publicCall(publicApi, "POST", "/api/orders", {
+      const placed = (await publicCall(publicUrl(), "POST", "/api/orders", {
         headers: {
           authorization: `Bearer ${login.accessToken as string}`,
           "idempotency-key": `demo-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`,

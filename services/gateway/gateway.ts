@@ -145,7 +145,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     file: faultsOverrideFile(topology),
   });
   const operator = createOperatorCheck(topology, options.adminSecret);
-  const admin = createAdminApp({ log, telemetry, operator, dashboard, faults, publicApi: api });
+  const publicUrl = () => {
+    const address = api.server.address();
+    if (typeof address !== "object" || !address) throw new Error("the public API is not listening");
+    const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+    return `http://${host}:${address.port}`;
+  };
+  const admin = createAdminApp({ log, telemetry, operator, dashboard, faults, publicUrl });
 
   return {
     api,
