@@ -1,5 +1,5 @@
 /* eslint-disable @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access,
-   @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument,
+   @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return,
    @typescript-eslint/no-explicit-any --
    The gateway's answers are JSON read as `any` and pinned by expect(), field by field. */
 import { randomUUID } from "node:crypto";

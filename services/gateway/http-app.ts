@@ -163,7 +163,8 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
       done(badRequest("body", `must not nest deeper than ${MAX_JSON_DEPTH} levels`), undefined);
       return;
     }
-    parseJson(request, text, done);
+    // Fastify's own parser (secure-json-parse: no __proto__ or constructor.prototype keys).
+    void parseJson(request, text, done);
   });
 
   app.decorateRequest("traced", undefined);

@@ -67,10 +67,9 @@ export function fieldRules(field: DescField, extension: DescExtension | undefine
   if (!extension || !options || !hasExtension(options, extension)) {
     return { required: false, httpHeader: "" };
   }
-  const rules = getExtension(options, extension) as unknown as FieldRules & {
-    minimum?: bigint | number;
-    maximum?: bigint | number;
-  };
+  // The registry decodes the option as a shop.api.v1.FieldRules message (int64 as bigint).
+  const value: unknown = getExtension(options, extension);
+  const rules = value as FieldRules & { minimum?: bigint | number; maximum?: bigint | number };
   return {
     ...rules,
     minimum: rules.minimum === undefined ? undefined : BigInt(rules.minimum),
@@ -137,7 +136,7 @@ function restMethodOf(
     template,
     pathFields,
     headerFields,
-    body: rule.body as "*" | "",
+    body: rule.body === "*" ? "*" : "",
   };
 }
 
