@@ -22,6 +22,8 @@ export class StatusError extends Error {
     readonly code: status,
     message: string,
     readonly fieldViolations: readonly FieldViolation[] = [],
+    /** Trailers sent with the status, such as `retry-after`. Defaults to none. */
+    readonly trailers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
   }
@@ -139,6 +141,7 @@ export function toStatus(
       err.fieldViolations.length > 0
         ? badRequestMetadata(err.code, err.message, err.fieldViolations)
         : new Metadata();
+    for (const [key, value] of Object.entries(err.trailers)) metadata.set(key, value);
     return { code: err.code, details: err.message, metadata: ownMessageMetadata(metadata) };
   }
   const id = traceId ?? newTraceId();

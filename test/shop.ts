@@ -33,7 +33,7 @@ import { createPaymentsService } from "../services/payments/service";
 import { createPaymentsStore } from "../services/payments/store";
 import { migrations as usersMigrations } from "../services/users/migrations";
 import { createAuthService } from "../services/users/auth";
-import type { ScryptParams } from "../services/users/passwords";
+import type { Derive, ScryptParams } from "../services/users/passwords";
 import { createUsersService } from "../services/users/service";
 import { generateSigningKey, type SigningKey } from "../services/users/signing-key";
 import { createUsersStore } from "../services/users/store";
@@ -90,6 +90,8 @@ export interface ShopOptions {
    * `<dataDir>/<service>.sqlite` with a dataDir, a private in-memory database otherwise.
    */
   storeOf?: (service: ShopService) => string;
+  /** How users hashes passwords. Defaults to cheap hashes (TEST_SCRYPT) on the libuv pool. */
+  passwords?: { scrypt?: ScryptParams; derive?: Derive };
 }
 
 const TEST_PASSWORD = "correct horse battery";
@@ -129,14 +131,9 @@ export async function startShop(options: ShopOptions = {}): Promise<TestShop> {
   const servers: TestServer[] = [];
   servers.push(
     await start((s) => {
-      s.addService(
-        UserServiceService,
-        createUsersService({ store: usersStore, scrypt: TEST_SCRYPT }),
-      );
-      s.addService(
-        AuthServiceService,
-        createAuthService({ store: usersStore, key, scrypt: TEST_SCRYPT }),
-      );
+      const passwords = { scrypt: TEST_SCRYPT, ...options.passwords };
+      s.addService(UserServiceService, createUsersService({ store: usersStore, ...passwords }));
+      s.addService(AuthServiceService, createAuthService({ store: usersStore, key, ...passwords }));
     }),
     await start((s) =>
       s.addService(

@@ -143,6 +143,41 @@ describe("users", () => {
     );
   });
 
+  test("failed logins answer alike for a wrong email and a wrong password, then 429 with Retry-After", async () => {
+    await api("POST", "/api/users", {
+      body: { email: `dee-${run}@example.com`, displayName: "Dee", password: "dee-password" },
+    });
+    const wrongEmail = await api("POST", "/api/login", {
+      body: { email: `nobody-${run}@example.com`, password: "dee-password" },
+    });
+    const wrongPassword = await api("POST", "/api/login", {
+      body: { email: `dee-${run}@example.com`, password: "not-her-password" },
+    });
+    expect(expectError(wrongEmail, 401, "UNAUTHENTICATED").message).toBe(
+      expectError(wrongPassword, 401, "UNAUTHENTICATED").message,
+    );
+    // users allows 5 failures a minute per account (services/users/login-guard.ts).
+    const answers = [];
+    for (let i = 0; i < 5; i++) {
+      answers.push(
+        await api("POST", "/api/login", {
+          body: { email: `dee-${run}@example.com`, password: "not-her-password" },
+        }),
+      );
+    }
+    const limited = answers.find((a) => a.status === 429)!;
+    expectError(limited, 429, "RESOURCE_EXHAUSTED");
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    // Even the right password waits now: the attacker cannot tell it from a wrong one.
+    expect(
+      (
+        await api("POST", "/api/login", {
+          body: { email: `dee-${run}@example.com`, password: "dee-password" },
+        })
+      ).status,
+    ).toBe(429);
+  });
+
   test("an unknown user is a 404 NOT_FOUND error body", async () => {
     const error = expectError(
       await api("GET", "/api/users/usr_01J00000000000000000000000"),

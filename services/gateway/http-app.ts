@@ -1,7 +1,7 @@
 import type { ServerOptions as HttpsOptions } from "node:https";
-import { status } from "@grpc/grpc-js";
+import { status, type Metadata } from "@grpc/grpc-js";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify";
-import type { Logger } from "../../mesh";
+import { isGrpcError, type Logger } from "../../mesh";
 import { formatTraceparent, type HttpServerCall, type HttpServerProbe } from "../../mesh/telemetry";
 import { badRequest, errorBody, HttpError, toHttpError } from "./http-errors";
 import { jsonDepth, MAX_BODY_BYTES, MAX_JSON_DEPTH } from "./http-request";
@@ -209,6 +209,12 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
       );
     }
     request.errorType = status[error.grpcCode];
+    // A refusal that says when to come back (a login limit) says so in HTTP's words too.
+    const retryAfter = isGrpcError(err)
+      ? (err as { metadata?: Metadata }).metadata?.get("retry-after")[0]
+      : undefined;
+    if (typeof retryAfter === "string" && /^\d+$/.test(retryAfter))
+      reply.header("retry-after", retryAfter);
     return reply.code(error.httpStatus).type("application/json").send(errorBody(error, traceId));
   });
 

@@ -3,6 +3,7 @@ import { UserServiceService } from "../../gen/shop/users/v1/users";
 import { createServiceProcess, onShutdownSignal, runMain, serve } from "../../mesh";
 import { migrations } from "./migrations";
 import { createAuthService } from "./auth";
+import { createHashWorkers } from "./hash-workers";
 import { createUsersService } from "./service";
 import { loadOrCreateSigningKey } from "./signing-key";
 import { createUsersStore } from "./store";
@@ -15,13 +16,22 @@ async function main(): Promise<void> {
   // Made on first start; its public half is what every service verifies tokens with.
   const key = await loadOrCreateSigningKey(topology.dataDir);
 
-  server.addService(UserServiceService, createUsersService({ store: users }));
-  server.addService(AuthServiceService, createAuthService({ store: users, key }));
+  // Password hashing on worker threads: the libuv pool is the SQLite driver's (issue 15).
+  const hashing = createHashWorkers();
+  server.addService(
+    UserServiceService,
+    createUsersService({ store: users, derive: hashing.derive }),
+  );
+  server.addService(
+    AuthServiceService,
+    createAuthService({ store: users, key, derive: hashing.derive }),
+  );
   await serve(service);
 
   onShutdownSignal(log, async () => {
     faults.stop();
     await server.shutdown();
+    await hashing.close();
     await store.close();
   });
 }
