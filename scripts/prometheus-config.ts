@@ -1,13 +1,15 @@
 /**
  * `npm run prometheus:config`: writes deploy/prometheus/prometheus.yml, a Prometheus scrape
- * configuration for every member of the mesh in mesh.yaml (MESH_TOPOLOGY), at its admin port.
+ * configuration for every member of the mesh in mesh.yaml (MESH_TOPOLOGY), at its admin port,
+ * and for the REST gateway at its public port.
  * `--check` fails instead if the committed file differs (the promtool test runs it).
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { loadTopology, memberName, projectRoot, type Topology } from "../mesh";
-import { membersOf, metricsUrlOf } from "./members";
+import { gatewayAddress } from "../services/gateway/address";
+import { GATEWAY_LABEL, membersOf, metricsUrlOf } from "./members";
 
 /** Options for {@link prometheusConfig}. */
 export interface PrometheusConfigOptions {
@@ -15,6 +17,11 @@ export interface PrometheusConfigOptions {
   scrapeInterval?: string;
   /** Rule files, relative to the configuration file. Defaults to ["rules.yml"]. */
   ruleFiles?: string[];
+  /**
+   * The REST gateway's `host:port`, whose public listener serves its `/metrics`; false
+   * leaves it out. Defaults to where start:all runs it (GATEWAY_PORT, 8080).
+   */
+  gateway?: string | false;
 }
 
 /**
@@ -31,6 +38,10 @@ export function prometheusConfig(
     targets: [new URL(metricsUrlOf(member)).host],
     labels: { service: member.service, member: memberName(member.service, member.instance) },
   }));
+  const gateway = options.gateway ?? new URL(gatewayAddress(topology, {}).url).host;
+  if (gateway !== false) {
+    targets.push({ targets: [gateway], labels: { service: GATEWAY_LABEL, member: "gateway-1" } });
+  }
   const config = {
     global: { scrape_interval: interval, evaluation_interval: interval },
     rule_files: options.ruleFiles ?? ["rules.yml"],
