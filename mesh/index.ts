@@ -18,6 +18,7 @@ export {
 } from "./identity/credentials";
 export {
   certificateFiles,
+  secretCertificateFiles,
   ensurePki,
   operatorOf,
   partiesOf,

@@ -4,7 +4,13 @@ import type { ServerOptions as HttpsOptions } from "node:https";
 import type { TLSSocket } from "node:tls";
 import { status } from "@grpc/grpc-js";
 import type { FastifyRequest } from "fastify";
-import { certificateFiles, spiffeId, spiffeIdOfSan, type Topology } from "../../mesh";
+import {
+  certificateFiles,
+  secretCertificateFiles,
+  spiffeId,
+  spiffeIdOfSan,
+  type Topology,
+} from "../../mesh";
 import { HttpError } from "./http-errors";
 
 /** How the admin listener knows an operator. */
@@ -72,7 +78,10 @@ export function createOperatorCheck(topology: Topology, secret?: string): Operat
       },
     };
   }
-  const files = certificateFiles(security.pkiDir, { kind: "service", name: "gateway" });
+  // Its own certificate, as its gRPC client has it: a mounted secret (Kubernetes) or the PKI's.
+  const files = security.certificateDir
+    ? secretCertificateFiles(security.certificateDir)
+    : certificateFiles(security.pkiDir, { kind: "service", name: "gateway" });
   const operators = new Set(
     security.operators.map((name) => spiffeId(security.trustDomain, { kind: "operator", name })),
   );
