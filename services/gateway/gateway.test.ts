@@ -535,7 +535,16 @@ describe("the admin listener", () => {
 
   test("GET /api/dashboard/state lists every member with health, and the gateway's edges", async () => {
     await api("GET", "/api/products");
-    const state = (await admin("GET", "/api/dashboard/state", { headers: operator() })).body;
+    // The request's span ends once its answer is sent, so the poll may have to come again.
+    let state = (await admin("GET", "/api/dashboard/state", { headers: operator() })).body;
+    const rooted = (st: typeof state) =>
+      st.traces.some((t: { spans: { service: string; name: string }[] }) =>
+        t.spans.some((sp) => sp.service === "gateway" && sp.name === "GET /api/products"),
+      );
+    for (let i = 0; i < 20 && !rooted(state); i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      state = (await admin("GET", "/api/dashboard/state", { headers: operator() })).body;
+    }
     const names = state.services.map((s: { name: string }) => s.name);
     expect(names).toEqual(
       expect.arrayContaining([
@@ -707,6 +716,10 @@ describe("HTTP itself", () => {
           headers: { "content-type": "application/json", "idempotency-key": "k" },
         });
         seen.add(answer.status);
+        // A 503/504 would say a service did not answer in time (a loaded machine), not that the
+        // input broke anything; print it, so that a failure below shows which.
+        if (answer.status >= 500)
+          console.log(method.template, path, raw, JSON.stringify(answer.body));
         expect({
           route: `${method.httpMethod} ${method.template}`,
           raw,
