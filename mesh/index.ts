@@ -53,7 +53,7 @@ export {
   unavailable,
   type FieldViolation,
 } from "./errors";
-export { loadDescriptors, Descriptors, type Idempotency } from "./descriptors";
+export { loadDescriptors, Descriptors, type FieldRules, type Idempotency } from "./descriptors";
 export { HealthRegistry, ServingStatus } from "./health";
 export { listenHealth, type HealthListener } from "./health-listener";
 export { connectionAgeOptions } from "./connection-age";

@@ -87,9 +87,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       storeSpans: false,
     });
   const registry = descriptors.registry;
-  const methods = restMethods(registry);
+  const methods = restMethods(descriptors);
   const comments = commentsOf(registry.files);
-  const builder = new SchemaBuilder(comments, registry.getExtension("shop.api.v1.field"));
+  const builder = new SchemaBuilder(comments, (field) => descriptors.fieldRules(field));
 
   // The gateway dials as spiffe://<trustDomain>/service/gateway (security.clients), or in
   // plaintext when the mesh runs so.

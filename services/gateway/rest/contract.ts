@@ -6,21 +6,9 @@ import {
   type DescMessage,
   type DescMethod,
   type DescService,
-  type FileRegistry,
 } from "@bufbuild/protobuf";
+import type { Descriptors, FieldRules } from "../../../mesh";
 import { meshServiceOf } from "../../../mesh/telemetry";
-
-/** `shop.api.v1.FieldRules` as read from a field's options (proto/shop/api/v1/field.proto). */
-export interface FieldRules {
-  required: boolean;
-  minLength?: number;
-  maxLength?: number;
-  minimum?: bigint;
-  maximum?: bigint;
-  minItems?: number;
-  maxItems?: number;
-  httpHeader: string;
-}
 
 /** A request field bound to a part of the HTTP request other than the body or query. */
 export interface BoundField {
@@ -61,22 +49,6 @@ export interface RestMethod {
 const VARIABLE = /^\{([a-z_][a-z0-9_]*)(=\*)?\}$/;
 const LITERAL = /^[A-Za-z0-9._~-]+$/;
 
-/** The contract's `FieldRules` of a field, or the defaults. */
-export function fieldRules(field: DescField, extension: DescExtension | undefined): FieldRules {
-  const options = field.proto.options;
-  if (!extension || !options || !hasExtension(options, extension)) {
-    return { required: false, httpHeader: "" };
-  }
-  // The registry decodes the option as a shop.api.v1.FieldRules message (int64 as bigint).
-  const value: unknown = getExtension(options, extension);
-  const rules = value as FieldRules & { minimum?: bigint | number; maximum?: bigint | number };
-  return {
-    ...rules,
-    minimum: rules.minimum === undefined ? undefined : BigInt(rules.minimum),
-    maximum: rules.maximum === undefined ? undefined : BigInt(rules.maximum),
-  };
-}
-
 /** The message's top-level field of this proto name, or an error naming the method. */
 function fieldNamed(message: DescMessage, name: string, method: DescMethod): DescField {
   const field = message.fields.find((f) => f.name === name);
@@ -92,7 +64,7 @@ function fieldNamed(message: DescMessage, name: string, method: DescMethod): Des
 function restMethodOf(
   method: DescMethod,
   http: DescExtension,
-  rulesExtension: DescExtension | undefined,
+  rulesOf: (field: DescField) => FieldRules,
 ): RestMethod | undefined {
   const options = method.proto.options;
   if (!options || !hasExtension(options, http)) return undefined;
@@ -126,7 +98,7 @@ function restMethodOf(
     }
   }
   const headerFields = method.input.fields
-    .map((field) => ({ field, name: fieldRules(field, rulesExtension).httpHeader.toLowerCase() }))
+    .map((field) => ({ field, name: rulesOf(field).httpHeader.toLowerCase() }))
     .filter((bound) => bound.name !== "");
   return {
     service: method.parent,
@@ -162,20 +134,21 @@ function createdAtOf(post: RestMethod, all: readonly RestMethod[]): CreatedAt | 
 }
 
 /**
- * Every method of `registry` with a `google.api.http` rule, in file order: the REST API the
+ * Every method of `descriptors` with a `google.api.http` rule, in file order: the REST API the
  * gateway serves. The `shop.api.v1.field` rules say what each field accepts.
  *
  * @throws Error naming the method when a rule asks for something the gateway does not serve.
  */
-export function restMethods(registry: FileRegistry): RestMethod[] {
+export function restMethods(descriptors: Descriptors): RestMethod[] {
+  const registry = descriptors.registry;
   const http = registry.getExtension("google.api.http");
   if (!http) return [];
-  const rules = registry.getExtension("shop.api.v1.field");
+
   const found: RestMethod[] = [];
   for (const file of registry.files) {
     for (const service of file.services) {
       for (const method of service.methods) {
-        const rest = restMethodOf(method, http, rules);
+        const rest = restMethodOf(method, http, (field) => descriptors.fieldRules(field));
         if (rest) found.push(rest);
       }
     }

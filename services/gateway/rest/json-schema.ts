@@ -1,12 +1,6 @@
-import {
-  ScalarType,
-  type DescEnum,
-  type DescExtension,
-  type DescField,
-  type DescMessage,
-} from "@bufbuild/protobuf";
+import { ScalarType, type DescEnum, type DescField, type DescMessage } from "@bufbuild/protobuf";
 import type { Comments } from "./comments";
-import { fieldRules } from "./contract";
+import type { FieldRules } from "../../../mesh";
 
 /** A JSON Schema (draft 2020-12, as OpenAPI 3.1 uses it) as a plain object. */
 export type JsonSchema = Record<string, unknown>;
@@ -68,7 +62,8 @@ export class SchemaBuilder {
 
   constructor(
     private readonly comments: Comments,
-    private readonly rules: DescExtension | undefined,
+    /** The contract's rules of a field (`Descriptors.fieldRules`). */
+    private readonly rulesOf: (field: DescField) => FieldRules,
     /** The `$ref` of a component, by full name. */
     private readonly refOf: (typeName: string) => string = (name) => `#/components/schemas/${name}`,
   ) {}
@@ -109,7 +104,7 @@ export class SchemaBuilder {
         this.field(field, direction, visiting),
         this.comments.get(fieldName(field)),
       );
-      if (direction === "request" && fieldRules(field, this.rules).required) {
+      if (direction === "request" && this.rulesOf(field).required) {
         required.push(field.jsonName);
       }
     }
@@ -132,7 +127,7 @@ export class SchemaBuilder {
   }
 
   private field(field: DescField, direction: Direction, visiting: Set<string>): JsonSchema {
-    const rules = fieldRules(field, this.rules);
+    const rules = this.rulesOf(field);
     switch (field.fieldKind) {
       case "list": {
         const items =
@@ -184,7 +179,7 @@ export class SchemaBuilder {
   private scalar(
     type: ScalarType,
     direction: Direction,
-    rules: ReturnType<typeof fieldRules> | undefined,
+    rules: FieldRules | undefined,
   ): JsonSchema {
     const format = INTEGER_FORMAT[type];
     if (format) {
