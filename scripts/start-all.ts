@@ -149,6 +149,11 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const { identity } = operator;
+  // In plaintext mode the operator's secret for the gateway's admin listener: made here, so
+  // that it can be printed, and kept across the gateway's restarts.
+  const adminSecret = randomBytes(24).toString("base64url");
+  const gatewayEnv: NodeJS.ProcessEnv =
+    topology.security.mode === "plaintext" ? { GATEWAY_ADMIN_SECRET: adminSecret } : {};
 
   let ready = false;
   const restarts = new Map<string, { at: number; quickExits: number }>();
@@ -159,7 +164,7 @@ async function main(): Promise<void> {
       const member = membersOf(topology).find((m) => m.label === label);
       const restart =
         label === GATEWAY_LABEL
-          ? () => startGateway(supervisor, root)
+          ? () => startGateway(supervisor, root, gatewayEnv)
           : member && (() => startMember(supervisor, root, member));
       const last = restarts.get(label) ?? { at: 0, quickExits: 0 };
       const quickExits = Date.now() - last.at < CRASH_LOOP_WINDOW_MS ? last.quickExits + 1 : 0;
@@ -192,14 +197,15 @@ async function main(): Promise<void> {
 
   let seed: Awaited<ReturnType<typeof seedDemoData>>;
   const rows = [["service", "address", "health", "store", "metrics"]];
-  const gatewayUrl = gatewayAddress(topology).url;
+  const gateway = gatewayAddress(topology);
+  const gatewayUrl = gateway.url;
   try {
     const members = membersOf(topology);
     for (const member of members) startMember(supervisor, root, member);
     await Promise.all(members.map((m) => memberServing(supervisor, m, READY_TIMEOUT_MS, identity)));
     seed = await seedDemoData(topology, identity);
     // The gateway last: it calls every service, so it starts once they all serve.
-    startGateway(supervisor, root);
+    startGateway(supervisor, root, gatewayEnv);
     await gatewayServing(supervisor, gatewayUrl, READY_TIMEOUT_MS);
     for (const member of members) {
       const store = member.store.startsWith(root)
@@ -233,7 +239,8 @@ ${table(rows)}
 
 ${trust(topology, operator.written.length)}
 
-Dashboard: ${gatewayUrl}/   REST API: ${gatewayUrl}/api/products   OpenAPI: ${gatewayUrl}/openapi.json
+REST API: ${gatewayUrl}/api/products   OpenAPI: ${gatewayUrl}/openapi.json
+${dashboardLine(topology, gateway.adminUrl, adminSecret)}
 
 Try it with grpcurl, or without it: \`npm run -s grpc --\` in place of \`grpcurl\` takes the same
 arguments (no proto files needed: every server has reflection):
@@ -251,6 +258,20 @@ An instance that dies is restarted; kill one (kill -9) and watch the others carr
 Each instance serves Prometheus metrics (the last column) and its recent spans at /traces.
 Press Ctrl-C to stop everything.
 `);
+}
+
+/**
+ * Where operators find the dashboard, faults and traces (the gateway's admin listener): with
+ * the secret in the URL's fragment in plaintext mode, else for the operator's certificate.
+ */
+function dashboardLine(topology: Topology, adminUrl: string, secret: string): string {
+  if (topology.security.mode === "plaintext")
+    return `Dashboard (operators): ${adminUrl}/#secret=${secret}`;
+  const files = certificateFiles(topology.security.pkiDir, operatorOf(topology.security));
+  return (
+    `Dashboard (operators): ${adminUrl}/ with the operator's certificate, e.g.\n` +
+    `  curl --cacert ${shownPath(files.ca)} --cert ${shownPath(files.cert)} --key ${shownPath(files.key)} ${adminUrl}/api/faults`
+  );
 }
 
 /** A line on how the mesh is secured, or how it is not. */

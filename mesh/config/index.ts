@@ -3,7 +3,7 @@
  * descriptors, durations and paths. Scripts (start:all, deploy, chaos) read the mesh through
  * this entry.
  */
-export { Descriptors, loadDescriptors, type Idempotency } from "./descriptors";
+export { Descriptors, loadDescriptors, type FieldRules, type Idempotency } from "./descriptors";
 export { parseDuration, toConfigDuration } from "./duration";
 export { projectRoot } from "./paths";
 export { resolveMethodPolicy, serviceConfigFor, type MethodPolicy } from "./policy";
