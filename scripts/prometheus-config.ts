@@ -1,6 +1,7 @@
 /**
  * `npm run prometheus:config`: writes deploy/prometheus/prometheus.yml, a Prometheus scrape
- * configuration for every member of the mesh in mesh.yaml (MESH_TOPOLOGY), at its admin port.
+ * configuration for every member of the mesh in mesh.yaml (MESH_TOPOLOGY), at its admin port,
+ * and for the REST gateway at its public port.
  * `--check` fails instead if the committed file differs (the promtool test runs it).
  */
 import { readFileSync, writeFileSync } from "node:fs";
@@ -9,8 +10,9 @@ import { stringify } from "yaml";
 import { loadTopology, type Topology } from "../mesh";
 import { projectRoot } from "../mesh/config";
 import { memberName } from "../mesh/telemetry";
+import { gatewayAddress } from "../services/gateway/address";
 import { readFlags } from "./cli";
-import { membersOf, metricsUrlOf } from "./members";
+import { GATEWAY_LABEL, membersOf, metricsUrlOf } from "./members";
 
 const SCRIPT = {
   name: "prometheus:config",
@@ -30,6 +32,11 @@ export interface PrometheusConfigOptions {
   scrapeInterval?: string;
   /** Rule files, relative to the configuration file. Defaults to ["rules.yml"]. */
   ruleFiles?: string[];
+  /**
+   * The REST gateway's `host:port`, whose public listener serves its `/metrics`; false
+   * leaves it out. Defaults to where start:all runs it (GATEWAY_PORT, 8080).
+   */
+  gateway?: string | false;
 }
 
 /**
@@ -46,6 +53,10 @@ export function prometheusConfig(
     targets: [new URL(metricsUrlOf(member)).host],
     labels: { service: member.service, member: memberName(member.service, member.instance) },
   }));
+  const gateway = options.gateway ?? new URL(gatewayAddress(topology, {}).url).host;
+  if (gateway !== false) {
+    targets.push({ targets: [gateway], labels: { service: GATEWAY_LABEL, member: "gateway-1" } });
+  }
   const config = {
     global: { scrape_interval: interval, evaluation_interval: interval },
     rule_files: options.ruleFiles ?? ["rules.yml"],

@@ -164,6 +164,11 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const { identity } = operator;
+  // In plaintext mode the operator's secret for the gateway's admin listener: made here, so
+  // that it can be printed, and kept across the gateway's restarts.
+  const adminSecret = randomBytes(24).toString("base64url");
+  const gatewayEnv: NodeJS.ProcessEnv =
+    topology.security.mode === "plaintext" ? { ...env, GATEWAY_ADMIN_SECRET: adminSecret } : env;
 
   let ready = false;
   const restarts = new Map<string, { at: number; quickExits: number }>();
@@ -174,7 +179,7 @@ async function main(): Promise<void> {
       const member = membersOf(topology).find((m) => m.label === label);
       const restart =
         label === GATEWAY_LABEL
-          ? () => startGateway(supervisor, root, env)
+          ? () => startGateway(supervisor, root, gatewayEnv)
           : member && (() => startMember(supervisor, root, member, env));
       const last = restarts.get(label) ?? { at: 0, quickExits: 0 };
       const quickExits = Date.now() - last.at < CRASH_LOOP_WINDOW_MS ? last.quickExits + 1 : 0;
@@ -207,13 +212,14 @@ async function main(): Promise<void> {
 
   let seed: Awaited<ReturnType<typeof seedDemoData>>;
   const rows = [["service", "address", "health", "store", "metrics"]];
-  const gatewayUrl = gatewayAddress(topology).url;
+  const gateway = gatewayAddress(topology);
+  const gatewayUrl = gateway.url;
   try {
     const members = membersOf(topology);
     for (const member of members) startMember(supervisor, root, member, env);
     // With them: the gateway dials a service on its first request for it, and none comes
     // before the mesh is up, so it need not wait for them (a second off every start).
-    startGateway(supervisor, root, env);
+    startGateway(supervisor, root, gatewayEnv);
     await Promise.all(members.map((m) => memberServing(supervisor, m, READY_TIMEOUT_MS, identity)));
     [seed] = await Promise.all([
       seedDemoData(topology, identity),
@@ -249,7 +255,8 @@ ${table(rows)}
 
 ${trust(topology, operator.written.length)}
 
-Dashboard: ${gatewayUrl}/   REST API: ${gatewayUrl}/api/products   OpenAPI: ${gatewayUrl}/openapi.json
+REST API: ${gatewayUrl}/api/products   OpenAPI: ${gatewayUrl}/openapi.json
+${dashboardLine(topology, gateway.adminUrl, adminSecret)}
 
 Try it with grpcurl, or without it: \`npm run -s grpc --\` in place of \`grpcurl\` takes the same
 arguments (no proto files needed: every server has reflection):
@@ -267,6 +274,20 @@ An instance that dies is restarted; kill one (kill -9) and watch the others carr
 Each instance serves Prometheus metrics (the last column) and its recent spans at /traces.
 Press Ctrl-C to stop everything.
 `);
+}
+
+/**
+ * Where operators find the dashboard, faults and traces (the gateway's admin listener): with
+ * the secret in the URL's fragment in plaintext mode, else for the operator's certificate.
+ */
+function dashboardLine(topology: Topology, adminUrl: string, secret: string): string {
+  if (topology.security.mode === "plaintext")
+    return `Dashboard (operators): ${adminUrl}/#secret=${secret}`;
+  const files = certificateFiles(topology.security.pkiDir, operatorOf(topology.security));
+  return (
+    `Dashboard (operators): ${adminUrl}/ with the operator's certificate, e.g.\n` +
+    `  curl --cacert ${shownPath(files.ca)} --cert ${shownPath(files.cert)} --key ${shownPath(files.key)} ${adminUrl}/api/faults`
+  );
 }
 
 /** A line on how the mesh is secured, or how it is not. */

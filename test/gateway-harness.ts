@@ -9,8 +9,12 @@ import { startShop, type ShopOptions, type TestShop } from "./shop";
 export interface GatewayShop {
   shop: TestShop;
   gateway: Gateway;
-  /** `http://127.0.0.1:<port>` of the gateway. */
+  /** `http://127.0.0.1:<port>` of the gateway's public API. */
   baseUrl: string;
+  /** `http://127.0.0.1:<port>` of its admin listener (plaintext: the operator's secret). */
+  adminUrl: string;
+  /** The operator's secret for the admin listener. */
+  adminSecret: string;
   /** The topology the gateway was given: the shop's ports, a temporary data folder. */
   topology: Topology;
   addresses: Record<string, string>;
@@ -42,12 +46,16 @@ export async function startGatewayShop(options: ShopOptions = {}): Promise<Gatew
   const dataDir = mkdtempSync(join(tmpdir(), "gateway-test-"));
   const addresses = shop.addresses;
   const topology = topologyAt(addresses, dataDir);
-  const gateway = createGateway({ topology, log, processMetrics: false });
+  const adminSecret = `test-secret-${process.pid}`;
+  const gateway = createGateway({ topology, log, adminSecret });
   const port = await gateway.listen(0);
+  const adminPort = await gateway.listenAdmin(0);
   return {
     shop,
     gateway,
     baseUrl: `http://127.0.0.1:${port}`,
+    adminUrl: `http://127.0.0.1:${adminPort}`,
+    adminSecret,
     topology,
     addresses,
     async stop() {

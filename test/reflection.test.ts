@@ -320,7 +320,11 @@ describe("server reflection, as grpcurl uses it", () => {
 
     expect(protos.map((p) => p.name)).toEqual([
       "shop/orders/v1/orders.proto",
+      "google/api/annotations.proto",
+      "google/api/http.proto",
+      "google/protobuf/descriptor.proto",
       "google/protobuf/timestamp.proto",
+      "shop/api/v1/field.proto",
       "shop/common/v1/common.proto",
     ]);
   });

@@ -27,12 +27,15 @@ import type { ComposedOrders } from "../services/orders/compose";
 import type { Recovery } from "../services/orders/recovery";
 import type { OrdersStore } from "../services/orders/store";
 import type { UsersOptions } from "../services/users/compose";
-import type { ScryptParams } from "../services/users/passwords";
+import { deriveOnThreadPool, type Derive, type ScryptParams } from "../services/users/passwords";
 import { generateSigningKey, type SigningKey } from "../services/users/signing-key";
 import { startTestServer, type TestServer } from "./support";
 
 /** Cheap password hashes for tests: the real cost (passwords.ts) is meant to be slow. */
 export const TEST_SCRYPT: ScryptParams = { N: 2 ** 10, r: 8, p: 1 };
+
+/** Password hashing for tests: cheap hashes, on the libuv pool (no worker threads to stop). */
+export const TEST_PASSWORDS = { scrypt: TEST_SCRYPT, derive: deriveOnThreadPool };
 
 /** Metadata carrying `authorization: Bearer <token>`, as a client sends it. */
 export function bearer(token: string): Metadata {
@@ -86,6 +89,8 @@ export interface ShopOptions {
    * compaction) runs, as in their own process. Defaults to none, so that tests drive it.
    */
   background?: readonly string[];
+  /** How users hashes passwords. Defaults to cheap hashes (TEST_SCRYPT) on the libuv pool. */
+  passwords?: { scrypt?: ScryptParams; derive?: Derive };
 }
 
 const TEST_PASSWORD = "correct horse battery";
@@ -163,7 +168,11 @@ export async function startShop(options: ShopOptions = {}): Promise<TestShop> {
   const verify = createTokenVerifier({ jwks: () => Promise.resolve({ keys: [key.publicJwk] }) });
   const serverOptions = { endUsers: createEndUserAuthenticator(verify) };
   const serviceOptions: Record<string, unknown> = {
-    users: { key, scrypt: TEST_SCRYPT } satisfies UsersOptions,
+    users: {
+      key,
+      ...TEST_PASSWORDS,
+      ...options.passwords,
+    } satisfies UsersOptions,
   };
 
   const running = new Map<string, Running>();

@@ -14,6 +14,8 @@ export class StatusError extends Error {
     readonly code: status,
     message: string,
     readonly fieldViolations: readonly FieldViolation[] = [],
+    /** Trailers sent with the status, such as `retry-after`. Defaults to none. */
+    readonly trailers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
   }
@@ -51,6 +53,66 @@ const PASSED_THROUGH = new Set<status>([
   status.RESOURCE_EXHAUSTED,
 ]);
 
+/**
+ * The trailer a mesh server puts on an answer whose message it wrote itself (a handler's
+ * StatusError, a shed call's pushback): text meant for the caller. Any other status with a
+ * code that the transport also produces (below) may carry grpc-js's or Node's own text, such
+ * as `connect ECONNREFUSED 127.0.0.1:51053` or `remote_addr=…`, which no caller is shown.
+ */
+export const OWN_MESSAGE_KEY = "mesh-own-message";
+
+/** Codes grpc-js and Node produce themselves (connections, deadlines, HTTP/2, parsing). */
+const TRANSPORT_CODES = new Set<status>([
+  ...PASSED_THROUGH,
+  status.UNKNOWN,
+  status.INTERNAL,
+  status.UNIMPLEMENTED,
+  status.DATA_LOSS,
+]);
+
+/** Marks an error whose `details` may be shown to a caller as they are. */
+const SAFE = Symbol("mesh.safeDetails");
+
+/** Metadata with the {@link OWN_MESSAGE_KEY} trailer, for an answer the mesh wrote. */
+export function ownMessageMetadata(metadata = new Metadata()): Metadata {
+  metadata.set(OWN_MESSAGE_KEY, "1");
+  return metadata;
+}
+
+/** What a caller is told instead of the transport's text, by code. */
+const TOLD: Partial<Record<status, string>> = {
+  [status.UNAVAILABLE]: "is unavailable",
+  [status.DEADLINE_EXCEEDED]: "did not answer in time",
+  [status.CANCELLED]: "call was cancelled",
+  [status.RESOURCE_EXHAUSTED]: "is overloaded",
+  [status.UNIMPLEMENTED]: "does not serve this method",
+};
+
+/**
+ * A peer's failed answer as a caller may see it: the peer's own message when a mesh server
+ * wrote it (or the code is one the transport never produces), else a message naming only the
+ * peer, the code's meaning and the trace id. `raw` is then the transport's text, for the log.
+ */
+export function peerFailure(
+  code: status,
+  details: string,
+  metadata: Metadata,
+  peer: string,
+  traceId: string | undefined,
+): { details: string; raw?: string } {
+  if (!TRANSPORT_CODES.has(code) || metadata.get(OWN_MESSAGE_KEY).length > 0) return { details };
+  const told = `${peer} ${TOLD[code] ?? "failed"}${traceId ? ` (trace id ${traceId})` : ""}`;
+  return { details: told, raw: details };
+}
+
+/** Marks `err` as carrying a message fit for callers (see {@link peerFailure}). */
+export function markSafe<E extends object>(err: E): E {
+  (err as Record<symbol, boolean>)[SAFE] = true;
+  return err;
+}
+
+const isSafe = (err: object): boolean => (err as Record<symbol, boolean>)[SAFE] === true;
+
 // Without telemetry there is no trace: a fresh W3C-shaped id still ties the log to the answer.
 const newTraceId = (): string => randomBytes(16).toString("hex");
 
@@ -71,16 +133,25 @@ export function toStatus(
       err.fieldViolations.length > 0
         ? badRequestMetadata(err.code, err.message, err.fieldViolations)
         : new Metadata();
-    return { code: err.code, details: err.message, metadata };
-  }
-  if (isGrpcError(err) && PASSED_THROUGH.has(err.code)) {
-    return { code: err.code, details: `upstream: ${err.details}`, metadata: new Metadata() };
+    for (const [key, value] of Object.entries(err.trailers)) metadata.set(key, value);
+    return { code: err.code, details: err.message, metadata: ownMessageMetadata(metadata) };
   }
   const id = traceId ?? newTraceId();
-  log.error({ err, method, traceId: id }, "handler failed");
+  if (isGrpcError(err) && PASSED_THROUGH.has(err.code)) {
+    // A mesh peer's failure is already fit to show (peerFailure); anyone else's text is not.
+    if (isSafe(err))
+      return { code: err.code, details: err.details, metadata: ownMessageMetadata() };
+    log.warn({ err, method, trace_id: id }, "a call failed");
+    return {
+      code: err.code,
+      details: `a call failed: ${status[err.code]} (trace id ${id})`,
+      metadata: ownMessageMetadata(),
+    };
+  }
+  log.error({ err, method, trace_id: id }, "handler failed");
   return {
     code: status.INTERNAL,
     details: `internal error (trace id ${id})`,
-    metadata: new Metadata(),
+    metadata: ownMessageMetadata(),
   };
 }

@@ -370,7 +370,8 @@ describe("peer", () => {
       expect(err.metadata).toBeInstanceOf(Metadata);
     });
 
-    it("fails with INTERNAL when the response does not decode", async () => {
+    it("fails with INTERNAL naming only the peer when the response does not decode, and logs why", async () => {
+      const { log, lines } = capturingLogger("info");
       const target = await serveUsers(
         userHandlers({ getUser: () => Promise.resolve({ user: USER }) }),
       );
@@ -379,13 +380,21 @@ describe("peer", () => {
           throw new Error("truncated");
         },
       });
-      const peer = createPeer(definition, { target, policy: policyOf() });
+      const peer = createPeer(definition, { target, policy: policyOf(), log });
       closers.push(() => peer.close());
 
       const err = await rejectionOf(peer.getUser({ userId: "usr_1" }));
 
       expect(err.code).toBe(status.INTERNAL);
-      expect(err.details).toBe("Response message parsing error: truncated");
+      expect(err.details).toBe("users failed");
+      expect(lines).toContainEqual(
+        expect.objectContaining({
+          msg: "call failed",
+          peer: "users",
+          code: "INTERNAL",
+          details: "Response message parsing error: truncated",
+        }),
+      );
     });
 
     it("fails with INTERNAL, calling no handler, when the request does not serialize", async () => {
@@ -404,8 +413,31 @@ describe("peer", () => {
       const err = await rejectionOf(peer.getUser({ userId: "usr_1" }));
 
       expect(err.code).toBe(status.INTERNAL);
-      expect(err.details).toBe("Request message serialization failure: no encoder");
+      expect(err.details).toBe("users failed");
       expect(handled).toBe(0);
+    });
+
+    it("answers UNAVAILABLE naming the peer, never its address, when nothing listens; the address goes to the log", async () => {
+      const { log, lines } = capturingLogger("info");
+      const peer = createPeer(UserServiceService, {
+        target: "127.0.0.1:1",
+        policy: policyOf({ maxAttempts: 1 }),
+        log,
+      });
+      closers.push(() => peer.close());
+
+      const err = await rejectionOf(peer.getUser({ userId: "usr_1" }));
+
+      expect(err.code).toBe(status.UNAVAILABLE);
+      expect(err.details).toBe("users is unavailable");
+      expect(err.message).not.toMatch(/127\.0\.0\.1|ECONNREFUSED/);
+      expect(lines).toContainEqual(
+        expect.objectContaining({
+          msg: "call failed",
+          code: "UNAVAILABLE",
+          details: expect.stringMatching(/ECONNREFUSED 127\.0\.0\.1:1/) as string,
+        }),
+      );
     });
 
     it("rejects, instead of throwing, once the peer is closed", async () => {
@@ -650,7 +682,7 @@ describe("peer", () => {
 
       await rejectionOf(peer.getUser({ userId: "usr_1" }));
 
-      expect(lines).toEqual([
+      expect(lines.filter((line) => String(line.msg).startsWith("circuit"))).toEqual([
         expect.objectContaining({
           level: 40,
           peer: "shop.users.v1.UserService",

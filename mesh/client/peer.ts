@@ -29,6 +29,7 @@ import type { Logger } from "../telemetry/logger";
 import { resolveMethodPolicy, serviceConfigFor } from "../config/policy";
 import { meshServiceOf, type ClientMethodProbe, type Telemetry } from "../telemetry";
 import type { PolicyConfig } from "../config/policy-schema";
+import { markSafe, peerFailure } from "../api/errors";
 
 /** Per-call options of a {@link Peer} method. */
 export interface PeerCallOptions {
@@ -38,6 +39,11 @@ export interface PeerCallOptions {
   metadata?: Metadata;
   /** Overrides the method policy's timeout (still capped by the parent's deadline). */
   timeoutMs?: number;
+  /**
+   * The span this call is made under when it serves no incoming gRPC call (`parent` wins):
+   * the HTTP request's server span at the REST gateway.
+   */
+  span?: Span;
 }
 
 /** A promise-returning client for a generated service definition. */
@@ -109,9 +115,9 @@ function serviceError(outcome: StatusObject): ServiceError {
   });
 }
 
-/** The same, for calls refused before they start. */
+/** The same, for calls refused before they start: the mesh's own text, fit to show. */
 function callError(code: status, details: string): ServiceError {
-  return serviceError({ code, details, metadata: new Metadata() });
+  return markSafe(serviceError({ code, details, metadata: new Metadata() }));
 }
 
 const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
@@ -121,9 +127,13 @@ type ChannelCall = ReturnType<ChannelInterface["createCall"]>;
 
 /** What every call of one unary method shares, worked out once in {@link createPeer}. */
 interface UnaryMethod {
+  readonly path: string;
+  /** The peer's mesh service name, which a failure's message names. */
+  readonly peer: string;
   readonly deserialize: (bytes: Buffer) => unknown;
   readonly breaker: CircuitBreaker | undefined;
   readonly probe: ClientMethodProbe | undefined;
+  readonly log: Logger | undefined;
 }
 
 /**
@@ -177,11 +187,29 @@ class UnaryCall implements InterceptingListener {
       };
     }
     if (outcome.code === status.OK) this.resolve(this.response);
-    else this.reject(serviceError(outcome));
+    else this.reject(this.failure(outcome));
     // After settling: the caller's answer never waits on a breaker listener.
     const { breaker, probe } = this.method;
     breaker?.record(this.admission, outcome.code);
     if (this.span) probe?.end(this.span, this.startedAt, outcome.code);
+  }
+
+  /**
+   * The error the caller gets: the peer's message when a mesh server wrote it, else one that
+   * names no internals (grpc-js's text names addresses), with the text logged under the trace
+   * id the message gives (errors.ts, peerFailure).
+   */
+  private failure(outcome: StatusObject): ServiceError {
+    const { peer, path, log } = this.method;
+    const traceId = this.span?.spanContext().traceId;
+    const told = peerFailure(outcome.code, outcome.details, outcome.metadata, peer, traceId);
+    if (told.raw !== undefined) {
+      log?.warn(
+        { peer, method: path, code: status[outcome.code], details: told.raw, trace_id: traceId },
+        "call failed",
+      );
+    }
+    return markSafe(serviceError({ ...outcome, details: told.details }));
   }
 }
 
@@ -265,7 +293,14 @@ export function createPeer<S extends ServiceDefinition>(
     }
     const { timeoutMs } = resolveMethodPolicy(options.policy, path, descriptors);
     const probe = telemetry?.clientMethod(peerName, path);
-    const unary: UnaryMethod = { deserialize: responseDeserialize, breaker, probe };
+    const unary: UnaryMethod = {
+      path,
+      peer: peerName,
+      deserialize: responseDeserialize,
+      breaker,
+      probe,
+      log,
+    };
     peer[key] = (request: unknown, callOptions: PeerCallOptions = NO_OPTIONS) => {
       const parent = callOptions.parent;
       const now = Date.now();
@@ -296,7 +331,7 @@ export function createPeer<S extends ServiceDefinition>(
       }
       // The end user's token goes on with the call (end-user.ts); the probe adds traceparent.
       const metadata = outgoingMetadata(callOptions.metadata, parent);
-      const span = probe?.begin(parent?.span, metadata);
+      const span = probe?.begin(parent?.span ?? callOptions.span, metadata);
       const startedAt = probe ? performance.now() : 0;
       return new Promise((resolve, reject) => {
         const listener = new UnaryCall(unary, resolve, reject, admission, span, startedAt);

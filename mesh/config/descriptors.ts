@@ -3,7 +3,10 @@ import { join } from "node:path";
 import {
   createFileRegistry,
   fromBinary,
+  getExtension,
+  hasExtension,
   toBinary,
+  type DescField,
   type DescFile,
   type DescMethod,
   type FileRegistry,
@@ -17,6 +20,23 @@ import {
 } from "@bufbuild/protobuf/wkt";
 import { projectRoot } from "./paths";
 
+/**
+ * What a request field accepts, from its `shop.api.v1.field` option
+ * (proto/shop/api/v1/field.proto): stated once in the contract, read by the services'
+ * validation and the REST gateway's schemas alike.
+ */
+export interface FieldRules {
+  required: boolean;
+  minLength?: number;
+  maxLength?: number;
+  minimum?: bigint;
+  maximum?: bigint;
+  minItems?: number;
+  maxItems?: number;
+  /** Over HTTP/JSON the field is this request header ("" for none). */
+  httpHeader: string;
+}
+
 /** How a method may be repeated, from its `idempotency_level` option. */
 export type Idempotency = "no-side-effects" | "idempotent" | "unknown";
 
@@ -25,7 +45,8 @@ export type Idempotency = "no-side-effects" | "idempotent" | "unknown";
  * reflection serves, and where the mesh learns which methods are safe to retry.
  */
 export class Descriptors {
-  private readonly registry: FileRegistry;
+  /** Every file, message, enum, service and extension of the set (@bufbuild/protobuf). */
+  readonly registry: FileRegistry;
   private readonly encoded = new Map<string, Uint8Array>();
   private symbols: Map<string, DescFile> | undefined;
 
@@ -110,6 +131,34 @@ export class Descriptors {
   /** Every method of a service, by fully-qualified service name. */
   methods(serviceName: string): DescMethod[] {
     return this.registry.getService(serviceName)?.methods ?? [];
+  }
+
+  /** A field's `shop.api.v1.field` rules; defaults (nothing required) when it has none. */
+  fieldRules(field: DescField): FieldRules {
+    const extension = this.registry.getExtension("shop.api.v1.field");
+    const options = field.proto.options;
+    if (!extension || !options || !hasExtension(options, extension)) {
+      return { required: false, httpHeader: "" };
+    }
+    // Decoded as a shop.api.v1.FieldRules message (its int64 limits as bigint).
+    const value: unknown = getExtension(options, extension);
+    const rules = value as FieldRules & { minimum?: bigint | number; maximum?: bigint | number };
+    return {
+      ...rules,
+      minimum: rules.minimum === undefined ? undefined : BigInt(rules.minimum),
+      maximum: rules.maximum === undefined ? undefined : BigInt(rules.maximum),
+    };
+  }
+
+  /**
+   * The rules of `field` (its proto name) of message `typeName`.
+   *
+   * @throws Error naming the field when the contract has no such field.
+   */
+  fieldRulesOf(typeName: string, field: string): FieldRules {
+    const found = this.registry.getMessage(typeName)?.fields.find((f) => f.name === field);
+    if (!found) throw new Error(`the contracts have no field ${typeName}.${field}`);
+    return this.fieldRules(found);
   }
 
   /** Whether a method may be repeated without changing the outcome. */

@@ -3,7 +3,13 @@
  * descriptors, durations and paths. Scripts (start:all, deploy, chaos) read the mesh through
  * this entry.
  */
-export { Descriptors, DESCRIPTOR_SET_FILE, loadDescriptors, type Idempotency } from "./descriptors";
+export {
+  Descriptors,
+  DESCRIPTOR_SET_FILE,
+  loadDescriptors,
+  type FieldRules,
+  type Idempotency,
+} from "./descriptors";
 export { parseDuration, toConfigDuration } from "./duration";
 export { projectRoot, ROOT_MARKER } from "./paths";
 export { resolveMethodPolicy, serviceConfigFor, type MethodPolicy } from "./policy";

@@ -17,6 +17,7 @@ export {
 export {
   certificateFiles,
   ensurePki,
+  secretCertificateFiles,
   operatorOf,
   partiesOf,
   type CertificateFiles,

@@ -52,7 +52,13 @@ export class ServerCallContext implements CallContext {
   get log(): Logger {
     return (this.logger ??= this.baseLog.child(
       this.span
-        ? { method: this.method, caller: this.caller, traceId: this.span.spanContext().traceId }
+        ? {
+            method: this.method,
+            caller: this.caller,
+            // OTel's log data model names (trace_id, span_id), so logs join their traces.
+            trace_id: this.span.spanContext().traceId,
+            span_id: this.span.spanContext().spanId,
+          }
         : { method: this.method, caller: this.caller },
     ));
   }

@@ -1,12 +1,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import {
-  Metadata,
-  status,
-  type sendUnaryData,
-  type ServerUnaryCall,
-  type StatusObject,
-} from "@grpc/grpc-js";
+import { status, type sendUnaryData, type ServerUnaryCall, type StatusObject } from "@grpc/grpc-js";
+import { ownMessageMetadata } from "../api/errors";
 import type { Logger } from "../telemetry/logger";
 import { parse as parseYaml } from "yaml";
 import { loadTopology, parseTopology, type FaultConfig, type Topology } from "../config/topology";
@@ -134,7 +129,8 @@ function compile(
     ? {
         code: status[fault.abort.code as keyof typeof status],
         details: `fault injected: ${fault.abort.code} (${abortPercentage}% of ${path})`,
-        metadata: new Metadata(),
+        // The mesh's own words, so callers see them (errors.ts, peerFailure).
+        metadata: ownMessageMetadata(),
       }
     : null;
   return { random, delayPercentage, delayMs: fault.delay?.duration ?? 0, abortPercentage, abort };
@@ -263,6 +259,7 @@ export function injectFault<Req, Res>(
         callback({
           code: status.DEADLINE_EXCEEDED,
           details: `deadline exceeded during an injected delay of ${fault.delayMs} ms`,
+          metadata: ownMessageMetadata(),
         });
       } else if (aborted) callback(fault.abort);
       else proceed(call, callback);

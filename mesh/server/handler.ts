@@ -1,5 +1,4 @@
 import {
-  Metadata,
   status,
   type handleUnaryCall,
   type ServerUnaryCall,
@@ -9,7 +8,7 @@ import {
 import type { CallContext } from "../api/call-context";
 import { ServerCallContext } from "./context";
 import type { EndUserAuthenticator } from "../identity/end-user";
-import { toStatus } from "../api/errors";
+import { ownMessageMetadata, toStatus } from "../api/errors";
 import { injectFault, NO_FAULT, type FaultSlot } from "./faults";
 import type { Logger } from "../telemetry/logger";
 import type { MetadataLimit } from "./metadata-limit";
@@ -43,7 +42,7 @@ export function tolerantDeserializer<T>(decode: (bytes: Buffer) => T): (bytes: B
  * `grpc-retry-pushback-ms` trailer (gRFC A6). Build it once: grpc-js copies its metadata.
  */
 export function pushbackStatus(details: string, pushbackMs: number): Partial<StatusObject> {
-  const metadata = new Metadata();
+  const metadata = ownMessageMetadata();
   metadata.set("grpc-retry-pushback-ms", String(Math.round(pushbackMs)));
   return { code: status.RESOURCE_EXHAUSTED, details, metadata };
 }

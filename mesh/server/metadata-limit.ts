@@ -1,4 +1,5 @@
 import { status, type Metadata, type StatusObject } from "@grpc/grpc-js";
+import { ownMessageMetadata } from "../api/errors";
 
 // RFC 7540 §6.5.2: each header field counts its name, its value and 32 bytes of overhead.
 const ENTRY_OVERHEAD = 32;
@@ -36,6 +37,7 @@ export class MetadataLimit {
     return {
       code: status.RESOURCE_EXHAUSTED,
       details: `request metadata is ${size} bytes; the limit is ${this.maxBytes} (limits.maxMetadataSize)`,
+      metadata: ownMessageMetadata(),
     };
   }
 }

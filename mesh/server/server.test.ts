@@ -185,7 +185,7 @@ describe("error mapping", () => {
     });
     expect(everythingSent).not.toMatch(/hunter2|store\.ts|at /);
     const traceId = INTERNAL_DETAILS.exec(err.details)![1];
-    const logged = lines.find((line) => line.traceId === traceId);
+    const logged = lines.find((line) => line.trace_id === traceId);
     expect(logged).toMatchObject({
       msg: "handler failed",
       method: "/shop.users.v1.UserService/GetUser",
@@ -272,7 +272,7 @@ describe("error mapping", () => {
       const err = await rejectionOf(getUser(client, "usr_1"));
 
       expect(err.code).toBe(status.UNAVAILABLE);
-      expect(err.details).toBe("upstream: users store is down");
+      expect(err.details).toBe("users store is down");
     });
 
     it("becomes INTERNAL when it is NOT_FOUND: the caller's request was not what was missing", async () => {

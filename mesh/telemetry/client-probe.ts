@@ -5,7 +5,7 @@ import { codeName, splitPath } from "./grpc-codes";
 import type { Scalar } from "./lean-metrics";
 import type { MeshMetrics } from "./mesh-metrics";
 import { formatTraceparent, TRACEPARENT } from "./traceparent";
-import { endSpan, rpcSpanOptions, SpanKind, startSpan, type Tracing } from "./tracing";
+import { endRpcSpan, rpcSpanOptions, SpanKind, startSpan, type Tracing } from "./tracing";
 
 /**
  * Metrics and a client span for every call of one method of one peer, made once per method
@@ -43,7 +43,7 @@ export class ClientMethodProbe {
   end(span: Span, startedAt: number, code: number): void {
     this.handling.observe((performance.now() - startedAt) / 1_000);
     this.count(code);
-    endSpan(span, codeName(code));
+    endRpcSpan(span, code);
   }
 
   /** Counts a call refused before it went out (an open circuit), with no span or timing. */

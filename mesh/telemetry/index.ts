@@ -7,6 +7,12 @@ export { ADMIN_PORT_OFFSET, adminPortOf, type AdminServer } from "./admin-server
 export { ClientMethodProbe } from "./client-probe";
 export { codeName, meshServiceOf } from "./grpc-codes";
 export { createLogger, silentLogger, type Logger } from "./logger";
+export {
+  HttpServerProbe,
+  type HttpOutcome,
+  type HttpRequestInfo,
+  type HttpServerCall,
+} from "./http-probe";
 export { LATENCY_BUCKETS, type MeshMetrics } from "./mesh-metrics";
 export { ServerMethodProbe, type ProbedCall } from "./server-probe";
 export { DEFAULT_SPAN_CAPACITY, type SpanRecord } from "./span-buffer";

@@ -6,7 +6,14 @@ import { codeName, splitPath } from "./grpc-codes";
 import type { Scalar } from "./lean-metrics";
 import type { MeshMetrics } from "./mesh-metrics";
 import { TRACEPARENT, parseTraceparent } from "./traceparent";
-import { activeSpan, endSpan, rpcSpanOptions, SpanKind, startSpan, type Tracing } from "./tracing";
+import {
+  activeSpan,
+  endRpcSpan,
+  rpcSpanOptions,
+  SpanKind,
+  startSpan,
+  type Tracing,
+} from "./tracing";
 
 /** What a probe keeps on an incoming call between its start and its end (the call context). */
 export interface ProbedCall {
@@ -92,7 +99,7 @@ export class ServerMethodProbe {
     this.handling.observe(seconds);
     this.count(code);
     const span = call.span;
-    if (span) endSpan(span, codeName(code));
+    if (span) endRpcSpan(span, code);
     const log = this.deps.log;
     if (log.levelVal <= DEBUG) {
       log.debug(
@@ -100,7 +107,8 @@ export class ServerMethodProbe {
           method: this.path,
           status: codeName(code),
           durationMs: Math.round(seconds * 1e6) / 1e3,
-          traceId: span?.spanContext().traceId,
+          trace_id: span?.spanContext().traceId,
+          span_id: span?.spanContext().spanId,
         },
         "handled",
       );

@@ -1,5 +1,6 @@
 import { SpanKind, type HrTime } from "@opentelemetry/api";
 import type { ReadableSpan, SpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { codeName } from "./grpc-codes";
 
 /** A finished span as `/traces` serves it (TELEMETRY-CONTRACT.md). */
 export interface SpanRecord {
@@ -18,8 +19,6 @@ export interface SpanRecord {
   attributes: Record<string, string | number | boolean>;
 }
 
-/** The attribute the mesh puts the status's name in, read back for {@link SpanRecord.status}. */
-export const STATUS_ATTRIBUTE = "mesh.status";
 /** Spans kept unless the options say otherwise. */
 export const DEFAULT_SPAN_CAPACITY = 2_000;
 
@@ -27,6 +26,17 @@ const KINDS: Record<number, SpanRecord["kind"]> = {
   [SpanKind.SERVER]: "server",
   [SpanKind.CLIENT]: "client",
 };
+/**
+ * What `/traces` calls a span's outcome: the gRPC code's name of an RPC span
+ * (`rpc.grpc.status_code`), else its `error.type` (HTTP and store spans), else "OK".
+ */
+function statusOf(attributes: ReadableSpan["attributes"]): string {
+  const code = attributes["rpc.grpc.status_code"];
+  if (typeof code === "number") return codeName(code);
+  const error = attributes["error.type"];
+  return typeof error === "string" ? error : "OK";
+}
+
 const toMs = (time: HrTime): number => time[0] * 1_000 + time[1] / 1_000_000;
 
 /** What the buffer keeps of a span: little, so that a full buffer costs the GC little. */
@@ -103,11 +113,9 @@ export class SpanBuffer implements SpanProcessor {
   private record(kept: Kept): SpanRecord {
     const attributes: SpanRecord["attributes"] = {};
     for (const [key, value] of Object.entries(kept.attributes)) {
-      if (key === STATUS_ATTRIBUTE) continue;
       if (typeof value === "string" || typeof value === "number" || typeof value === "boolean")
         attributes[key] = value;
     }
-    const status = kept.attributes[STATUS_ATTRIBUTE];
     return {
       traceId: kept.traceId,
       spanId: kept.spanId,
@@ -118,7 +126,7 @@ export class SpanBuffer implements SpanProcessor {
       member: this.labels.member,
       startMs: kept.startMs,
       durationMs: kept.durationMs,
-      status: typeof status === "string" ? status : "OK",
+      status: statusOf(kept.attributes),
       attributes,
     };
   }

@@ -8,6 +8,9 @@ import { startAdminServer, type AdminServer } from "./admin-server";
 import { ClientMethodProbe } from "./client-probe";
 import { addressesOf, onEjection } from "./ejections";
 import { createMeshMetrics, type MeshMetrics } from "./mesh-metrics";
+import { HttpServerProbe } from "./http-probe";
+import { LATENCY_BUCKETS } from "./mesh-metrics";
+import { HistogramFamily } from "./lean-metrics";
 import { ServerMethodProbe } from "./server-probe";
 import { probeStore } from "./store-probe";
 import { createTracing, type Tracing } from "./tracing";
@@ -44,6 +47,11 @@ export interface Telemetry {
   serverMethod(path: string, type: "unary" | "server_stream"): ServerMethodProbe;
   /** Instruments one method of a peer (`peer` is its mesh service name). */
   clientMethod(peer: string, path: string): ClientMethodProbe;
+  /**
+   * The HTTP server's probe (the REST gateway): a root span per request and
+   * `http_server_request_duration_seconds`, made on first use.
+   */
+  httpServer(): HttpServerProbe;
   /** Keeps `mesh_breaker_state{peer}` up to date. */
   watchBreaker(peer: string, breaker: BreakerView): void;
   /** Counts ejections of the instances behind `target` in `mesh_outlier_ejections_total{peer}`. */
@@ -77,6 +85,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   // Instance address → the peer it belongs to, for the process-wide ejection events.
   const ejectedPeers = new Map<string, string>();
   let listening = false;
+  let http: HttpServerProbe | undefined;
 
   return {
     service,
@@ -91,6 +100,16 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       return new ServerMethodProbe(deps, path, type, hedged);
     },
     clientMethod: (peer, path) => new ClientMethodProbe(metrics, tracing, peer, path),
+    httpServer: () =>
+      (http ??= new HttpServerProbe(
+        tracing,
+        new HistogramFamily(
+          "http_server_request_duration_seconds",
+          "Time from an HTTP request's arrival to its answer, by method, route and status code.",
+          metrics.registry,
+          LATENCY_BUCKETS,
+        ),
+      )),
     watchBreaker(peer, breaker) {
       const series = metrics.breakerState.series({ peer });
       series.value = BREAKER_VALUES[breaker.state()];

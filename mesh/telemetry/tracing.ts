@@ -10,16 +10,15 @@ import {
   type SpanOptions,
   type Tracer,
 } from "@opentelemetry/api";
-import { resourceFromAttributes } from "@opentelemetry/resources";
+import { detectResources, envDetector, resourceFromAttributes } from "@opentelemetry/resources";
 import {
-  AlwaysOnSampler,
   BasicTracerProvider,
   BatchSpanProcessor,
-  ParentBasedSampler,
-  TraceIdRatioBasedSampler,
   type SpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
-import { SpanBuffer, STATUS_ATTRIBUTE } from "./span-buffer";
+import { codeName } from "./grpc-codes";
+import { samplerFromEnv } from "./sampler";
+import { SpanBuffer } from "./span-buffer";
 
 /** Options for {@link createTracing}. */
 export interface TracingOptions {
@@ -29,14 +28,19 @@ export interface TracingOptions {
   capacity?: number;
   /**
    * OTLP/HTTP collector base URL (`http://localhost:4318`); spans then also go there in
-   * batches. Defaults to `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`), else none.
+   * batches. Defaults to `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`
+   * (the exporter also reads OTel's other `OTEL_EXPORTER_OTLP_*` variables), else none;
+   * `OTEL_TRACES_EXPORTER=none` turns the export off.
    */
   otlpEndpoint?: string;
   /**
    * Share of new traces recorded, 0 to 1; a call follows its caller's decision (the sampled
-   * flag of its `traceparent`). Defaults to `MESH_TRACE_SAMPLE`, else 1: every call.
+   * flag of its `traceparent`). Defaults to what `OTEL_TRACES_SAMPLER` and
+   * `OTEL_TRACES_SAMPLER_ARG` say, else `MESH_TRACE_SAMPLE`, else 1: every call.
    */
   sampleRatio?: number;
+  /** Where the OTel variables are read. Defaults to `process.env`. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** A process's tracer, its in-memory buffer, and the export pipeline. */
@@ -56,15 +60,20 @@ export interface Tracing {
  */
 export const activeSpan = new AsyncLocalStorage<Span>();
 
-/** Starts the OpenTelemetry SDK for one process (no global registration: tests run several). */
+/**
+ * Starts the OpenTelemetry SDK for one process (no global registration: tests run several).
+ * The resource is `service.name` and `service.instance.id` (the member), under what
+ * `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` say, as every OTel SDK reads them.
+ */
 export function createTracing(options: TracingOptions): Tracing {
+  const env = options.env ?? process.env;
   const buffer = new SpanBuffer(options, options.capacity);
   const processors: SpanProcessor[] = [buffer];
   const endpoint =
     options.otlpEndpoint ??
-    process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
-    process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
-  if (endpoint) {
+    env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
+    env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  if (endpoint && env.OTEL_TRACES_EXPORTER !== "none") {
     // Loaded only when used: the exporter pulls in protobuf and HTTP code a plain run never needs.
     type Exporter = typeof import("@opentelemetry/exporter-trace-otlp-http");
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -74,21 +83,14 @@ export function createTracing(options: TracingOptions): Tracing {
       : undefined;
     processors.push(new BatchSpanProcessor(new OTLPTraceExporter(url ? { url } : {})));
   }
-  const ratio = options.sampleRatio ?? Number(process.env.MESH_TRACE_SAMPLE ?? 1);
-  if (!(ratio >= 0 && ratio <= 1)) {
-    throw new Error(`MESH_TRACE_SAMPLE: must be a number from 0 to 1, got "${ratio}"`);
-  }
+  // The environment's attributes win over ours (Resource.merge keeps the argument's).
+  const resource = resourceFromAttributes({
+    "service.name": options.service,
+    "service.instance.id": options.member,
+  }).merge(detectResources({ detectors: [envDetector] }));
   const provider = new BasicTracerProvider({
-    // An unsampled call gets a non-recording span (no buffer, no export) whose context still
-    // travels, so the calls it makes are left out too.
-    sampler: new ParentBasedSampler({
-      // The ratio sampler hashes the trace id even at 1; "always" skips that.
-      root: ratio === 1 ? new AlwaysOnSampler() : new TraceIdRatioBasedSampler(ratio),
-    }),
-    resource: resourceFromAttributes({
-      "service.name": options.service,
-      "service.instance.id": options.member,
-    }),
+    sampler: samplerFromEnv(env, options.sampleRatio),
+    resource,
     spanProcessors: processors,
   });
   return {
@@ -123,20 +125,33 @@ export function startSpan(
   return tracer.startSpan(name, options, context);
 }
 
-// One status object per gRPC code, made once: ending a span allocates nothing for it.
+// One status object per error name, made once: ending a span allocates nothing for it.
 const ERROR_STATUSES = new Map<string, { code: SpanStatusCode; message: string }>();
 
-/** Ends a span with a status name ("OK" or a gRPC code name), as `/traces` reports it. */
+function errorStatus(name: string): { code: SpanStatusCode; message: string } {
+  let status = ERROR_STATUSES.get(name);
+  if (!status) ERROR_STATUSES.set(name, (status = { code: SpanStatusCode.ERROR, message: name }));
+  return status;
+}
+
+/**
+ * Ends an RPC span with its gRPC status code: `rpc.grpc.status_code`, and an error status
+ * for anything but OK (OTel's semantic conventions for gRPC).
+ */
+export function endRpcSpan(span: Span, code: number): void {
+  span.setAttribute("rpc.grpc.status_code", code);
+  if (code !== 0) span.setStatus(errorStatus(codeName(code)));
+  span.end();
+}
+
+/**
+ * Ends a span that is not an RPC: "OK", or an error whose name goes in `error.type` (OTel's
+ * attribute for the class of an error) and the span's status.
+ */
 export function endSpan(span: Span, statusName: string): void {
-  span.setAttribute(STATUS_ATTRIBUTE, statusName);
   if (statusName !== "OK") {
-    let status = ERROR_STATUSES.get(statusName);
-    if (!status)
-      ERROR_STATUSES.set(
-        statusName,
-        (status = { code: SpanStatusCode.ERROR, message: statusName }),
-      );
-    span.setStatus(status);
+    span.setAttribute("error.type", statusName);
+    span.setStatus(errorStatus(statusName));
   }
   span.end();
 }

@@ -68,11 +68,12 @@ describeWithChromium("dashboard in headless Chromium", () => {
     if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
-  test("shows every service; an order placed from the page appears in the counters and as a trace", async () => {
+  test("shows every service to the operator; an order placed from the page appears in the counters and as a trace", async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on("pageerror", (err) => errors.push(err.message));
-    await page.goto(`${env.baseUrl}/`);
+    // As start:all prints it: the admin listener with the operator's secret in the fragment.
+    await page.goto(`${env.adminUrl}/#secret=${env.adminSecret}`);
     for (const service of SERVICES) {
       await page.locator(`#topology [data-service="${service}"]`).waitFor();
     }
@@ -81,6 +82,7 @@ describeWithChromium("dashboard in headless Chromium", () => {
 
     const started = Date.now();
     await page.click("#demo-order");
+
     await page.locator("[data-testid=demo-result]").getByText("CONFIRMED").waitFor();
     const orderId = (await page.locator("[data-testid=demo-result]").textContent())!.split(" ")[0];
     while ((await edgeTotal(page, "gateway → orders")) <= before) await page.waitForTimeout(100);
@@ -97,6 +99,15 @@ describeWithChromium("dashboard in headless Chromium", () => {
     expect(await trace.getByText("shop.orders.v1.OrderService/PlaceOrder").count()).toBe(1);
     expect(errors).toEqual([]);
 
+    // The operator adds a fault from the page; it is listed as a runtime override.
+    await page.selectOption("#fault-form select[name=service]", "payments");
+    await page.click("#fault-form button[type=submit]");
+    await page.locator("#faults li", { hasText: '"service":"payments"' }).first().waitFor();
+    await page.locator("#faults li button", { hasText: "remove" }).first().click();
+    await page
+      .locator("#faults li", { hasText: '"service":"payments"' })
+      .waitFor({ state: "detached" });
+
     // A few more orders over a few polls, so the charts have lines, then the README's picture.
     for (let i = 0; i < 6; i++) {
       await page.click("#demo-order");
@@ -106,4 +117,39 @@ describeWithChromium("dashboard in headless Chromium", () => {
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     console.log(`screenshot: ${SCREENSHOT}`);
   }, 60_000);
+
+  test("a page of another origin cannot inject a fault, with or without a preflight", async () => {
+    const page = await browser.newPage();
+    // The public API's origin (another port) stands for any other site the operator visits.
+    await page.goto(`${env.baseUrl}/openapi.json`);
+    const fault = { service: "payments", abort: { percentage: 100, code: "UNAVAILABLE" } };
+    const outcomes = await page.evaluate(
+      async ({ url, body }) => {
+        const attempt = async (init: RequestInit) => {
+          try {
+            return String((await fetch(`${url}/api/faults`, { method: "POST", ...init })).status);
+          } catch (err) {
+            return `blocked: ${(err as Error).message}`;
+          }
+        };
+        return {
+          // A "simple" request: no preflight, so the server alone must refuse it.
+          simple: await attempt({
+            mode: "no-cors",
+            body,
+            headers: { "content-type": "text/plain" },
+          }),
+          // JSON needs a CORS preflight, which the admin listener never grants.
+          json: await attempt({ body, headers: { "content-type": "application/json" } }),
+        };
+      },
+      { url: env.adminUrl, body: JSON.stringify(fault) },
+    );
+    console.log(`cross-site attempts: ${JSON.stringify(outcomes)}`);
+    expect(outcomes.json).toMatch(/^blocked/);
+    const list = await fetch(`${env.adminUrl}/api/faults`, {
+      headers: { authorization: `Bearer ${env.adminSecret}` },
+    });
+    expect(((await list.json()) as { overrides: unknown[] }).overrides).toEqual([]);
+  }, 30_000);
 });

@@ -1,122 +1,173 @@
+import type { DescService } from "@bufbuild/protobuf";
+import type { FastifyInstance } from "fastify";
 import { type Logger, type Topology } from "../../mesh";
-import { targetOf } from "../../mesh/config";
+import { loadDescriptors, targetOf, type Descriptors } from "../../mesh/config";
 import { createMeshIdentity } from "../../mesh/identity";
 import { faultsOverrideFile } from "../../mesh/server";
-import { adminRoutes } from "./admin-routes";
+import { createTelemetry, type Telemetry } from "../../mesh/telemetry";
+import { createAdminApp } from "./admin";
 import { createDashboard, type Dashboard } from "./dashboard/state";
 import { createFaultOverrides } from "./fault-overrides";
-import { openApiDocument } from "./openapi";
-import {
-  closePeers,
-  createGatewayPeers,
-  PEER_NAMES,
-  type GatewayPeers,
-  type PeerName,
-} from "./peers";
-import type { Route } from "./route";
-import { createRpcInvoker } from "./rpc";
-import { createGatewayServer, type GatewayServer } from "./server";
-import { shopRoutes } from "./shop-routes";
-import { createGatewayMetrics, type GatewayMetrics } from "./telemetry/metrics";
-import { SpanBuffer } from "./telemetry/spans";
+import { createHttpApp } from "./http-app";
+import { createOperatorCheck, type OperatorCheck } from "./operator";
+import { commentsOf } from "./rest/comments";
+import { restMethods, type RestMethod } from "./rest/contract";
+import { SchemaBuilder } from "./rest/json-schema";
+import { openApiDocument } from "./rest/openapi";
+import { createDynamicPeer, type DynamicPeer } from "./rest/peers";
+import { registerRestRoutes } from "./rest/routes";
 
 /** The gateway's member label: one gateway process. */
 export const GATEWAY_MEMBER = "gateway-1";
 
 /** Options for {@link createGateway}. */
 export interface GatewayOptions {
-  /** Policy, the members the dashboard polls, and where fault overrides go. */
+  /** Policy, the members the dashboard polls, security, and where fault overrides go. */
   topology: Topology;
   log: Logger;
-  /** Where each service is dialled. Defaults to the topology's targets. */
-  targets?: Record<PeerName, string>;
-  /** Collect process metrics. Defaults to true. */
-  processMetrics?: boolean;
+  /** The contracts whose `google.api.http` rules make the REST API. Defaults to the project's. */
+  descriptors?: Descriptors;
+  /** Where each mesh service is dialled. Defaults to the topology's targets. */
+  targets?: Record<string, string>;
+  /** Defaults to the gateway's own (service "gateway", member "gateway-1"). */
+  telemetry?: Telemetry;
+  /** The operator's secret in plaintext mode. Defaults to one made now. */
+  adminSecret?: string;
 }
 
-/** The gateway: its HTTP server and what it is made of. */
-export interface Gateway extends GatewayServer {
-  /** The route table; the OpenAPI document is built from it. */
-  readonly routes: readonly Route[];
-  readonly peers: GatewayPeers;
-  readonly metrics: GatewayMetrics;
-  readonly spans: SpanBuffer;
+/** The gateway: a public listener (the REST API) and an admin listener (operators). */
+export interface Gateway {
+  /** The REST API, `/openapi.json`, `/metrics` and `/healthz`. */
+  readonly api: FastifyInstance;
+  /** The dashboard and the operators' API (faults, traces). */
+  readonly admin: FastifyInstance;
+  /** The REST methods served, from the contracts. */
+  readonly methods: readonly RestMethod[];
+  readonly telemetry: Telemetry;
   readonly dashboard: Dashboard;
+  readonly operator: OperatorCheck;
+  /** The OpenAPI document served at `/openapi.json`. */
+  readonly openApi: Record<string, unknown>;
+  /** Listens on `host:port` (0 for any); resolves to the port. */
+  listen(port: number, host?: string): Promise<number>;
+  listenAdmin(port: number, host?: string): Promise<number>;
+  close(): Promise<void>;
 }
+
+const portOf = (app: FastifyInstance): number => {
+  const address = app.server.address();
+  return typeof address === "object" && address ? address.port : 0;
+};
 
 /**
- * Builds the gateway over mesh peers of the topology's services: the REST routes, the
- * dashboard's routes and files, its own telemetry, and GET /openapi.json from the same table.
+ * Builds the gateway from the contracts: a REST route per `google.api.http` rule, called
+ * through a mesh peer of its service (deadlines, retries, balancing, breakers, mTLS as the
+ * client "gateway"), with request validation, proto3 JSON and the OpenAPI document from the
+ * same descriptors, and the mesh's telemetry (a root span per request, exported like every
+ * member's). The dashboard and the fault controls sit on a separate admin app.
  */
 export function createGateway(options: GatewayOptions): Gateway {
   const { topology, log } = options;
-  const targets =
-    options.targets ??
-    (Object.fromEntries(PEER_NAMES.map((name) => [name, targetOf(topology, name)])) as Record<
-      PeerName,
-      string
-    >);
+  const descriptors = options.descriptors ?? loadDescriptors();
+  const telemetry =
+    options.telemetry ??
+    createTelemetry({
+      service: "gateway",
+      member: GATEWAY_MEMBER,
+      log,
+      policy: topology.policy,
+      descriptors,
+      // The gateway has no store: nothing needs the call's span in an AsyncLocalStorage.
+      storeSpans: false,
+    });
+  const registry = descriptors.registry;
+  const methods = restMethods(descriptors);
+  const comments = commentsOf(registry.files);
+  const builder = new SchemaBuilder(comments, (field) => descriptors.fieldRules(field));
+
   // The gateway dials as spiffe://<trustDomain>/service/gateway (security.clients), or in
   // plaintext when the mesh runs so.
   const identity = createMeshIdentity(topology.security, { kind: "service", name: "gateway" });
-  const dial = (service: string) => identity.dialOptions(service);
-  const peers = createGatewayPeers({ targets, policy: topology.policy, log, dial });
-  const metrics = createGatewayMetrics({
-    member: GATEWAY_MEMBER,
-    processMetrics: options.processMetrics,
-  });
-  for (const name of PEER_NAMES) {
-    const breaker = peers[name].breaker;
-    if (breaker) metrics.watchBreaker(name, breaker);
+  const peers = new Map<DescService, DynamicPeer>();
+  for (const rest of methods) {
+    if (peers.has(rest.service)) continue;
+    const target = options.targets?.[rest.peer] ?? targetOf(topology, rest.peer);
+    peers.set(
+      rest.service,
+      createDynamicPeer(rest.service, {
+        peer: rest.peer,
+        target,
+        policy: topology.policy,
+        descriptors,
+        telemetry,
+        log,
+        dial: identity.dialOptions(rest.peer),
+      }),
+    );
   }
-  const spans = new SpanBuffer();
-  const invoke = createRpcInvoker({
+
+  const api = createHttpApp({ log, probe: telemetry.httpServer() });
+  registerRestRoutes(api, {
+    methods,
+    builder,
+    peerOf: (rest) => peers.get(rest.service)!,
     policy: topology.policy,
-    metrics,
-    spans,
-    member: GATEWAY_MEMBER,
+    descriptors,
   });
+  const openApi = openApiDocument({ methods, builder, comments });
+  const meta = (template: string) => ({ config: { template, traced: false } });
+  api.get("/openapi.json", meta("/openapi.json"), async () => openApi);
+  api.get("/healthz", meta("/healthz"), async () => "ok\n");
+  api.get("/metrics", meta("/metrics"), async (_request, reply) =>
+    reply
+      .type(telemetry.metrics.registry.contentType)
+      .send(await telemetry.metrics.registry.metrics()),
+  );
+
   const dashboard = createDashboard({
     topology,
-    dial,
+    dial: (service) => identity.dialOptions(service),
     local: {
       service: "gateway",
       member: GATEWAY_MEMBER,
-      metrics: () => metrics.registry.metrics(),
-      spans: (since) => spans.since(since),
+      metrics: () => telemetry.metrics.registry.metrics(),
+      spans: (since) => telemetry.tracing.buffer.query(since),
     },
   });
   const faults = createFaultOverrides({
     topologyFile: topology.file,
     file: faultsOverrideFile(topology),
   });
-  const routes: Route[] = [
-    ...shopRoutes({ peers, invoke }),
-    ...adminRoutes({ dashboard, faults, metrics, spans }),
-  ];
-  routes.push({
-    method: "GET",
-    path: "/openapi.json",
-    operationId: "openapi",
-    summary: "This document.",
-    tag: "meta",
-    traced: false,
-    response: { description: "OpenAPI 3.1", schema: { type: "object", properties: {} } },
-    errors: [],
-    handle: async () => openApiDocument(routes),
-  });
-  const server = createGatewayServer({ routes, spans, log, member: GATEWAY_MEMBER });
+  const operator = createOperatorCheck(topology, options.adminSecret);
+  const publicUrl = () => {
+    const address = api.server.address();
+    if (typeof address !== "object" || !address) throw new Error("the public API is not listening");
+    const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+    return `http://${host}:${address.port}`;
+  };
+  const admin = createAdminApp({ log, telemetry, operator, dashboard, faults, publicUrl });
+
   return {
-    ...server,
-    routes,
-    peers,
-    metrics,
-    spans,
+    api,
+    admin,
+    methods,
+    telemetry,
     dashboard,
+    operator,
+    openApi,
+    async listen(port, host = "127.0.0.1") {
+      await api.listen({ port, host });
+      return portOf(api);
+    },
+    async listenAdmin(port, host = "127.0.0.1") {
+      await admin.listen({ port, host });
+      return portOf(admin);
+    },
     async close() {
-      await server.close();
+      await Promise.all([api.close(), admin.close()]);
       dashboard.close();
-      closePeers(peers);
+      for (const peer of peers.values()) peer.close();
+      await telemetry.flush();
     },
   };
 }

@@ -83,15 +83,33 @@ export function routeNotFound(method: string, path: string): HttpError {
 }
 
 /**
- * Whatever a route threw, as an HttpError: gRPC errors keep their code and message (and an
- * INVALID_ARGUMENT naming a field gets its BadRequest detail); anything else is a 500 whose
- * message names no internals.
+ * Whatever a route threw, as an HttpError: gRPC errors keep their code and message (the
+ * mesh's peers hand over only messages fit for callers: no addresses, stacks or driver text),
+ * and an INVALID_ARGUMENT naming a field gets its BadRequest detail; anything else is a 500
+ * whose message names no internals, only the trace id its log line carries.
  */
-export function toHttpError(err: unknown): HttpError {
+export function toHttpError(err: unknown, traceId?: string): HttpError {
   if (err instanceof HttpError) return err;
   if (isGrpcError(err)) {
     const match = err.code === status.INVALID_ARGUMENT ? FIELD_MESSAGE.exec(err.details) : null;
     return match ? badRequest(toCamel(match[1]), match[2]) : new HttpError(err.code, err.details);
   }
-  return new HttpError(status.INTERNAL, "internal error in the gateway");
+  const trace = traceId ? ` (trace id ${traceId})` : "";
+  return new HttpError(status.INTERNAL, `internal error in the gateway${trace}`);
+}
+
+const REQUEST_INFO_TYPE = "type.googleapis.com/google.rpc.RequestInfo";
+
+/**
+ * The error's JSON body with a google.rpc.RequestInfo detail whose `requestId` is the trace
+ * id: what a caller quotes, and what the gateway's and the services' logs are searched by.
+ */
+export function errorBody(error: HttpError, traceId: string | undefined): object {
+  const body = error.toJSON() as { error: { details: object[] } };
+  if (traceId)
+    body.error.details = [
+      ...body.error.details,
+      { "@type": REQUEST_INFO_TYPE, requestId: traceId },
+    ];
+  return body;
 }

@@ -4,11 +4,22 @@ import { createGateway } from "./gateway";
 
 async function main(): Promise<void> {
   const topology = loadTopology();
-  const { host, port } = gatewayAddress(topology);
+  const { host, port, adminPort } = gatewayAddress(topology);
   const log = createLogger({ service: "gateway", instance: "gateway-1" });
-  const gateway = createGateway({ topology, log });
+  const gateway = createGateway({ topology, log, adminSecret: process.env.GATEWAY_ADMIN_SECRET });
   const bound = await gateway.listen(port, host);
-  log.info({ host, port: bound }, "serving the REST API, /openapi.json and the dashboard at /");
+  const admin = await gateway.listenAdmin(adminPort, host);
+  log.info({ host, port: bound }, "serving the REST API, /openapi.json and /metrics");
+  const { secret } = gateway.operator;
+  const scheme = gateway.operator.https ? "https" : "http";
+  log.info(
+    { host, port: admin },
+    secret
+      ? // Plaintext mode: the secret is the operator's only credential; the URL fragment never
+        // reaches a server's log, and the page keeps it for the session.
+        `admin listener (dashboard, faults, traces): ${scheme}://${host}:${admin}/#secret=${secret}`
+      : `admin listener (dashboard, faults, traces): ${scheme}://${host}:${admin}/ (an operator's client certificate)`,
+  );
 
   onShutdownSignal(log, () => gateway.close());
 }

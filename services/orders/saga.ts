@@ -59,12 +59,14 @@ async function step<T>(name: string, call: () => Promise<T>): Promise<T | Refusa
 }
 
 export function createSaga(deps: SagaDeps): Saga {
-  const { store, users, inventory, payments, log } = deps;
+  const { store, users, inventory, payments } = deps;
   const now = deps.now ?? Date.now;
   // One run per order at a time in this process; a second caller waits for the first.
   const running = new Map<string, Promise<OrderRecord>>();
 
   async function drive(order: OrderRecord, parent?: CallContext): Promise<OrderRecord> {
+    // Inside a call its log lines carry the call's trace_id and span_id.
+    const log = parent?.log ?? deps.log;
     const { orderId, userId } = order;
     const options = { parent };
     const reject = async (

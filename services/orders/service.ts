@@ -20,6 +20,7 @@ import {
   Validator,
   type ServiceHandlers,
 } from "../../mesh";
+import { loadDescriptors } from "../../mesh/config";
 import { checkLineItems } from "../common/line-items";
 import { createEventHandlers, type EventHandlersDeps } from "./event-handlers";
 import type { Saga } from "./saga";
@@ -33,7 +34,18 @@ export interface OrdersServiceDeps extends EventHandlersDeps {
   now?: () => number;
 }
 
-const MAX_REQUEST_ID = 128;
+/** A limit the contract must state; its absence is a broken contract, not a default. */
+function requiredLimit(limit: number | undefined): number {
+  if (limit === undefined)
+    throw new Error("PlaceOrderRequest.request_id: the contract states no max_length");
+  return limit;
+}
+
+// The idempotency key's length, from the contract (PlaceOrderRequest.request_id's rules), as
+// the REST gateway's Idempotency-Key header checks it.
+const MAX_REQUEST_ID = requiredLimit(
+  loadDescriptors().fieldRulesOf("shop.orders.v1.PlaceOrderRequest", "request_id").maxLength,
+);
 const MAX_ID = 64;
 const DEFAULT_PAYMENT_METHOD = "tok_visa";
 const PAYMENT_METHODS = [DEFAULT_PAYMENT_METHOD, "tok_chargeDeclined"];

@@ -20,7 +20,14 @@ const SALT_BYTES = 16;
 const KEY_BYTES = 32;
 const PREFIX = "scrypt";
 
-function derive(password: string, salt: Buffer, params: ScryptParams): Promise<Buffer> {
+/** Derives a password's key: on the libuv thread pool ({@link deriveOnThreadPool}) or elsewhere. */
+export type Derive = (password: string, salt: Buffer, params: ScryptParams) => Promise<Buffer>;
+
+/**
+ * Node's async scrypt, on the libuv thread pool. Fine for tests and tools; a server hashes on
+ * its own worker threads instead (hash-workers.ts), as the pool is the SQLite driver's too.
+ */
+export const deriveOnThreadPool: Derive = (password, salt, params) => {
   // scrypt needs 128 · N · r bytes; Node refuses more than maxmem (32 MiB by default).
   const options: ScryptOptions = { ...params, maxmem: 256 * params.N * params.r };
   return new Promise((resolve, reject) =>
@@ -28,12 +35,13 @@ function derive(password: string, salt: Buffer, params: ScryptParams): Promise<B
       err ? reject(err) : resolve(key),
     ),
   );
-}
+};
 
 /** Hashes a password as `scrypt$N$r$p$<salt>$<key>` (base64url), with a fresh random salt. */
 export async function hashPassword(
   password: string,
   params: ScryptParams = DEFAULT_SCRYPT,
+  derive: Derive = deriveOnThreadPool,
 ): Promise<string> {
   const salt = randomBytes(SALT_BYTES);
   const key = await derive(password, salt, params);
@@ -46,7 +54,11 @@ export async function hashPassword(
  * Whether `password` matches a hash made by {@link hashPassword}, compared in constant time.
  * A malformed hash matches nothing.
  */
-export async function verifyPassword(password: string, hash: string): Promise<boolean> {
+export async function verifyPassword(
+  password: string,
+  hash: string,
+  derive: Derive = deriveOnThreadPool,
+): Promise<boolean> {
   const [prefix, N, r, p, salt, key] = hash.split("$");
   if (prefix !== PREFIX || key === undefined) return false;
   const expected = Buffer.from(key, "base64url");

@@ -13,7 +13,7 @@ import {
 } from "../../mesh";
 import type { UserServiceService } from "../../gen/shop/users/v1/users";
 import { MAX_PASSWORD, MIN_PASSWORD } from "./auth";
-import { DEFAULT_SCRYPT, hashPassword, type ScryptParams } from "./passwords";
+import { DEFAULT_SCRYPT, hashPassword, type Derive, type ScryptParams } from "./passwords";
 import type { UsersStore } from "./store";
 
 /** Dependencies of the users service. */
@@ -23,6 +23,8 @@ export interface UsersServiceDeps {
   now?: () => Date;
   /** Cost of password hashes. Defaults to DEFAULT_SCRYPT (tests make it cheaper). */
   scrypt?: ScryptParams;
+  /** Where password keys are derived. Defaults to the libuv pool; main.ts gives worker threads. */
+  derive?: Derive;
 }
 
 // Loose on purpose (RFC 5321 allows much): one @, no spaces, a dot in the domain.
@@ -62,7 +64,8 @@ export function createUsersService(
         displayName: request.displayName,
         createTime: now(),
       };
-      const passwordHash = password === "" ? null : await hashPassword(password, scrypt);
+      const passwordHash =
+        password === "" ? null : await hashPassword(password, scrypt, deps.derive);
       if (!(await store.insert(user, passwordHash)))
         throw alreadyExists(`a user with email ${user.email} already exists`);
       return { user };

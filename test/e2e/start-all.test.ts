@@ -157,7 +157,7 @@ describe("npm run start:all, as a user runs it", () => {
         const viaNpm = await runInShell(commands[1].replace(/^grpcurl /, "npm run -s grpc -- "));
         expect(viaNpm).toEqual({ code: 0, stdout: describe.stdout, stderr: "" });
         // The gateway, started last, serves the same data over REST.
-        const gateway = /Dashboard: (http:\/\/\S+)\//.exec(run.output())?.[1];
+        const gateway = /REST API: (http:\/\/\S+)\/api\/products/.exec(run.output())?.[1];
         const products = (await (await fetch(`${gateway}/api/products/sku-espresso`)).json()) as {
           product: { available: number };
         };

@@ -102,7 +102,7 @@ describeIf("Prometheus scraping a running mesh member", () => {
 
     writeFileSync(
       join(dir, "prometheus.yml"),
-      prometheusConfig(topology, { scrapeInterval: "1s", ruleFiles: [] }),
+      prometheusConfig(topology, { scrapeInterval: "1s", ruleFiles: [], gateway: false }),
     );
     const prometheus = spawn(
       PROMETHEUS,

@@ -1,22 +1,46 @@
 import { status } from "@grpc/grpc-js";
 import { edgeStats, histogramQuantile, type Scrape } from "./edge-stats";
 import { parsePrometheusText } from "./prom-text";
-import { createGatewayMetrics, LATENCY_BUCKETS } from "../telemetry/metrics";
+import { silentLogger } from "../../../mesh";
+import { createTelemetry } from "../../../mesh/telemetry";
+import { LATENCY_BUCKETS, type MeshMetrics } from "../../../mesh/telemetry";
 
 const ORDERS = "/shop.orders.v1.OrderService/PlaceOrder";
 const USERS = "/shop.users.v1.UserService/GetUser";
 
+/** The gateway's metrics: the mesh's telemetry, as the gateway process makes it. */
+function gatewayMetrics(member = "gateway-1"): MeshMetrics & {
+  recordCall(peer: string, path: string, code: status, seconds: number): void;
+} {
+  const { metrics } = createTelemetry({
+    service: "gateway",
+    member,
+    log: silentLogger(),
+  });
+  return Object.assign(metrics, {
+    // What the client probe records for one call (mesh/telemetry/client-probe.ts).
+    recordCall(peer: string, path: string, code: status, seconds: number) {
+      const [grpcService, grpcMethod] = path.slice(1).split("/");
+      const labels = {
+        peer,
+        grpc_service: grpcService,
+        grpc_method: grpcMethod,
+        grpc_type: "unary",
+      };
+      metrics.clientHandled.series({ ...labels, grpc_code: status[code] }).value++;
+      metrics.clientHandling.series(labels).observe(seconds);
+    },
+  });
+}
+
 /** A real prom-client registry's exposition, parsed, as the dashboard reads a member's. */
-async function scrape(
-  metrics: ReturnType<typeof createGatewayMetrics>,
-  at: number,
-): Promise<Scrape> {
+async function scrape(metrics: MeshMetrics, at: number): Promise<Scrape> {
   return { at, samples: parsePrometheusText(await metrics.registry.metrics()) };
 }
 
 describe("edge statistics from prom-client output", () => {
   test("rate, error rate and p50/p99 come from the change between two scrapes", async () => {
-    const metrics = createGatewayMetrics({ processMetrics: false });
+    const metrics = gatewayMetrics();
     // Before the first poll: calls that must not count in the interval.
     for (let i = 0; i < 5; i++) metrics.recordCall("orders", ORDERS, status.OK, 4);
     const first = new Map([["gateway-1", await scrape(metrics, 10_000)]]);
@@ -39,21 +63,21 @@ describe("edge statistics from prom-client output", () => {
   });
 
   test("the first poll gives totals but no rate, and a restarted member's counters count anew", async () => {
-    const before = createGatewayMetrics({ processMetrics: false });
+    const before = gatewayMetrics();
     for (let i = 0; i < 50; i++) before.recordCall("orders", ORDERS, status.OK, 0.01);
     const first = new Map([["gateway-1", await scrape(before, 0)]]);
     expect(edgeStats(first, new Map())[0]).toMatchObject({ total: 50, rate: null, p50Ms: null });
 
     // The process restarted: fresh counters below the previous values.
-    const after = createGatewayMetrics({ processMetrics: false });
+    const after = gatewayMetrics();
     for (let i = 0; i < 3; i++) after.recordCall("orders", ORDERS, status.OK, 0.01);
     const [edge] = edgeStats(new Map([["gateway-1", await scrape(after, 1_000)]]), first);
     expect(edge).toMatchObject({ total: 3, rate: 3, errorRate: 0 });
   });
 
   test("members of one caller add up on one edge", async () => {
-    const one = createGatewayMetrics({ member: "orders-1", processMetrics: false });
-    const two = createGatewayMetrics({ member: "orders-2", processMetrics: false });
+    const one = gatewayMetrics("orders-1");
+    const two = gatewayMetrics("orders-2");
     const empty = async (m: typeof one) => scrape(m, 0);
     const previous = new Map([
       ["a", await empty(one)],
@@ -89,7 +113,7 @@ describe("histogramQuantile", () => {
 
 describe("parsePrometheusText", () => {
   test("reads prom-client's escaped label values and +Inf buckets", async () => {
-    const metrics = createGatewayMetrics({ member: 'odd "member"\\n', processMetrics: false });
+    const metrics = gatewayMetrics('odd "member"\\n');
     metrics.recordCall("orders", ORDERS, status.OK, 0.5);
     const samples = parsePrometheusText(await metrics.registry.metrics());
     const inf = samples.find(

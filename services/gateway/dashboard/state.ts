@@ -1,6 +1,6 @@
 import type { Topology } from "../../../mesh";
 import type { DialOptions } from "../../../mesh/identity";
-import type { Span } from "../telemetry/spans";
+import type { SpanRecord as Span } from "../../../mesh/telemetry";
 import { edgeStats, type EdgeStats, type Scrape } from "./edge-stats";
 import { createHealthChecks } from "./health-checks";
 import { meshMembers, type MeshMember } from "./members";

@@ -1,6 +1,6 @@
-import type { Span } from "../telemetry/spans";
+import type { SpanRecord as Span } from "../../../mesh/telemetry";
 
-/** A trace as the dashboard draws it: its spans in start order under the earliest one. */
+/** A trace as the dashboard draws it: its root span, then the others in start order. */
 export interface Trace {
   traceId: string;
   /** The root span's name (the earliest span's when the root was not collected). */
@@ -39,15 +39,19 @@ export class TraceStore {
   /** The `limit` most recent traces, newest first. */
   recent(limit = 20): Trace[] {
     const traces = [...this.traces.entries()].map(([traceId, spanMap]) => {
-      const spans = [...spanMap.values()].sort((a, b) => a.startMs - b.startMs);
-      const root = spans.find((s) => !s.parentSpanId || !spanMap.has(s.parentSpanId)) ?? spans[0];
+      const byStart = [...spanMap.values()].sort((a, b) => a.startMs - b.startMs);
+      const root =
+        byStart.find((s) => !s.parentSpanId || !spanMap.has(s.parentSpanId)) ?? byStart[0];
+      // The root first, whatever the clocks say: members' (and one process's HTTP and gRPC)
+      // span times come from different clocks, so a child can appear to start a little earlier.
+      const spans = [root, ...byStart.filter((s) => s !== root)];
       const end = Math.max(...spans.map((s) => s.startMs + s.durationMs));
       const failed = spans.find((s) => s.status !== "OK");
       return {
         traceId,
         name: root.name,
-        startMs: spans[0].startMs,
-        durationMs: end - spans[0].startMs,
+        startMs: byStart[0].startMs,
+        durationMs: end - byStart[0].startMs,
         status: failed?.status ?? "OK",
         spans,
       };

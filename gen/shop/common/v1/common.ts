@@ -30,7 +30,7 @@ export interface Money {
 export interface LineItem {
   /** Stock-keeping unit of the product, for example "sku-espresso". */
   sku: string;
-  /** How many; at least 1. */
+  /** How many: 1 to 10,000. */
   quantity: number;
 }
 

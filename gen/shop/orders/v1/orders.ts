@@ -158,7 +158,10 @@ export interface Order {
 }
 
 export interface PlaceOrderRequest {
-  /** Required; the caller's idempotency key, 1 to 128 characters. */
+  /**
+   * Required; the caller's idempotency key, 1 to 128 characters. Over REST it is the
+   * Idempotency-Key header.
+   */
   requestId: string;
   /** Required without a bearer token; with one, empty or the token's user. */
   userId: string;

@@ -228,8 +228,22 @@ function drawTraces(state) {
     el(box, "div", "no traces yet: place an order", { class: "muted" });
 }
 
-async function json(path, options) {
-  const response = await fetch(path, options);
+// The operator's secret (plaintext mode): start:all prints the page's URL with it in the
+// fragment, which no server sees; it is kept for this tab and taken out of the address bar.
+const SECRET_KEY = "operator-secret";
+const fragment = new URLSearchParams(location.hash.slice(1));
+if (fragment.get("secret")) {
+  sessionStorage.setItem(SECRET_KEY, fragment.get("secret"));
+  history.replaceState(null, "", location.pathname);
+}
+
+/** Calls the admin API as the operator: the secret as a bearer token, JSON bodies only. */
+async function json(path, options = {}) {
+  const secret = sessionStorage.getItem(SECRET_KEY);
+  const headers = { ...options.headers };
+  if (secret) headers.authorization = `Bearer ${secret}`;
+  if (options.body !== undefined) headers["content-type"] = "application/json";
+  const response = await fetch(path, { ...options, headers });
   const body = await response.json();
   if (!response.ok)
     throw new Error(
@@ -260,33 +274,14 @@ async function refresh() {
   }
 }
 
-// The demo user start:all seeds (scripts/seed.ts).
-const DEMO_LOGIN = { email: "ada@example.com", password: "demo-password" };
-
 /**
- * Places one order through the public API as an end user would: logs the demo user in, then
- * orders a product in stock with the token.
+ * Places one order through the public API as an end user would (the admin listener logs the
+ * demo user in, picks a product in stock and orders one).
  */
 async function placeDemoOrder() {
   const result = $("#demo-result");
   try {
-    const login = await json("/api/login", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(DEMO_LOGIN),
-    });
-    const { products = [] } = await json("/api/products?pageSize=50");
-    const product = products.find((p) => (p.available ?? 0) > 0);
-    if (!product) throw new Error("no product in stock (seed the demo data)");
-    const { order } = await json("/api/orders", {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "idempotency-key": `demo-${crypto.randomUUID()}`,
-        authorization: `Bearer ${login.accessToken}`,
-      },
-      body: JSON.stringify({ userId: login.userId, items: [{ sku: product.sku, quantity: 1 }] }),
-    });
+    const order = await json("/api/demo-order", { method: "POST", body: "{}" });
     result.textContent = `${order.orderId} ${order.status.replace("ORDER_STATUS_", "")}`;
   } catch (err) {
     result.textContent = `order failed: ${err.message}`;
@@ -319,11 +314,7 @@ async function addFault(event) {
   if (form.get("kind") === "abort") fault.abort = { percentage, code: form.get("code") };
   else fault.delay = { percentage, duration: form.get("duration") };
   try {
-    await json("/api/faults", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(fault),
-    });
+    await json("/api/faults", { method: "POST", body: JSON.stringify(fault) });
     $("#fault-result").textContent = "added; services apply it within a second";
   } catch (err) {
     $("#fault-result").textContent = err.message;

@@ -1,0 +1,131 @@
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import { status } from "@grpc/grpc-js";
+import { StatusError } from "../../mesh";
+import type { Derive, ScryptParams } from "./passwords";
+
+/**
+ * The worker's code: scrypt, synchronously, on the worker's own thread. Node's async scrypt
+ * runs on the libuv thread pool (4 threads), which the SQLite driver needs for every query:
+ * a login flood there stalled every order (issue 15). Evaluated, so that it runs the same
+ * from ts-node, jest and dist/.
+ */
+const WORKER_SOURCE = `
+const { parentPort } = require("node:worker_threads");
+const { scryptSync } = require("node:crypto");
+parentPort.on("message", ({ id, password, salt, keyBytes, options }) => {
+  try {
+    const key = scryptSync(password, Buffer.from(salt), keyBytes, options);
+    parentPort.postMessage({ id, key });
+  } catch (err) {
+    parentPort.postMessage({ id, error: String(err && err.message || err) });
+  }
+});
+`;
+
+/** Options for {@link createHashWorkers}. */
+export interface HashWorkersOptions {
+  /** Worker threads. Defaults to half the CPUs (at least 1): the rest serve calls. */
+  size?: number;
+  /** Hashes waiting for a worker before more are refused. Defaults to 32. */
+  maxQueued?: number;
+}
+
+/** A pool of worker threads that derive scrypt keys; see {@link createHashWorkers}. */
+export interface HashWorkers {
+  readonly derive: Derive;
+  /** Hashes running or waiting. */
+  pending(): number;
+  close(): Promise<void>;
+}
+
+interface Job {
+  id: number;
+  password: string;
+  salt: Buffer;
+  params: ScryptParams;
+  resolve(key: Buffer): void;
+  reject(err: Error): void;
+}
+
+const KEY_BYTES = 32;
+const DEFAULT_MAX_QUEUED = 32;
+
+/**
+ * Derives password keys on `size` worker threads, one hash per worker at a time: hashing
+ * never takes the libuv thread pool, and never more CPU than its workers. A hash asked for
+ * while `maxQueued` already wait is refused with RESOURCE_EXHAUSTED at once.
+ */
+export function createHashWorkers(options: HashWorkersOptions = {}): HashWorkers {
+  const size = options.size ?? Math.max(1, Math.floor(availableParallelism() / 2));
+  const maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED;
+  const queue: Job[] = [];
+  const busy = new Map<Worker, Job>();
+  const idle: Worker[] = [];
+  let nextId = 0;
+
+  const run = (worker: Worker, job: Job): void => {
+    busy.set(worker, job);
+    worker.ref();
+    worker.postMessage({
+      id: job.id,
+      password: job.password.normalize("NFKC"),
+      salt: job.salt,
+      keyBytes: KEY_BYTES,
+      // scrypt needs 128 · N · r bytes; Node refuses more than maxmem (32 MiB by default).
+      options: { ...job.params, maxmem: 256 * job.params.N * job.params.r },
+    });
+  };
+  const next = (worker: Worker): void => {
+    const job = queue.shift();
+    if (job) run(worker, job);
+    else {
+      // An idle pool keeps no process alive.
+      worker.unref();
+      idle.push(worker);
+    }
+  };
+  const workers = Array.from({ length: size }, () => {
+    const worker = new Worker(WORKER_SOURCE, { eval: true });
+    worker.on("message", (reply: { id: number; key?: Uint8Array; error?: string }) => {
+      const job = busy.get(worker);
+      busy.delete(worker);
+      if (job) {
+        if (reply.key) job.resolve(Buffer.from(reply.key));
+        else job.reject(new Error(reply.error ?? "scrypt failed"));
+      }
+      next(worker);
+    });
+    worker.on("error", (err) => {
+      busy.get(worker)?.reject(err);
+      busy.delete(worker);
+    });
+    worker.unref();
+    idle.push(worker);
+    return worker;
+  });
+
+  return {
+    derive: (password, salt, params) =>
+      new Promise<Buffer>((resolve, reject) => {
+        const job: Job = { id: nextId++, password, salt, params, resolve, reject };
+        const worker = idle.pop();
+        if (worker) return run(worker, job);
+        if (queue.length >= maxQueued) {
+          reject(
+            new StatusError(
+              status.RESOURCE_EXHAUSTED,
+              "too many logins in progress; retry shortly",
+            ),
+          );
+          return;
+        }
+        queue.push(job);
+      }),
+    pending: () => busy.size + queue.length,
+    async close() {
+      for (const job of queue.splice(0)) job.reject(new Error("hash workers closed"));
+      await Promise.all(workers.map((w) => w.terminate()));
+    },
+  };
+}
