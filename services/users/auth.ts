@@ -116,7 +116,8 @@ export function createAuthService(
       }
       const credentials = await store.credentials(account);
       const hash = credentials?.passwordHash ?? (await decoy);
-      const matches = await verifyPassword(request.password, hash, derive);
+      // The call's signal: a hash still queued when the deadline passes is not computed.
+      const matches = await verifyPassword(request.password, hash, derive, context.signal);
       if (!credentials?.passwordHash || !matches) {
         return fail(arrived, new StatusError(status.UNAUTHENTICATED, LOGIN_FAILED));
       }

@@ -60,4 +60,29 @@ describe("password hashing on worker threads", () => {
     await Promise.all(running);
     expect(workers.pending()).toBe(0);
   }, 60_000);
+
+  test("a waiting hash whose caller has gone leaves the queue without being computed", async () => {
+    workers = createHashWorkers({ size: 1 });
+    const { derive } = workers;
+    const salt = Buffer.alloc(16);
+    const running = derive("first", salt, DEFAULT_SCRYPT);
+    const caller = new AbortController();
+    const abandoned = derive("second", salt, DEFAULT_SCRYPT, caller.signal);
+    const behind = derive("third", salt, DEFAULT_SCRYPT);
+    expect(workers.pending()).toBe(3);
+
+    caller.abort();
+
+    await expect(abandoned).rejects.toEqual(
+      new StatusError(status.CANCELLED, "the login's caller has gone"),
+    );
+    // Only the running hash and the one behind are left: the abandoned one costs nothing.
+    expect(workers.pending()).toBe(2);
+    await Promise.all([running, behind]);
+    expect(workers.pending()).toBe(0);
+    // A caller already gone is refused before it queues.
+    await expect(derive("late", salt, DEFAULT_SCRYPT, caller.signal)).rejects.toEqual(
+      new StatusError(status.CANCELLED, "the login's caller has gone"),
+    );
+  }, 60_000);
 });

@@ -46,15 +46,23 @@ interface Job {
   params: ScryptParams;
   resolve(key: Buffer): void;
   reject(err: Error): void;
+  /** Stops listening to the caller's signal: the job runs now, or is done. */
+  release(): void;
 }
 
 const KEY_BYTES = 32;
 const DEFAULT_MAX_QUEUED = 32;
 
+/** What a hash whose caller has gone (deadline passed, cancelled) is rejected with. */
+const callerGone = () => new StatusError(status.CANCELLED, "the login's caller has gone");
+
 /**
  * Derives password keys on `size` worker threads, one hash per worker at a time: hashing
  * never takes the libuv thread pool, and never more CPU than its workers. A hash asked for
- * while `maxQueued` already wait is refused with RESOURCE_EXHAUSTED at once.
+ * while `maxQueued` already wait is refused with RESOURCE_EXHAUSTED at once. A waiting hash
+ * whose caller's signal aborts leaves the queue unhashed: the login flood test showed logins
+ * whose deadline had passed still holding the workers for seconds on a loaded machine,
+ * delaying the logins behind them. A running hash is finished (scrypt cannot be stopped).
  */
 export function createHashWorkers(options: HashWorkersOptions = {}): HashWorkers {
   const size = options.size ?? Math.max(1, Math.floor(availableParallelism() / 2));
@@ -65,6 +73,7 @@ export function createHashWorkers(options: HashWorkersOptions = {}): HashWorkers
   let nextId = 0;
 
   const run = (worker: Worker, job: Job): void => {
+    job.release();
     busy.set(worker, job);
     worker.ref();
     worker.postMessage({
@@ -106,9 +115,24 @@ export function createHashWorkers(options: HashWorkersOptions = {}): HashWorkers
   });
 
   return {
-    derive: (password, salt, params) =>
+    derive: (password, salt, params, signal) =>
       new Promise<Buffer>((resolve, reject) => {
-        const job: Job = { id: nextId++, password, salt, params, resolve, reject };
+        if (signal?.aborted) return reject(callerGone());
+        const onAbort = () => {
+          const at = queue.indexOf(job);
+          if (at < 0) return;
+          queue.splice(at, 1);
+          reject(callerGone());
+        };
+        const job: Job = {
+          id: nextId++,
+          password,
+          salt,
+          params,
+          resolve,
+          reject,
+          release: () => signal?.removeEventListener("abort", onAbort),
+        };
         const worker = idle.pop();
         if (worker) return run(worker, job);
         if (queue.length >= maxQueued) {
@@ -121,10 +145,14 @@ export function createHashWorkers(options: HashWorkersOptions = {}): HashWorkers
           return;
         }
         queue.push(job);
+        signal?.addEventListener("abort", onAbort, { once: true });
       }),
     pending: () => busy.size + queue.length,
     async close() {
-      for (const job of queue.splice(0)) job.reject(new Error("hash workers closed"));
+      for (const job of queue.splice(0)) {
+        job.release();
+        job.reject(new Error("hash workers closed"));
+      }
       await Promise.all(workers.map((w) => w.terminate()));
     },
   };

@@ -21,7 +21,16 @@ const KEY_BYTES = 32;
 const PREFIX = "scrypt";
 
 /** Derives a password's key: on the libuv thread pool ({@link deriveOnThreadPool}) or elsewhere. */
-export type Derive = (password: string, salt: Buffer, params: ScryptParams) => Promise<Buffer>;
+/**
+ * Derives a key. `signal`, when given, is the call's: a derivation still waiting when it
+ * aborts may be dropped (hash-workers.ts does; the thread pool cannot take one back).
+ */
+export type Derive = (
+  password: string,
+  salt: Buffer,
+  params: ScryptParams,
+  signal?: AbortSignal,
+) => Promise<Buffer>;
 
 /**
  * Node's async scrypt, on the libuv thread pool. Fine for tests and tools; a server hashes on
@@ -52,20 +61,26 @@ export async function hashPassword(
 
 /**
  * Whether `password` matches a hash made by {@link hashPassword}, compared in constant time.
- * A malformed hash matches nothing.
+ * A malformed hash matches nothing. `signal` is the caller's, passed on to `derive`.
  */
 export async function verifyPassword(
   password: string,
   hash: string,
   derive: Derive = deriveOnThreadPool,
+  signal?: AbortSignal,
 ): Promise<boolean> {
   const [prefix, N, r, p, salt, key] = hash.split("$");
   if (prefix !== PREFIX || key === undefined) return false;
   const expected = Buffer.from(key, "base64url");
-  const actual = await derive(password, Buffer.from(salt, "base64url"), {
-    N: Number(N),
-    r: Number(r),
-    p: Number(p),
-  });
+  const actual = await derive(
+    password,
+    Buffer.from(salt, "base64url"),
+    {
+      N: Number(N),
+      r: Number(r),
+      p: Number(p),
+    },
+    signal,
+  );
   return actual.length === expected.length && timingSafeEqual(actual, expected);
 }
