@@ -164,10 +164,11 @@ describe("the commands in the README and docs/", () => {
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), "mesh-docs-"));
     const ports = await freeInstancePorts(NAMES.length, 100);
-    const [gatewayPort] = await freePorts(1);
+    const [gatewayPort, adminPort] = await freePorts(2);
     const env: NodeJS.ProcessEnv = {
       MESH_DATA_DIR: dataDir,
       GATEWAY_PORT: String(gatewayPort),
+      GATEWAY_ADMIN_PORT: String(adminPort),
       INIT_CWD: root,
     };
     NAMES.forEach((name, i) => (env[`${name.toUpperCase()}_PORT`] = String(ports[i])));
@@ -179,7 +180,11 @@ describe("the commands in the README and docs/", () => {
         address.set(instance.listen, actual.services[name].instances[i].listen),
       );
     }
-    address.set("localhost:8080", `localhost:${gatewayPort}`);
+    // The gateway's public listener and its admin listener (operators), by either name.
+    for (const host of ["localhost", "127.0.0.1"]) {
+      address.set(`${host}:8080`, `${host}:${gatewayPort}`);
+      address.set(`${host}:9080`, `${host}:${adminPort}`);
+    }
     run = startAll(root, env);
     await run.waitFor("Press Ctrl-C", STARTUP_MS);
   });
