@@ -2,7 +2,9 @@ import { status } from "@grpc/grpc-js";
 import { InventoryServiceService } from "../gen/shop/inventory/v1/inventory";
 import { AuthServiceService } from "../gen/shop/users/v1/auth";
 import { UserServiceService } from "../gen/shop/users/v1/users";
-import { createPeer, hasCode, type Topology } from "../mesh";
+import { hasCode } from "../mesh/api";
+import { createPeer } from "../mesh/client";
+import type { Topology } from "../mesh/config";
 import { type MeshIdentity } from "../mesh/identity";
 
 /** Every demo user's password, printed by start:all: demo data, never a real secret. */

@@ -5,8 +5,13 @@
  */
 import { randomBytes } from "node:crypto";
 import { isAbsolute, relative } from "node:path";
-import { loadTopology, type Topology } from "../mesh";
-import { describeStore, projectRoot, TopologyError } from "../mesh/config";
+import {
+  describeStore,
+  loadTopology,
+  projectRoot,
+  TopologyError,
+  type Topology,
+} from "../mesh/config";
 import { certificateFiles, operatorOf } from "../mesh/identity";
 import { gatewayAddress } from "../services/gateway/address";
 import { readFlags } from "./cli";
