@@ -26,6 +26,9 @@ export const DEMO_PRODUCTS = [
   { sku: "sku-kettle", name: "Gooseneck kettle", units: 59, nanos: 0, stock: 3 },
 ];
 
+/** The services {@link seedDemoData} calls: it can start once every instance of these serves. */
+export const SEEDED_SERVICES: readonly string[] = ["users", "inventory"];
+
 /** What the seed left in place, for the printed examples. */
 export interface SeedResult {
   /** Email → user id of every demo user. */
