@@ -31,6 +31,7 @@ Runs the benchmark suite, each comparison side by side in one run, and prints on
                         c  PlaceOrder against the same call graph with echo handlers
                         d  the store's write paths
                         e  GetOrder and ListOrders as the orders table grows
+                        f  npm run start:all: time to up, idle memory per member
   --json FILE         also write the report as JSON
   -h, --help          show this and exit`,
   options: {

@@ -1,6 +1,5 @@
 import { join } from "node:path";
-import { loadTopology, type Topology } from "../mesh";
-import { servicesInStartOrder } from "../mesh/config";
+import { loadTopology, servicesInStartOrder, type Topology } from "../mesh/config";
 import { type MeshIdentity } from "../mesh/identity";
 import { adminPortOf, memberName } from "../mesh/telemetry";
 import { waitForServing } from "./health-wait";

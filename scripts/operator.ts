@@ -1,4 +1,3 @@
-import { type Topology } from "../mesh";
 import {
   createMeshIdentity,
   ensurePki,
@@ -6,6 +5,7 @@ import {
   PLAINTEXT_WARNING,
   type MeshIdentity,
 } from "../mesh/identity";
+import type { Topology } from "../mesh/config";
 
 /** What the supervising scripts (start:all, chaos) call the mesh as. */
 export interface OperatorSetup {

@@ -2,7 +2,9 @@ import { status } from "@grpc/grpc-js";
 import { InventoryServiceService } from "../gen/shop/inventory/v1/inventory";
 import { AuthServiceService } from "../gen/shop/users/v1/auth";
 import { UserServiceService } from "../gen/shop/users/v1/users";
-import { createPeer, hasCode, type Topology } from "../mesh";
+import { hasCode } from "../mesh/api";
+import { createPeer } from "../mesh/client";
+import type { Topology } from "../mesh/config";
 import { type MeshIdentity } from "../mesh/identity";
 
 /** Every demo user's password, printed by start:all: demo data, never a real secret. */
@@ -23,6 +25,9 @@ export const DEMO_PRODUCTS = [
   { sku: "sku-mug", name: "Ceramic mug", units: 9, nanos: 900_000_000, stock: 50 },
   { sku: "sku-kettle", name: "Gooseneck kettle", units: 59, nanos: 0, stock: 3 },
 ];
+
+/** The services {@link seedDemoData} calls: it can start once every instance of these serves. */
+export const SEEDED_SERVICES: readonly string[] = ["users", "inventory"];
 
 /** What the seed left in place, for the printed examples. */
 export interface SeedResult {

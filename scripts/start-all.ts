@@ -5,8 +5,13 @@
  */
 import { randomBytes } from "node:crypto";
 import { isAbsolute, relative } from "node:path";
-import { loadTopology, type Topology } from "../mesh";
-import { describeStore, projectRoot, TopologyError } from "../mesh/config";
+import {
+  describeStore,
+  loadTopology,
+  projectRoot,
+  TopologyError,
+  type Topology,
+} from "../mesh/config";
 import { certificateFiles, operatorOf } from "../mesh/identity";
 import { gatewayAddress } from "../services/gateway/address";
 import { readFlags } from "./cli";
@@ -21,7 +26,7 @@ import {
   startMember,
 } from "./members";
 import { prepareOperator } from "./operator";
-import { DEMO_LOGIN, DEMO_PASSWORD, seedDemoData } from "./seed";
+import { DEMO_LOGIN, DEMO_PASSWORD, SEEDED_SERVICES, seedDemoData, type SeedResult } from "./seed";
 import { createSupervisor } from "./supervisor";
 
 const SCRIPT = {
@@ -210,7 +215,7 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => void stop(0));
   process.on("SIGTERM", () => void stop(0));
 
-  let seed: Awaited<ReturnType<typeof seedDemoData>>;
+  let seed: SeedResult;
   const rows = [["service", "address", "health", "store", "metrics"]];
   const gateway = gatewayAddress(topology);
   const gatewayUrl = gateway.url;
@@ -220,10 +225,18 @@ async function main(): Promise<void> {
     // With them: the gateway dials a service on its first request for it, and none comes
     // before the mesh is up, so it need not wait for them (a second off every start).
     startGateway(supervisor, root, gatewayEnv);
-    await Promise.all(members.map((m) => memberServing(supervisor, m, READY_TIMEOUT_MS, identity)));
+    const serving = members.map((m) => memberServing(supervisor, m, READY_TIMEOUT_MS, identity));
+    // The seed waits only for the services it calls: logging the demo user in (a password
+    // hash in users) then runs while the other members are still loading, instead of after
+    // them on an otherwise idle core.
+    const seeding = async (): Promise<SeedResult> => {
+      await Promise.all(serving.filter((_, i) => SEEDED_SERVICES.includes(members[i].service)));
+      return seedDemoData(topology, identity);
+    };
     [seed] = await Promise.all([
-      seedDemoData(topology, identity),
+      seeding(),
       gatewayServing(supervisor, gatewayUrl, READY_TIMEOUT_MS),
+      ...serving,
     ]);
     const health = await Promise.all(
       members.map((m) => checkHealth(m.listen, undefined, identity.dialOptions(m.service))),
