@@ -248,23 +248,28 @@ describe("the image, built from its context without a Docker engine", () => {
   );
 
   it(
-    "starts the gateway from the runtime stage's files, and it serves the dashboard and /openapi.json",
+    "starts the gateway from the runtime stage's files, and it serves the dashboard on its admin port and /openapi.json on its API port",
     async () => {
-      const [port] = await freePorts(1);
-      startInImage(entryOf("gateway"), { GATEWAY_PORT: String(port) });
+      const [port, adminPort] = await freePorts(2);
+      startInImage(entryOf("gateway"), {
+        GATEWAY_PORT: String(port),
+        GATEWAY_ADMIN_PORT: String(adminPort),
+      });
       const url = `http://127.0.0.1:${port}`;
-      const page = await fetchWhenUp(`${url}/`);
+      // The dashboard's page and its files are on the admin listener (plaintext here).
+      const admin = `http://127.0.0.1:${adminPort}`;
+      const page = await fetchWhenUp(`${admin}/`);
       expect(page.status).toBe(200);
       expect(page.headers.get("content-type")).toBe("text/html; charset=utf-8");
       expect(await page.text()).toBe(
         readFileSync(join(root, "services/gateway/dashboard/public/index.html"), "utf8"),
       );
       for (const [path, file] of staticFiles(root)) {
-        const answer = await fetch(`${url}${path}`);
+        const answer = await fetch(`${admin}${path}`);
         expect({ path, status: answer.status }).toEqual({ path, status: 200 });
         expect(Buffer.from(await answer.arrayBuffer()).equals(readFileSync(file.path))).toBe(true);
       }
-      const openapi = await fetch(`${url}/openapi.json`);
+      const openapi = await fetchWhenUp(`${url}/openapi.json`);
       expect(openapi.status).toBe(200);
       const doc = (await openapi.json()) as { openapi: string; paths: Record<string, unknown> };
       expect(doc.openapi).toBe("3.1.0");
