@@ -53,17 +53,35 @@ describe("circuit breaker", () => {
     expect(breaker.state()).toBe("closed");
   });
 
-  it("treats a business error as an answer from a live peer, which resets the count", () => {
+  it.each([
+    status.NOT_FOUND,
+    status.FAILED_PRECONDITION,
+    status.INVALID_ARGUMENT,
+    status.ALREADY_EXISTS,
+    status.PERMISSION_DENIED,
+    status.UNAUTHENTICATED,
+    status.ABORTED,
+    status.OUT_OF_RANGE,
+    status.RESOURCE_EXHAUSTED,
+  ])("treats a refusal (%s) as an answer from a live peer, which resets the count", (code) => {
     calls(THRESHOLD - 1, status.UNAVAILABLE);
-    calls(1, status.NOT_FOUND);
+    calls(1, code);
     calls(THRESHOLD - 1, status.UNAVAILABLE);
 
     expect(breaker.state()).toBe("closed");
   });
 
-  it("ignores the caller's own DEADLINE_EXCEEDED and CANCELLED: they neither count nor reset", () => {
+  it.each([status.DEADLINE_EXCEEDED, status.INTERNAL, status.UNKNOWN])(
+    "counts %s as a failure, as it counts UNAVAILABLE",
+    (code) => {
+      calls(THRESHOLD, code);
+
+      expect(breaker.state()).toBe("open");
+    },
+  );
+
+  it("ignores CANCELLED, the caller's own choice: it neither counts nor resets", () => {
     calls(THRESHOLD - 1, status.UNAVAILABLE);
-    calls(5, status.DEADLINE_EXCEEDED);
     calls(5, status.CANCELLED);
     expect(breaker.state()).toBe("closed");
 
@@ -77,7 +95,7 @@ describe("circuit breaker", () => {
     clock += 250;
 
     expect(breaker.rejectionDetails()).toBe(
-      "circuit to shop.users.v1.UserService is open after 3 calls in a row failed with UNAVAILABLE; next probe in 750 ms",
+      "circuit to shop.users.v1.UserService is open after 3 calls in a row failed (unavailable, timed out or broken); next probe in 750 ms",
     );
   });
 
@@ -119,15 +137,25 @@ describe("circuit breaker", () => {
     expect(breaker.admit()).toBe(PROBE);
   });
 
-  it("lets the next call probe when the probe ran out of the caller's deadline", () => {
+  it("lets the next call probe when the probe was cancelled by its caller", () => {
+    open();
+    clock += OPEN_FOR_MS;
+    const probe = breaker.admit();
+
+    breaker.record(probe, status.CANCELLED);
+
+    expect(breaker.state()).toBe("half-open");
+    expect(breaker.admit()).toBe(PROBE);
+  });
+
+  it("re-opens when the probe timed out: the peer did not answer in time", () => {
     open();
     clock += OPEN_FOR_MS;
     const probe = breaker.admit();
 
     breaker.record(probe, status.DEADLINE_EXCEEDED);
 
-    expect(breaker.state()).toBe("half-open");
-    expect(breaker.admit()).toBe(PROBE);
+    expect(breaker.state()).toBe("open");
   });
 
   it("lets calls admitted before the circuit opened end without deciding anything", () => {

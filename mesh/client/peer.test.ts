@@ -617,7 +617,7 @@ describe("peer", () => {
       expect(peer.breaker?.state()).toBe("closed");
     });
 
-    it("does not open the circuit on the caller's own expired deadlines", async () => {
+    it("opens the circuit to a peer that never answers in time (DEADLINE_EXCEEDED in a row)", async () => {
       const address = await serveUsers(
         userHandlers({
           getUser: async (_r, ctx) => (await aborted(ctx.signal), { user: USER }),
@@ -628,12 +628,12 @@ describe("peer", () => {
         policyOf({ circuitBreaker: { failureThreshold: 2, openFor: "1s" } }),
       );
 
-      for (let i = 0; i < 3; i++) {
+      for (let i = 0; i < 2; i++) {
         const err = await rejectionOf(peer.getUser({ userId: "usr_1" }, { timeoutMs: 20 }));
         expect(err.code).toBe(status.DEADLINE_EXCEEDED);
       }
 
-      expect(peer.breaker?.state()).toBe("closed");
+      expect(peer.breaker?.state()).toBe("open");
     });
 
     it("warns in the log when the circuit opens", async () => {
@@ -663,7 +663,7 @@ describe("peer", () => {
   });
 
   describe("outlier detection", () => {
-    it("refuses to build a peer whose outlier-detection config grpc-js would not apply", () => {
+    it("refuses to build a peer whose outlier-detection config its balancer would not apply", () => {
       const valid = parseTopology(
         {
           services: {},
@@ -692,7 +692,7 @@ describe("peer", () => {
       };
 
       expect(() => createPeer(UserServiceService, { target: "127.0.0.1:1", policy })).toThrow(
-        /^policy\.outlierDetection: grpc-js refused the load-balancing config .*pick_first/,
+        "policy.outlierDetection: mesh_round_robin: max_ejection_percent must be a percentage (0-100), got 101",
       );
     });
   });
