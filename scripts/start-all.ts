@@ -21,14 +21,21 @@ import {
 } from "./members";
 import { prepareOperator } from "./operator";
 import { DEMO_LOGIN, DEMO_PASSWORD, seedDemoData } from "./seed";
-import { createSupervisor } from "./supervisor";
+import { serveSupervisorMetrics, supervisorPort } from "./supervisor-metrics";
+import { createSupervisor, type MemberExit, type RestartPolicy } from "./supervisor";
 
 const READY_TIMEOUT_MS = 30_000;
-const RESTART_DELAY_MS = 1_000;
-// An instance that exits again this soon after a restart, this many times in a row, is
-// crash-looping: the mesh is stopped instead of restarting it forever.
-const CRASH_LOOP_WINDOW_MS = 10_000;
-const CRASH_LOOP_EXITS = 3;
+// Exited members come back after 0.1 s, doubling with each brief run in a row up to 30 s, with
+// ±20% jitter, for as long as the mesh runs (supervisor.ts). Four crashes within a minute is a
+// crash loop: reported loudly, never a reason to stop the members that serve.
+const RESTART_POLICY: RestartPolicy = {
+  initialDelayMs: 100,
+  maxDelayMs: 30_000,
+  jitter: 0.2,
+  stableAfterMs: 10_000,
+  crashLoopCrashes: 4,
+  crashLoopWindowMs: 60_000,
+};
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
@@ -132,32 +139,19 @@ async function main(): Promise<void> {
   const { identity } = operator;
 
   let ready = false;
-  const restarts = new Map<string, { at: number; quickExits: number }>();
   const supervisor = createSupervisor({
-    onUnexpectedExit: (label, code, signal) => {
+    restart: RESTART_POLICY,
+    onExit: (exit) => {
       if (stopping) return;
-      const how = signal ?? `code ${code}`;
-      const member = membersOf(topology).find((m) => m.label === label);
-      const restart =
-        label === GATEWAY_LABEL
-          ? () => startGateway(supervisor, root)
-          : member && (() => startMember(supervisor, root, member));
-      const last = restarts.get(label) ?? { at: 0, quickExits: 0 };
-      const quickExits = Date.now() - last.at < CRASH_LOOP_WINDOW_MS ? last.quickExits + 1 : 0;
-      if (!ready || !restart || quickExits >= CRASH_LOOP_EXITS) {
-        console.error(`\n${label} exited unexpectedly (${how}); stopping the mesh.`);
+      if (!ready) {
+        // A member that cannot start is a broken set-up: say so and stop, rather than loop.
+        console.error(
+          `\n${exit.label} exited unexpectedly (${howItEnded(exit)}); stopping the mesh.`,
+        );
         void stop(1);
         return;
       }
-      // As an orchestrator would: the others keep serving, and the instance comes back.
-      console.error(
-        `\n${label} exited unexpectedly (${how}); restarting it in ${RESTART_DELAY_MS / 1000} s.`,
-      );
-      setTimeout(() => {
-        if (stopping) return;
-        restarts.set(label, { at: Date.now(), quickExits });
-        restart();
-      }, RESTART_DELAY_MS);
+      reportExit(exit);
     },
   });
   const stop = async (exitCode: number): Promise<void> => {
@@ -205,6 +199,12 @@ async function main(): Promise<void> {
     return stop(1);
   }
   ready = true;
+  const metrics = await serveSupervisorMetrics(supervisor, supervisorPort(gatewayUrl)).catch(
+    (err: unknown) => {
+      console.error(`supervisor metrics not served: ${(err as Error).message}`);
+      return undefined;
+    },
+  );
   const userId = seed.userIds.get("ada@example.com") ?? "";
 
   console.log(`
@@ -215,7 +215,7 @@ ${table(rows)}
 ${trust(topology, operator.written.length)}
 
 Dashboard: ${gatewayUrl}/   REST API: ${gatewayUrl}/api/products   OpenAPI: ${gatewayUrl}/openapi.json
-
+${metrics ? `Supervisor (restarts, crash loops): ${metrics}\n` : ""}
 Try it with grpcurl (no proto files needed: every server has reflection):
 
 ${exampleCommands(topology, userId, randomBytes(3).toString("hex"), seed.token)
@@ -227,10 +227,43 @@ or write it carry ${DEMO_LOGIN}'s access token (password "${DEMO_PASSWORD}"; the
 logs in again; tokens last 1 hour). Another user's order id answers NOT_FOUND.
 The second order asks for more kettles than are in stock and is rejected (FAILED_PRECONDITION).
 Both orders become notifications through the orders event stream (the last command).
-An instance that dies is restarted; kill one (kill -9) and watch the others carry its traffic.
+An instance that dies is restarted, with backoff, for as long as the mesh runs; kill one
+(kill -9) and watch the others carry its traffic.
 Each instance serves Prometheus metrics (the last column) and its recent spans at /traces.
 Press Ctrl-C to stop everything.
 `);
+}
+
+/** "code 1", "SIGKILL", or "code 0, a clean exit". */
+function howItEnded(exit: MemberExit): string {
+  if (exit.clean) return "code 0, a clean exit";
+  return exit.signal ?? `code ${exit.code}`;
+}
+
+/**
+ * A member exited while the mesh runs: it comes back (the supervisor restarts it), and the
+ * others keep serving. A crash loop is said loudly, every time, with what it means.
+ */
+function reportExit(exit: MemberExit): void {
+  const inSeconds = `${((exit.restartInMs ?? 0) / 1000).toFixed(1)} s`;
+  if (exit.clean) {
+    console.log(`\n${exit.label} exited cleanly (code 0); starting it again in ${inSeconds}.`);
+    return;
+  }
+  console.error(
+    `\n${exit.label} exited unexpectedly (${howItEnded(exit)}); restarting it in ${inSeconds}.`,
+  );
+  if (exit.crashLoop) {
+    console.error(
+      [
+        "",
+        `!!! ${exit.label} IS CRASH-LOOPING: ${exit.recentCrashes} crashes within ${RESTART_POLICY.crashLoopWindowMs! / 1000} s.`,
+        `!!! It is restarted with growing delays (up to ${RESTART_POLICY.maxDelayMs! / 1000} s); every other member keeps serving.`,
+        `!!! Its own log lines above say why it exits; mesh_supervisor_crash_looping{member="${exit.label}"} is 1 meanwhile.`,
+        "",
+      ].join("\n"),
+    );
+  }
 }
 
 /** A line on how the mesh is secured, or how it is not. */

@@ -286,7 +286,7 @@ describe("the mesh balancer", () => {
     );
     // What the check guards against: grpc-js selects no config from a list it cannot parse.
     expect(
-      experimental.selectLbConfigFromList([{ [MESH_BALANCER]: { interval_ms: 0 } } as never]),
+      experimental.selectLbConfigFromList([{ [MESH_BALANCER]: { interval_ms: 0 } }]),
     ).toBeNull();
   });
 });

@@ -19,6 +19,7 @@ export { describeStore, isPostgresUrl, serviceDatabaseUrl } from "./store-locati
 export {
   loadTopology,
   parseTopology,
+  portSetting,
   serviceOf,
   servicesInStartOrder,
   targetOf,
