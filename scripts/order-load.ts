@@ -33,6 +33,11 @@ export interface OrderLoadStats {
   rejected: Map<string, number>;
   /** Orders that failed for the client even after its retries, by code name. */
   failed: Map<string, number>;
+  /**
+   * Orders whose first attempt failed (not a refusal), by code name: what a client that does
+   * not retry would have seen.
+   */
+  firstAttemptFailed: Map<string, number>;
   /** Errors of single attempts that a client retry then absorbed, by code name. */
   retriedErrors: Map<string, number>;
   /** Client-level retries (the mesh's own retries and hedges happen below this). */
@@ -71,6 +76,7 @@ export async function runOrderLoad(options: OrderLoadOptions): Promise<OrderLoad
     confirmed: 0,
     rejected: new Map(),
     failed: new Map(),
+    firstAttemptFailed: new Map(),
     retriedErrors: new Map(),
     clientRetries: 0,
     acknowledged: new Map(),
@@ -100,6 +106,7 @@ export async function runOrderLoad(options: OrderLoadOptions): Promise<OrderLoad
           bump(stats.rejected, status[code]);
           break;
         }
+        if (attempt === 1) bump(stats.firstAttemptFailed, status[code]);
         if (!RETRY_CODES.has(code) || attempt >= attempts) {
           bump(stats.failed, status[code]);
           break;

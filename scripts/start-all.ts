@@ -22,20 +22,11 @@ import {
 import { prepareOperator } from "./operator";
 import { DEMO_LOGIN, DEMO_PASSWORD, seedDemoData } from "./seed";
 import { serveSupervisorMetrics, supervisorPort } from "./supervisor-metrics";
-import { createSupervisor, type MemberExit, type RestartPolicy } from "./supervisor";
+import { createSupervisor, MESH_RESTART_POLICY, type MemberExit } from "./supervisor";
 
 const READY_TIMEOUT_MS = 30_000;
-// Exited members come back after 0.1 s, doubling with each brief run in a row up to 30 s, with
-// ±20% jitter, for as long as the mesh runs (supervisor.ts). Four crashes within a minute is a
-// crash loop: reported loudly, never a reason to stop the members that serve.
-const RESTART_POLICY: RestartPolicy = {
-  initialDelayMs: 100,
-  maxDelayMs: 30_000,
-  jitter: 0.2,
-  stableAfterMs: 10_000,
-  crashLoopCrashes: 4,
-  crashLoopWindowMs: 60_000,
-};
+// Exited members come back with backoff and jitter for as long as the mesh runs (supervisor.ts).
+const RESTART_POLICY = MESH_RESTART_POLICY;
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
@@ -257,8 +248,8 @@ function reportExit(exit: MemberExit): void {
     console.error(
       [
         "",
-        `!!! ${exit.label} IS CRASH-LOOPING: ${exit.recentCrashes} crashes within ${RESTART_POLICY.crashLoopWindowMs! / 1000} s.`,
-        `!!! It is restarted with growing delays (up to ${RESTART_POLICY.maxDelayMs! / 1000} s); every other member keeps serving.`,
+        `!!! ${exit.label} IS CRASH-LOOPING: ${exit.recentCrashes} crashes within ${RESTART_POLICY.crashLoopWindowMs / 1000} s.`,
+        `!!! It is restarted with growing delays (up to ${RESTART_POLICY.maxDelayMs / 1000} s); every other member keeps serving.`,
         `!!! Its own log lines above say why it exits; mesh_supervisor_crash_looping{member="${exit.label}"} is 1 meanwhile.`,
         "",
       ].join("\n"),
