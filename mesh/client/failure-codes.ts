@@ -2,7 +2,8 @@ import { status } from "@grpc/grpc-js";
 
 /**
  * The statuses that say an instance failed, rather than that it answered: the only ones the
- * mesh's outlier ejection (balancer.ts) and circuit breaker (breaker.ts) count as failures.
+ * mesh's outlier ejection (balancer.ts) counts as failures, and, but for DEADLINE_EXCEEDED,
+ * its circuit breaker (breaker.ts; see {@link isPeerFailure}).
  *
  * - UNAVAILABLE: unreachable, refused, draining, or the connection broke mid-call.
  * - DEADLINE_EXCEEDED: no answer in time; a partitioned or stuck instance shows only this.
@@ -33,3 +34,15 @@ export const INSTANCE_FAILURES: ReadonlySet<status> = new Set([
 
 /** Whether a call ending with `code` counts against the instance (or peer) that ended it. */
 export const isInstanceFailure = (code: status): boolean => INSTANCE_FAILURES.has(code);
+
+/**
+ * Whether a call ending with `code` counts against the peer as a whole, in its circuit
+ * breaker: the instance failures less DEADLINE_EXCEEDED. The breaker sees a peer's calls,
+ * not which instance ended each, and a partitioned instance's calls all end at their deadline
+ * together: more than failureThreshold "in a row" while the other instance answers every call
+ * it gets. Counting them opened the circuit to all of inventory when one instance of two was
+ * cut off (the cascade of issue 14). The instance's own ejection counts them, as it knows the
+ * instance. A deadline spent is also often the caller's budget, not the peer's failure.
+ */
+export const isPeerFailure = (code: status): boolean =>
+  code !== status.DEADLINE_EXCEEDED && INSTANCE_FAILURES.has(code);

@@ -11,7 +11,7 @@ export {
   type EjectionEvent,
   type MeshBalancing,
 } from "./balancer";
-export { INSTANCE_FAILURES, isInstanceFailure } from "./failure-codes";
+export { INSTANCE_FAILURES, isInstanceFailure, isPeerFailure } from "./failure-codes";
 export {
   ADMITTED,
   createCircuitBreaker,

@@ -40,21 +40,52 @@ class Refusal {
 /** Codes a peer answers when it decided, as opposed to when it could not be reached. */
 const DEFINITIVE: ReadonlySet<number> = new Set([status.NOT_FOUND, status.FAILED_PRECONDITION]);
 
+/** Attempts of a step that failed for a moment (UNAVAILABLE, DEADLINE_EXCEEDED). */
+const STEP_ATTEMPTS = 3;
+// A step is tried again only if the caller's deadline leaves at least this much.
+const MIN_RETRY_BUDGET_MS = 500;
+// Pause before trying again: long enough for the balancer to have heard of the failure.
+const RETRY_PAUSE_MS = 50;
+
 /**
  * Calls a step; a definitive answer becomes a {@link Refusal}. INVALID_ARGUMENT from a peer
  * means the two services disagree on validity, a bug: the step had no effect, so the order is
- * refused as INTERNAL rather than retried forever. Anything else is rethrown: transient.
+ * refused as INTERNAL rather than retried forever. A step that failed for a moment
+ * (UNAVAILABLE after the mesh's own retries, or DEADLINE_EXCEEDED: its instance did not answer
+ * within the step's timeout) is tried again while the order's deadline leaves time, up to
+ * {@link STEP_ATTEMPTS}: every step is idempotent on the order id, and the next attempt goes
+ * to another instance (a partitioned one times out, and the balancer ejects it). grpc-js
+ * never retries DEADLINE_EXCEEDED itself (gRFC A6: it is the whole call's deadline). Anything
+ * else, or a step out of attempts or time, is rethrown: transient, the order stays PENDING.
  */
-async function step<T>(name: string, call: () => Promise<T>): Promise<T | Refusal> {
-  try {
-    return await call();
-  } catch (err) {
-    if (!isGrpcError(err)) throw err;
-    if (DEFINITIVE.has(err.code)) return new Refusal(err.code, err.details);
-    if (err.code === status.INVALID_ARGUMENT) {
-      return new Refusal(status.INTERNAL, `${name} refused the order's request: ${err.details}`);
+async function step<T>(
+  name: string,
+  call: () => Promise<T>,
+  parent: CallContext | undefined,
+  log: Logger,
+): Promise<T | Refusal> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (!isGrpcError(err)) throw err;
+      if (DEFINITIVE.has(err.code)) return new Refusal(err.code, err.details);
+      if (err.code === status.INVALID_ARGUMENT) {
+        return new Refusal(status.INTERNAL, `${name} refused the order's request: ${err.details}`);
+      }
+      const transient = err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED;
+      const budgetMs = parent ? parent.deadline - Date.now() : Infinity;
+      if (
+        !transient ||
+        attempt >= STEP_ATTEMPTS ||
+        parent?.signal.aborted ||
+        budgetMs < MIN_RETRY_BUDGET_MS
+      ) {
+        throw err;
+      }
+      log.info({ step: name, attempt, code: status[err.code], budgetMs }, "trying a step again");
+      await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS * attempt));
     }
-    throw err;
   }
 }
 
@@ -84,12 +115,15 @@ export function createSaga(deps: SagaDeps): Saga {
       );
     };
 
-    const user = await step("users", () => users.getUser({ userId }, options));
+    const user = await step("users", () => users.getUser({ userId }, options), parent, log);
     if (user instanceof Refusal) return reject(user, false);
 
     const items = order.items.map(({ sku, quantity }) => ({ sku, quantity }));
-    const reserved = await step("inventory", () =>
-      inventory.reserveStock({ orderId, items }, options),
+    const reserved = await step(
+      "inventory",
+      () => inventory.reserveStock({ orderId, items }, options),
+      parent,
+      log,
     );
     if (reserved instanceof Refusal) return reject(reserved, true);
 
@@ -126,16 +160,20 @@ export function createSaga(deps: SagaDeps): Saga {
 
     let paymentId = "";
     if (total > 0) {
-      const charged = await step("payments", () =>
-        payments.charge(
-          {
-            orderId,
-            userId,
-            amount: fromMicros(total, currencyCode),
-            paymentMethod: order.paymentMethod,
-          },
-          options,
-        ),
+      const charged = await step(
+        "payments",
+        () =>
+          payments.charge(
+            {
+              orderId,
+              userId,
+              amount: fromMicros(total, currencyCode),
+              paymentMethod: order.paymentMethod,
+            },
+            options,
+          ),
+        parent,
+        log,
       );
       if (charged instanceof Refusal) return reject(charged, true, priced);
       paymentId = charged.payment?.paymentId ?? "";
