@@ -63,6 +63,9 @@ export function formatReport(report: ChaosReport): string {
       `${failed} (${view.errorPct.toFixed(2)}%)${byCode(load.failed)}`,
     ),
     row("client retries (same request_id)", `${load.clientRetries}${byCode(load.retriedErrors)}`),
+    ...[...load.errorSamples].map(([code, details]) =>
+      row(`  first ${code}`, details.slice(0, 160)),
+    ),
     row(
       "latency p50 / p90 / p99 / max",
       [50, 90, 99].map((p) => `${percentile(lat, p)} ms`).join(" / ") +

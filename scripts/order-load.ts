@@ -38,6 +38,8 @@ export interface OrderLoadStats {
    * not retry would have seen.
    */
   firstAttemptFailed: Map<string, number>;
+  /** The first error message seen of each code that was not a refusal, for the report. */
+  errorSamples: Map<string, string>;
   /** Errors of single attempts that a client retry then absorbed, by code name. */
   retriedErrors: Map<string, number>;
   /** Client-level retries (the mesh's own retries and hedges happen below this). */
@@ -77,6 +79,7 @@ export async function runOrderLoad(options: OrderLoadOptions): Promise<OrderLoad
     rejected: new Map(),
     failed: new Map(),
     firstAttemptFailed: new Map(),
+    errorSamples: new Map(),
     retriedErrors: new Map(),
     clientRetries: 0,
     acknowledged: new Map(),
@@ -107,6 +110,9 @@ export async function runOrderLoad(options: OrderLoadOptions): Promise<OrderLoad
           break;
         }
         if (attempt === 1) bump(stats.firstAttemptFailed, status[code]);
+        if (!stats.errorSamples.has(status[code])) {
+          stats.errorSamples.set(status[code], isGrpcError(err) ? err.details : String(err));
+        }
         if (!RETRY_CODES.has(code) || attempt >= attempts) {
           bump(stats.failed, status[code]);
           break;

@@ -7,7 +7,7 @@ import type { PolicyConfig } from "../config/policy-schema";
 import { createTelemetry } from "../telemetry";
 import { silentLogger } from "../telemetry/logger";
 import type { ServiceHandlers } from "../server/server";
-import { MESH_BALANCER, meshBalancing } from "./balancer";
+import { MESH_BALANCER, meshBalancing, RECENT_FAILURE_MS } from "./balancer";
 import { createPeer, type Peer } from "./peer";
 
 type Users = Peer<typeof UserServiceService>;
@@ -120,6 +120,18 @@ describe("the mesh balancer", () => {
     return { a: a.state, b: b.state, bServer: b.server, peer, ejections };
   };
 
+  /**
+   * Calls, a few at a time, until the failing instance is ejected (bounded): after each
+   * failure it is passed over for RECENT_FAILURE_MS, so its failures in a row take seconds.
+   */
+  const untilEjected = async (peer: Users, ejections: { value: number }): Promise<void> => {
+    for (const giveUp = Date.now() + 15_000; ejections.value === 0 && Date.now() < giveUp;) {
+      await calls(peer, 4, 4);
+      await delay(50);
+    }
+    expect(ejections.value).toBe(1);
+  };
+
   /** `n` calls, `parallel` at a time; resolves to the codes they ended with. */
   const calls = async (peer: Users, n: number, parallel = 5): Promise<status[]> => {
     const codes: status[] = [];
@@ -174,7 +186,7 @@ describe("the mesh balancer", () => {
       const { a, b, peer, ejections } = await pair();
       b.mode = code;
 
-      await calls(peer, 20, 1);
+      await untilEjected(peer, ejections);
       const before = { a: a.calls, b: b.calls };
       const codes = await calls(peer, 40, 4);
 
@@ -204,8 +216,7 @@ describe("the mesh balancer", () => {
   it("re-admits an ejected instance once its ejection time is served", async () => {
     const { b, peer, ejections } = await pair();
     b.mode = status.UNAVAILABLE;
-    await calls(peer, 20, 1);
-    expect(ejections.value).toBe(1);
+    await untilEjected(peer, ejections);
     b.mode = "ok";
     const ejectedAt = Date.now();
 
@@ -229,8 +240,7 @@ describe("the mesh balancer", () => {
       maxEjectionTime: "30s",
     });
     b.mode = status.UNAVAILABLE;
-    await calls(peer, 20, 1);
-    expect(ejections.value).toBe(1);
+    await untilEjected(peer, ejections);
 
     // B's process "dies" and a new one listens on the same address, long before 30 s are up.
     const address = bServer.address;
@@ -245,6 +255,27 @@ describe("the mesh balancer", () => {
 
     expect(restarted.state.calls).toBeGreaterThan(0);
     expect(Date.now() - upAt).toBeLessThan(3_000);
+  });
+
+  it("passes over an instance whose call just failed while the other answers, then tries it again", async () => {
+    const { a, b, peer, ejections } = await pair();
+    b.mode = status.UNAVAILABLE;
+    // One call fails on B (the rotation sends one of every two there).
+    while ((await calls(peer, 1, 1))[0] === status.OK);
+    const failedAt = Date.now();
+    const before = { a: a.calls, b: b.calls };
+
+    const soon = await calls(peer, 10, 1);
+    const soonMs = Date.now() - failedAt;
+    await delay(RECENT_FAILURE_MS - soonMs + 50);
+    await calls(peer, 2, 1);
+
+    expect(soonMs).toBeLessThan(RECENT_FAILURE_MS);
+    expect(soon.every((c) => c === status.OK)).toBe(true);
+    expect(a.calls - before.a).toBeGreaterThanOrEqual(10);
+    // Past the pause, B is in the rotation again: not ejected by one failure.
+    expect(b.calls - before.b).toBe(1);
+    expect(ejections.value).toBe(0);
   });
 
   it("balances over every instance rather than none when all of them would be ejected (panic)", async () => {

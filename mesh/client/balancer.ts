@@ -115,6 +115,8 @@ class Instance {
   multiplier = 0;
   /** Whether its connection was READY when last seen, to notice a reconnection. */
   wasReady = false;
+  /** Epoch ms of its last failed call; 0 if none. */
+  lastFailureAt = 0;
   readonly onCallEnded: (code: status) => void;
 
   constructor(
@@ -134,18 +136,48 @@ class Instance {
 }
 
 /**
+ * How long an instance whose call just failed is passed over, while another instance of the
+ * pool has no failure that recent. Not an ejection (nothing is counted or logged): it keeps
+ * the next calls, and a step tried again after a failure, off an instance that may be cut off,
+ * during the seconds it takes its calls to time out and eject it. After it, the instance is
+ * picked again in turn, so it keeps being tried and is ejected, or forgiven by a success.
+ */
+export const RECENT_FAILURE_MS = 1_000;
+
+/** The shared state of a balancer's pickers: the rotation, and when any call last failed. */
+interface PickerState {
+  next: number;
+  lastFailureAt: number;
+}
+
+/**
  * Round robin over `pool` (a cursor shared with the balancer's later pickers, so that the
- * rotation goes on when the picker is replaced); each call's status goes to its instance.
+ * rotation goes on when the picker is replaced), passing over an instance that failed in the
+ * last {@link RECENT_FAILURE_MS} when another has not; each call's status goes to its instance.
  */
 class MeshPicker implements experimental.Picker {
   constructor(
     private readonly pool: readonly Instance[],
-    private readonly cursor: { next: number },
+    private readonly state: PickerState,
   ) {}
 
+  private choose(): Instance {
+    const { pool, state } = this;
+    const first = state.next++ % pool.length;
+    if (state.next >= Number.MAX_SAFE_INTEGER) state.next = 0;
+    // The usual case, with no clock read: nothing failed lately.
+    if (pool.length === 1 || state.lastFailureAt === 0) return pool[first];
+    const now = Date.now();
+    if (now - state.lastFailureAt >= RECENT_FAILURE_MS) return pool[first];
+    for (let i = 0; i < pool.length; i++) {
+      const candidate = pool[(first + i) % pool.length];
+      if (now - candidate.lastFailureAt >= RECENT_FAILURE_MS) return candidate;
+    }
+    return pool[first];
+  }
+
   pick(args: experimental.PickArgs): experimental.PickResult {
-    const instance = this.pool[this.cursor.next++ % this.pool.length];
-    if (this.cursor.next >= Number.MAX_SAFE_INTEGER) this.cursor.next = 0;
+    const instance = this.choose();
     const result = instance.leaf.getPicker().pick(args);
     if (result.pickResultType !== experimental.PickResultType.COMPLETE) return result;
     const inner = result.onCallEnded;
@@ -168,7 +200,7 @@ class MeshBalancer implements experimental.LoadBalancer {
   private config: RawConfig | undefined;
   private state: ConnectivityState = ConnectivityState.IDLE;
   private readonly helper: experimental.ChannelControlHelper;
-  private readonly cursor = { next: 0 };
+  private readonly pickerState: PickerState = { next: 0, lastFailureAt: 0 };
   private timer: NodeJS.Timeout | undefined;
   private lastError: string | null = null;
   private updatesPaused = false;
@@ -257,6 +289,7 @@ class MeshBalancer implements experimental.LoadBalancer {
     }
     instance.failures++;
     instance.consecutive++;
+    instance.lastFailureAt = this.pickerState.lastFailureAt = Date.now();
     const limit = config.consecutive_failures;
     if (limit !== undefined && instance.consecutive >= limit && !instance.ejected) {
       // At once, not at the next interval, as Envoy's consecutive_5xx does.
@@ -355,7 +388,7 @@ class MeshBalancer implements experimental.LoadBalancer {
         this.observer?.panic(panic);
       }
       const pool = panic ? ready : healthy;
-      this.publish(ConnectivityState.READY, new MeshPicker(pool, this.cursor), null);
+      this.publish(ConnectivityState.READY, new MeshPicker(pool, this.pickerState), null);
     } else if (connecting) {
       this.publish(ConnectivityState.CONNECTING, new experimental.QueuePicker(this), null);
     } else if (failing) {

@@ -83,6 +83,7 @@ const PLACE_ORDER_DEADLINE_MS = 10_000;
 export const SCENARIOS: Record<string, Scenario> = {
   full: {
     description: "kills instances of payments, inventory and orders, injects faults, drains one",
+    targets: { maxErrorPct: 0 },
     events: [
       { at: 0.1, action: kill("payments-2") },
       { at: 0.25, action: kill("inventory-1") },
@@ -105,6 +106,7 @@ export const SCENARIOS: Record<string, Scenario> = {
     description:
       "SIGKILL orders and notifications at moments of the load; every ended order notifies once",
     jitter: 0.08,
+    targets: { maxErrorPct: 0 },
     events: [
       { at: 0.2, action: kill("orders-2") },
       { at: 0.35, action: kill("notifications") },

@@ -48,32 +48,27 @@ const MIN_RETRY_BUDGET_MS = 500;
 const RETRY_PAUSE_MS = 50;
 
 /**
- * Calls a step; a definitive answer becomes a {@link Refusal}. INVALID_ARGUMENT from a peer
- * means the two services disagree on validity, a bug: the step had no effect, so the order is
- * refused as INTERNAL rather than retried forever. A step that failed for a moment
- * (UNAVAILABLE after the mesh's own retries, or DEADLINE_EXCEEDED: its instance did not answer
- * within the step's timeout) is tried again while the order's deadline leaves time, up to
- * {@link STEP_ATTEMPTS}: every step is idempotent on the order id, and the next attempt goes
- * to another instance (a partitioned one times out, and the balancer ejects it). grpc-js
- * never retries DEADLINE_EXCEEDED itself (gRFC A6: it is the whole call's deadline). Anything
- * else, or a step out of attempts or time, is rethrown: transient, the order stays PENDING.
+ * Calls `call`, and again while it fails for a moment (UNAVAILABLE after the mesh's own
+ * retries, or DEADLINE_EXCEEDED: its instance did not answer within the step's timeout) and
+ * `parent`'s deadline leaves time, up to {@link STEP_ATTEMPTS}: every step is idempotent on
+ * the order id, and the next attempt goes to another instance (the balancer passes over one
+ * whose call just failed, and ejects it if it keeps failing). grpc-js never retries
+ * DEADLINE_EXCEEDED itself (gRFC A6: it is the whole call's deadline). Any other error, or a
+ * step out of attempts or time, is rethrown.
  */
-async function step<T>(
+async function retryingTransient<T>(
   name: string,
   call: () => Promise<T>,
   parent: CallContext | undefined,
   log: Logger,
-): Promise<T | Refusal> {
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await call();
     } catch (err) {
-      if (!isGrpcError(err)) throw err;
-      if (DEFINITIVE.has(err.code)) return new Refusal(err.code, err.details);
-      if (err.code === status.INVALID_ARGUMENT) {
-        return new Refusal(status.INTERNAL, `${name} refused the order's request: ${err.details}`);
-      }
-      const transient = err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED;
+      const transient =
+        isGrpcError(err) &&
+        (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED);
       const budgetMs = parent ? parent.deadline - Date.now() : Infinity;
       if (
         !transient ||
@@ -86,6 +81,31 @@ async function step<T>(
       log.info({ step: name, attempt, code: status[err.code], budgetMs }, "trying a step again");
       await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS * attempt));
     }
+  }
+}
+
+/**
+ * Calls a step (tried again while it fails for a moment: {@link retryingTransient}); a
+ * definitive answer becomes a {@link Refusal}. INVALID_ARGUMENT from a peer means the two
+ * services disagree on validity, a bug: the step had no effect, so the order is refused as
+ * INTERNAL rather than retried forever. Anything else is rethrown: transient, the order stays
+ * PENDING for a retry with the same request_id, or recovery.
+ */
+async function step<T>(
+  name: string,
+  call: () => Promise<T>,
+  parent: CallContext | undefined,
+  log: Logger,
+): Promise<T | Refusal> {
+  try {
+    return await retryingTransient(name, call, parent, log);
+  } catch (err) {
+    if (!isGrpcError(err)) throw err;
+    if (DEFINITIVE.has(err.code)) return new Refusal(err.code, err.details);
+    if (err.code === status.INVALID_ARGUMENT) {
+      return new Refusal(status.INTERNAL, `${name} refused the order's request: ${err.details}`);
+    }
+    throw err;
   }
 }
 
@@ -106,7 +126,14 @@ export function createSaga(deps: SagaDeps): Saga {
       // Released even when the reservation failed: the release is recorded, so a retried or
       // hedged ReserveStock still in flight cannot take stock for this order afterwards.
       // Without `parent`: compensation must finish even if our caller has gone.
-      if (reserved) await inventory.releaseStock({ orderId });
+      if (reserved) {
+        await retryingTransient(
+          "release",
+          () => inventory.releaseStock({ orderId }),
+          undefined,
+          log,
+        );
+      }
       log.info({ orderId, code: status[refusal.code], reason: refusal.reason }, "order rejected");
       return store.finish(
         orderId,
