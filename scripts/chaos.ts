@@ -1,22 +1,50 @@
 /**
- * `npm run chaos -- [--scenario NAME] [--duration 30s] [--rate 40] [--seed 1]`: the mesh under
- * steady order load while instances are killed, drained, kept from their port, faults are
- * injected or the network degrades (see chaos/scenarios.ts for the names); then what users
- * saw (errors, p99, outages) and a check that the stores lost and duplicated nothing. Each
- * scenario has its own full length (`--duration` overrides it). Exits 1 if an invariant
- * fails or the scenario misses a target.
+ * `npm run chaos -- [flags]` (`--help` lists them): the mesh under steady order load while
+ * instances are killed, drained, kept from their port, faults are injected or the network
+ * degrades (see chaos/scenarios.ts for the names); then what users saw (errors, p99, outages)
+ * and a check that the stores lost and duplicated nothing. Each scenario has its own full
+ * length (`--duration` overrides it). Exits 1 if an invariant fails or the scenario misses a
+ * target.
  */
 import { parseDuration } from "../mesh/config";
+import { positiveNumber, readFlags, usageError, wholeNumber } from "./cli";
 import { runChaos, type ChaosReport } from "./chaos/run";
 import { SCENARIOS } from "./chaos/scenarios";
 import { userView } from "./chaos/targets";
 import { shopServices } from "./members";
 import { freeInstancePorts } from "./ports";
 
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
+const MAX_DURATION_MS = 600_000;
+const MAX_RATE = 500;
+// A scenario that does not say how long its full form runs.
+const DEFAULT_DURATION_MS = 30_000;
+
+const SCRIPT = {
+  name: "chaos",
+  usage: `usage: npm run chaos -- [flags]
+
+Runs the mesh in a scratch folder, as start:all does, under a steady order load while
+instances are killed, drained, kept from their port, faults injected or the network degrades;
+then reports what users saw (errors, p99, time without a serving instance) and checks the
+stores: nothing lost, nothing duplicated. Exits 1 if an invariant fails or the scenario misses
+one of its targets.
+
+  --scenario NAME     what happens during the run (default full):
+${Object.entries(SCENARIOS)
+  .map(([name, s]) => `                        ${name}: ${s.description}`)
+  .join("\n")}
+  --duration TIME     how long the load runs, 1s to 10m (default: the scenario's own
+                      length, 30s to 60s)
+  --rate N            orders a second, 1 to ${MAX_RATE} (default 40)
+  --seed N            seed of the random choices (default 1)
+  -h, --help          show this and exit`,
+  options: {
+    scenario: { type: "string" },
+    duration: { type: "string" },
+    rate: { type: "string" },
+    seed: { type: "string" },
+  },
+} as const;
 
 const percentile = (sorted: number[], p: number): number =>
   sorted.length === 0
@@ -126,18 +154,22 @@ export function formatReport(report: ChaosReport): string {
 }
 
 async function main(): Promise<void> {
-  const scenario = flag("scenario", "full");
+  const { values } = readFlags(SCRIPT);
+  const scenario = values.scenario ?? "full";
   if (!SCENARIOS[scenario])
-    throw new Error(`--scenario: one of ${Object.keys(SCENARIOS).join(", ")}`);
+    usageError(
+      SCRIPT,
+      `--scenario: one of ${Object.keys(SCENARIOS).join(", ")}, got "${scenario}"`,
+    );
   const durationMs = parseDuration(
-    flag("duration", `${(SCENARIOS[scenario].durationMs ?? 30_000) / 1000}s`),
+    values.duration ?? `${(SCENARIOS[scenario].durationMs ?? DEFAULT_DURATION_MS) / 1000}s`,
   );
-  const ratePerSecond = Number(flag("rate", "40"));
-  const seed = Number(flag("seed", "1"));
-  if (durationMs === undefined || durationMs <= 0 || durationMs > 600_000)
-    throw new Error("--duration: from 1s to 10m");
-  if (!(ratePerSecond > 0 && ratePerSecond <= 500))
-    throw new Error("--rate: from 1 to 500 orders per second");
+  const ratePerSecond = positiveNumber(SCRIPT, "rate", values.rate, 40);
+  const seed = wholeNumber(SCRIPT, "seed", values.seed, 1);
+  if (durationMs === undefined || durationMs <= 0 || durationMs > MAX_DURATION_MS)
+    usageError(SCRIPT, `--duration: from 1s to 10m, got "${values.duration}"`);
+  if (ratePerSecond > MAX_RATE)
+    usageError(SCRIPT, `--rate: from 1 to ${MAX_RATE} orders a second, got ${ratePerSecond}`);
 
   const ports = await freeInstancePorts(shopServices().length, 100);
   const report = await runChaos({
