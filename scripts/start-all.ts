@@ -178,13 +178,21 @@ async function main(): Promise<void> {
   let seed: Awaited<ReturnType<typeof seedDemoData>>;
   const rows = [["service", "address", "health", "store", "metrics"]];
   const gatewayUrl = gatewayAddress(topology).url;
+  // Served before any member starts, so that the dashboard shows restarts from the first one.
+  const metrics = await serveSupervisorMetrics(supervisor, supervisorPort(gatewayUrl)).then(
+    (server) => server.url,
+    (err: unknown) => {
+      console.error(`supervisor metrics not served: ${(err as Error).message}`);
+      return undefined;
+    },
+  );
   try {
     const members = membersOf(topology);
     for (const member of members) startMember(supervisor, root, member);
     await Promise.all(members.map((m) => memberServing(supervisor, m, READY_TIMEOUT_MS, identity)));
     seed = await seedDemoData(topology, identity);
     // The gateway last: it calls every service, so it starts once they all serve.
-    startGateway(supervisor, root);
+    startGateway(supervisor, root, metrics ? { MESH_SUPERVISOR_METRICS_URL: metrics } : {});
     await gatewayServing(supervisor, gatewayUrl, READY_TIMEOUT_MS);
     for (const member of members) {
       const store = member.store.startsWith(root)
@@ -209,12 +217,6 @@ async function main(): Promise<void> {
     return stop(1);
   }
   ready = true;
-  const metrics = await serveSupervisorMetrics(supervisor, supervisorPort(gatewayUrl)).catch(
-    (err: unknown) => {
-      console.error(`supervisor metrics not served: ${(err as Error).message}`);
-      return undefined;
-    },
-  );
   const userId = seed.userIds.get("ada@example.com") ?? "";
 
   console.log(`

@@ -15,13 +15,23 @@ export function supervisorPort(gatewayUrl: string, env: NodeJS.ProcessEnv = proc
   return port;
 }
 
+/** The supervisor's metrics server. */
+export interface SupervisorMetricsServer {
+  /** `http://127.0.0.1:<port>/metrics`. */
+  url: string;
+  close(): Promise<void>;
+}
+
 /**
- * Serves the supervisor's restarts, crashes and crash loops for Prometheus at
- * `http://127.0.0.1:<port>/metrics`; resolves to that URL. Bound to loopback: it is for the
- * operator's Prometheus on this machine, and tells nothing a member's own metrics would not.
- * The server does not keep the process alive.
+ * Serves the supervisor's restarts, crashes and crash loops for Prometheus and the dashboard
+ * at `http://127.0.0.1:<port>/metrics` (port 0: any free one). Bound to loopback: it is for
+ * the operator's Prometheus and the gateway on this machine, and tells nothing a member's own
+ * metrics would not. The server does not keep the process alive.
  */
-export function serveSupervisorMetrics(supervisor: Supervisor, port: number): Promise<string> {
+export function serveSupervisorMetrics(
+  supervisor: Supervisor,
+  port: number,
+): Promise<SupervisorMetricsServer> {
   const server = createServer((req, res) => {
     if (req.url !== "/metrics") {
       res.writeHead(404).end("only /metrics here\n");
@@ -36,7 +46,14 @@ export function serveSupervisorMetrics(supervisor: Supervisor, port: number): Pr
     server.listen(port, "127.0.0.1", () => {
       server.unref();
       const { port: bound } = server.address() as { port: number };
-      resolve(`http://127.0.0.1:${bound}/metrics`);
+      resolve({
+        url: `http://127.0.0.1:${bound}/metrics`,
+        close: () =>
+          new Promise((done) => {
+            server.closeAllConnections();
+            server.close(() => done());
+          }),
+      });
     });
   });
 }

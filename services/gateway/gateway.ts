@@ -32,6 +32,11 @@ export interface GatewayOptions {
   targets?: Record<PeerName, string>;
   /** Collect process metrics. Defaults to true. */
   processMetrics?: boolean;
+  /**
+   * The supervisor's `/metrics` URL, for the dashboard's restarts and crash loops (start:all
+   * sets MESH_SUPERVISOR_METRICS_URL). Defaults to none.
+   */
+  supervisorMetricsUrl?: string;
 }
 
 /** The gateway: its HTTP server and what it is made of. */
@@ -79,6 +84,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const dashboard = createDashboard({
     topology,
     dial,
+    supervisorMetricsUrl: options.supervisorMetricsUrl,
     local: {
       service: "gateway",
       member: GATEWAY_MEMBER,

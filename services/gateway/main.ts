@@ -6,7 +6,9 @@ async function main(): Promise<void> {
   const topology = loadTopology();
   const { host, port } = gatewayAddress(topology);
   const log = createLogger({ service: "gateway", instance: "gateway-1" });
-  const gateway = createGateway({ topology, log });
+  // start:all tells the dashboard where its supervisor's restarts and crash loops are.
+  const supervisorMetricsUrl = process.env.MESH_SUPERVISOR_METRICS_URL || undefined;
+  const gateway = createGateway({ topology, log, supervisorMetricsUrl });
   const bound = await gateway.listen(port, host);
   log.info({ host, port: bound }, "serving the REST API, /openapi.json and the dashboard at /");
 
