@@ -6,11 +6,12 @@
  * length (`--duration` overrides it). Exits 1 if an invariant fails or the scenario misses a
  * target.
  */
+import { cpus } from "node:os";
 import { parseDuration } from "../mesh/config";
 import { positiveNumber, readFlags, usageError, wholeNumber } from "./cli";
 import { runChaos, type ChaosReport } from "./chaos/run";
 import { SCENARIOS } from "./chaos/scenarios";
-import { userView } from "./chaos/targets";
+import { downSince, userView } from "./chaos/targets";
 import { shopServices } from "./members";
 import { freeInstancePorts } from "./ports";
 
@@ -56,6 +57,13 @@ const byCode = (map: Map<string, number>): string =>
   map.size === 0 ? "" : ` (${[...map].map(([code, n]) => `${code} ${n}`).join(", ")})`;
 const total = (map: Map<string, number>): number => [...map.values()].reduce((a, b) => a + b, 0);
 
+// What a stopped instance's time to SERVING is counted from (chaos/targets.ts downSince).
+const SINCE: Record<string, string> = {
+  SIGKILL: "the SIGKILL",
+  SIGTERM: "its drain ended",
+  "port held": "its port was freed",
+};
+
 /** The report as people read it. */
 export function formatReport(report: ChaosReport): string {
   const { load } = report;
@@ -71,6 +79,7 @@ export function formatReport(report: ChaosReport): string {
   const lines = [
     `Chaos run "${report.scenario}": ${SCENARIOS[report.scenario].description}`,
     `${report.ratePerSecond} orders/s for ${report.durationMs / 1000} s; ${report.placement}`,
+    `load average (1 min, ${cpus().length} CPUs): ${report.loadAverage.atStart.toFixed(2)} when the load began, ${report.loadAverage.atEnd.toFixed(2)} when it ended`,
     "",
     "Timeline",
     ...report.timeline.map((t) => `  ${(t.atMs / 1000).toFixed(1).padStart(6)}s  ${t.what}`),
@@ -112,10 +121,14 @@ export function formatReport(report: ChaosReport): string {
     ...report.rejoins.map((r) =>
       row(
         `${r.label} back (${r.how})`,
-        r.portFreedAtMs === undefined
-          ? `SERVING ${seconds(r.servingAtMs === undefined ? undefined : r.servingAtMs - r.killedAtMs)} after the ${r.how}, ` +
-              `first call ${seconds(r.firstCallAtMs === undefined || r.servingAtMs === undefined ? undefined : r.firstCallAtMs - r.servingAtMs)} after that`
-          : `SERVING ${seconds(r.servingAtMs === undefined ? undefined : r.servingAtMs - r.portFreedAtMs)} after its port was freed`,
+        `SERVING ${seconds(r.servingAtMs === undefined ? undefined : r.servingAtMs - downSince(r))} after ${SINCE[r.how]}, ` +
+          `first call ${seconds(r.firstCallAtMs === undefined || r.servingAtMs === undefined ? undefined : r.firstCallAtMs - r.servingAtMs)} after that`,
+      ),
+    ),
+    ...report.heals.map((h) =>
+      row(
+        `${h.label} healed`,
+        `took calls again ${seconds(h.callsAgainAtMs === undefined ? undefined : h.callsAgainAtMs - h.healedAtMs)} after the heal`,
       ),
     ),
     row("pending orders settled", `${(report.settleMs / 1000).toFixed(1)} s after the load`),
@@ -140,7 +153,10 @@ export function formatReport(report: ChaosReport): string {
       ? [
           "",
           "Targets of this scenario",
-          ...report.targets.map((t) => `  ${t.holds ? "✓" : "✗"} ${t.name}: ${t.detail}`),
+          ...report.targets.map(
+            (t) =>
+              `  ${t.holds ? "✓" : "✗"} ${t.name}${t.idleMachine ? " (idle machine)" : ""}: ${t.detail}`,
+          ),
         ]
       : []),
     "",

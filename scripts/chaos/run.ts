@@ -1,6 +1,6 @@
 import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
@@ -52,12 +52,22 @@ export interface Rejoin {
   how: "SIGKILL" | "SIGTERM" | "port held";
   /** When it was signalled. */
   killedAtMs: number;
+  /** When its process had exited. */
+  exitedAtMs?: number;
   /** When another socket let go of its port (port held). */
   portFreedAtMs?: number;
   /** Its first SERVING answer after that. */
   servingAtMs?: number;
   /** When it logged its first served call after that. */
   firstCallAtMs?: number;
+}
+
+/** An instance whose network was healed, and when it served calls again, in ms of run time. */
+export interface Heal {
+  label: string;
+  healedAtMs: number;
+  /** When its handled-calls counter first grew after the heal; undefined if not before the load ended. */
+  callsAgainAtMs?: number;
 }
 
 /** Everything a chaos run measured. */
@@ -71,6 +81,10 @@ export interface ChaosReport {
   timeline: TimelineEntry[];
   /** Every instance that was stopped, and when it was SERVING and taking calls again. */
   rejoins: Rejoin[];
+  /** Every instance whose degraded network was healed, and when it took calls again. */
+  heals: Heal[];
+  /** The machine's 1-minute load average (os.loadavg) when the load began and ended. */
+  loadAverage: { atStart: number; atEnd: number };
   /** Per service, the longest time it had no SERVING instance (health polled every 100 ms). */
   availability: Availability;
   /** How long the stores took to have no PENDING order once the load stopped. */
@@ -108,6 +122,8 @@ const PRODUCTS = [
   { sku: "sku-limited", units: 59, nanos: 0, stock: 150 },
 ];
 const SETTLE_TIMEOUT_MS = 60_000;
+// How often a healed instance's metrics are read until it takes calls again.
+const HEAL_POLL_MS = 200;
 const READY_TIMEOUT_MS = 60_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -187,6 +203,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     say(`${(runMs() / 1000).toFixed(1).padStart(5)}s  ${what}`);
   };
   const rejoins: Rejoin[] = [];
+  const heals: Heal[] = [];
+  let loadEnded = false;
   let lastRestartAt = began;
   // Written as lines come, so that the log is there even if the run is killed.
   const log = createWriteStream(logFile);
@@ -306,6 +324,23 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       return candidates[busiest];
     };
 
+    /** Watches a healed instance's handled calls until they grow, or the load ends. */
+    const callsAgain = async (label: string, url: string, before: number): Promise<void> => {
+      const heal: Heal = { label, healedAtMs: runMs() };
+      heals.push(heal);
+      while (!loadEnded) {
+        if ((await handledCalls(url)) > before) {
+          heal.callsAgainAtMs = runMs();
+          note(
+            `${label} took calls again, ${heal.callsAgainAtMs - heal.healedAtMs} ms after the heal`,
+          );
+          return;
+        }
+        await sleep(HEAL_POLL_MS);
+      }
+      note(`${label} took no call between the heal and the end of the load`);
+    };
+
     const act = async (action: ChaosAction): Promise<void> => {
       if (action.kind === "faults") {
         writeTopology(action.faults);
@@ -320,7 +355,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       if (action.kind === "netem") {
         const towards =
           action.towards && members.filter((m) => action.towards?.includes(m.service));
+        const url = where.metricsUrlOf(member);
+        const before = action.netem === null ? await handledCalls(url) : 0;
         note(await where.netem(member, action.netem, towards));
+        if (action.netem === null) await callsAgain(member.label, url, before);
         return;
       }
       const child = supervisor.processes.get(member.label);
@@ -335,6 +373,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       child.kill(signal);
       note(`${signal} ${member.label}`);
       await exited;
+      rejoin.exitedAtMs = runMs();
       let since = rejoin.killedAtMs;
       if (action.kind === "hold-port") {
         const address = where.addressOf(member);
@@ -370,6 +409,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     note(
       `load: ${options.ratePerSecond} orders/s for ${options.durationMs / 1000} s (${options.scenario})`,
     );
+    const loadAverageAtStart = loadavg()[0];
     const load = await runOrderLoad({
       orders: ordersPeer,
       userIds,
@@ -386,6 +426,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
             `${[...s.failed.values()].reduce((a, b) => a + b, 0)} failed, ${s.clientRetries} client retries`,
         ),
     });
+    loadEnded = true;
+    const loadAverageAtEnd = loadavg()[0];
     timers.forEach(clearTimeout);
     await Promise.all(actions);
     if (failures.length > 0) throw failures[0];
@@ -442,6 +484,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       load,
       timeline,
       rejoins,
+      heals,
+      loadAverage: { atStart: loadAverageAtStart, atEnd: loadAverageAtEnd },
       availability,
       settleMs,
       catchUpMs,

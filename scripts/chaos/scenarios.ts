@@ -43,7 +43,26 @@ export interface ScenarioTargets {
   maxOutageMs?: number;
   /** PlaceOrder's p99 as the client saw it, at most (ms). */
   maxP99Ms?: number;
+  /** Outlier ejections, every caller's, at least (an instance cut off must be ejected). */
+  minEjections?: number;
+  /** Every instance whose network was healed takes calls again before the load ends. */
+  callsAgainAfterHeal?: boolean;
+  /**
+   * A stopped instance is SERVING again within this (ms), from its SIGKILL, the end of its
+   * SIGTERM drain, or its port freeing. A figure for an idle machine (see {@link IDLE_MACHINE}).
+   */
+  maxBackServingMs?: number;
+  /** ...and served its first call within this (ms) of SERVING. An idle machine's figure too. */
+  maxFirstCallAfterServingMs?: number;
 }
+
+/**
+ * Fast rejoin (issue 14): on an idle machine, a killed instance is SERVING again within 1.5 s
+ * and takes calls within 1 s after that. On a loaded one (CI's two cores running every test)
+ * a process start alone can take longer, so the report marks these targets as an idle
+ * machine's and the CI tests leave them out.
+ */
+export const IDLE_MACHINE = { maxBackServingMs: 1_500, maxFirstCallAfterServingMs: 1_000 };
 
 /** A run `npm run chaos -- --scenario NAME` knows. */
 export interface Scenario {
@@ -76,7 +95,7 @@ const kill = (target: ChaosTarget, signal: "SIGKILL" | "SIGTERM" = "SIGKILL"): C
  * product, in about a third of the orders, runs out within seconds.
  */
 const REFUSING: ScenarioLoad = { declineShare: 0.2, limitedStock: 20 };
-// PlaceOrder's deadline in mesh.yaml (policy.methods), plus 10%.
+// PlaceOrder's deadline in mesh.yaml (policy.methods); the target is this plus 10%.
 const PLACE_ORDER_DEADLINE_MS = 10_000;
 
 /** The runs `npm run chaos -- --scenario NAME` knows. */
@@ -136,6 +155,7 @@ export const SCENARIOS: Record<string, Scenario> = {
       maxFirstAttemptErrorPct: 0.5,
       maxErrorPct: 0,
       maxOutageMs: 1_000,
+      ...IDLE_MACHINE,
     },
   },
   "drain-inventory": {
@@ -148,20 +168,21 @@ export const SCENARIOS: Record<string, Scenario> = {
       maxFirstAttemptErrorPct: 0.5,
       maxErrorPct: 0,
       maxOutageMs: 1_000,
+      ...IDLE_MACHINE,
     },
   },
   "kill-orders": {
     description: "SIGKILL the orders instance that served the most calls, under steady load",
     events: [{ at: 0.4, action: kill({ busiest: "orders" }) }],
     durationMs: 60_000,
-    targets: { maxFirstAttemptErrorPct: 0.5, maxErrorPct: 0, maxOutageMs: 1_000 },
+    targets: { maxFirstAttemptErrorPct: 0.5, maxErrorPct: 0, maxOutageMs: 1_000, ...IDLE_MACHINE },
   },
   "port-held": {
     description:
       "SIGKILL orders-2 and hold its port with another socket for 8 s: it waits, and comes back once the port frees",
     events: [{ at: 0.25, action: { kind: "hold-port", target: "orders-2", holdMs: 8_000 } }],
     durationMs: 40_000,
-    targets: { maxFirstAttemptErrorPct: 0.5, maxErrorPct: 0, maxOutageMs: 1_000 },
+    targets: { maxFirstAttemptErrorPct: 0.5, maxErrorPct: 0, maxOutageMs: 1_000, ...IDLE_MACHINE },
   },
   "netem-inventory": {
     description:
@@ -183,6 +204,8 @@ export const SCENARIOS: Record<string, Scenario> = {
       maxP99Ms: PLACE_ORDER_DEADLINE_MS * 1.1,
       maxFirstAttemptErrorPct: 1,
       maxErrorPct: 0,
+      minEjections: 1,
+      callsAgainAfterHeal: true,
     },
   },
 };
