@@ -122,7 +122,7 @@ export function formatReport(report: ChaosReport): string {
       row(
         `${r.label} back (${r.how})`,
         `SERVING ${seconds(r.servingAtMs === undefined ? undefined : r.servingAtMs - downSince(r))} after ${SINCE[r.how]}, ` +
-          `first call ${seconds(r.firstCallAtMs === undefined || r.servingAtMs === undefined ? undefined : r.firstCallAtMs - r.servingAtMs)} after that`,
+          `first call ${seconds(r.firstCallAtMs === undefined || r.servingAtMs === undefined ? undefined : Math.max(0, r.firstCallAtMs - r.servingAtMs))} after that`,
       ),
     ),
     ...report.heals.map((h) =>

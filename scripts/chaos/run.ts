@@ -215,10 +215,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       log.write(`${line}\n`);
       const label = / (\S+) +first call served/.exec(line)?.[1];
       const rejoin = rejoins.findLast((r) => r.label === label);
-      if (rejoin?.servingAtMs !== undefined && rejoin.firstCallAtMs === undefined) {
+      // Its first call can come before the health poll (every 100 ms) sees it SERVING.
+      if (rejoin && rejoin.firstCallAtMs === undefined) {
         rejoin.firstCallAtMs = runMs();
         note(
-          `${rejoin.label} served its first call, ${rejoin.firstCallAtMs - rejoin.servingAtMs} ms after SERVING`,
+          rejoin.servingAtMs === undefined
+            ? `${rejoin.label} served its first call, before the health poll saw it SERVING`
+            : `${rejoin.label} served its first call, ${rejoin.firstCallAtMs - rejoin.servingAtMs} ms after SERVING`,
         );
       }
     },

@@ -161,7 +161,8 @@ export function checkTargets(
     const times = run.rejoins.map((r) =>
       r.firstCallAtMs === undefined || r.servingAtMs === undefined
         ? undefined
-        : r.firstCallAtMs - r.servingAtMs,
+        : // A first call before the health poll saw SERVING: it took calls as it served.
+          Math.max(0, r.firstCallAtMs - r.servingAtMs),
     );
     add(
       `its first call within ${targets.maxFirstCallAfterServingMs} ms of SERVING`,
