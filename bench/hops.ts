@@ -1,5 +1,6 @@
 import { Client, credentials, Metadata } from "@grpc/grpc-js";
 import { createPeer, loadTopology, silentLogger } from "../mesh";
+import { meshBalancing } from "../mesh/client";
 import { loadDescriptors, serviceConfigFor } from "../mesh/config";
 import { createTelemetry } from "../mesh/telemetry";
 import { freePorts } from "../scripts/ports";
@@ -50,13 +51,19 @@ function rawVariant(name: "raw" | "sidecar", target: string, pids: number[]): Va
 
 /**
  * Plain grpc-js with what the mesh turns on in grpc-js itself: the service config built from
- * the policy (round robin behind outlier detection, retry throttling) and a deadline on every
- * call. Against raw, it is what those features cost; the mesh pays for them too, but calls
+ * the policy (the mesh's round robin with outlier ejection, retry throttling) and a deadline on
+ * every call. Against raw, it is what those features cost; the mesh pays for them too, but calls
  * through `Channel.createCall` instead of `Client.makeUnaryRequest` (see mesh/client.ts).
  */
 function featuresVariant(target: string, pid: number): Variant {
   const policy = loadTopology().policy;
-  const config = serviceConfigFor("bench.echo.v1.EchoService", policy, loadDescriptors());
+  const balancing = policy.outlierDetection && meshBalancing(policy.outlierDetection).config;
+  const config = serviceConfigFor(
+    "bench.echo.v1.EchoService",
+    policy,
+    loadDescriptors(),
+    balancing || undefined,
+  );
   const client = new Client(target, credentials.createInsecure(), {
     "grpc.service_config": JSON.stringify(config),
   });

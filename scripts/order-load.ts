@@ -33,6 +33,13 @@ export interface OrderLoadStats {
   rejected: Map<string, number>;
   /** Orders that failed for the client even after its retries, by code name. */
   failed: Map<string, number>;
+  /**
+   * Orders whose first attempt failed (not a refusal), by code name: what a client that does
+   * not retry would have seen.
+   */
+  firstAttemptFailed: Map<string, number>;
+  /** The first error message seen of each code that was not a refusal, for the report. */
+  errorSamples: Map<string, string>;
   /** Errors of single attempts that a client retry then absorbed, by code name. */
   retriedErrors: Map<string, number>;
   /** Client-level retries (the mesh's own retries and hedges happen below this). */
@@ -71,6 +78,8 @@ export async function runOrderLoad(options: OrderLoadOptions): Promise<OrderLoad
     confirmed: 0,
     rejected: new Map(),
     failed: new Map(),
+    firstAttemptFailed: new Map(),
+    errorSamples: new Map(),
     retriedErrors: new Map(),
     clientRetries: 0,
     acknowledged: new Map(),
@@ -99,6 +108,10 @@ export async function runOrderLoad(options: OrderLoadOptions): Promise<OrderLoad
         if (DEFINITIVE_CODES.has(code)) {
           bump(stats.rejected, status[code]);
           break;
+        }
+        if (attempt === 1) bump(stats.firstAttemptFailed, status[code]);
+        if (!stats.errorSamples.has(status[code])) {
+          stats.errorSamples.set(status[code], isGrpcError(err) ? err.details : String(err));
         }
         if (!RETRY_CODES.has(code) || attempt >= attempts) {
           bump(stats.failed, status[code]);

@@ -27,7 +27,8 @@ import {
 } from "./members";
 import { prepareOperator } from "./operator";
 import { DEMO_LOGIN, DEMO_PASSWORD, SEEDED_SERVICES, seedDemoData, type SeedResult } from "./seed";
-import { createSupervisor } from "./supervisor";
+import { serveSupervisorMetrics, supervisorPort } from "./supervisor-metrics";
+import { createSupervisor, MESH_RESTART_POLICY, type MemberExit } from "./supervisor";
 
 const SCRIPT = {
   name: "start:all",
@@ -43,11 +44,9 @@ try. Ctrl-C stops everything.
 } as const;
 
 const READY_TIMEOUT_MS = 30_000;
-const RESTART_DELAY_MS = 1_000;
-// An instance that exits again this soon after a restart, this many times in a row, is
-// crash-looping: the mesh is stopped instead of restarting it forever.
-const CRASH_LOOP_WINDOW_MS = 10_000;
-const CRASH_LOOP_EXITS = 3;
+// Exited members come back with backoff and jitter for as long as the mesh runs (supervisor.ts).
+const RESTART_POLICY = MESH_RESTART_POLICY;
+
 // V8 lets the young generation grow to 16 MB semi-spaces on 64-bit machines, which idle
 // members kept committed; 2 MB semi-spaces cut each member's resident memory by about
 // 10 MB (docs/BENCHMARKS.md, section f). Busier deployments keep V8's default.
@@ -176,32 +175,19 @@ async function main(): Promise<void> {
     topology.security.mode === "plaintext" ? { ...env, GATEWAY_ADMIN_SECRET: adminSecret } : env;
 
   let ready = false;
-  const restarts = new Map<string, { at: number; quickExits: number }>();
   const supervisor = createSupervisor({
-    onUnexpectedExit: (label, code, signal) => {
+    restart: RESTART_POLICY,
+    onExit: (exit) => {
       if (stopping) return;
-      const how = signal ?? `code ${code}`;
-      const member = membersOf(topology).find((m) => m.label === label);
-      const restart =
-        label === GATEWAY_LABEL
-          ? () => startGateway(supervisor, root, gatewayEnv)
-          : member && (() => startMember(supervisor, root, member, env));
-      const last = restarts.get(label) ?? { at: 0, quickExits: 0 };
-      const quickExits = Date.now() - last.at < CRASH_LOOP_WINDOW_MS ? last.quickExits + 1 : 0;
-      if (!ready || !restart || quickExits >= CRASH_LOOP_EXITS) {
-        console.error(`\n${label} exited unexpectedly (${how}); stopping the mesh.`);
+      if (!ready) {
+        // A member that cannot start is a broken set-up: say so and stop, rather than loop.
+        console.error(
+          `\n${exit.label} exited unexpectedly (${howItEnded(exit)}); stopping the mesh.`,
+        );
         void stop(1);
         return;
       }
-      // As an orchestrator would: the others keep serving, and the instance comes back.
-      console.error(
-        `\n${label} exited unexpectedly (${how}); restarting it in ${RESTART_DELAY_MS / 1000} s.`,
-      );
-      setTimeout(() => {
-        if (stopping) return;
-        restarts.set(label, { at: Date.now(), quickExits });
-        restart();
-      }, RESTART_DELAY_MS);
+      reportExit(exit);
     },
   });
   const stop = async (exitCode: number): Promise<void> => {
@@ -219,12 +205,24 @@ async function main(): Promise<void> {
   const rows = [["service", "address", "health", "store", "metrics"]];
   const gateway = gatewayAddress(topology);
   const gatewayUrl = gateway.url;
+  // Served before any member starts, so that the dashboard shows restarts from the first one.
+  const metrics = await serveSupervisorMetrics(supervisor, supervisorPort(gatewayUrl)).then(
+    (server) => server.url,
+    (err: unknown) => {
+      console.error(`supervisor metrics not served: ${(err as Error).message}`);
+      return undefined;
+    },
+  );
   try {
     const members = membersOf(topology);
     for (const member of members) startMember(supervisor, root, member, env);
     // With them: the gateway dials a service on its first request for it, and none comes
     // before the mesh is up, so it need not wait for them (a second off every start).
-    startGateway(supervisor, root, gatewayEnv);
+    startGateway(
+      supervisor,
+      root,
+      metrics ? { ...gatewayEnv, MESH_SUPERVISOR_METRICS_URL: metrics } : gatewayEnv,
+    );
     const serving = members.map((m) => memberServing(supervisor, m, READY_TIMEOUT_MS, identity));
     // The seed waits only for the services it calls: logging the demo user in (a password
     // hash in users) then runs while the other members are still loading, instead of after
@@ -271,6 +269,7 @@ ${trust(topology, operator.written.length)}
 REST API: ${gatewayUrl}/api/products   OpenAPI: ${gatewayUrl}/openapi.json
 ${dashboardLine(topology, gateway.adminUrl, adminSecret)}
 
+${metrics ? `Supervisor (restarts, crash loops): ${metrics}\n` : ""}
 Try it with grpcurl, or without it: \`npm run -s grpc --\` in place of \`grpcurl\` takes the same
 arguments (no proto files needed: every server has reflection):
 
@@ -283,7 +282,8 @@ or write it carry ${DEMO_LOGIN}'s access token (password "${DEMO_PASSWORD}"; the
 logs in again; tokens last 1 hour). Another user's order id answers NOT_FOUND.
 The second order asks for more kettles than are in stock and is rejected (FAILED_PRECONDITION).
 Both orders become notifications through the orders event stream (ListNotifications).
-An instance that dies is restarted; kill one (kill -9) and watch the others carry its traffic.
+An instance that dies is restarted, with backoff, for as long as the mesh runs; kill one
+(kill -9) and watch the others carry its traffic.
 Each instance serves Prometheus metrics (the last column) and its recent spans at /traces.
 Press Ctrl-C to stop everything.
 `);
@@ -301,6 +301,38 @@ function dashboardLine(topology: Topology, adminUrl: string, secret: string): st
     `Dashboard (operators): ${adminUrl}/ with the operator's certificate, e.g.\n` +
     `  curl --cacert ${shownPath(files.ca)} --cert ${shownPath(files.cert)} --key ${shownPath(files.key)} ${adminUrl}/api/faults`
   );
+}
+
+/** "code 1", "SIGKILL", or "code 0, a clean exit". */
+function howItEnded(exit: MemberExit): string {
+  if (exit.clean) return "code 0, a clean exit";
+  return exit.signal ?? `code ${exit.code}`;
+}
+
+/**
+ * A member exited while the mesh runs: it comes back (the supervisor restarts it), and the
+ * others keep serving. A crash loop is said loudly, every time, with what it means.
+ */
+function reportExit(exit: MemberExit): void {
+  const inSeconds = `${((exit.restartInMs ?? 0) / 1000).toFixed(1)} s`;
+  if (exit.clean) {
+    console.log(`\n${exit.label} exited cleanly (code 0); starting it again in ${inSeconds}.`);
+    return;
+  }
+  console.error(
+    `\n${exit.label} exited unexpectedly (${howItEnded(exit)}); restarting it in ${inSeconds}.`,
+  );
+  if (exit.crashLoop) {
+    console.error(
+      [
+        "",
+        `!!! ${exit.label} IS CRASH-LOOPING: ${exit.recentCrashes} crashes within ${RESTART_POLICY.crashLoopWindowMs / 1000} s.`,
+        `!!! It is restarted with growing delays (up to ${RESTART_POLICY.maxDelayMs / 1000} s); every other member keeps serving.`,
+        `!!! Its own log lines above say why it exits; mesh_supervisor_crash_looping{member="${exit.label}"} is 1 meanwhile.`,
+        "",
+      ].join("\n"),
+    );
+  }
 }
 
 /** A line on how the mesh is secured, or how it is not. */

@@ -53,18 +53,37 @@ describe("circuit breaker", () => {
     expect(breaker.state()).toBe("closed");
   });
 
-  it("treats a business error as an answer from a live peer, which resets the count", () => {
+  it.each([
+    status.NOT_FOUND,
+    status.FAILED_PRECONDITION,
+    status.INVALID_ARGUMENT,
+    status.ALREADY_EXISTS,
+    status.PERMISSION_DENIED,
+    status.UNAUTHENTICATED,
+    status.ABORTED,
+    status.OUT_OF_RANGE,
+    status.RESOURCE_EXHAUSTED,
+  ])("treats a refusal (%s) as an answer from a live peer, which resets the count", (code) => {
     calls(THRESHOLD - 1, status.UNAVAILABLE);
-    calls(1, status.NOT_FOUND);
+    calls(1, code);
     calls(THRESHOLD - 1, status.UNAVAILABLE);
 
     expect(breaker.state()).toBe("closed");
   });
 
-  it("ignores the caller's own DEADLINE_EXCEEDED and CANCELLED: they neither count nor reset", () => {
+  it.each([status.INTERNAL, status.UNKNOWN])(
+    "counts %s as a failure, as it counts UNAVAILABLE",
+    (code) => {
+      calls(THRESHOLD, code);
+
+      expect(breaker.state()).toBe("open");
+    },
+  );
+
+  it("ignores CANCELLED and DEADLINE_EXCEEDED (a partitioned instance's burst): they neither count nor reset", () => {
     calls(THRESHOLD - 1, status.UNAVAILABLE);
-    calls(5, status.DEADLINE_EXCEEDED);
     calls(5, status.CANCELLED);
+    calls(5, status.DEADLINE_EXCEEDED);
     expect(breaker.state()).toBe("closed");
 
     calls(1, status.UNAVAILABLE);
@@ -77,7 +96,7 @@ describe("circuit breaker", () => {
     clock += 250;
 
     expect(breaker.rejectionDetails()).toBe(
-      "circuit to shop.users.v1.UserService is open after 3 calls in a row failed with UNAVAILABLE; next probe in 750 ms",
+      "circuit to shop.users.v1.UserService is open after 3 calls in a row failed (unavailable or broken); next probe in 750 ms",
     );
   });
 
@@ -119,16 +138,19 @@ describe("circuit breaker", () => {
     expect(breaker.admit()).toBe(PROBE);
   });
 
-  it("lets the next call probe when the probe ran out of the caller's deadline", () => {
-    open();
-    clock += OPEN_FOR_MS;
-    const probe = breaker.admit();
+  it.each([status.CANCELLED, status.DEADLINE_EXCEEDED])(
+    "lets the next call probe when the probe ended %s",
+    (code) => {
+      open();
+      clock += OPEN_FOR_MS;
+      const probe = breaker.admit();
 
-    breaker.record(probe, status.DEADLINE_EXCEEDED);
+      breaker.record(probe, code);
 
-    expect(breaker.state()).toBe("half-open");
-    expect(breaker.admit()).toBe(PROBE);
-  });
+      expect(breaker.state()).toBe("half-open");
+      expect(breaker.admit()).toBe(PROBE);
+    },
+  );
 
   it("lets calls admitted before the circuit opened end without deciding anything", () => {
     const early = breaker.admit();

@@ -1,4 +1,5 @@
 import { status } from "@grpc/grpc-js";
+import { isPeerFailure } from "./failure-codes";
 
 /** Where a circuit breaker stands. */
 export type BreakerState = "closed" | "open" | "half-open";
@@ -26,7 +27,7 @@ export const PROBE = 2;
 export interface CircuitBreakerOptions {
   /** What the circuit protects, for messages: the peer's service name. */
   name: string;
-  /** UNAVAILABLE outcomes in a row that open the circuit. */
+  /** Failures in a row (UNAVAILABLE, INTERNAL, UNKNOWN: failure-codes.ts) that open it. */
   failureThreshold: number;
   /** How long the circuit stays open before a probe call may go through, in milliseconds. */
   openFor: number;
@@ -46,13 +47,16 @@ export interface CircuitBreaker extends BreakerView {
 
 /**
  * A circuit breaker in the classic three states. Closed: calls go out, and `failureThreshold`
- * UNAVAILABLE outcomes in a row open it. Open: calls fail at once for `openFor`. Half-open:
- * exactly one call goes out as a probe; success closes the circuit, UNAVAILABLE re-opens it.
+ * failures in a row open it. Open: calls fail at once for `openFor`. Half-open: exactly one
+ * call goes out as a probe; an answer closes the circuit, a failure re-opens it.
  *
- * Only UNAVAILABLE counts as a failure: the peer could not be reached, or every instance is
- * down or ejected. Any other status is an answer, so the peer is up (a NOT_FOUND is a
- * business outcome, not an outage). DEADLINE_EXCEEDED and CANCELLED count for nothing: they
- * are the caller's own budget or choice, and a probe ending so lets the next call probe.
+ * A failure is UNAVAILABLE, INTERNAL or UNKNOWN (failure-codes.ts `isPeerFailure`): the peer
+ * could not be reached, or broke. Any other status is an answer, so the peer is up (a
+ * NOT_FOUND or a FAILED_PRECONDITION is a business outcome, not an outage), and resets the
+ * count. DEADLINE_EXCEEDED and CANCELLED count for nothing: a partitioned instance's calls
+ * time out together, in a burst that says nothing of the other instances (its ejection
+ * counts them), and a cancellation is the caller's choice; a probe ending so lets the next
+ * call probe.
  */
 export function createCircuitBreaker(options: CircuitBreakerOptions): CircuitBreaker {
   const { name, failureThreshold, openFor } = options;
@@ -96,11 +100,11 @@ export function createCircuitBreaker(options: CircuitBreakerOptions): CircuitBre
     },
 
     record(admission, code) {
-      if (code === status.DEADLINE_EXCEEDED || code === status.CANCELLED) {
+      if (code === status.CANCELLED || code === status.DEADLINE_EXCEEDED) {
         if (admission === PROBE) probing = false;
         return;
       }
-      const failed = code === status.UNAVAILABLE;
+      const failed = isPeerFailure(code);
       if (admission === PROBE) {
         moveTo(failed ? "open" : "closed");
         return;
@@ -116,7 +120,7 @@ export function createCircuitBreaker(options: CircuitBreakerOptions): CircuitBre
         return `circuit to ${name} is open: a probe call is in flight to see whether it recovered`;
       }
       const waitMs = Math.max(0, Math.ceil(probeAt - now()));
-      return `circuit to ${name} is open after ${failureThreshold} calls in a row failed with UNAVAILABLE; next probe in ${waitMs} ms`;
+      return `circuit to ${name} is open after ${failureThreshold} calls in a row failed (unavailable or broken); next probe in ${waitMs} ms`;
     },
   };
 }

@@ -1,7 +1,17 @@
 /**
  * The calling side: one channel per peer, deadlines, retries and hedging through grpc-js
- * service config, round robin with outlier ejection, and a circuit breaker per peer.
+ * service config, round robin with outlier ejection that counts only failures (the mesh's own
+ * grpc-js balancer), and a circuit breaker per peer.
  */
+export {
+  MESH_BALANCER,
+  meshBalancing,
+  registerMeshBalancer,
+  type BalancerObserver,
+  type EjectionEvent,
+  type MeshBalancing,
+} from "./balancer";
+export { INSTANCE_FAILURES, isInstanceFailure, isPeerFailure } from "./failure-codes";
 export {
   ADMITTED,
   createCircuitBreaker,

@@ -22,6 +22,7 @@ import {
   type CircuitBreaker,
 } from "./breaker";
 import type { CallContext } from "../api/call-context";
+import { meshBalancing, type BalancerObserver, type MeshBalancing } from "./balancer";
 import { outgoingMetadata } from "../identity/end-user";
 import { openServerStream, type StreamCallOptions } from "./server-stream";
 import { loadDescriptors, type Descriptors } from "../config/descriptors";
@@ -97,9 +98,13 @@ export interface PeerOptions {
 // Keepalive: find dead connections in about 40 s even when idle; the server permits this rate.
 const KEEPALIVE_TIME_MS = 30_000;
 const KEEPALIVE_TIMEOUT_MS = 10_000;
-// Reconnect to a restarted peer within seconds; grpc-js would back off up to 120 s.
-const INITIAL_RECONNECT_BACKOFF_MS = 250;
-const MAX_RECONNECT_BACKOFF_MS = 5_000;
+// Reconnect to a restarted instance within a second of it listening again (issue 14: "takes
+// calls within 1 s after SERVING"); grpc-js would back off up to 120 s. Attempts at a dead port
+// on a reachable host are refused at once and cost nothing; to an unreachable one, each waits
+// for its connect timeout (20 s), so this never becomes a storm.
+const INITIAL_RECONNECT_BACKOFF_MS = 100;
+// With grpc-js's ±20% jitter, at most 0.9 s between attempts.
+const MAX_RECONNECT_BACKOFF_MS = 750;
 // Shared by every call made without options, so that such calls allocate nothing for them.
 const NO_OPTIONS: PeerCallOptions = Object.freeze({});
 
@@ -213,6 +218,40 @@ class UnaryCall implements InterceptingListener {
   }
 }
 
+/**
+ * What the peer's balancer reports: each ejection is counted (`mesh_outlier_ejections_total`)
+ * and logged as a warning, with why and for how long; re-admissions and panic are logged.
+ */
+function ejectionObserver(
+  serviceName: string,
+  count: (() => void) | undefined,
+  log: Logger | undefined,
+): BalancerObserver {
+  return {
+    ejected({ address, durationMs, reason }) {
+      count?.();
+      log?.warn(
+        { peer: serviceName, address, durationMs, reason },
+        `ejected ${serviceName} instance ${address} for ${durationMs} ms: ${reason}`,
+      );
+    },
+    readmitted(address, why) {
+      log?.info(
+        { peer: serviceName, address, why },
+        `${serviceName} instance ${address} re-admitted`,
+      );
+    },
+    panic(on) {
+      if (on) {
+        log?.warn(
+          { peer: serviceName },
+          `every reachable ${serviceName} instance is ejected: balancing over all of them (panic)`,
+        );
+      } else log?.info({ peer: serviceName }, `${serviceName} has a healthy instance again`);
+    },
+  };
+}
+
 /** Logs the breaker's changes: opening is worth a warning, the rest is information. */
 function logBreaker(breaker: CircuitBreaker, serviceName: string, log: Logger): void {
   breaker.onStateChange((state, previous) => {
@@ -227,9 +266,11 @@ function logBreaker(breaker: CircuitBreaker, serviceName: string, log: Logger): 
  * Each call carries a deadline: the method's timeout, never later than the incoming call's
  * deadline, and a call whose budget is already spent fails at once with DEADLINE_EXCEEDED
  * (CANCELLED if the incoming call was cancelled) instead of starting. Retries, hedging,
- * throttling and outlier ejection come from the service config (gRFC A6, A50), built from the
- * policy; grpc-js retries only the methods the policy allows. With `policy.circuitBreaker`,
- * calls fail at once with UNAVAILABLE while the peer's circuit is open (see breaker.ts).
+ * throttling come from the service config (gRFC A6), built from the policy; grpc-js retries
+ * only the methods the policy allows. With `policy.outlierDetection`, the channel balances with
+ * the mesh's own policy (balancer.ts: round robin, ejection on failures only, panic); without,
+ * with grpc-js's round robin. With `policy.circuitBreaker`, calls fail at once with
+ * UNAVAILABLE while the peer's circuit is open (see breaker.ts).
  *
  * Everything that depends only on the method is worked out here, once; a call allocates its
  * promise, its listener ({@link UnaryCall}) and the metadata grpc-js needs, and starts on the
@@ -243,12 +284,21 @@ export function createPeer<S extends ServiceDefinition>(
 ): Peer<S> {
   const descriptors = options.descriptors ?? loadDescriptors();
   const serviceName = Object.values(definition)[0].path.split("/")[1];
+  const { log, telemetry } = options;
+  const peerName = options.peerName ?? meshServiceOf(serviceName);
+  const outliers = options.policy.outlierDetection;
+  const balancing: MeshBalancing | undefined = outliers
+    ? meshBalancing(
+        outliers,
+        ejectionObserver(serviceName, telemetry?.watchEjections(peerName), log),
+      )
+    : undefined;
   const client = new Client(
     options.target,
     options.credentials ?? grpcCredentials.createInsecure(),
     {
       "grpc.service_config": JSON.stringify(
-        serviceConfigFor(serviceName, options.policy, descriptors),
+        serviceConfigFor(serviceName, options.policy, descriptors, balancing?.config),
       ),
       "grpc.keepalive_time_ms": KEEPALIVE_TIME_MS,
       "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
@@ -258,7 +308,6 @@ export function createPeer<S extends ServiceDefinition>(
       ...options.channelOptions,
     },
   );
-  const { log } = options;
   // A call logs its budget only when the logger's level is at or below this one.
   const debugLevel = log?.levels.values.debug ?? 0;
   const breakerConfig = options.policy.circuitBreaker;
@@ -266,15 +315,14 @@ export function createPeer<S extends ServiceDefinition>(
     ? createCircuitBreaker({ name: serviceName, ...breakerConfig })
     : undefined;
   if (breaker && log) logBreaker(breaker, serviceName, log);
-  const { telemetry } = options;
-  const peerName = options.peerName ?? meshServiceOf(serviceName);
-  if (telemetry) {
-    if (breaker) telemetry.watchBreaker(peerName, breaker);
-    if (options.policy.outlierDetection) telemetry.watchEjections(peerName, options.target);
-  }
+  if (telemetry && breaker) telemetry.watchBreaker(peerName, breaker);
 
   const channel = client.getChannel();
-  const peer: Record<string, unknown> = { close: () => client.close(), breaker };
+  const close = (): void => {
+    client.close();
+    balancing?.dispose();
+  };
+  const peer: Record<string, unknown> = { close, breaker };
   for (const [key, method] of Object.entries(definition)) {
     const { path, requestSerialize, responseDeserialize } = method;
     if (method.requestStream) throw new Error(`${path}: client and bidi streams are not supported`);

@@ -26,6 +26,7 @@ export {
   DEFAULT_TOPOLOGY_FILE,
   loadTopology,
   parseTopology,
+  portSetting,
   serviceOf,
   servicesInStartOrder,
   targetOf,

@@ -54,7 +54,7 @@ const methodPolicySchema = z
 
 export const percentage = z.number().min(0).max(100);
 
-/** Outlier detection (gRFC A50), failure-percentage ejection. */
+/** Outlier detection (gRFC A50): failure-percentage ejection, and consecutive failures. */
 const outlierDetectionSchema = z
   .object({
     interval: durationSchema,
@@ -70,6 +70,10 @@ const outlierDetectionSchema = z
         requestVolume: z.number().int().min(1),
       })
       .strict(),
+    // Envoy's consecutive errors: this many failures in a row eject an instance at once, at any
+    // call rate (a partitioned instance fails each call only at its deadline, too slowly for
+    // requestVolume calls to end within one interval).
+    consecutiveFailures: z.number().int().min(1).optional(),
   })
   .strict();
 

@@ -284,76 +284,16 @@ describe("policy", () => {
       expect(byMethod.has("CreateProduct")).toBe(false);
     });
 
-    it("puts outlier detection over round robin, with durations as { seconds, nanos } objects", () => {
-      const config = serviceConfigFor(
-        USERS,
-        policyOf({}, 3, {
-          outlierDetection: { ...OUTLIER_DETECTION, interval: "1.5s", baseEjectionTime: "250ms" },
-        }),
-        descriptors,
-      ) as ServiceConfig;
+    it("balances with grpc-js's round robin unless given another load-balancing config", () => {
+      const policy = policyOf({}, 3, { outlierDetection: OUTLIER_DETECTION });
+      const plain = serviceConfigFor(USERS, policy, descriptors) as ServiceConfig;
+      const given = serviceConfigFor(USERS, policy, descriptors, {
+        pick_first: {},
+      }) as ServiceConfig;
 
-      expect(config.loadBalancingConfig).toEqual([
-        {
-          outlier_detection: {
-            interval: { seconds: 1, nanos: 500_000_000 },
-            base_ejection_time: { seconds: 0, nanos: 250_000_000 },
-            max_ejection_time: { seconds: 30, nanos: 0 },
-            max_ejection_percent: 50,
-            failure_percentage_ejection: {
-              threshold: 50,
-              enforcement_percentage: 100,
-              minimum_hosts: 2,
-              request_volume: 10,
-            },
-            child_policy: [{ round_robin: {} }],
-          },
-        },
-      ]);
-    });
-
-    it("would be silently replaced by pick_first in grpc-js if its LB config were invalid", () => {
-      // grpc-js takes the channel, logs the parse error at DEBUG and balances nothing: which
-      // is why serviceConfigFor checks the LB config itself (next tests).
-      const invalid = JSON.stringify({
-        loadBalancingConfig: [{ outlier_detection: { interval: "1s", child_policy: [] } }],
-      });
-
-      expect(() =>
-        new Client("127.0.0.1:1", credentials.createInsecure(), {
-          "grpc.service_config": invalid,
-        }).close(),
-      ).not.toThrow();
-    });
-
-    it("refuses loudly an outlier-detection config that grpc-js cannot parse", () => {
-      // Built in code rather than through the topology schema, which would refuse it first.
-      const policy: PolicyConfig = {
-        ...policyOf(),
-        outlierDetection: {
-          ...policyOf({}, 3, { outlierDetection: OUTLIER_DETECTION }).outlierDetection!,
-          maxEjectionPercent: 150,
-        },
-      };
-
-      expect(() => serviceConfigFor(USERS, policy, descriptors)).toThrow(
-        "policy.outlierDetection: grpc-js refused the load-balancing config built from it: " +
-          "outlier_detection: outlier detection config max_ejection_percent parse error: " +
-          "value out of range for percentage (0-100); " +
-          "grpc-js would silently fall back to pick_first (no balancing, no ejection)",
-      );
-    });
-
-    it("refuses loudly a duration that grpc-js would read differently (under a millisecond)", () => {
-      // grpc-js truncates LB-config durations to whole milliseconds: 0.5ms would be 0, an
-      // ejection check in a busy loop.
-      const policy = policyOf({}, 3, {
-        outlierDetection: { ...OUTLIER_DETECTION, interval: "0.5ms" },
-      });
-
-      expect(() => serviceConfigFor(USERS, policy, descriptors)).toThrow(
-        /^policy\.outlierDetection: grpc-js reads the load-balancing config differently .*"interval":\{"seconds":0,"nanos":0\}/,
-      );
+      // Outlier ejection is the mesh balancer's (client/balancer.ts), which peers pass in.
+      expect(plain.loadBalancingConfig).toEqual([{ round_robin: {} }]);
+      expect(given.loadBalancingConfig).toEqual([{ pick_first: {} }]);
     });
 
     it("is accepted by grpc-js for every shop service under the project's mesh.yaml", () => {

@@ -178,6 +178,18 @@ const envName = (service: string, field: string): string =>
   `${service.toUpperCase().replace(/-/g, "_")}_${field}`;
 
 /**
+ * The setting that moves instance `instance` (0-based) of service `name` to another port, as
+ * a message says it: `services.orders.port in mesh.yaml (or ORDERS_PORT=<port>)`, and for a
+ * second instance that it listens instancePortStep above the first.
+ */
+export function portSetting(topology: Topology, name: string, instance: number): string {
+  const setting = `services.${name}.port in ${topology.file} (or ${envName(name, "PORT")}=<port>)`;
+  return instance === 0
+    ? setting
+    : `${setting}; instance ${instance + 1} listens ${instance} × instancePortStep above it`;
+}
+
+/**
  * The service's PostgreSQL store from `<NAME>_DATABASE_URL` or else `DATABASE_URL`, in a
  * schema of its own; undefined when neither is set (the SQLite store applies).
  */

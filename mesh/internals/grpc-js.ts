@@ -22,34 +22,3 @@ export function sessionOf(call: object): object | undefined {
   }
   return undefined;
 }
-
-/** The `eject` method of grpc-js's outlier-detection balancer, called with it as `this`. */
-export type Eject = (this: OutlierBalancer, mapEntry: unknown, timestamp: Date) => void;
-
-/** The part of grpc-js's OutlierDetectionLoadBalancer that telemetry/ejections.ts reads. */
-export interface OutlierBalancer {
-  entryMap: { entries(): Iterable<[{ addresses: unknown[] }, unknown]> };
-}
-
-/**
- * The prototype of grpc-js's outlier-detection balancer, whose `eject` telemetry/ejections.ts
- * wraps to count ejections (grpc-js exposes no event for them); undefined when this grpc-js has
- * no such method.
- */
-export function outlierBalancerPrototype(): { eject: Eject } | undefined {
-  /* eslint-disable-next-line @typescript-eslint/no-require-imports */
-  const balancer = require("@grpc/grpc-js/build/src/load-balancer-outlier-detection") as {
-    OutlierDetectionLoadBalancer?: { prototype: { eject?: Eject } };
-  };
-  const prototype = balancer.OutlierDetectionLoadBalancer?.prototype;
-  return typeof prototype?.eject === "function" ? (prototype as { eject: Eject }) : undefined;
-}
-
-/** grpc-js's own `host:port` text for a subchannel address (`build/src/subchannel-address`). */
-export function subchannelAddressToString(address: unknown): string {
-  /* eslint-disable-next-line @typescript-eslint/no-require-imports */
-  const module = require("@grpc/grpc-js/build/src/subchannel-address") as {
-    subchannelAddressToString: (address: unknown) => string;
-  };
-  return module.subchannelAddressToString(address);
-}

@@ -1,12 +1,6 @@
 /**
- * Adapters over libraries' private internals (grpc-js's call chain and balancer, knex's
+ * Adapters over libraries' private internals (grpc-js's call chain, knex's
  * SQLite dialect): the only modules that reach past a library's public API.
  */
-export {
-  outlierBalancerPrototype,
-  sessionOf,
-  subchannelAddressToString,
-  type Eject,
-  type OutlierBalancer,
-} from "./grpc-js";
+export { sessionOf } from "./grpc-js";
 export { makeKnex, Sqlite3Client, SqliteTransaction } from "./knex";

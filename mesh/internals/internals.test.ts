@@ -1,12 +1,6 @@
 import { createRequire } from "node:module";
 import knex from "knex";
-import {
-  makeKnex,
-  outlierBalancerPrototype,
-  Sqlite3Client,
-  SqliteTransaction,
-  subchannelAddressToString,
-} from ".";
+import { makeKnex, Sqlite3Client, SqliteTransaction } from ".";
 
 // These tests are the alarm for a library upgrade: each names the file that needs a look.
 const versionOf = (name: string): string =>
@@ -49,22 +43,6 @@ describe("knex internals (mesh/internals/knex.ts)", () => {
   });
 });
 
-describe("grpc-js internals (mesh/internals/grpc-js.ts)", () => {
-  const where = `@grpc/grpc-js ${versionOf("@grpc/grpc-js")}: mesh/internals/grpc-js.ts needs a look`;
-
-  it("has the outlier-detection balancer's eject method that ejections are counted from", () => {
-    expect({ where, eject: typeof outlierBalancerPrototype()?.eject }).toEqual({
-      where,
-      eject: "function",
-    });
-  });
-
-  it("prints a subchannel address as host:port", () => {
-    expect({ where, text: subchannelAddressToString({ host: "127.0.0.1", port: 50051 }) }).toEqual({
-      where,
-      text: "127.0.0.1:50051",
-    });
-  });
-
-  // sessionOf is checked on real mTLS calls of every method in test/integration/mtls.test.ts.
-});
+// grpc-js's call chain (sessionOf) is checked on real mTLS calls of every method in
+// test/integration/mtls.test.ts. The mesh's balancer uses only grpc-js's public `experimental`
+// API (client/balancer.ts), checked by client/balancer.test.ts.

@@ -15,6 +15,7 @@ import { createTokenVerifier, jwksFile, jwksPath } from "../identity/tokens";
 import { adminPortOf, createTelemetry, memberName, type Telemetry } from "../telemetry";
 import {
   loadTopology,
+  portSetting,
   serviceOf,
   targetOf,
   type ServiceTopology,
@@ -23,6 +24,7 @@ import {
 import { describeStore } from "../config/store-location";
 import { openStore } from "../store/open";
 import type { Store, StoreOptions } from "../store/store";
+import { waitForPort } from "./port-wait";
 
 const MAX_PORT = 65_535;
 
@@ -112,9 +114,10 @@ export function createServiceProcess(name: string): ServiceProcess {
 }
 
 /**
- * Binds this instance's address and reports every service SERVING. With `MESH_HEALTH_PORT`
- * set, health is served in plaintext on that port of the same host too (see
- * health-listener.ts); the listener is returned so that tests can close it.
+ * Binds this instance's address and reports every service SERVING. A port another socket
+ * holds is waited for (port-wait.ts), with messages that name the setting moving it. With
+ * `MESH_HEALTH_PORT` set, health is served in plaintext on that port of the same host too
+ * (see health-listener.ts); the listener is returned so that tests can close it.
  */
 export async function serve(
   {
@@ -122,15 +125,30 @@ export async function serve(
     config,
     log,
     telemetry,
-  }: Pick<ServiceProcess, "server" | "config" | "log" | "telemetry">,
+    topology,
+  }: Pick<ServiceProcess, "server" | "config" | "log" | "telemetry"> &
+    Partial<Pick<ServiceProcess, "topology">>,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<HealthListener | undefined> {
-  const port = await server.listen(config.listen);
   const colon = config.listen.lastIndexOf(":");
   const host = config.listen.slice(0, colon);
+  const wanted = Number(config.listen.slice(colon + 1));
+  const setting = topology
+    ? portSetting(topology, config.name, config.instance)
+    : `services.${config.name}.port`;
+  await waitForPort({ host, port: wanted, what: "gRPC", setting, log });
+  const port = await server.listen(config.listen);
   // An ephemeral gRPC port (tests) gets an ephemeral admin port: adminPortOf(bound) may be taken.
-  const ephemeral = config.listen.slice(colon + 1) === "0";
-  const admin = await telemetry.serveAdmin(host, ephemeral ? 0 : adminPortOf(port));
+  const ephemeral = wanted === 0;
+  const adminPort = ephemeral ? 0 : adminPortOf(port);
+  await waitForPort({
+    host,
+    port: adminPort,
+    what: "admin (metrics)",
+    setting: `${setting}: the admin port is the gRPC port − 30000`,
+    log,
+  });
+  const admin = await telemetry.serveAdmin(host, adminPort);
   const healthPort = env.MESH_HEALTH_PORT;
   let health: HealthListener | undefined;
   if (healthPort !== undefined) {

@@ -58,7 +58,7 @@ export function createMeshMetrics(labels: { service: string; member: string }): 
     ),
     ejections: counter(
       "mesh_outlier_ejections_total",
-      "Instances of a peer ejected by outlier detection (gRFC A50).",
+      "Instances of a peer ejected by outlier detection (only UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL and UNKNOWN count).",
     ),
     breakerState: gauge("mesh_breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open."),
     storeQuery: histogram("mesh_store_query_duration_seconds", "Store (SQL) query durations."),

@@ -6,7 +6,6 @@ import { resolveMethodPolicy } from "../config/policy";
 import type { PolicyConfig } from "../config/policy-schema";
 import { startAdminServer, type AdminServer } from "./admin-server";
 import { ClientMethodProbe } from "./client-probe";
-import { addressesOf, onEjection } from "./ejections";
 import { createMeshMetrics, type MeshMetrics } from "./mesh-metrics";
 import { HttpServerProbe } from "./http-probe";
 import { LATENCY_BUCKETS } from "./mesh-metrics";
@@ -54,8 +53,11 @@ export interface Telemetry {
   httpServer(): HttpServerProbe;
   /** Keeps `mesh_breaker_state{peer}` up to date. */
   watchBreaker(peer: string, breaker: BreakerView): void;
-  /** Counts ejections of the instances behind `target` in `mesh_outlier_ejections_total{peer}`. */
-  watchEjections(peer: string, target: string): void;
+  /**
+   * Makes `mesh_outlier_ejections_total{peer}` (scraped as 0 until the first ejection) and
+   * returns what counts one; the peer's balancer calls it (client/balancer.ts).
+   */
+  watchEjections(peer: string): () => void;
   /** Times, and traces, every query of a store. */
   watchStore(db: Knex): void;
   /** Serves `/metrics`, `/traces` and `/healthz` on `host:port`. */
@@ -82,9 +84,6 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   });
   const storeSpans = options.storeSpans ?? process.env.MESH_TRACE_STORE !== "0";
   const deps = { metrics, tracing, log, service, storeSpans };
-  // Instance address → the peer it belongs to, for the process-wide ejection events.
-  const ejectedPeers = new Map<string, string>();
-  let listening = false;
   let http: HttpServerProbe | undefined;
 
   return {
@@ -115,18 +114,9 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       series.value = BREAKER_VALUES[breaker.state()];
       breaker.onStateChange((state) => (series.value = BREAKER_VALUES[state]));
     },
-    watchEjections(peer, target) {
-      // Made now, so that the counter is scraped as 0 before the first ejection.
-      metrics.ejections.series({ peer });
-      if (!listening) {
-        listening = true;
-        const stop = onEjection((address) => {
-          const ejected = ejectedPeers.get(address);
-          if (ejected) metrics.ejections.series({ peer: ejected }).value++;
-        });
-        if (!stop) log.warn("this grpc-js has no outlier ejection hook: ejections are not counted");
-      }
-      for (const address of addressesOf(target)) ejectedPeers.set(address, peer);
+    watchEjections(peer) {
+      const series = metrics.ejections.series({ peer });
+      return () => void series.value++;
     },
     watchStore: (db) => probeStore(db, metrics, tracing.tracer),
     serveAdmin: (host, port) =>

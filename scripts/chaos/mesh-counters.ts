@@ -82,3 +82,23 @@ export function scrapeMeshCounters(
     },
   };
 }
+
+/**
+ * Calls of the shop's API a member has handled (`grpc_server_handled_total` of `shop.*`
+ * services, every method and code; not health checks), read from its `/metrics`; 0 when it
+ * cannot be read.
+ */
+export async function handledCalls(url: string): Promise<number> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(SCRAPE_TIMEOUT_MS * 2) });
+    let total = 0;
+    for (const line of (await res.text()).split("\n")) {
+      if (!line.startsWith("grpc_server_handled_total{")) continue;
+      if (!line.includes('grpc_service="shop.')) continue;
+      total += Number(line.slice(line.lastIndexOf(" ") + 1)) || 0;
+    }
+    return total;
+  } catch {
+    return 0;
+  }
+}

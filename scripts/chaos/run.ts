@@ -1,5 +1,6 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { InventoryServiceService } from "../../gen/shop/inventory/v1/inventory";
@@ -9,17 +10,11 @@ import { createPeer, loadTopology, silentLogger, type Topology } from "../../mes
 import { seededRandom } from "../../mesh/api";
 import { projectRoot } from "../../mesh/config";
 import { createTelemetry } from "../../mesh/telemetry";
-import {
-  memberServing,
-  membersOf,
-  metricsUrlOf,
-  shopServices,
-  startMember,
-  type Member,
-} from "../members";
+import { membersOf, serviceEntry, shopServices, type Member } from "../members";
 import { prepareOperator } from "../operator";
 import { runOrderLoad, type OrderLoadStats } from "../order-load";
-import { createSupervisor } from "../supervisor";
+import { createSupervisor, MESH_RESTART_POLICY } from "../supervisor";
+import { watchAvailability, type Availability } from "./availability";
 import {
   checkInvariants,
   notificationLag,
@@ -27,8 +22,11 @@ import {
   pendingOrders,
   type InvariantResult,
 } from "./invariants";
-import { scrapeMeshCounters, type MeshCounters } from "./mesh-counters";
-import { SCENARIOS, type ChaosAction } from "./scenarios";
+import { handledCalls, scrapeMeshCounters, type MeshCounters } from "./mesh-counters";
+import { networkPlacement } from "./netns";
+import { loopbackPlacement, type Placement } from "./placement";
+import { SCENARIOS, type ChaosAction, type ChaosTarget, type ScenarioTargets } from "./scenarios";
+import { checkTargets, type TargetResult } from "./targets";
 
 /** Options for {@link runChaos}. */
 export interface ChaosOptions {
@@ -48,15 +46,47 @@ export interface TimelineEntry {
   what: string;
 }
 
+/** An instance that was stopped and came back, in ms of run time. */
+export interface Rejoin {
+  label: string;
+  how: "SIGKILL" | "SIGTERM" | "port held";
+  /** When it was signalled. */
+  killedAtMs: number;
+  /** When its process had exited. */
+  exitedAtMs?: number;
+  /** When another socket let go of its port (port held). */
+  portFreedAtMs?: number;
+  /** Its first SERVING answer after that. */
+  servingAtMs?: number;
+  /** When it logged its first served call after that. */
+  firstCallAtMs?: number;
+}
+
+/** An instance whose network was healed, and when it served calls again, in ms of run time. */
+export interface Heal {
+  label: string;
+  healedAtMs: number;
+  /** When its handled-calls counter first grew after the heal; undefined if not before the load ended. */
+  callsAgainAtMs?: number;
+}
+
 /** Everything a chaos run measured. */
 export interface ChaosReport {
   scenario: string;
   durationMs: number;
   ratePerSecond: number;
+  /** Where the members ran (loopback, or hosts of their own). */
+  placement: string;
   load: OrderLoadStats;
   timeline: TimelineEntry[];
-  /** For each restarted instance: ms from its restart until it served its first call. */
-  trafficAfterRestartMs: Map<string, number>;
+  /** Every instance that was stopped, and when it was SERVING and taking calls again. */
+  rejoins: Rejoin[];
+  /** Every instance whose degraded network was healed, and when it took calls again. */
+  heals: Heal[];
+  /** The machine's 1-minute load average (os.loadavg) when the load began and ended. */
+  loadAverage: { atStart: number; atEnd: number };
+  /** Per service, the longest time it had no SERVING instance (health polled every 100 ms). */
+  availability: Availability;
   /** How long the stores took to have no PENDING order once the load stopped. */
   settleMs: number;
   /** How long after that every ended order had its notification (when notifications runs). */
@@ -67,13 +97,16 @@ export interface ChaosReport {
    */
   notificationLag?: { p50: number; p99: number; max: number; maxAfterRecovery: number };
   invariants: InvariantResult[];
+  /** The scenario's targets (error rates, p99, outages, ejections) and whether they were met. */
+  targets: TargetResult[];
   /** Retries, hedges and ejections, from the members' metrics and the load's own client. */
   meshCounters: MeshCounters;
   logFile: string;
 }
 
+// Two of everything that can be two; notifications keeps one consumer cursor.
 const INSTANCES: Record<string, number> = {
-  users: 1,
+  users: 2,
   inventory: 2,
   payments: 2,
   orders: 2,
@@ -89,14 +122,31 @@ const PRODUCTS = [
   { sku: "sku-limited", units: 59, nanos: 0, stock: 150 },
 ];
 const SETTLE_TIMEOUT_MS = 60_000;
-const READY_TIMEOUT_MS = 30_000;
+// How often a healed instance's metrics are read until it takes calls again.
+const HEAL_POLL_MS = 200;
+const READY_TIMEOUT_MS = 60_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Runs the mesh in a scratch folder, drives a steady order load while the scenario kills,
- * restarts and injects faults, waits until no order is pending, stops the mesh and checks the
- * stores. Bounded in time and count; everything is on 127.0.0.1.
+ * Another socket on `host:port`, as a stray process holding a member's port would be. It
+ * hangs up on whoever connects, so that clients fail fast and try again, rather than wait
+ * in a handshake nobody answers (which also kept `close()` from finishing).
+ */
+function holdPort(host: string, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer((socket) => socket.destroy());
+    server.once("error", reject);
+    server.listen({ host, port, exclusive: true }, () => resolve(server));
+  });
+}
+
+/**
+ * Runs the mesh in a scratch folder, as start:all does (the same supervisor and restart
+ * policy), drives a steady order load while the scenario kills, drains, holds ports, injects
+ * faults or degrades the network, waits until no order is pending, stops the mesh and checks
+ * the stores and the scenario's targets. Bounded in time and count; traffic goes only to
+ * 127.0.0.1 or to network namespaces the run made.
  */
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const scenario = SCENARIOS[options.scenario];
@@ -137,32 +187,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   );
   const env = { MESH_TOPOLOGY: topologyFile, MESH_DATA_DIR: dir, ...sqliteOnly };
   const topology: Topology = loadTopology({ ...process.env, ...env });
-
-  const began = Date.now();
-  const timeline: TimelineEntry[] = [];
-  const note = (what: string): void => {
-    timeline.push({ atMs: Date.now() - began, what });
-    say(`${((Date.now() - began) / 1000).toFixed(1).padStart(5)}s  ${what}`);
-  };
-  const restartedAt = new Map<string, number>();
-  let lastRestartAt = began;
-  const trafficAfterRestartMs = new Map<string, number>();
-  const logLines: string[] = [];
-  const supervisor = createSupervisor({
-    color: false,
-    write: (line) => {
-      logLines.push(line);
-      const match = / (\S+) +first call served/.exec(line);
-      const label = match?.[1];
-      if (label && restartedAt.has(label) && !trafficAfterRestartMs.has(label)) {
-        trafficAfterRestartMs.set(label, Date.now() - (restartedAt.get(label) as number));
-        note(
-          `${label} served its first call ${trafficAfterRestartMs.get(label)} ms after its restart`,
-        );
-      }
-    },
-  });
-
   const members = membersOf(topology);
   const memberOf = (label: string): Member => {
     const member = members.find((m) => m.label === label);
@@ -170,40 +194,119 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     return member;
   };
 
+  const began = Date.now();
+  const runMs = (): number => Date.now() - began;
+  const timeline: TimelineEntry[] = [];
+  const note = (what: string): void => {
+    timeline.push({ atMs: runMs(), what });
+    log.write(`[chaos] ${(runMs() / 1000).toFixed(1)}s ${what}\n`);
+    say(`${(runMs() / 1000).toFixed(1).padStart(5)}s  ${what}`);
+  };
+  const rejoins: Rejoin[] = [];
+  const heals: Heal[] = [];
+  let loadEnded = false;
+  let lastRestartAt = began;
+  // Written as lines come, so that the log is there even if the run is killed.
+  const log = createWriteStream(logFile);
+  const supervisor = createSupervisor({
+    color: false,
+    restart: MESH_RESTART_POLICY,
+    write: (line) => {
+      log.write(`${line}\n`);
+      const label = / (\S+) +first call served/.exec(line)?.[1];
+      const rejoin = rejoins.findLast((r) => r.label === label);
+      // Its first call can come before the health poll (every 100 ms) sees it SERVING.
+      if (rejoin && rejoin.firstCallAtMs === undefined) {
+        rejoin.firstCallAtMs = runMs();
+        note(
+          rejoin.servingAtMs === undefined
+            ? `${rejoin.label} served its first call, before the health poll saw it SERVING`
+            : `${rejoin.label} served its first call, ${rejoin.firstCallAtMs - rejoin.servingAtMs} ms after SERVING`,
+        );
+      }
+    },
+    onExit: (exit) =>
+      note(
+        `${exit.label} exited (${exit.clean ? "code 0, clean" : (exit.signal ?? `code ${exit.code}`)}); restart in ${exit.restartInMs} ms`,
+      ),
+    onRestart: (label) => {
+      lastRestartAt = Date.now();
+      note(`${label} restarted`);
+    },
+  });
+
   // The load's client counts its own ejections of orders instances; no spans needed.
   const telemetry = createTelemetry({ service: "chaos", member: "chaos-1", log: silentLogger() });
   // The run calls the mesh as the operator, as start:all does.
   const { identity } = prepareOperator(topology, say);
-  const operatorPeer = <S extends Parameters<typeof createPeer>[0]>(definition: S, name: string) =>
-    createPeer(definition, {
-      target: topology.services[name].target,
-      policy: topology.policy,
-      telemetry,
-      ...identity.dialOptions(name),
-    });
-  const peers = {
-    users: operatorPeer(UserServiceService, "users"),
-    inventory: operatorPeer(InventoryServiceService, "inventory"),
-    orders: operatorPeer(OrderServiceService, "orders"),
-  };
+  let placement: Placement | undefined;
+  const peers: { close(): void }[] = [];
   let counters: ReturnType<typeof scrapeMeshCounters> | undefined;
+  let monitor: ReturnType<typeof watchAvailability> | undefined;
+  const held: Server[] = [];
 
   try {
-    for (const member of members) startMember(supervisor, root, member, env);
-    await Promise.all(members.map((m) => memberServing(supervisor, m, READY_TIMEOUT_MS, identity)));
+    placement = scenario.network
+      ? await networkPlacement(topology, members, { say })
+      : loopbackPlacement(topology);
+    const where = placement;
+    note(`placement: ${where.description}`);
+    for (const member of members) {
+      supervisor.start({
+        label: member.label,
+        ...serviceEntry(root, member.service),
+        env: { ...env, ...where.envOf(member), MESH_INSTANCE: String(member.instance) },
+        wrapper: where.wrapperOf(member),
+      });
+    }
+    const watch = watchAvailability(
+      members.map((m) => ({
+        label: m.label,
+        service: m.service,
+        address: where.addressOf(m),
+        dial: identity.dialOptions(m.service),
+      })),
+      began,
+    );
+    monitor = watch;
+    await Promise.all(members.map((m) => watch.servingAfter(m.label, 0, READY_TIMEOUT_MS)));
     note(`mesh up: ${members.map((m) => m.label).join(", ")}`);
-    counters = scrapeMeshCounters(members.map(metricsUrlOf), telemetry.metrics.registry);
+    counters = scrapeMeshCounters(
+      members.map((m) => where.metricsUrlOf(m)),
+      telemetry.metrics.registry,
+    );
+
+    const operatorPeer = <S extends Parameters<typeof createPeer>[0]>(
+      definition: S,
+      name: string,
+    ) => {
+      const peer = createPeer(definition, {
+        target: where.targetOf(name),
+        policy: topology.policy,
+        telemetry,
+        ...identity.dialOptions(name),
+      });
+      peers.push(peer);
+      return peer;
+    };
+    const usersPeer = operatorPeer(UserServiceService, "users");
+    const inventoryPeer = operatorPeer(InventoryServiceService, "inventory");
+    const ordersPeer = operatorPeer(OrderServiceService, "orders");
 
     const userIds: string[] = [];
     for (let i = 0; i < USERS; i++) {
-      const { user } = await peers.users.createUser({
+      const { user } = await usersPeer.createUser({
         email: `chaos-${i}@example.com`,
         displayName: `Chaos ${i}`,
       });
       userIds.push(user?.userId ?? "");
     }
-    for (const p of PRODUCTS) {
-      await peers.inventory.createProduct({
+    const limitedStock = scenario.load?.limitedStock;
+    const products = PRODUCTS.map((p) =>
+      p.sku === "sku-limited" && limitedStock !== undefined ? { ...p, stock: limitedStock } : p,
+    );
+    for (const p of products) {
+      await inventoryPeer.createProduct({
         sku: p.sku,
         name: p.sku,
         description: "",
@@ -211,6 +314,35 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         initialStock: p.stock,
       });
     }
+
+    /** The label a target names: as written, or the busiest instance of a service now. */
+    const resolve = async (target: ChaosTarget): Promise<Member> => {
+      if (typeof target === "string") return memberOf(target);
+      const candidates = members.filter((m) => m.service === target.busiest);
+      const calls = await Promise.all(candidates.map((m) => handledCalls(where.metricsUrlOf(m))));
+      const busiest = calls.indexOf(Math.max(...calls));
+      note(
+        `busiest ${target.busiest}: ${candidates.map((m, i) => `${m.label} ${calls[i]} calls`).join(", ")}`,
+      );
+      return candidates[busiest];
+    };
+
+    /** Watches a healed instance's handled calls until they grow, or the load ends. */
+    const callsAgain = async (label: string, url: string, before: number): Promise<void> => {
+      const heal: Heal = { label, healedAtMs: runMs() };
+      heals.push(heal);
+      while (!loadEnded) {
+        if ((await handledCalls(url)) > before) {
+          heal.callsAgainAtMs = runMs();
+          note(
+            `${label} took calls again, ${heal.callsAgainAtMs - heal.healedAtMs} ms after the heal`,
+          );
+          return;
+        }
+        await sleep(HEAL_POLL_MS);
+      }
+      note(`${label} took no call between the heal and the end of the load`);
+    };
 
     const act = async (action: ChaosAction): Promise<void> => {
       if (action.kind === "faults") {
@@ -222,21 +354,46 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         );
         return;
       }
-      const child = supervisor.processes.get(action.label);
-      if (!child) throw new Error(`no process ${action.label}`);
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill(action.signal);
-      note(`${action.signal} ${action.label}`);
+      const member = await resolve(action.target);
+      if (action.kind === "netem") {
+        const towards =
+          action.towards && members.filter((m) => action.towards?.includes(m.service));
+        const url = where.metricsUrlOf(member);
+        const before = action.netem === null ? await handledCalls(url) : 0;
+        note(await where.netem(member, action.netem, towards));
+        if (action.netem === null) await callsAgain(member.label, url, before);
+        return;
+      }
+      const child = supervisor.processes.get(member.label);
+      if (!child) throw new Error(`no process ${member.label}`);
+      const exited = new Promise((done) => child.once("exit", done));
+      const signal = action.kind === "kill" ? action.signal : "SIGKILL";
+      const rejoin: Rejoin = {
+        label: member.label,
+        how: action.kind === "kill" ? action.signal : "port held",
+        killedAtMs: runMs(),
+      };
+      child.kill(signal);
+      note(`${signal} ${member.label}`);
       await exited;
-      note(`${action.label} exited`);
-      await sleep(action.restartAfterMs);
-      restartedAt.set(action.label, Date.now());
-      startMember(supervisor, root, memberOf(action.label), env);
-      note(`${action.label} restarted`);
-      await memberServing(supervisor, memberOf(action.label), READY_TIMEOUT_MS, identity);
-      lastRestartAt = Date.now();
+      rejoin.exitedAtMs = runMs();
+      let since = rejoin.killedAtMs;
+      if (action.kind === "hold-port") {
+        const address = where.addressOf(member);
+        const colon = address.lastIndexOf(":");
+        const holder = await holdPort(address.slice(0, colon), Number(address.slice(colon + 1)));
+        held.push(holder);
+        note(`another socket holds ${address} for ${action.holdMs / 1000} s`);
+        await sleep(action.holdMs);
+        await new Promise((done) => holder.close(done));
+        held.splice(held.indexOf(holder), 1);
+        rejoin.portFreedAtMs = since = runMs();
+        note(`${address} is free again`);
+      }
+      rejoins.push(rejoin);
+      rejoin.servingAtMs = await watch.servingAfter(member.label, since, READY_TIMEOUT_MS);
       note(
-        `${action.label} SERVING ${Date.now() - (restartedAt.get(action.label) as number)} ms after its restart`,
+        `${member.label} SERVING ${rejoin.servingAtMs - since} ms after ${action.kind === "hold-port" ? "its port was freed" : `the ${signal}`}`,
       );
     };
     const actions: Promise<void>[] = [];
@@ -244,20 +401,26 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     // Kills at random moments (seeded, so a run can be repeated) when the scenario asks.
     const at = (share: number): number =>
       Math.max(0, share + (scenario.jitter ?? 0) * (2 * random() - 1)) * options.durationMs;
+    const failures: unknown[] = [];
     const timers = scenario.events.map((event) =>
-      setTimeout(() => actions.push(act(event.action)), at(event.at)),
+      setTimeout(
+        () => actions.push(act(event.action).catch((err: unknown) => void failures.push(err))),
+        at(event.at),
+      ),
     );
 
     note(
       `load: ${options.ratePerSecond} orders/s for ${options.durationMs / 1000} s (${options.scenario})`,
     );
+    const loadAverageAtStart = loadavg()[0];
     const load = await runOrderLoad({
-      orders: peers.orders,
+      orders: ordersPeer,
       userIds,
-      skus: PRODUCTS.map((p) => p.sku),
+      skus: products.map((p) => p.sku),
       ratePerSecond: options.ratePerSecond,
       durationMs: options.durationMs,
       maxOrders: Math.ceil((options.ratePerSecond * options.durationMs) / 1000),
+      declineShare: scenario.load?.declineShare,
       random,
       runId: `chaos-${options.seed}`,
       onProgress: (s, elapsed) =>
@@ -266,8 +429,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
             `${[...s.failed.values()].reduce((a, b) => a + b, 0)} failed, ${s.clientRetries} client retries`,
         ),
     });
+    loadEnded = true;
+    const loadAverageAtEnd = loadavg()[0];
     timers.forEach(clearTimeout);
     await Promise.all(actions);
+    if (failures.length > 0) throw failures[0];
     note(`load done: ${load.started} orders`);
 
     writeTopology([]);
@@ -295,7 +461,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     const meshCounters = await counters.stop();
     counters = undefined;
-    for (const peer of Object.values(peers)) peer.close();
+    const availability = watch.stop();
+    monitor = undefined;
+    for (const peer of peers.splice(0)) peer.close();
     await supervisor.stopAll();
     note("mesh stopped");
 
@@ -308,29 +476,39 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       },
       {
         acknowledged: load.acknowledged,
-        initialStock: new Map(PRODUCTS.map((p) => [p.sku, p.stock])),
+        initialStock: new Map(products.map((p) => [p.sku, p.stock])),
       },
     );
-    return {
+    const report: ChaosReport = {
       scenario: options.scenario,
       durationMs: options.durationMs,
       ratePerSecond: options.ratePerSecond,
+      placement: where.description,
       load,
       timeline,
-      trafficAfterRestartMs,
+      rejoins,
+      heals,
+      loadAverage: { atStart: loadAverageAtStart, atEnd: loadAverageAtEnd },
+      availability,
       settleMs,
       catchUpMs,
       notificationLag: notificationsFile
         ? await notificationLag(ordersFile, notificationsFile, lastRestartAt - began)
         : undefined,
       invariants,
+      targets: [],
       meshCounters,
       logFile,
     };
+    report.targets = checkTargets(report, scenario.targets ?? ({} satisfies ScenarioTargets));
+    return report;
   } finally {
     await counters?.stop();
-    for (const peer of Object.values(peers)) peer.close();
+    monitor?.stop();
+    for (const peer of peers) peer.close();
+    await Promise.all(held.map((h) => new Promise((done) => h.close(done))));
     await supervisor.stopAll();
-    writeFileSync(logFile, `${logLines.join("\n")}\n`);
+    await placement?.close();
+    await new Promise((done) => log.end(done));
   }
 }

@@ -33,6 +33,11 @@ export interface GatewayOptions {
   telemetry?: Telemetry;
   /** The operator's secret in plaintext mode. Defaults to one made now. */
   adminSecret?: string;
+  /**
+   * The supervisor's `/metrics` URL, for the dashboard's restarts and crash loops (start:all
+   * sets MESH_SUPERVISOR_METRICS_URL). Defaults to none.
+   */
+  supervisorMetricsUrl?: string;
 }
 
 /** The gateway: a public listener (the REST API) and an admin listener (operators). */
@@ -127,6 +132,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const dashboard = createDashboard({
     topology,
     dial: (service) => identity.dialOptions(service),
+    supervisorMetricsUrl: options.supervisorMetricsUrl,
     local: {
       service: "gateway",
       member: GATEWAY_MEMBER,

@@ -6,7 +6,14 @@ async function main(): Promise<void> {
   const topology = loadTopology();
   const { host, port, adminPort } = gatewayAddress(topology);
   const log = createLogger({ service: "gateway", instance: "gateway-1" });
-  const gateway = createGateway({ topology, log, adminSecret: process.env.GATEWAY_ADMIN_SECRET });
+  // start:all tells the dashboard where its supervisor's restarts and crash loops are.
+  const supervisorMetricsUrl = process.env.MESH_SUPERVISOR_METRICS_URL || undefined;
+  const gateway = createGateway({
+    topology,
+    log,
+    adminSecret: process.env.GATEWAY_ADMIN_SECRET,
+    supervisorMetricsUrl,
+  });
   const bound = await gateway.listen(port, host);
   const admin = await gateway.listenAdmin(adminPort, host);
   log.info({ host, port: bound }, "serving the REST API, /openapi.json and /metrics");

@@ -5,6 +5,7 @@ import { UserServiceService } from "../../gen/shop/users/v1/users";
 import { served, type ComposedService, type ServiceModule } from "../../mesh";
 import { startEventRelay, type NatsRelay } from "../common/nats/relay";
 import { createCompaction } from "../common/outbox";
+import { createClaims, type OrderClaims } from "./claims";
 import { migrations } from "./migrations";
 import { createRecovery, type Recovery } from "./recovery";
 import { createSaga } from "./saga";
@@ -15,6 +16,7 @@ import { createOrdersStore, type OrdersStore } from "./store";
 export interface ComposedOrders extends ComposedService {
   readonly orders: OrdersStore;
   readonly recovery: Recovery;
+  readonly claims: OrderClaims;
 }
 
 /** Orders: the PlaceOrder saga over users, inventory and payments, with an event stream. */
@@ -30,16 +32,26 @@ export const orders: ServiceModule<undefined, ComposedOrders> = {
       payments: connect(PaymentServiceService, "payments"),
       log,
     });
-    const recovery = createRecovery({ store: ordersStore, saga, log });
+    // Two instances share the store: one at a time drives a given order (claims.ts).
+    const claims = createClaims({ store: ordersStore, log });
+    const recovery = createRecovery({ store: ordersStore, saga, claims, log });
     const compaction = createCompaction({ outbox: ordersStore.events, log });
     const stopping = new AbortController();
     let relay: NatsRelay | undefined;
-    const handlers = createOrdersService({ store: ordersStore, saga, stopping: stopping.signal });
+    const handlers = createOrdersService({
+      store: ordersStore,
+      saga,
+      claims,
+      stopping: stopping.signal,
+    });
     return {
       orders: ordersStore,
       recovery,
+      claims,
       services: [served(OrderServiceService, handlers)],
       start() {
+        // Held claims are renewed while their orders run, so they lapse only if this dies.
+        claims.start();
         // Orders a crash left PENDING are finished now, and any that get stuck later, every
         // few seconds.
         recovery.start();
@@ -60,6 +72,7 @@ export const orders: ServiceModule<undefined, ComposedOrders> = {
       },
       async afterDrain() {
         await Promise.all([recovery.stop(), compaction.stop(), relay?.stop()]);
+        claims.stop();
       },
     };
   },

@@ -1,4 +1,6 @@
+import type { OrderStatus } from "../../gen/shop/orders/v1/orders";
 import type { Logger } from "../../mesh";
+import type { OrderClaims } from "./claims";
 import type { Saga } from "./saga";
 import type { OrdersStore } from "./store";
 
@@ -6,10 +8,12 @@ import type { OrdersStore } from "./store";
 export interface RecoveryOptions {
   store: OrdersStore;
   saga: Saga;
+  /** This process's claims: an order is rolled forward only by the instance that took it. */
+  claims: OrderClaims;
   log: Logger;
   /** How often to look for stuck orders. Defaults to 5 seconds. */
   intervalMs?: number;
-  /** A PENDING order untouched this long is taken to be stuck. Defaults to 5 seconds. */
+  /** A PENDING order no one holds, untouched this long, is stuck. Defaults to 5 seconds. */
   staleAfterMs?: number;
   /** Most orders rolled forward per pass. Defaults to 50. */
   batchSize?: number;
@@ -32,7 +36,7 @@ const DEFAULT_STALE_AFTER_MS = 5_000;
 const DEFAULT_BATCH_SIZE = 50;
 
 export function createRecovery(options: RecoveryOptions): Recovery {
-  const { store, saga, log } = options;
+  const { store, saga, claims, log } = options;
   const now = options.now ?? Date.now;
   const interval = options.intervalMs ?? DEFAULT_INTERVAL_MS;
   const staleAfter = options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
@@ -44,21 +48,26 @@ export function createRecovery(options: RecoveryOptions): Recovery {
     const stuck = await store.pending(
       now() - staleAfterMs + 1,
       options.batchSize ?? DEFAULT_BATCH_SIZE,
+      now(),
     );
     let ended = 0;
     for (const order of stuck) {
       if (stopped) break;
-      // Touch first, so that another instance's pass leaves this order alone for a while.
-      await store.touch(order.orderId, now());
+      // Taken first: the other instance's pass, or a client's retry there, leaves it alone
+      // while this one drives it; if that instance took it first, it is its to finish.
+      if (!(await claims.take(order.orderId))) continue;
+      let status: OrderStatus | undefined;
       try {
-        const result = await saga.run(order);
-        log.info({ orderId: order.orderId, status: result.status }, "recovered a pending order");
+        status = (await saga.run(order)).status;
+        log.info({ orderId: order.orderId, status }, "recovered a pending order");
         ended++;
       } catch (err) {
         log.warn(
           { orderId: order.orderId, err },
           "pending order could not be finished yet; will retry",
         );
+      } finally {
+        await claims.release(order.orderId, status === undefined);
       }
     }
     return ended;

@@ -40,14 +40,65 @@ class Refusal {
 /** Codes a peer answers when it decided, as opposed to when it could not be reached. */
 const DEFINITIVE: ReadonlySet<number> = new Set([status.NOT_FOUND, status.FAILED_PRECONDITION]);
 
+/** Attempts of a step that failed for a moment (UNAVAILABLE, DEADLINE_EXCEEDED). */
+const STEP_ATTEMPTS = 3;
+// A step is tried again only if the caller's deadline leaves at least this much.
+const MIN_RETRY_BUDGET_MS = 500;
+// Pause before trying again: long enough for the balancer to have heard of the failure.
+const RETRY_PAUSE_MS = 50;
+
 /**
- * Calls a step; a definitive answer becomes a {@link Refusal}. INVALID_ARGUMENT from a peer
- * means the two services disagree on validity, a bug: the step had no effect, so the order is
- * refused as INTERNAL rather than retried forever. Anything else is rethrown: transient.
+ * Calls `call`, and again while it fails for a moment (UNAVAILABLE after the mesh's own
+ * retries, or DEADLINE_EXCEEDED: its instance did not answer within the step's timeout) and
+ * `parent`'s deadline leaves time, up to {@link STEP_ATTEMPTS}: every step is idempotent on
+ * the order id, and the next attempt goes to another instance (the balancer passes over one
+ * whose call just failed, and ejects it if it keeps failing). grpc-js never retries
+ * DEADLINE_EXCEEDED itself (gRFC A6: it is the whole call's deadline). Any other error, or a
+ * step out of attempts or time, is rethrown.
  */
-async function step<T>(name: string, call: () => Promise<T>): Promise<T | Refusal> {
+async function retryingTransient<T>(
+  name: string,
+  call: () => Promise<T>,
+  parent: CallContext | undefined,
+  log: Logger,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      const transient =
+        isGrpcError(err) &&
+        (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED);
+      const budgetMs = parent ? parent.deadline - Date.now() : Infinity;
+      if (
+        !transient ||
+        attempt >= STEP_ATTEMPTS ||
+        parent?.signal.aborted ||
+        budgetMs < MIN_RETRY_BUDGET_MS
+      ) {
+        throw err;
+      }
+      log.info({ step: name, attempt, code: status[err.code], budgetMs }, "trying a step again");
+      await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS * attempt));
+    }
+  }
+}
+
+/**
+ * Calls a step (tried again while it fails for a moment: {@link retryingTransient}); a
+ * definitive answer becomes a {@link Refusal}. INVALID_ARGUMENT from a peer means the two
+ * services disagree on validity, a bug: the step had no effect, so the order is refused as
+ * INTERNAL rather than retried forever. Anything else is rethrown: transient, the order stays
+ * PENDING for a retry with the same request_id, or recovery.
+ */
+async function step<T>(
+  name: string,
+  call: () => Promise<T>,
+  parent: CallContext | undefined,
+  log: Logger,
+): Promise<T | Refusal> {
   try {
-    return await call();
+    return await retryingTransient(name, call, parent, log);
   } catch (err) {
     if (!isGrpcError(err)) throw err;
     if (DEFINITIVE.has(err.code)) return new Refusal(err.code, err.details);
@@ -77,7 +128,14 @@ export function createSaga(deps: SagaDeps): Saga {
       // Released even when the reservation failed: the release is recorded, so a retried or
       // hedged ReserveStock still in flight cannot take stock for this order afterwards.
       // Without `parent`: compensation must finish even if our caller has gone.
-      if (reserved) await inventory.releaseStock({ orderId });
+      if (reserved) {
+        await retryingTransient(
+          "release",
+          () => inventory.releaseStock({ orderId }),
+          undefined,
+          log,
+        );
+      }
       log.info({ orderId, code: status[refusal.code], reason: refusal.reason }, "order rejected");
       return store.finish(
         orderId,
@@ -86,12 +144,15 @@ export function createSaga(deps: SagaDeps): Saga {
       );
     };
 
-    const user = await step("users", () => users.getUser({ userId }, options));
+    const user = await step("users", () => users.getUser({ userId }, options), parent, log);
     if (user instanceof Refusal) return reject(user, false);
 
     const items = order.items.map(({ sku, quantity }) => ({ sku, quantity }));
-    const reserved = await step("inventory", () =>
-      inventory.reserveStock({ orderId, items }, options),
+    const reserved = await step(
+      "inventory",
+      () => inventory.reserveStock({ orderId, items }, options),
+      parent,
+      log,
     );
     if (reserved instanceof Refusal) return reject(reserved, true);
 
@@ -128,16 +189,20 @@ export function createSaga(deps: SagaDeps): Saga {
 
     let paymentId = "";
     if (total > 0) {
-      const charged = await step("payments", () =>
-        payments.charge(
-          {
-            orderId,
-            userId,
-            amount: fromMicros(total, currencyCode),
-            paymentMethod: order.paymentMethod,
-          },
-          options,
-        ),
+      const charged = await step(
+        "payments",
+        () =>
+          payments.charge(
+            {
+              orderId,
+              userId,
+              amount: fromMicros(total, currencyCode),
+              paymentMethod: order.paymentMethod,
+            },
+            options,
+          ),
+        parent,
+        log,
       );
       if (charged instanceof Refusal) return reject(charged, true, priced);
       paymentId = charged.payment?.paymentId ?? "";

@@ -14,13 +14,16 @@ import {
   notFound,
   actingUser,
   pageSize,
+  silentLogger,
   scopeOf,
   StatusError,
   visibleIn,
   Validator,
+  type CallContext,
   type ServiceHandlers,
 } from "../../mesh";
 import { loadDescriptors } from "../../mesh/config";
+import { createClaims, type OrderClaims } from "./claims";
 import { checkLineItems } from "../common/line-items";
 import { createEventHandlers, type EventHandlersDeps } from "./event-handlers";
 import type { Saga } from "./saga";
@@ -30,6 +33,11 @@ import { toOrder, type OrderRecord, type OrdersStore } from "./store";
 export interface OrdersServiceDeps extends EventHandlersDeps {
   store: OrdersStore;
   saga: Saga;
+  /**
+   * Which instance drives which PENDING order (claims.ts). Defaults to claims of this process
+   * alone, never renewed: enough for a test with one instance, not for two.
+   */
+  claims?: OrderClaims;
   /** Epoch milliseconds. Defaults to Date.now. */
   now?: () => number;
 }
@@ -46,6 +54,9 @@ function requiredLimit(limit: number | undefined): number {
 const MAX_REQUEST_ID = requiredLimit(
   loadDescriptors().fieldRulesOf("shop.orders.v1.PlaceOrderRequest", "request_id").maxLength,
 );
+
+// How often a replay of an order another instance is driving looks again.
+const TURN_POLL_MS = 100;
 const MAX_ID = 64;
 const DEFAULT_PAYMENT_METHOD = "tok_visa";
 const PAYMENT_METHODS = [DEFAULT_PAYMENT_METHOD, "tok_chargeDeclined"];
@@ -77,6 +88,29 @@ export function createOrdersService(
 ): ServiceHandlers<typeof OrderServiceService> {
   const { store, saga } = deps;
   const now = deps.now ?? Date.now;
+  const claims = deps.claims ?? createClaims({ store, log: silentLogger(), now });
+
+  /**
+   * A replay of an order that is still PENDING: waits while another instance drives it (a
+   * client retrying on this instance while the first attempt still runs on the other), and
+   * takes it over when it is free or its holder's claim lapsed (that instance died). Resolves
+   * to the ended order, or undefined once this process holds it.
+   */
+  async function waitForTurn(orderId: string, ctx: CallContext): Promise<OrderRecord | undefined> {
+    for (;;) {
+      const current = await store.get(orderId);
+      if (!current) throw new Error(`order ${orderId} vanished`);
+      if (current.status !== OrderStatus.ORDER_STATUS_PENDING) return current;
+      if (!claims.heldElsewhere(current.claim) && (await claims.take(orderId))) return undefined;
+      if (ctx.deadline - Date.now() < 2 * TURN_POLL_MS || ctx.signal.aborted) {
+        throw new StatusError(
+          status.UNAVAILABLE,
+          `order ${orderId} is being placed by another instance; retry with the same request_id`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, TURN_POLL_MS));
+    }
+  }
 
   return {
     ...createEventHandlers(deps),
@@ -97,7 +131,7 @@ export function createOrdersService(
       const paymentMethod = request.paymentMethod || DEFAULT_PAYMENT_METHOD;
       const asked = fingerprint({ ...request, userId }, paymentMethod);
       const at = now();
-      const { order } = await store.findOrCreate({
+      const { order, created } = await store.findOrCreate({
         orderId: newId("ord"),
         requestId: request.requestId,
         fingerprint: asked,
@@ -107,6 +141,8 @@ export function createOrdersService(
         items: request.items.map(({ sku, quantity }) => ({ sku, quantity })),
         createTime: at,
         updateTime: at,
+        // A new order is this instance's to drive from the start: no second write to claim it.
+        claim: claims.fresh(),
       });
       if (order.fingerprint !== asked) {
         throw alreadyExists(
@@ -114,9 +150,16 @@ export function createOrdersService(
         );
       }
       if (order.status !== OrderStatus.ORDER_STATUS_PENDING) return outcome(order);
+      if (created) claims.holding(order.orderId);
+      else {
+        const ended = await waitForTurn(order.orderId, ctx);
+        if (ended) return outcome(ended);
+      }
 
+      let finished: OrderRecord | undefined;
       try {
-        return outcome(await saga.run(order, ctx));
+        finished = await saga.run(order, ctx);
+        return outcome(finished);
       } catch (err) {
         if (err instanceof StatusError || !isGrpcError(err)) throw err;
         // A step could not be completed now. The order stays PENDING: a retry with the same
@@ -125,6 +168,10 @@ export function createOrdersService(
           err.code === status.DEADLINE_EXCEEDED ? status.DEADLINE_EXCEEDED : status.UNAVAILABLE,
           `order ${order.orderId} is pending (${err.details}); retry with the same request_id`,
         );
+      } finally {
+        // Ending the order cleared its claim in the same write; a pending one is let go now,
+        // so that a retry on the other instance need not wait for the claim to lapse.
+        await claims.release(order.orderId, finished === undefined);
       }
     },
 

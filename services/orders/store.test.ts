@@ -121,19 +121,73 @@ describeEachBackend("orders store", (backend) => {
     expect(rejected.rejectionReason).toBe(reason);
   });
 
-  it("finds pending orders untouched since a time, oldest first, and touch() moves one out of reach", async () => {
+  it("finds pending orders untouched since a time, oldest first, that no one holds", async () => {
     await orders.findOrCreate(candidate({ orderId: "ord_old", requestId: "a", updateTime: 100 }));
     await orders.findOrCreate(candidate({ orderId: "ord_new", requestId: "b", updateTime: 900 }));
     await orders.findOrCreate(candidate({ orderId: "ord_done", requestId: "c", updateTime: 50 }));
+    await orders.findOrCreate(
+      candidate({
+        orderId: "ord_held",
+        requestId: "d",
+        updateTime: 200,
+        claim: { owner: "orders-2", until: 2_000 },
+      }),
+    );
     await orders.finish(
       "ord_done",
       { status: OrderStatus.ORDER_STATUS_REJECTED, code: 9, reason: "x" },
       60,
     );
 
-    expect((await orders.pending(1_000, 10)).map((o) => o.orderId)).toEqual(["ord_old", "ord_new"]);
-    await orders.touch("ord_old", 5_000);
-    expect((await orders.pending(1_000, 10)).map((o) => o.orderId)).toEqual(["ord_new"]);
+    // At 1 500 orders-2 still holds ord_held; at 2 000 its claim has lapsed.
+    expect((await orders.pending(1_000, 10, 1_500)).map((o) => o.orderId)).toEqual([
+      "ord_old",
+      "ord_new",
+    ]);
+    expect((await orders.pending(1_000, 10, 2_000)).map((o) => o.orderId)).toEqual([
+      "ord_old",
+      "ord_held",
+      "ord_new",
+    ]);
+  });
+
+  it("lets one owner at a time claim a pending order, until the claim lapses or is let go", async () => {
+    await orders.findOrCreate(candidate({ claim: { owner: "orders-1", until: 5_000 } }));
+
+    const early = await orders.claim("ord_1", { owner: "orders-2", until: 8_000 }, 4_000);
+    const again = await orders.claim("ord_1", { owner: "orders-1", until: 9_000 }, 4_000);
+    const lapsed = await orders.claim("ord_1", { owner: "orders-2", until: 14_000 }, 10_000);
+
+    expect({ early, again, lapsed }).toEqual({ early: false, again: true, lapsed: true });
+    expect((await orders.get("ord_1"))?.claim).toEqual({ owner: "orders-2", until: 14_000 });
+    await orders.releaseClaim("ord_1", "orders-1");
+    expect((await orders.get("ord_1"))?.claim).toEqual({ owner: "orders-2", until: 14_000 });
+    await orders.releaseClaim("ord_1", "orders-2");
+    expect((await orders.get("ord_1"))?.claim).toBeUndefined();
+    expect(await orders.claim("ord_1", { owner: "orders-1", until: 20_000 }, 11_000)).toBe(true);
+  });
+
+  it("renews an owner's claims on pending orders only, and an ended order is no one's", async () => {
+    await orders.findOrCreate(candidate({ claim: { owner: "orders-1", until: 5_000 } }));
+    await orders.findOrCreate(
+      candidate({
+        orderId: "ord_2",
+        requestId: "req-2",
+        claim: { owner: "orders-1", until: 5_000 },
+      }),
+    );
+    await orders.finish(
+      "ord_2",
+      { status: OrderStatus.ORDER_STATUS_REJECTED, code: 9, reason: "x" },
+      4_000,
+    );
+
+    const renewed = await orders.renewClaims("orders-1", 9_000);
+
+    expect(renewed).toBe(1);
+    expect((await orders.get("ord_1"))?.claim).toEqual({ owner: "orders-1", until: 9_000 });
+    expect((await orders.get("ord_2"))?.claim).toBeUndefined();
+    expect(await orders.claim("ord_2", { owner: "orders-2", until: 20_000 }, 10_000)).toBe(false);
   });
 
   it("lists newest first, filtered by user, before a given id", async () => {

@@ -28,6 +28,14 @@ export interface OrderRecord {
   rejectionCode?: number;
   createTime: number;
   updateTime: number;
+  /** Which process rolls it forward, until when (epoch ms); see claims.ts. */
+  claim?: OrderClaim;
+}
+
+/** A process's hold on a PENDING order, which others respect until `until` has passed. */
+export interface OrderClaim {
+  owner: string;
+  until: number;
 }
 
 /** How an order ended. */
@@ -60,6 +68,8 @@ interface OrderRow {
   rejection_code: number | null;
   create_time: number;
   update_time: number;
+  claim_owner: string | null;
+  claim_until: number | null;
 }
 
 interface ItemRow {
@@ -76,6 +86,7 @@ const STATUS_TEXT: Record<number, string> = {
   [OrderStatus.ORDER_STATUS_CONFIRMED]: "CONFIRMED",
   [OrderStatus.ORDER_STATUS_REJECTED]: "REJECTED",
 };
+const PENDING = STATUS_TEXT[OrderStatus.ORDER_STATUS_PENDING];
 const STATUS_OF: Record<string, OrderStatus> = {
   PENDING: OrderStatus.ORDER_STATUS_PENDING,
   CONFIRMED: OrderStatus.ORDER_STATUS_CONFIRMED,
@@ -110,7 +121,10 @@ export function toOrder(record: OrderRecord): Order {
 export interface OrdersStore {
   /** The events that ending orders wrote, and their consumers. */
   readonly events: OrdersOutbox;
-  /** The order placed under `requestId`, or `candidate` inserted as PENDING if there is none. */
+  /**
+   * The order placed under `requestId`, or `candidate` inserted as PENDING (with its claim, if
+   * it has one) if there is none.
+   */
   findOrCreate(candidate: OrderRecord): Promise<{ order: OrderRecord; created: boolean }>;
   get(orderId: string): Promise<OrderRecord | undefined>;
   /** Newest first, optionally of one user, before `beforeId`. */
@@ -125,10 +139,17 @@ export interface OrdersStore {
    * the order as stored.
    */
   finish(orderId: string, outcome: Outcome, now: number): Promise<OrderRecord>;
-  /** PENDING orders not updated since `before`, oldest first. */
-  pending(before: number, limit: number): Promise<OrderRecord[]>;
-  /** Marks a PENDING order as being worked on now, so that others leave it for a while. */
-  touch(orderId: string, now: number): Promise<void>;
+  /** PENDING orders not updated since `before` that no one holds at `now`, oldest first. */
+  pending(before: number, limit: number, now: number): Promise<OrderRecord[]>;
+  /**
+   * Takes a PENDING order for `claim.owner` until `claim.until`, unless another owner's claim
+   * runs past `now`; resolves to whether it is now held. Taking it also marks it updated.
+   */
+  claim(orderId: string, claim: OrderClaim, now: number): Promise<boolean>;
+  /** Lets go of an order `owner` holds (one that ended holds nothing already). */
+  releaseClaim(orderId: string, owner: string): Promise<void>;
+  /** Moves every claim `owner` holds on a PENDING order to `until`; resolves to how many. */
+  renewClaims(owner: string, until: number): Promise<number>;
 }
 
 function recordOf(row: OrderRow, items: OrderLine[]): OrderRecord {
@@ -147,6 +168,10 @@ function recordOf(row: OrderRow, items: OrderLine[]): OrderRecord {
     rejectionCode: row.rejection_code ?? undefined,
     createTime: row.create_time,
     updateTime: row.update_time,
+    claim:
+      row.claim_owner === null || row.claim_until === null
+        ? undefined
+        : { owner: row.claim_owner, until: Number(row.claim_until) },
   };
 }
 
@@ -211,6 +236,8 @@ export function createOrdersStore(store: Store): OrdersStore {
             payment_method: candidate.paymentMethod,
             create_time: candidate.createTime,
             update_time: candidate.updateTime,
+            claim_owner: candidate.claim?.owner ?? null,
+            claim_until: candidate.claim?.until ?? null,
           })
           .onConflict("request_id")
           .ignore()
@@ -249,9 +276,10 @@ export function createOrdersStore(store: Store): OrdersStore {
                 rejection_code: outcome.code,
                 rejection_reason: outcome.reason,
               };
+        // An ended order is no one's to drive: its claim goes with the same update.
         const [row] = await trx<OrderRow>("orders")
           .where({ order_id: orderId, status: STATUS_TEXT[OrderStatus.ORDER_STATUS_PENDING] })
-          .update({ ...changes, update_time: now })
+          .update({ ...changes, update_time: now, claim_owner: null, claim_until: null })
           .returning("*");
         if (!row) {
           const ended = await getIn(trx, { order_id: orderId });
@@ -288,19 +316,44 @@ export function createOrdersStore(store: Store): OrdersStore {
       return finished;
     },
 
-    async pending(before, limit) {
+    async pending(before, limit, now) {
       const rows = await db<OrderRow>("orders")
-        .where({ status: STATUS_TEXT[OrderStatus.ORDER_STATUS_PENDING] })
+        .where({ status: PENDING })
         .andWhere("update_time", "<", before)
+        .andWhere((q) => void q.whereNull("claim_until").orWhere("claim_until", "<=", now))
         .orderBy("update_time")
         .limit(limit);
       return load(db, rows);
     },
 
-    async touch(orderId, now) {
-      await db<OrderRow>("orders")
-        .where({ order_id: orderId, status: STATUS_TEXT[OrderStatus.ORDER_STATUS_PENDING] })
-        .update({ update_time: now });
+    claim: (orderId, claim, now) =>
+      write(async (trx) => {
+        const taken = await trx<OrderRow>("orders")
+          .where({ order_id: orderId, status: PENDING })
+          .andWhere(
+            (q) =>
+              void q
+                .whereNull("claim_owner")
+                .orWhere("claim_owner", claim.owner)
+                .orWhere("claim_until", "<=", now),
+          )
+          .update({ claim_owner: claim.owner, claim_until: claim.until, update_time: now });
+        return taken > 0;
+      }),
+
+    async releaseClaim(orderId, owner) {
+      await write((trx) =>
+        trx<OrderRow>("orders")
+          .where({ order_id: orderId, claim_owner: owner })
+          .update({ claim_owner: null, claim_until: null }),
+      );
     },
+
+    renewClaims: (owner, until) =>
+      write((trx) =>
+        trx<OrderRow>("orders")
+          .where({ claim_owner: owner, status: PENDING })
+          .update({ claim_until: until }),
+      ),
   };
 }

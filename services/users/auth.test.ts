@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jwksPath } from "../../mesh";
@@ -49,5 +49,16 @@ describe("the signing key in the data folder", () => {
         use: "sig",
       },
     ]);
+  });
+
+  it("is one key for two instances starting together on a fresh folder (users runs two)", async () => {
+    const keys = await Promise.all(
+      Array.from({ length: 4 }, () => loadOrCreateSigningKey(dataDir)),
+    );
+
+    expect(new Set(keys.map((k) => k.kid)).size).toBe(1);
+    const jwks = JSON.parse(readFileSync(jwksPath(dataDir), "utf8")) as { keys: { kid: string }[] };
+    expect(jwks.keys.map((k) => k.kid)).toEqual([keys[0].kid]);
+    expect(readdirSync(dataDir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
   });
 });

@@ -1,4 +1,5 @@
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { link, mkdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import {
   calculateJwkThumbprint,
@@ -31,32 +32,58 @@ export async function generateSigningKey(): Promise<SigningKey> {
 
 /** Writes a file whole or not at all: readers never see half a key set. */
 async function writeAtomically(file: string, text: string, mode: number): Promise<void> {
-  const temporary = `${file}.${process.pid}.tmp`;
+  const temporary = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   await writeFile(temporary, text, { mode });
   await rename(temporary, file);
 }
 
+/** The key saved in `keyFile`. */
+async function readSigningKey(keyFile: string): Promise<SigningKey> {
+  const jwk = JSON.parse(await readFile(keyFile, "utf8")) as JWK;
+  const { d: _private, ...publicJwk } = jwk;
+  return {
+    privateKey: (await importJWK(jwk, TOKEN_ALGORITHM)) as KeyLike,
+    kid: jwk.kid ?? "",
+    publicJwk,
+  };
+}
+
 /**
- * The signing key kept in `dataDir`: read when it is there, else made and saved. The public
- * key set is (re)written beside it at {@link jwksPath}, where every service reads it.
+ * Saves a new key as `keyFile` unless another process saved one first, and resolves to the
+ * key in the file. Two users instances starting together on a fresh data folder both make a
+ * key: `link` creates the file only if it is not there (EEXIST otherwise), so exactly one key
+ * wins and both sign with it. A plain rename would let the second overwrite the first, and
+ * the first would sign tokens with a key no service trusts.
+ */
+async function saveFirstKey(keyFile: string, made: SigningKey): Promise<SigningKey> {
+  await mkdir(dirname(keyFile), { recursive: true });
+  const privateJwk = { ...(await exportJWK(made.privateKey)), ...made.publicJwk };
+  const temporary = `${keyFile}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  await writeFile(temporary, JSON.stringify(privateJwk), { mode: 0o600 });
+  try {
+    await link(temporary, keyFile);
+    return made;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    return readSigningKey(keyFile);
+  } finally {
+    await unlink(temporary);
+  }
+}
+
+/**
+ * The signing key kept in `dataDir`: read when it is there, else made and saved (once, even
+ * when instances start together). The public key set is (re)written beside it at
+ * {@link jwksPath}, where every service reads it.
  */
 export async function loadOrCreateSigningKey(dataDir: string): Promise<SigningKey> {
   const keyFile = signingKeyPath(dataDir);
   let key: SigningKey;
   try {
-    const jwk = JSON.parse(await readFile(keyFile, "utf8")) as JWK;
-    const { d: _private, ...publicJwk } = jwk;
-    key = {
-      privateKey: (await importJWK(jwk, TOKEN_ALGORITHM)) as KeyLike,
-      kid: jwk.kid ?? "",
-      publicJwk,
-    };
+    key = await readSigningKey(keyFile);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    key = await generateSigningKey();
-    await mkdir(dirname(keyFile), { recursive: true });
-    const privateJwk = { ...(await exportJWK(key.privateKey)), ...key.publicJwk };
-    await writeAtomically(keyFile, JSON.stringify(privateJwk), 0o600);
+    key = await saveFirstKey(keyFile, await generateSigningKey());
   }
   await writeAtomically(jwksPath(dataDir), JSON.stringify({ keys: [key.publicJwk] }), 0o644);
   return key;

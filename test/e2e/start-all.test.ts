@@ -32,7 +32,7 @@ async function launch(
   ports?: number[],
   args: string[] = [],
 ): Promise<{ run: StartAll; ports: number[] }> {
-  // mesh.yaml runs two instances of inventory and payments, the second 100 ports up.
+  // mesh.yaml runs two instances of inventory, payments and orders, the second 100 ports up.
   const chosen = ports ?? (await freeInstancePorts(NAMES.length, 100));
   const [gatewayPort] = await freePorts(1);
   // The printed file names are relative to where the user typed the command (npm's INIT_CWD);
@@ -91,8 +91,8 @@ describe("npm run start:all, as a user runs it", () => {
             new RegExp(`${name}(-1)?\\s+127\\.0\\.0\\.1:${ports[i]}\\s+SERVING`),
           );
         }
-        // inventory and payments run a second instance (-2), 100 ports up.
-        for (const i of [1, 2]) {
+        // inventory, payments and orders run a second instance (-2), 100 ports up.
+        for (const i of [1, 2, 3]) {
           expect(run.output()).toMatch(
             new RegExp(`${NAMES[i]}-2\\s+127\\.0\\.0\\.1:${ports[i] + 100}\\s+SERVING`),
           );
@@ -241,7 +241,7 @@ describe("npm run start:all, as a user runs it", () => {
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(run.output()).toContain("All services stopped.");
     expect(pidsWithEnv("MESH_DATA_DIR", dataDir)).toEqual([]);
-    for (const port of [...ports, ports[1] + 100, ports[2] + 100])
+    for (const port of [...ports, ports[1] + 100, ports[2] + 100, ports[3] + 100])
       expect(await checkHealth(`127.0.0.1:${port}`, 500)).toBe("UNREACHABLE");
 
     const again = await launch(dataDir, ports);
@@ -258,7 +258,7 @@ describe("npm run start:all, as a user runs it", () => {
     expect(pid).toBeDefined();
 
     process.kill(pid as number, "SIGKILL");
-    await run.waitFor("exited unexpectedly (SIGKILL); restarting it in 1 s.", 5_000);
+    await run.waitFor("exited unexpectedly (SIGKILL); restarting it in 0.", 5_000);
     await run.waitFor("Press Ctrl-C", 1_000);
     const killed = /(payments-\d) exited unexpectedly/.exec(run.output())?.[1] as string;
     const port = killed === "payments-1" ? ports[2] : ports[2] + 100;
@@ -268,6 +268,51 @@ describe("npm run start:all, as a user runs it", () => {
 
     expect(code).toBe(0);
     expect(pidsWithEnv("MESH_DATA_DIR", dataDir)).toEqual([]);
+  });
+
+  it("reports a member that keeps crashing loudly, and keeps every other member serving", async () => {
+    const { run, ports } = await launch(dataDir);
+    const paymentsOne = (): number | undefined => {
+      const ofInstance = new Set(pidsWithEnv("MESH_INSTANCE", "0"));
+      return pidsWithEnv("MESH_DATA_DIR", dataDir).find(
+        (p) => ofInstance.has(p) && commandLine(p).includes("payments/main.js"),
+      );
+    };
+    const dial = operatorDial(dataDir, "payments");
+    try {
+      // Four crashes within a minute: each time it comes back, it is killed again.
+      for (let crash = 0; crash < 4; crash++) {
+        await waitForServing(`127.0.0.1:${ports[2]}`, 20_000, undefined, dial);
+        process.kill(paymentsOne() as number, "SIGKILL");
+        const exits = () =>
+          run.output().split("payments-1 exited unexpectedly (SIGKILL)").length - 1;
+        for (const giveUp = Date.now() + 5_000; exits() <= crash && Date.now() < giveUp;) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        expect(exits()).toBe(crash + 1);
+      }
+      await run.waitFor("!!! payments-1 IS CRASH-LOOPING: 4 crashes within 60 s.", 5_000);
+
+      const url = /Supervisor \(restarts, crash loops\): (\S+)/.exec(run.output())?.[1];
+      const metrics = await (await fetch(url as string)).text();
+      expect(metrics).toContain('mesh_supervisor_crash_looping{member="payments-1"} 1');
+      expect(metrics).toContain('mesh_supervisor_crash_looping{member="payments-2"} 0');
+      // Nobody else was stopped, and payments-1 itself comes back once more.
+      const others = [
+        ...ports.map((port, i) => ({ port, name: NAMES[i] })),
+        ...[1, 2, 3].map((i) => ({ port: ports[i] + 100, name: NAMES[i] })),
+      ].filter(({ port }) => port !== ports[2]);
+      for (const { port, name } of others) {
+        expect(await checkHealth(`127.0.0.1:${port}`, 2_000, operatorDial(dataDir, name))).toBe(
+          "SERVING",
+        );
+      }
+      await waitForServing(`127.0.0.1:${ports[2]}`, 20_000, undefined, dial);
+      expect(run.child.exitCode).toBeNull();
+    } finally {
+      run.child.kill("SIGINT");
+      await run.exited;
+    }
   });
 
   it("stops the mesh and exits 1 when a service cannot start, leaving no process behind", async () => {

@@ -5,6 +5,7 @@ import { edgeStats, type EdgeStats, type Scrape } from "./edge-stats";
 import { createHealthChecks } from "./health-checks";
 import { meshMembers, type MeshMember } from "./members";
 import { parsePrometheusText, type Sample } from "./prom-text";
+import { supervisedMembers, type SupervisedView } from "./supervisor-view";
 import { TraceStore, type Trace } from "./trace-store";
 
 /** One member as the dashboard shows it. */
@@ -16,6 +17,8 @@ export interface MemberView {
   health: string;
   /** Whether its admin /metrics answered ("no metrics" on the page when not). */
   metrics: boolean;
+  /** Restarts and crash loop from the supervisor running the mesh; null without one. */
+  supervisor: SupervisedView | null;
 }
 
 /** A caller's view of a peer: its circuit breaker and outlier ejections. */
@@ -36,6 +39,13 @@ export interface DashboardState {
   edges: EdgeStats[];
   peers: PeerView[];
   traces: Trace[];
+  /**
+   * The supervisor running the mesh (start:all): "ok", "unreachable" (its metrics did not
+   * answer), or "none" when the gateway was not told of one.
+   */
+  supervisor: "ok" | "unreachable" | "none";
+  /** Members the supervisor reports crash-looping, for the page's alert. */
+  crashLoops: string[];
 }
 
 /** The gateway's own telemetry, read in-process rather than over HTTP. */
@@ -56,6 +66,11 @@ export interface DashboardOptions {
   fetchTimeoutMs?: number;
   /** How to dial a service for its health (the gateway's identity). */
   dial: (service: string) => DialOptions;
+  /**
+   * The `/metrics` URL of the supervisor running the mesh (start:all passes it as
+   * MESH_SUPERVISOR_METRICS_URL): members' restarts and crash loops. Defaults to none.
+   */
+  supervisorMetricsUrl?: string;
 }
 
 /** Polls the mesh for the dashboard; see {@link createDashboard}. */
@@ -111,7 +126,7 @@ function peerViews(scrapes: ReadonlyMap<string, Scrape>): PeerView[] {
  * Polls every member's admin `/metrics` and `/traces` (members from the topology; a member
  * without an admin server shows as "no metrics") and gRPC health, plus the gateway's own
  * telemetry, and computes per-edge rates, error rates and p50/p99 from the change since the
- * previous poll. Polls only when asked (the page asks every 2 s), never in the background.
+ * previous poll; with a supervisor, its restarts and crash loops per member. Polls only when asked (the page asks every 2 s), never in the background.
  */
 export function createDashboard(options: DashboardOptions): Dashboard {
   const { topology, local, minIntervalMs = 1_000, fetchTimeoutMs = 800 } = options;
@@ -148,12 +163,13 @@ export function createDashboard(options: DashboardOptions): Dashboard {
         // A member answering something else than the contract's JSON shows no traces.
       }
     }
-    const view = {
+    const view: MemberView = {
       service: m.service,
       member: m.member,
       address: m.address,
       health: status,
       metrics: text !== null,
+      supervisor: null,
     };
     return {
       view,
@@ -161,9 +177,23 @@ export function createDashboard(options: DashboardOptions): Dashboard {
     };
   };
 
+  const { supervisorMetricsUrl } = options;
+  const pollSupervisor = async (): Promise<Map<string, SupervisedView> | null> => {
+    if (supervisorMetricsUrl === undefined) return null;
+    const text = await fetchText(supervisorMetricsUrl, fetchTimeoutMs);
+    if (text === null) return null;
+    return supervisedMembers(parsePrometheusText(text), [
+      ...members.map((m) => m.member),
+      local.member,
+    ]);
+  };
+
   const poll = async (): Promise<DashboardState> => {
     const at = Date.now();
-    const polled = await Promise.all(members.map(pollMember));
+    const [polled, supervised] = await Promise.all([
+      Promise.all(members.map(pollMember)),
+      pollSupervisor(),
+    ]);
     const current = new Map<string, Scrape>();
     polled.forEach(({ scrape }, i) => scrape && current.set(members[i].member, scrape));
     current.set(local.member, {
@@ -182,18 +212,23 @@ export function createDashboard(options: DashboardOptions): Dashboard {
             address: "-",
             health: "SERVING",
             metrics: true,
+            supervisor: supervised?.get(local.member) ?? null,
           },
         ],
       ],
     ]);
-    for (const { view } of polled)
+    for (const { view } of polled) {
+      view.supervisor = supervised?.get(view.member) ?? null;
       services.set(view.service, [...(services.get(view.service) ?? []), view]);
+    }
     const state: DashboardState = {
       at,
       services: [...services].map(([name, list]) => ({ name, members: list })),
       edges: edgeStats(current, previous),
       peers: peerViews(current),
       traces: traces.recent(),
+      supervisor: supervisorMetricsUrl === undefined ? "none" : supervised ? "ok" : "unreachable",
+      crashLoops: [...(supervised ?? [])].filter(([, v]) => v.crashLoop).map(([member]) => member),
     };
     previous = current;
     return state;

@@ -189,8 +189,26 @@ function drawMembers(state) {
       el(row, "td", m.address);
       el(row, "td", m.health, { class: m.health });
       el(row, "td", m.metrics ? "yes" : "no metrics");
+      const s = m.supervisor;
+      el(row, "td", s ? `${s.restarts} (${s.crashes})${s.crashLoop ? " crash loop" : ""}` : "–", {
+        class: s?.crashLoop ? "crash-loop" : "",
+        "data-testid": "restarts",
+      });
     }
   }
+}
+
+/** A loud line over the page while the supervisor reports a member crash-looping. */
+function drawCrashLoops(state) {
+  const alert = $("#crash-loops");
+  const looping = state.crashLoops ?? [];
+  alert.hidden = looping.length === 0;
+  alert.textContent =
+    looping.length === 0
+      ? ""
+      : `Crash loop: ${looping.join(", ")} keep${looping.length === 1 ? "s" : ""} exiting. ` +
+        "The supervisor restarts with growing delays and every other member keeps serving; " +
+        "start:all's log says why it exits.";
 }
 
 /** Each trace as a waterfall: one bar per span, placed and sized by its time in the trace. */
@@ -260,6 +278,7 @@ async function refresh() {
     drawTopology(state);
     drawEdges(state);
     drawMembers(state);
+    drawCrashLoops(state);
     drawTraces(state);
     updateCharts(state);
     if (!serviceOptionsFilled) {
