@@ -3,9 +3,14 @@
  * SQLite dialect): the only modules that reach past a library's public API.
  */
 export {
+  addHttp2Options,
+  http2ServersOf,
   outlierBalancerPrototype,
+  refineBaseStatuses,
   sessionOf,
+  streamOf,
   subchannelAddressToString,
+  type BaseStatus,
   type Eject,
   type OutlierBalancer,
 } from "./grpc-js";

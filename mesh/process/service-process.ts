@@ -122,7 +122,9 @@ export async function serve(
     config,
     log,
     telemetry,
-  }: Pick<ServiceProcess, "server" | "config" | "log" | "telemetry">,
+    topology,
+  }: Pick<ServiceProcess, "server" | "config" | "log" | "telemetry"> &
+    Partial<Pick<ServiceProcess, "topology">>,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<HealthListener | undefined> {
   const port = await server.listen(config.listen);
@@ -137,7 +139,7 @@ export async function serve(
     if (!/^\d+$/.test(healthPort) || Number(healthPort) > MAX_PORT) {
       throw new Error(`MESH_HEALTH_PORT: expected a port number, got "${healthPort}"`);
     }
-    health = await listenHealth(server.health, `${host}:${healthPort}`);
+    health = await listenHealth(server.health, `${host}:${healthPort}`, topology?.limits);
     log.info({ healthPort: health.port }, "plaintext health listener");
   }
   server.ready();

@@ -134,7 +134,7 @@ describe("end users: login, tokens and object-level access", () => {
       expect(await refusal(changed)).toBe("authorization: the token's signature is wrong");
     });
 
-    it("refuses expired, wrong-audience, wrong-issuer, wrong-type and non-user tokens signed with users' key", async () => {
+    it("refuses expired, future-issued, wrong-audience, wrong-issuer, wrong-type and non-user tokens signed with users' key", async () => {
       const { privateKey, kid } = shop.signingKey;
       const now = Math.floor(Date.now() / 1000);
       // Past the 5 s clock tolerance.
@@ -153,6 +153,15 @@ describe("end users: login, tokens and object-level access", () => {
       expect(await refusal(await signed(claims({ sub: "admin" }), privateKey, { kid }))).toBe(
         "authorization: the token's subject is not a user id",
       );
+      // Issued a minute from now: beyond the 5 s tolerance, whatever its exp says.
+      expect(
+        await refusal(await signed(claims({ iat: now + 60, exp: now + 600 }), privateKey, { kid })),
+      ).toBe("authorization: the token's iat claim lies in the future");
+      // Within the tolerance (clocks a little apart): accepted.
+      const skewed = await signed(claims({ iat: now + 3 }), privateKey, { kid });
+      expect(
+        (await rejectionOf(shop.orders.getOrder({ orderId: "ord_x" }, as({ token: skewed })))).code,
+      ).toBe(status.NOT_FOUND);
       // The same key and claims, in date: accepted (NOT_FOUND is the order lookup's answer).
       const good = await signed(claims(), privateKey, { kid });
       const err = await rejectionOf(
