@@ -212,8 +212,9 @@ export function shopRoutes({ peers, invoke }: ShopRoutesOptions): Route[] {
       path: "/api/orders",
       operationId: "placeOrder",
       summary:
-        "Places an order (OrderService/PlaceOrder). The Idempotency-Key is the order's request_id: " +
-        "the same key again answers the same order; the same key with a different body is a 409.",
+        "Places an order (OrderService/PlaceOrder). The Idempotency-Key is the order's request_id, " +
+        "scoped to the user: the same key again answers the same order; the same key with a " +
+        "different body is a 409; another user's same key is their own order.",
       tag: "orders",
       headers: {
         "idempotency-key": {

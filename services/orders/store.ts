@@ -110,7 +110,10 @@ export function toOrder(record: OrderRecord): Order {
 export interface OrdersStore {
   /** The events that ending orders wrote, and their consumers. */
   readonly events: OrdersOutbox;
-  /** The order placed under `requestId`, or `candidate` inserted as PENDING if there is none. */
+  /**
+   * The order its user placed under `requestId`, or `candidate` inserted as PENDING if there is
+   * none: a request_id is unique per user (another user's same key is another order).
+   */
   findOrCreate(candidate: OrderRecord): Promise<{ order: OrderRecord; created: boolean }>;
   get(orderId: string): Promise<OrderRecord | undefined>;
   /** Newest first, optionally of one user, before `beforeId`. */
@@ -163,7 +166,7 @@ const itemRows = (orderId: string, items: OrderLine[]): ItemRow[] =>
 /**
  * The orders store. PlaceOrder writes twice, so each write is as few statements as it can be
  * (every statement is a trip through the driver, and writes queue behind one another): the
- * PENDING order is one insert that yields to an existing request_id, plus its lines; ending it
+ * PENDING order is one insert that yields to its user's existing request_id, plus its lines; ending it
  * is one update that returns the row, the lines' prices, and the event.
  */
 export function createOrdersStore(store: Store): OrdersStore {
@@ -200,7 +203,7 @@ export function createOrdersStore(store: Store): OrdersStore {
 
     findOrCreate: (candidate) =>
       write(async (trx) => {
-        // The request_id is unique: an insert that finds it taken inserts nothing.
+        // (user_id, request_id) is unique: an insert that finds it taken inserts nothing.
         const inserted = await trx<OrderRow>("orders")
           .insert({
             order_id: candidate.orderId,
@@ -212,11 +215,14 @@ export function createOrdersStore(store: Store): OrdersStore {
             create_time: candidate.createTime,
             update_time: candidate.updateTime,
           })
-          .onConflict("request_id")
+          .onConflict(["user_id", "request_id"])
           .ignore()
           .returning("order_id");
         if (inserted.length === 0) {
-          const existing = await getIn(trx, { request_id: candidate.requestId });
+          const existing = await getIn(trx, {
+            user_id: candidate.userId,
+            request_id: candidate.requestId,
+          });
           if (!existing) throw new Error(`request_id ${candidate.requestId} vanished`);
           return { order: existing, created: false };
         }

@@ -196,6 +196,30 @@ describe("end users: login, tokens and object-level access", () => {
       expect(err.details).toBe("user_id: may only be the user of the bearer token, or empty");
     });
 
+    it("scopes request_id to the token's user: a second user who picks the same key gets an order of their own", async () => {
+      const key = `shared-${requestId()}`;
+      const place = (who: { userId: string; token: string }, quantity = 1) =>
+        shop.orders.placeOrder(
+          {
+            requestId: key,
+            userId: "",
+            items: [{ sku: "sku-beans", quantity }],
+            paymentMethod: "",
+          },
+          as(who),
+        );
+      const adas = (await place(ada)).order!;
+      const graces = (await place(grace)).order!;
+
+      expect(graces.orderId).not.toBe(adas.orderId);
+      expect(graces).toMatchObject({ userId: grace.userId, requestId: key });
+      // Each user's replay is their own first result; a different request under the key is
+      // still refused, for that user alone.
+      expect((await place(ada)).order!.orderId).toBe(adas.orderId);
+      expect((await place(grace)).order!.orderId).toBe(graces.orderId);
+      expect((await rejectionOf(place(grace, 2))).code).toBe(status.ALREADY_EXISTS);
+    });
+
     it("answers user A asking for user B's order with NOT_FOUND, as for an id that does not exist", async () => {
       const { order: graces } = await order(grace);
       const theirs = await rejectionOf(shop.orders.getOrder({ orderId: graces!.orderId }, as(ada)));
