@@ -8,6 +8,7 @@ import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } f
 import { createMeshServer, loadTopology, silentLogger } from "../mesh";
 import { createFaultSource } from "../mesh/server";
 import { createTelemetry } from "../mesh/telemetry";
+import { readFlags, usageError } from "../scripts/cli";
 import { exitWithParent } from "./child";
 import { EchoService } from "./echo";
 
@@ -41,11 +42,24 @@ async function listenMesh(withTelemetry: boolean): Promise<number> {
   return port;
 }
 
+const SCRIPT = {
+  name: "echo-server",
+  usage: `usage: node dist/bench/echo-server.js raw|mesh|telemetry
+
+A server of npm run bench (section a): serves the echo contract on an ephemeral port of
+127.0.0.1 as a plain grpc-js server (raw), a mesh server (mesh), or a mesh server recording
+metrics and spans (telemetry); prints LISTENING <port> and exits on SIGTERM.
+
+  -h, --help          show this and exit`,
+  options: {},
+  positionals: true,
+} as const;
+
 async function main(): Promise<void> {
-  const kind = process.argv[2];
-  if (kind !== "raw" && kind !== "mesh" && kind !== "telemetry") {
-    throw new Error(`usage: echo-server raw|mesh|telemetry`);
-  }
+  const { positionals } = readFlags(SCRIPT);
+  const kind = positionals[0];
+  if (positionals.length !== 1 || (kind !== "raw" && kind !== "mesh" && kind !== "telemetry"))
+    usageError(SCRIPT, `expected one of raw, mesh, telemetry; got "${positionals.join(" ")}"`);
   const port = kind === "raw" ? await listenRaw() : await listenMesh(kind === "telemetry");
   exitWithParent();
   console.log(`LISTENING ${port}`);

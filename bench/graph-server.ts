@@ -25,6 +25,7 @@ import {
   type CallContext,
   type ServiceProcess,
 } from "../mesh";
+import { readFlags, usageError } from "../scripts/cli";
 
 type Handlers = Record<string, (request: never, ctx: CallContext) => Promise<unknown>>;
 
@@ -59,8 +60,21 @@ function ordersHandlers(connect: ServiceProcess["connect"], peers: { close(): vo
   };
 }
 
+const SCRIPT = {
+  name: "graph-server",
+  usage: `usage: node dist/bench/graph-server.js users|inventory|payments|orders
+
+One member of npm run bench's echo call graph (section c), started by its supervisor in
+place of the service's own program: the real service process with fixed answers and no store.
+
+  -h, --help          show this and exit`,
+  options: {},
+  positionals: true,
+} as const;
+
 async function main(): Promise<void> {
-  const name = process.argv[2];
+  const { positionals } = readFlags(SCRIPT);
+  const name = positionals[0];
   const peers: { close(): void }[] = [];
   const ok =
     <T>(value: T) =>
@@ -81,8 +95,12 @@ async function main(): Promise<void> {
     ],
     orders: (service) => [OrderServiceService, ordersHandlers(service.connect, peers)],
   };
-  const build = graph[name];
-  if (!build) throw new Error("usage: graph-server users|inventory|payments|orders");
+  const build = name === undefined ? undefined : graph[name];
+  if (positionals.length !== 1 || !build)
+    usageError(
+      SCRIPT,
+      `expected one of ${Object.keys(graph).join(", ")}; got "${positionals.join(" ")}"`,
+    );
   const service = createServiceProcess(name);
   const [definition, answers] = build(service);
   service.server.addService(definition, handlersFor(definition, answers) as never);

@@ -1,10 +1,11 @@
 /**
- * `npm run bench -- [--quick] [--only a,b,c,d,e] [--json FILE]`: the benchmark suite. Runs
+ * `npm run bench -- [flags]` (`--help` lists them): the benchmark suite. Runs
  * each comparison side by side in one run and prints one self-describing report (command,
  * machine, time, medians, ratios against the targets, what bounds each number).
  */
 import { writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
+import { readFlags, usageError } from "../scripts/cli";
 import { fullConfig, quickConfig, type BenchConfig } from "./config";
 import { runGrowth } from "./growth";
 import { runHops } from "./hops";
@@ -15,10 +16,28 @@ import { runStore } from "./store-writes";
 /** The sections, in report order; `hops` yields a and b together. */
 const SECTIONS = ["a", "b", "c", "d", "e"] as const;
 
-function flag(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
+const SCRIPT = {
+  name: "bench",
+  usage: `usage: npm run bench -- [flags]
+
+Runs the benchmark suite, each comparison side by side in one run, and prints one report
+(command, machine, medians, ratios against the targets). The full suite takes minutes.
+
+  --quick             every section with tiny counts, in seconds (a smoke run)
+  --only a,b,…        only these sections (default all):
+                        a  the mesh hop against a raw grpc-js hop
+                        b  the mesh hop against a pair of HAProxy sidecars
+                        c  PlaceOrder against the same call graph with echo handlers
+                        d  the store's write paths
+                        e  GetOrder and ListOrders as the orders table grows
+  --json FILE         also write the report as JSON
+  -h, --help          show this and exit`,
+  options: {
+    quick: { type: "boolean" },
+    only: { type: "string" },
+    json: { type: "string" },
+  },
+} as const;
 
 /** Runs the selected sections in order and returns the report. */
 export async function runSuite(
@@ -59,14 +78,18 @@ export async function runSuite(
 }
 
 async function main(): Promise<void> {
-  const config = process.argv.includes("--quick") ? quickConfig : fullConfig;
-  const only = flag("only")?.split(",") ?? [...SECTIONS];
+  const { values } = readFlags(SCRIPT);
+  const config = values.quick ? quickConfig : fullConfig;
+  const only = values.only?.split(",") ?? [...SECTIONS];
   const unknown = only.filter((id) => !(SECTIONS as readonly string[]).includes(id));
-  if (unknown.length > 0) throw new Error(`--only: unknown sections ${unknown.join(", ")}`);
+  if (unknown.length > 0)
+    usageError(
+      SCRIPT,
+      `--only: unknown sections ${unknown.join(", ")}; from ${SECTIONS.join(",")}`,
+    );
   const report = await runSuite(config, only, (line) => process.stderr.write(`${line}\n`));
   console.log(formatReport(report));
-  const json = flag("json");
-  if (json) writeFileSync(json, `${JSON.stringify(report, null, 2)}\n`);
+  if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
 }
 
 if (require.main === module) {

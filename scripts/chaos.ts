@@ -1,19 +1,41 @@
 /**
- * `npm run chaos -- [--scenario full|kill-payments|faults-payments|drain-payments]
- *   [--duration 30s] [--rate 40] [--seed 1]`: the mesh under steady order load while
+ * `npm run chaos -- [flags]` (`--help` lists them): the mesh under steady order load while
  * instances are killed and faults injected, then a check that the stores lost and
  * duplicated nothing. Exits 1 if an invariant fails.
  */
 import { parseDuration } from "../mesh/config";
+import { positiveNumber, readFlags, usageError, wholeNumber } from "./cli";
 import { runChaos, type ChaosReport } from "./chaos/run";
 import { SCENARIOS } from "./chaos/scenarios";
 import { shopServices } from "./members";
 import { freeInstancePorts } from "./ports";
 
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
+const MAX_DURATION_MS = 600_000;
+const MAX_RATE = 500;
+
+const SCRIPT = {
+  name: "chaos",
+  usage: `usage: npm run chaos -- [flags]
+
+Runs the mesh in a scratch folder under a steady order load while instances are killed and
+faults injected, then checks the stores: nothing lost, nothing duplicated. Exits 1 if an
+invariant fails.
+
+  --scenario NAME     what happens during the run (default full):
+${Object.entries(SCENARIOS)
+  .map(([name, s]) => `                        ${name}: ${s.description}`)
+  .join("\n")}
+  --duration TIME     how long the load runs, 1s to 10m (default 30s)
+  --rate N            orders a second, 1 to ${MAX_RATE} (default 40)
+  --seed N            seed of the random choices (default 1)
+  -h, --help          show this and exit`,
+  options: {
+    scenario: { type: "string" },
+    duration: { type: "string" },
+    rate: { type: "string" },
+    seed: { type: "string" },
+  },
+} as const;
 
 const percentile = (sorted: number[], p: number): number =>
   sorted.length === 0
@@ -91,16 +113,20 @@ export function formatReport(report: ChaosReport): string {
 }
 
 async function main(): Promise<void> {
-  const scenario = flag("scenario", "full");
-  const durationMs = parseDuration(flag("duration", "30s"));
-  const ratePerSecond = Number(flag("rate", "40"));
-  const seed = Number(flag("seed", "1"));
+  const { values } = readFlags(SCRIPT);
+  const scenario = values.scenario ?? "full";
+  const durationMs = parseDuration(values.duration ?? "30s");
+  const ratePerSecond = positiveNumber(SCRIPT, "rate", values.rate, 40);
+  const seed = wholeNumber(SCRIPT, "seed", values.seed, 1);
   if (!SCENARIOS[scenario])
-    throw new Error(`--scenario: one of ${Object.keys(SCENARIOS).join(", ")}`);
-  if (durationMs === undefined || durationMs <= 0 || durationMs > 600_000)
-    throw new Error("--duration: from 1s to 10m");
-  if (!(ratePerSecond > 0 && ratePerSecond <= 500))
-    throw new Error("--rate: from 1 to 500 orders per second");
+    usageError(
+      SCRIPT,
+      `--scenario: one of ${Object.keys(SCENARIOS).join(", ")}, got "${scenario}"`,
+    );
+  if (durationMs === undefined || durationMs <= 0 || durationMs > MAX_DURATION_MS)
+    usageError(SCRIPT, `--duration: from 1s to 10m, got "${values.duration}"`);
+  if (ratePerSecond > MAX_RATE)
+    usageError(SCRIPT, `--rate: from 1 to ${MAX_RATE} orders a second, got ${ratePerSecond}`);
 
   const ports = await freeInstancePorts(shopServices().length, 100);
   const report = await runChaos({

@@ -1,7 +1,5 @@
 /**
- * `npm run loadtest -- [--journey mixed|place-order] [--rate 50 | --concurrency 8]
- *   [--duration 10s] [--count 100000] [--start] [--json FILE] [--html FILE] [--seed 1]`:
- * drives the mesh described by the topology (mesh.yaml, or MESH_TOPOLOGY), as start:all runs
+ * `npm run loadtest -- [flags]` (`--help` lists them): drives the mesh described by the topology (mesh.yaml, or MESH_TOPOLOGY), as start:all runs
  * it, or with --start a mesh of its own in a temp folder. Shows progress, then a summary.
  */
 import { shopServices } from "./members";
@@ -14,61 +12,78 @@ import { runLoad, type LoadModel } from "./loadtest/driver";
 import { createJourney, JOURNEYS, type JourneyName } from "./loadtest/journeys";
 import { createProgress } from "./loadtest/progress";
 import { formatSummary, toHtml, toJson, type LoadRunInfo } from "./loadtest/report";
+import { positiveNumber, readFlags, usageError, wholeNumber } from "./cli";
 import { prepareOperator } from "./operator";
 import { seedLoadData, startScratchMesh, type ScratchMesh } from "./scratch-mesh";
 
 const LOAD_USERS = 20;
 const LOAD_PRODUCTS = 10;
-const USAGE = `usage: npm run loadtest -- [--journey ${Object.keys(JOURNEYS).join("|")}] [--rate N | --concurrency N] [--duration 10s] [--count N] [--start] [--json FILE] [--html FILE] [--seed N]`;
 
-function flag(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return undefined;
-  const value = process.argv[i + 1];
-  if (value === undefined || value.startsWith("--"))
-    throw new Error(`--${name} needs a value\n${USAGE}`);
-  return value;
-}
+const SCRIPT = {
+  name: "loadtest",
+  usage: `usage: npm run loadtest -- [flags]
 
-function positive(name: string, fallback: number): number {
-  const raw = flag(name);
-  const value = raw === undefined ? fallback : Number(raw);
-  if (!Number.isFinite(value) || value <= 0)
-    throw new Error(`--${name}: expected a positive number, got "${raw}"\n${USAGE}`);
-  return value;
-}
+Drives the mesh in mesh.yaml (MESH_TOPOLOGY), as start:all runs it, or a mesh of its own
+(--start), with a load of orders and reads; shows progress, then a summary.
 
-function duration(text: string): number {
-  const ms = parseDuration(text);
-  if (ms === undefined || ms <= 0)
-    throw new Error(`--duration: expected e.g. "30s" or "2m", got "${text}"`);
-  return ms;
-}
+  --journey NAME      what each request does (default mixed):
+${Object.entries(JOURNEYS)
+  .map(([name, what]) => `                        ${name}: ${what}`)
+  .join("\n")}
+  --rate N            open model: N requests a second (default 50)
+  --concurrency N     closed model: N requests in flight (excludes --rate)
+  --duration TIME     stop after this long, e.g. 30s or 2m (default 10s)
+  --count N           stop after N requests (default: no limit)
+  --start             start a mesh of its own in a temp folder
+  --json FILE         also write the results as JSON
+  --html FILE         also write a page with a latency-over-time chart
+  --seed N            seed of the random choices (default 1)
+  -h, --help          show this and exit`,
+  options: {
+    journey: { type: "string" },
+    rate: { type: "string" },
+    concurrency: { type: "string" },
+    duration: { type: "string" },
+    count: { type: "string" },
+    start: { type: "boolean" },
+    json: { type: "string" },
+    html: { type: "string" },
+    seed: { type: "string" },
+  },
+} as const;
 
 function options() {
-  const journey = (flag("journey") ?? "mixed") as JourneyName;
+  const { values } = readFlags(SCRIPT);
+  const journey = (values.journey ?? "mixed") as JourneyName;
   if (!(journey in JOURNEYS))
-    throw new Error(
+    usageError(
+      SCRIPT,
       `--journey: expected one of ${Object.keys(JOURNEYS).join(", ")}, got "${journey}"`,
     );
-  if (flag("rate") !== undefined && flag("concurrency") !== undefined) {
-    throw new Error(
-      `--rate and --concurrency exclude each other: pick an open or a closed model\n${USAGE}`,
+  if (values.rate !== undefined && values.concurrency !== undefined)
+    usageError(
+      SCRIPT,
+      "--rate and --concurrency exclude each other: pick an open or a closed model",
     );
-  }
+  const durationMs = parseDuration(values.duration ?? "10s");
+  if (durationMs === undefined || durationMs <= 0)
+    usageError(SCRIPT, `--duration: expected e.g. "30s" or "2m", got "${values.duration}"`);
   const model: LoadModel =
-    flag("concurrency") !== undefined
-      ? { kind: "concurrency", workers: Math.round(positive("concurrency", 1)) }
-      : { kind: "rate", perSecond: positive("rate", 50) };
+    values.concurrency !== undefined
+      ? {
+          kind: "concurrency",
+          workers: Math.round(positiveNumber(SCRIPT, "concurrency", values.concurrency, 1)),
+        }
+      : { kind: "rate", perSecond: positiveNumber(SCRIPT, "rate", values.rate, 50) };
   return {
     journey,
     model,
-    durationMs: duration(flag("duration") ?? "10s"),
-    maxRequests: Math.round(positive("count", Number.MAX_SAFE_INTEGER)),
-    seed: Math.round(positive("seed", 1)),
-    start: process.argv.includes("--start"),
-    json: flag("json"),
-    html: flag("html"),
+    durationMs,
+    maxRequests: Math.round(positiveNumber(SCRIPT, "count", values.count, Number.MAX_SAFE_INTEGER)),
+    seed: wholeNumber(SCRIPT, "seed", values.seed, 1),
+    start: values.start === true,
+    json: values.json,
+    html: values.html,
   };
 }
 

@@ -9,7 +9,20 @@ import { stringify } from "yaml";
 import { loadTopology, type Topology } from "../mesh";
 import { projectRoot } from "../mesh/config";
 import { memberName } from "../mesh/telemetry";
+import { readFlags } from "./cli";
 import { membersOf, metricsUrlOf } from "./members";
+
+const SCRIPT = {
+  name: "prometheus:config",
+  usage: `usage: npm run prometheus:config -- [--check]
+
+Writes deploy/prometheus/prometheus.yml: a Prometheus scrape configuration for every member
+of the mesh in mesh.yaml (MESH_TOPOLOGY), at its admin port.
+
+  --check             write nothing; exit 1 if the file differs from what mesh.yaml makes
+  -h, --help          show this and exit`,
+  options: { check: { type: "boolean" } },
+} as const;
 
 /** Options for {@link prometheusConfig}. */
 export interface PrometheusConfigOptions {
@@ -44,9 +57,10 @@ export function prometheusConfig(
 }
 
 function main(): void {
+  const { values } = readFlags(SCRIPT);
   const file = join(projectRoot(), "deploy", "prometheus", "prometheus.yml");
   const wanted = prometheusConfig(loadTopology());
-  if (process.argv.includes("--check")) {
+  if (values.check) {
     if (readFileSync(file, "utf8") !== wanted) {
       console.error(`${file} is stale: run npm run prometheus:config`);
       process.exit(1);
@@ -57,4 +71,12 @@ function main(): void {
   console.log(`wrote ${file}`);
 }
 
-if (require.main === module) main();
+if (require.main === module) {
+  try {
+    main();
+  } catch (err) {
+    // An invalid mesh.yaml says which field is wrong; no stack trace.
+    console.error(`prometheus:config failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  }
+}

@@ -9,6 +9,7 @@ import { loadTopology, type Topology } from "../mesh";
 import { describeStore, projectRoot, TopologyError } from "../mesh/config";
 import { certificateFiles, operatorOf } from "../mesh/identity";
 import { gatewayAddress } from "../services/gateway/address";
+import { readFlags } from "./cli";
 import { checkHealth } from "./health-wait";
 import {
   GATEWAY_LABEL,
@@ -22,6 +23,19 @@ import {
 import { prepareOperator } from "./operator";
 import { DEMO_LOGIN, DEMO_PASSWORD, seedDemoData } from "./seed";
 import { createSupervisor } from "./supervisor";
+
+const SCRIPT = {
+  name: "start:all",
+  usage: `usage: npm run start:all -- [--plaintext]
+
+Starts every service of mesh.yaml as its own process, waits until each serves, seeds demo
+data once, starts the REST gateway and dashboard, and prints a status table and commands to
+try. Ctrl-C stops everything.
+
+  --plaintext         no TLS and no authorization (also MESH_PLAINTEXT=1); a loud warning
+  -h, --help          show this and exit`,
+  options: { plaintext: { type: "boolean" } },
+} as const;
 
 const READY_TIMEOUT_MS = 30_000;
 const RESTART_DELAY_MS = 1_000;
@@ -42,8 +56,13 @@ function table(rows: string[][]): string {
     .join("\n");
 }
 
-/** A path relative to `cwd` when it is under it, absolute otherwise; quoted if need be. */
-function shownPath(file: string, cwd = process.cwd()): string {
+/**
+ * A path relative to `cwd` when it is under it, absolute otherwise; quoted if need be. `cwd`
+ * is where the user typed `npm run start:all` (npm's INIT_CWD; npm itself runs scripts from
+ * the project root), so that the printed commands work pasted there, with grpcurl or with
+ * `npm run grpc`, which reads relative file names from INIT_CWD too.
+ */
+function shownPath(file: string, cwd = process.env.INIT_CWD ?? process.cwd()): string {
   const near = relative(cwd, file);
   const shown = near.startsWith("..") || isAbsolute(near) ? file : near;
   return /^[\w./-]+$/.test(shown) ? shown : `'${shown}'`;
@@ -109,7 +128,7 @@ export function exampleCommands(
 
 async function main(): Promise<void> {
   // Set before the topology is read; the services inherit it.
-  if (process.argv.includes("--plaintext")) process.env.MESH_PLAINTEXT = "1";
+  if (readFlags(SCRIPT).values.plaintext) process.env.MESH_PLAINTEXT = "1";
   let topology: Topology;
   try {
     topology = loadTopology();
@@ -216,7 +235,8 @@ ${trust(topology, operator.written.length)}
 
 Dashboard: ${gatewayUrl}/   REST API: ${gatewayUrl}/api/products   OpenAPI: ${gatewayUrl}/openapi.json
 
-Try it with grpcurl (no proto files needed: every server has reflection):
+Try it with grpcurl, or without it: \`npm run -s grpc --\` in place of \`grpcurl\` takes the same
+arguments (no proto files needed: every server has reflection):
 
 ${exampleCommands(topology, userId, randomBytes(3).toString("hex"), seed.token)
   .map((c) => `  ${c}`)
@@ -226,7 +246,7 @@ Orders, payments and notifications answer only their own user's data: the comman
 or write it carry ${DEMO_LOGIN}'s access token (password "${DEMO_PASSWORD}"; the last command
 logs in again; tokens last 1 hour). Another user's order id answers NOT_FOUND.
 The second order asks for more kettles than are in stock and is rejected (FAILED_PRECONDITION).
-Both orders become notifications through the orders event stream (the last command).
+Both orders become notifications through the orders event stream (ListNotifications).
 An instance that dies is restarted; kill one (kill -9) and watch the others carry its traffic.
 Each instance serves Prometheus metrics (the last column) and its recent spans at /traces.
 Press Ctrl-C to stop everything.

@@ -1,5 +1,5 @@
 /**
- * `node dist/scripts/telemetry-overhead.js [calls] [concurrency]`: what telemetry costs per
+ * `node dist/scripts/telemetry-overhead.js [--calls N] [--concurrency N]`: what telemetry costs per
  * unary call, in process (server and client on 127.0.0.1): the same calls without telemetry,
  * with metrics and spans, and with store-query parenting on (AsyncLocalStorage) too. It
  * reports CPU time per call (client and server together), which a loaded machine disturbs
@@ -15,6 +15,20 @@ import {
   type ServiceHandlers,
 } from "../mesh";
 import { createTelemetry } from "../mesh/telemetry";
+import { positiveNumber, readFlags } from "./cli";
+
+const SCRIPT = {
+  name: "telemetry-overhead",
+  usage: `usage: node dist/scripts/telemetry-overhead.js [--calls N] [--concurrency N]
+
+Measures what telemetry costs per unary call, in process: CPU time per call without
+telemetry, with metrics and spans, and with store-query parenting too (medians of 5 rounds).
+
+  --calls N           unary calls per round (default 20000)
+  --concurrency N     calls in flight (default 32)
+  -h, --help          show this and exit`,
+  options: { calls: { type: "string" }, concurrency: { type: "string" } },
+} as const;
 
 type Variant = "off" | "metrics+spans" | "metrics+spans+store parenting";
 const VARIANTS: Variant[] = ["off", "metrics+spans", "metrics+spans+store parenting"];
@@ -66,8 +80,9 @@ async function run(variant: Variant, calls: number, concurrency: number): Promis
 }
 
 async function main(): Promise<void> {
-  const calls = Number(process.argv[2] ?? 20_000);
-  const concurrency = Number(process.argv[3] ?? 32);
+  const { values } = readFlags(SCRIPT);
+  const calls = Math.round(positiveNumber(SCRIPT, "calls", values.calls, 20_000));
+  const concurrency = Math.round(positiveNumber(SCRIPT, "concurrency", values.concurrency, 32));
   const results = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const variant of VARIANTS)

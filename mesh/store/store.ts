@@ -39,7 +39,7 @@ export interface StoreOptions {
 export interface Store {
   /** For reads and single statements. */
   readonly db: Knex;
-  /** Which database the store runs on, for the few queries that differ (see README). */
+  /** Which database the store runs on, for the few queries that differ (docs/ARCHITECTURE.md, "Stores"). */
   readonly dialect: "sqlite" | "postgres";
   /**
    * Runs `work` in a transaction that holds the store's write lock from its start, giving it a

@@ -5,6 +5,7 @@ import { stringify } from "yaml";
 import { loadDescriptors } from "../../mesh/config";
 import { projectRoot } from "../../mesh/config";
 import { loadTopology, type Topology } from "../../mesh/config";
+import { readFlags } from "../cli";
 import {
   TOPOLOGY_CONFIGMAP,
   dataVolumeClaim,
@@ -200,8 +201,20 @@ export async function writeGenerated(check: boolean, root = projectRoot()): Prom
   return stale;
 }
 
+const SCRIPT = {
+  name: "deploy:generate",
+  usage: `usage: npm run deploy:generate -- [--check]
+
+Writes the generated part of deploy/k8s/ (workloads, probes, Services, NetworkPolicies, the
+Istio and Linkerd resources) from mesh.yaml and proto/.
+
+  --check             write nothing; exit 1 naming every file that differs
+  -h, --help          show this and exit`,
+  options: { check: { type: "boolean" } },
+} as const;
+
 if (require.main === module) {
-  const check = process.argv.includes("--check");
+  const check = readFlags(SCRIPT).values.check === true;
   writeGenerated(check).then(
     (stale) => {
       for (const path of stale) console.log(`${check ? "out of date" : "wrote"}: ${path}`);

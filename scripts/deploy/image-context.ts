@@ -3,6 +3,7 @@ import { join, posix } from "node:path";
 import { DockerfileParser, type Copy } from "dockerfile-ast";
 import { parse as parseYaml } from "yaml";
 import { projectRoot } from "../../mesh/config";
+import { readFlags } from "../cli";
 import { contextFiles } from "./dockerignore";
 
 /** Services that are not in mesh.yaml but get an image too (HTTP only). */
@@ -163,7 +164,19 @@ export function checkImage(root: string = projectRoot()): ImageCheck {
   return { files, problems };
 }
 
+const SCRIPT = {
+  name: "image:context",
+  usage: `usage: npm run image:context
+
+Checks the Dockerfile against its build context without a Docker engine (see checkImage in
+scripts/deploy/image-context.ts) and exits 1 naming each problem.
+
+  -h, --help          show this and exit`,
+  options: {},
+} as const;
+
 if (require.main === module) {
+  readFlags(SCRIPT);
   const { files, problems } = checkImage();
   console.log(`image context: ${files.length} files`);
   for (const problem of problems) console.error(`  ${problem}`);

@@ -19,7 +19,7 @@ const CHROMIUM_ARGS = [
   "--disable-sync",
 ];
 const SERVICES = ["gateway", "users", "inventory", "payments", "orders", "notifications"];
-// The screenshot goes to docs/dashboard.png (the README's) only when asked.
+// The screenshot goes to docs/dashboard.png (docs/OPERATIONS.md's) only when asked.
 const SCREENSHOT = process.env.UPDATE_SCREENSHOT
   ? join(projectRoot(), "docs", "dashboard.png")
   : join(tmpdir(), "grpc-shop-mesh-dashboard.png");

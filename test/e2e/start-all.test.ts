@@ -10,7 +10,7 @@ import { createPeer } from "../../mesh";
 import { projectRoot } from "../../mesh/config";
 import { shopServices } from "../../scripts/members";
 import { checkHealth, waitForServing } from "../../scripts/health-wait";
-import { grpcurl } from "../grpcurl";
+import { printedStatus, runInShell } from "../grpc-cli";
 import { projectPolicy } from "../support";
 import {
   commandLine,
@@ -35,7 +35,13 @@ async function launch(
   // mesh.yaml runs two instances of inventory and payments, the second 100 ports up.
   const chosen = ports ?? (await freeInstancePorts(NAMES.length, 100));
   const [gatewayPort] = await freePorts(1);
-  const env: NodeJS.ProcessEnv = { MESH_DATA_DIR: dataDir, GATEWAY_PORT: String(gatewayPort) };
+  // The printed file names are relative to where the user typed the command (npm's INIT_CWD);
+  // the commands run from the project root here.
+  const env: NodeJS.ProcessEnv = {
+    MESH_DATA_DIR: dataDir,
+    GATEWAY_PORT: String(gatewayPort),
+    INIT_CWD: projectRoot(),
+  };
   NAMES.forEach((name, i) => (env[`${name.toUpperCase()}_PORT`] = String(chosen[i])));
   const run = startAll(projectRoot(), env, args);
   await run.waitFor("Press Ctrl-C", STARTUP_MS);
@@ -91,6 +97,7 @@ describe("npm run start:all, as a user runs it", () => {
             new RegExp(`${NAMES[i]}-2\\s+127\\.0\\.0\\.1:${ports[i] + 100}\\s+SERVING`),
           );
         }
+        expect(run.output()).toContain("`npm run -s grpc --` in place of `grpcurl`");
         const commands = printedCommands(run.output());
         expect(commands).toHaveLength(10);
         // User data is read and written with the demo user's token, as printed.
@@ -103,42 +110,52 @@ describe("npm run start:all, as a user runs it", () => {
             );
         }
 
+        // Each command as pasted into bash, with the shipped `npm run grpc` as grpcurl.
         const results = [];
-        for (const command of commands) results.push(await grpcurl(command));
+        for (const command of commands) results.push(await runInShell(command));
 
         const [list, describe, createUser, listProducts, order, product, overStock, listOrders] =
           results;
-        expect(list.output.split("\n")).toContain("shop.orders.v1.OrderService");
-        expect(describe.output).toContain("rpc PlaceOrder ( .shop.orders.v1.PlaceOrderRequest )");
-        expect(json(createUser.output).user.userId).toMatch(/^usr_/);
-        expect(json(listProducts.output).products).toHaveLength(4);
-        expect(json(order.output).order.status).toBe("ORDER_STATUS_CONFIRMED");
-        expect(json(product.output).product).toMatchObject({
+        expect(list.stdout.split("\n")).toContain("shop.orders.v1.OrderService");
+        expect(describe.stdout).toContain(
+          "rpc PlaceOrder ( .shop.orders.v1.PlaceOrderRequest ) returns ( .shop.orders.v1.PlaceOrderResponse )",
+        );
+        expect(json(createUser.stdout).user.userId).toMatch(/^usr_/);
+        expect(json(listProducts.stdout).products).toHaveLength(4);
+        expect(json(order.stdout).order.status).toBe("ORDER_STATUS_CONFIRMED");
+        expect(json(product.stdout).product).toMatchObject({
           sku: "sku-espresso",
           available: 98,
           reserved: 2,
         });
-        expect(overStock.error).toEqual({
-          code: "FAILED_PRECONDITION",
+        expect(overStock.code).toBe(64 + status.FAILED_PRECONDITION);
+        expect(printedStatus(overStock.stderr)).toEqual({
+          code: "FailedPrecondition",
           message: "not enough stock for sku-kettle: 3 available, 5 requested",
         });
-        expect(json(listOrders.output).orders).toHaveLength(2);
+        for (const [i, result] of results.entries())
+          if (i !== 6)
+            expect({ command: commands[i], ...result }).toMatchObject({ code: 0, stderr: "" });
+        expect(json(listOrders.stdout).orders).toHaveLength(2);
         // Notifications arrive through the event stream, a moment after the orders ended.
-        let notified = json(results[8].output).notifications ?? [];
+        let notified = json(results[8].stdout).notifications ?? [];
         for (let i = 0; i < 50 && notified.length < 2; i++) {
           await new Promise((resolve) => setTimeout(resolve, 100));
-          notified = json((await grpcurl(commands[8])).output).notifications ?? [];
+          notified = json((await runInShell(commands[8])).stdout).notifications ?? [];
         }
         expect(notified.map((n) => n.title).sort()).toEqual([
           "Your order is confirmed",
           "Your order was not accepted",
         ]);
         // The last command logs the demo user in.
-        expect((JSON.parse(results[9].output) as { tokenType: string }).tokenType).toBe("Bearer");
+        expect((JSON.parse(results[9].stdout) as { tokenType: string }).tokenType).toBe("Bearer");
         // A replayed request_id returns the first order.
-        expect(json((await grpcurl(commands[4])).output).order.orderId).toBe(
-          json(order.output).order.orderId,
+        expect(json((await runInShell(commands[4])).stdout).order.orderId).toBe(
+          json(order.stdout).order.orderId,
         );
+        // Without grpcurl, as printed: `npm run -s grpc --` in its place, through npm itself.
+        const viaNpm = await runInShell(commands[1].replace(/^grpcurl /, "npm run -s grpc -- "));
+        expect(viaNpm).toEqual({ code: 0, stdout: describe.stdout, stderr: "" });
         // The gateway, started last, serves the same data over REST.
         const gateway = /Dashboard: (http:\/\/\S+)\//.exec(run.output())?.[1];
         const products = (await (await fetch(`${gateway}/api/products/sku-espresso`)).json()) as {

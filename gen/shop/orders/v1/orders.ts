@@ -1754,7 +1754,7 @@ export const ListOrdersResponse: MessageFns<ListOrdersResponse> = {
  * token's user only. Another user's order answers NOT_FOUND, exactly as an id that does not
  * exist; naming another user in `user_id` answers PERMISSION_DENIED, whether that user
  * exists or not. A call without a token is a service or operator of the mesh, which the
- * transport identifies (see README, "End users").
+ * transport identifies (see docs/TRUST_MODEL.md, "End users").
  */
 export type OrderServiceService = typeof OrderServiceService;
 export const OrderServiceService = {
