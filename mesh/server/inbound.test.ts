@@ -29,7 +29,7 @@ describe("the inbound guard, seen from a raw HTTP/2 client", () => {
         getUser: () => answer(),
       }),
     );
-    session = await rawSession(`http://${server.address}`);
+    session = await rawSession({ address: server.address });
     users = createPeer(UserServiceService, {
       target: server.address,
       policy: loadTopology({}).policy,

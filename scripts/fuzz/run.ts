@@ -1,0 +1,309 @@
+/**
+ * Runs a fuzz campaign against a mesh of processes (scratch-mesh.ts): every method of every
+ * member's port, health and reflection included (found through reflection itself), as the
+ * mesh's operator over mTLS. Counts how each call ended, as a gRPC client reads it, and checks
+ * that no member died or grew.
+ */
+import { readFileSync } from "node:fs";
+import type { ClientHttp2Session } from "node:http2";
+import { status } from "@grpc/grpc-js";
+import { AuthServiceService } from "../../gen/shop/users/v1/auth";
+import { UserServiceService } from "../../gen/shop/users/v1/users";
+import {
+  ServerReflectionRequest,
+  ServerReflectionResponse,
+} from "../../gen/grpc/reflection/v1/reflection";
+import { createPeer } from "../../mesh";
+import { loadDescriptors } from "../../mesh/config";
+import { certificateFiles, operatorOf } from "../../mesh/identity";
+import { membersOf } from "../members";
+import type { ScratchMesh } from "../scratch-mesh";
+import { fuzzCall, type FuzzCall, type FuzzTarget } from "./cases";
+import { grpcFrame, rawH2Call, rawSession, statusOf, type H2Target } from "./h2";
+
+/** Options for {@link runFuzz}. */
+export interface FuzzOptions {
+  /** Calls to make. */
+  calls: number;
+  seed: number;
+  /** Calls in flight at once. Defaults to 16. */
+  concurrency?: number;
+  /** Called as calls finish, for a progress line. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** A call that ended as malformed input never may: INTERNAL, UNKNOWN, or no answer at all. */
+export interface FuzzFailure {
+  n: number;
+  member: string;
+  path: string;
+  how: string;
+  code: string;
+  details: string;
+}
+
+/** A member's resident memory before and after, in bytes, and whether it is the same process. */
+export interface MemberHealth {
+  member: string;
+  rssBefore: number;
+  rssAfter: number;
+  samePid: boolean;
+  alive: boolean;
+}
+
+/** What a campaign found. */
+export interface FuzzReport {
+  seed: number;
+  calls: number;
+  seconds: number;
+  /** Calls by the status a gRPC client reports (gRPC's own mappings, see h2.ts). */
+  byCode: Map<string, number>;
+  /** Calls by how they were made (`body/framing/metadata` parts counted apart). */
+  byKind: Map<string, number>;
+  /** Every target (`member path`), and the calls each got. */
+  perTarget: Map<string, number>;
+  failures: FuzzFailure[];
+  members: MemberHealth[];
+}
+
+/** The status names that malformed input must never get. */
+export const NEVER = new Set<number>([status.INTERNAL, status.UNKNOWN]);
+// How long after its own grpc-timeout a call may take before it counts as unanswered.
+const NO_ANSWER_MS = 20_000;
+// After the last call, before memory is read again: let the members finish and collect.
+const SETTLE_MS = 3_000;
+const PAGE_BYTES = 4_096;
+
+/** Resident memory of a process, from /proc (Linux). */
+function rssOf(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/statm`, "utf8").split(" ");
+    return Number(fields[1]) * PAGE_BYTES;
+  } catch {
+    return 0;
+  }
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** The gRPC services a member serves, as its reflection lists them. */
+async function servicesOf(session: ClientHttp2Session): Promise<string[]> {
+  const request = ServerReflectionRequest.encode({ host: "", listServices: "" }).finish();
+  const chunks: Buffer[] = [];
+  const stream = session.request({
+    ":method": "POST",
+    ":path": "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "content-type": "application/grpc",
+    te: "trailers",
+  });
+  stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+  await new Promise<void>((resolve, reject) => {
+    stream.on("close", resolve);
+    stream.on("error", reject);
+    stream.end(grpcFrame(request));
+  });
+  const answer = Buffer.concat(chunks);
+  if (answer.length < 5) throw new Error("reflection answered nothing");
+  const response = ServerReflectionResponse.decode(answer.subarray(5, 5 + answer.readUInt32BE(1)));
+  return response.listServicesResponse?.service.map((s) => s.name).sort() ?? [];
+}
+
+/** Signs a user up and logs in, for the cases that carry a valid token. */
+async function demoToken(mesh: ScratchMesh, seed: number): Promise<string> {
+  const { topology, identity } = mesh;
+  const dial = {
+    target: topology.services.users.target,
+    policy: topology.policy,
+    ...identity.dialOptions("users"),
+  };
+  const users = createPeer(UserServiceService, dial);
+  const auth = createPeer(AuthServiceService, dial);
+  try {
+    const email = `fuzz-${seed}@example.com`;
+    const password = "fuzz-password";
+    await users.createUser({ email, displayName: "Fuzz", password });
+    return (await auth.login({ email, password })).accessToken;
+  } finally {
+    users.close();
+    auth.close();
+  }
+}
+
+/** Runs `options.calls` generated calls against `mesh`; see the module comment. */
+export async function runFuzz(mesh: ScratchMesh, options: FuzzOptions): Promise<FuzzReport> {
+  const { topology } = mesh;
+  const security = topology.security;
+  const files = certificateFiles(security.pkiDir, operatorOf(security));
+  const targetOf = (address: string): H2Target =>
+    security.mode === "plaintext" ? { address } : { address, tls: files };
+  const descriptors = loadDescriptors();
+
+  // Every method of every service each member lists, sorted: the same targets every run.
+  const targets: FuzzTarget[] = [];
+  for (const member of membersOf(topology)) {
+    const session = await rawSession(targetOf(member.listen));
+    try {
+      for (const service of await servicesOf(session)) {
+        for (const method of descriptors.methods(service)) {
+          targets.push({
+            member: member.label,
+            address: member.listen,
+            path: `/${service}/${method.name}`,
+            method,
+          });
+        }
+      }
+    } finally {
+      session.close();
+    }
+  }
+  const token = await demoToken(mesh, options.seed);
+
+  const pids = mesh.pids();
+  const rssBefore = new Map([...pids].map(([label, pid]) => [label, rssOf(pid)]));
+  const byCode = new Map<string, number>();
+  const byKind = new Map<string, number>();
+  const perTarget = new Map(targets.map((t) => [`${t.member} ${t.path}`, 0]));
+  const failures: FuzzFailure[] = [];
+  const count = (map: Map<string, number>, key: string): void =>
+    void map.set(key, (map.get(key) ?? 0) + 1);
+
+  const runOne = async (
+    sessions: Map<string, ClientHttp2Session>,
+    call: FuzzCall,
+  ): Promise<void> => {
+    const { address } = call.target;
+    let session = sessions.get(address);
+    if (!session || session.closed || session.destroyed) {
+      session = await rawSession(targetOf(address));
+      sessions.set(address, session);
+    }
+    const outcome = await rawH2Call(
+      session,
+      call.target.path,
+      call.payload,
+      call.headers,
+      NO_ANSWER_MS,
+    );
+    const code = statusOf(outcome);
+    count(byCode, status[code]);
+    count(byKind, `body ${call.body}`);
+    count(byKind, `framing ${call.framing}`);
+    count(byKind, `metadata ${call.metadata}`);
+    count(perTarget, `${call.target.member} ${call.target.path}`);
+    if (NEVER.has(code) || outcome.timedOut) {
+      failures.push({
+        n: call.n,
+        member: call.target.member,
+        path: call.target.path,
+        how: `${call.body}/${call.framing}/${call.metadata}`,
+        code: outcome.timedOut ? "NO ANSWER" : status[code],
+        details:
+          outcome.details ||
+          outcome.error ||
+          (outcome.rstCode ? `RST_STREAM ${outcome.rstCode}` : ""),
+      });
+    }
+  };
+
+  const started = Date.now();
+  let next = 0;
+  let done = 0;
+  await Promise.all(
+    Array.from({ length: options.concurrency ?? 16 }, async () => {
+      const sessions = new Map<string, ClientHttp2Session>();
+      try {
+        while (next < options.calls) {
+          await runOne(sessions, fuzzCall(options.seed, next++, targets, token));
+          options.onProgress?.(++done, options.calls);
+        }
+      } finally {
+        for (const session of sessions.values()) session.close();
+      }
+    }),
+  );
+  const seconds = (Date.now() - started) / 1_000;
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+
+  const now = mesh.pids();
+  const members = [...pids].map(([member, pid]) => ({
+    member,
+    rssBefore: rssBefore.get(member) ?? 0,
+    rssAfter: rssOf(pid),
+    samePid: now.get(member) === pid,
+    alive: alive(pid),
+  }));
+  return {
+    seed: options.seed,
+    calls: options.calls,
+    seconds,
+    byCode,
+    byKind,
+    perTarget,
+    failures,
+    members,
+  };
+}
+
+/** Most a member's resident memory may grow over a run. */
+export const MAX_GROWTH_BYTES = 50 * 1_048_576;
+
+/** Why a run failed, or an empty list. */
+export function problemsOf(report: FuzzReport): string[] {
+  const problems: string[] = [];
+  if (report.failures.length > 0) {
+    problems.push(`${report.failures.length} calls ended INTERNAL, UNKNOWN or unanswered`);
+  }
+  for (const m of report.members) {
+    if (!m.alive || !m.samePid) problems.push(`${m.member} died or was restarted`);
+    if (m.rssAfter - m.rssBefore > MAX_GROWTH_BYTES) {
+      problems.push(`${m.member} grew by more than 50 MB`);
+    }
+  }
+  return problems;
+}
+
+/** A readable summary: calls by status code, by kind, and each member's memory. */
+export function formatReport(report: FuzzReport): string {
+  const targets = report.perTarget.size;
+  const mb = (bytes: number): string => `${(bytes / 1_048_576).toFixed(1)} MB`;
+  const rows = (map: Map<string, number>): string =>
+    [...map]
+      .sort((a, b) => b[1] - a[1])
+      .map(([key, n]) => `  ${key.padEnd(32)} ${n}`)
+      .join("\n");
+  const members = report.members
+    .map(
+      (m) =>
+        `  ${m.member.padEnd(16)} ${mb(m.rssBefore).padStart(9)} → ${mb(m.rssAfter).padStart(9)}` +
+        `  (${m.rssAfter >= m.rssBefore ? "+" : ""}${mb(m.rssAfter - m.rssBefore)})` +
+        (m.alive && m.samePid ? "" : "  DIED OR RESTARTED"),
+    )
+    .join("\n");
+  const failures = report.failures
+    .slice(0, 20)
+    .map(
+      (f) =>
+        `  case ${f.n}: ${f.member} ${f.path} (${f.how}) → ${f.code} ${f.details.slice(0, 120)}`,
+    )
+    .join("\n");
+  return [
+    `fuzz: ${report.calls} calls over ${targets} methods of every port (seed ${report.seed}) in ${report.seconds.toFixed(1)} s`,
+    "by status code:",
+    rows(report.byCode),
+    "by kind:",
+    rows(report.byKind),
+    "members' resident memory, before → after:",
+    members,
+    report.failures.length === 0
+      ? "no INTERNAL, UNKNOWN or unanswered call"
+      : `${report.failures.length} calls ended INTERNAL, UNKNOWN or unanswered (first 20; replay with the same --seed):\n${failures}`,
+  ].join("\n");
+}
