@@ -41,13 +41,17 @@ describe("the inbound guard, seen from a raw HTTP/2 client", () => {
     await server.close();
   });
 
-  it("answers a malformed grpc-timeout with INVALID_ARGUMENT naming it, not grpc-js's INTERNAL", async () => {
-    const outcome = await rawH2Call(session, GET_USER, getUser("u"), { "grpc-timeout": "soon" });
-    expect(outcome).toMatchObject({
-      code: status.INVALID_ARGUMENT,
-      details: "grpc-timeout: expected 1 to 8 digits and a unit (H, M, S, m, u or n)",
-    });
-  });
+  // "soon" grpc-js answers INTERNAL; the others it read as 23456789 s, 1 s and 5 s.
+  it.each(["soon", "123456789S", "-1S", "1.5S"])(
+    "answers the malformed grpc-timeout %p with INVALID_ARGUMENT naming it",
+    async (timeout) => {
+      const outcome = await rawH2Call(session, GET_USER, getUser("u"), { "grpc-timeout": timeout });
+      expect(outcome).toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        details: "grpc-timeout: expected 1 to 8 digits and a unit (H, M, S, m, u or n)",
+      });
+    },
+  );
 
   it("answers a message that does not decompress as its grpc-encoding says with INVALID_ARGUMENT", async () => {
     const junk = Buffer.from("not gzip at all");

@@ -34,6 +34,10 @@ const MAX_PATH_BYTES = 256;
 const NODE_LIMIT_FACTOR = 4;
 // Pseudo-headers and the fields every gRPC client sends (te, content-type, user-agent…).
 const PROTOCOL_FIELDS = 16;
+// PROTOCOL-HTTP2.md: Timeout → TimeoutValue TimeoutUnit, the value at most 8 digits. grpc-js's
+// own pattern is unanchored, so "123456789S" passed as 23456789 s and "-1S" as 1 s.
+const GRPC_TIMEOUT = /^\d{1,8}[HMSmun]$/;
+const BAD_TIMEOUT = "grpc-timeout: expected 1 to 8 digits and a unit (H, M, S, m, u or n)";
 
 /** Options for {@link createInboundGuard}: mesh.yaml `limits`, resolved. */
 export interface InboundLimits {
@@ -97,9 +101,7 @@ function refineInputStatus(sent: BaseStatus): BaseStatus {
     details,
   });
   if (sent.code !== status.INTERNAL) return capStatus(sent);
-  if (sent.details.startsWith("Invalid grpc-timeout value")) {
-    return invalid("grpc-timeout: expected 1 to 8 digits and a unit (H, M, S, m, u or n)");
-  }
+  if (sent.details.startsWith("Invalid grpc-timeout value")) return invalid(BAD_TIMEOUT);
   if (sent.details.startsWith("Failed to decompress")) {
     return invalid("request: the message does not decompress as its grpc-encoding says");
   }
@@ -112,13 +114,15 @@ function refineInputStatus(sent: BaseStatus): BaseStatus {
 /**
  * The checks every call passes before any handler, health and reflection included: its
  * metadata's size and entry count (counted from the raw HTTP/2 header list), a repeated
- * `authorization` (UNAUTHENTICATED: Node would silently keep the first), and grpc-js's own
- * answers to unreadable input mapped to INVALID_ARGUMENT; every answer is capped
+ * `authorization` (UNAUTHENTICATED: Node would silently keep the first), a `grpc-timeout`
+ * outside gRPC's grammar (INVALID_ARGUMENT, where grpc-js would read a number out of it), and
+ * grpc-js's own answers to unreadable input mapped to INVALID_ARGUMENT; every answer is capped
  * ({@link capStatus}).
  */
 export function createInboundGuard(limits: InboundLimits): InboundGuard {
   const metadataLimit = new MetadataLimit(limits.maxMetadataSize, limits.maxMetadataEntries);
   const counted = new WeakMap<Http2Stream, HeaderCounts>();
+  const badTimeout = new WeakSet<Http2Stream>();
   const watched = new WeakSet<object>();
 
   const onStream = (
@@ -128,16 +132,26 @@ export function createInboundGuard(limits: InboundLimits): InboundGuard {
     raw: string[],
   ): void => {
     counted.set(stream, countRawHeaders(raw));
+    const timeout = headers["grpc-timeout"];
+    if (timeout !== undefined && !GRPC_TIMEOUT.test(String(timeout))) badTimeout.add(stream);
     const path = headers[":path"];
     // The same object reaches grpc-js next: an unknown method's echo stays short.
     if (path && path.length > MAX_PATH_BYTES)
       headers[":path"] = `${path.slice(0, MAX_PATH_BYTES)}…`;
   };
 
-  const refuse = (counts: HeaderCounts): Pick<StatusObject, "code" | "details"> | null =>
-    counts.authorizations > 1
-      ? { code: status.UNAUTHENTICATED, details: "authorization: sent more than once" }
-      : metadataLimit.check(counts);
+  const refuse = (
+    counts: HeaderCounts,
+    stream?: Http2Stream,
+  ): Pick<StatusObject, "code" | "details"> | null => {
+    if (counts.authorizations > 1) {
+      return { code: status.UNAUTHENTICATED, details: "authorization: sent more than once" };
+    }
+    if (stream && badTimeout.has(stream)) {
+      return { code: status.INVALID_ARGUMENT, details: BAD_TIMEOUT };
+    }
+    return metadataLimit.check(counts);
+  };
 
   const interceptor: ServerInterceptor = (_method, call) => {
     refineBaseStatuses(call, refineInputStatus);
@@ -147,7 +161,7 @@ export function createInboundGuard(limits: InboundLimits): InboundGuard {
       start: (next) =>
         next({
           onReceiveMetadata: (metadata, pass) => {
-            const refusal = refuse(raw ?? countMetadata(metadata));
+            const refusal = refuse(raw ?? countMetadata(metadata), stream);
             if (refusal) call.sendStatus(refusal);
             else pass(metadata);
           },
