@@ -39,7 +39,10 @@ async function main(): Promise<void> {
   const concurrency = Math.round(positiveNumber(SCRIPT, "concurrency", values.concurrency, 16));
 
   process.stderr.write("starting a mesh of its own in a temp folder…\n");
-  const mesh: ScratchMesh = await startScratchMesh({ services: shopServices() });
+  const mesh: ScratchMesh = await startScratchMesh({
+    services: shopServices(),
+    healthListeners: true,
+  });
   process.once("SIGINT", () => void mesh.stop().then(() => process.exit(130)));
   try {
     let shown = 0;

@@ -7,15 +7,16 @@ import type { DescMethod } from "@bufbuild/protobuf";
 import { gzipSync } from "node:zlib";
 import { seededRandom } from "../../mesh/api";
 import { fuzzBody, type BodyKind } from "./bodies";
-import { grpcFrame } from "./h2";
+import { grpcFrame, type H2Target } from "./h2";
 
 type Rng = () => number;
 
 /** A method on a port: what a case is sent to. */
 export interface FuzzTarget {
-  /** The member (process) serving it, for example "inventory-2". */
+  /** The member (process) and port serving it, for example "inventory-2" or "users/health-port". */
   member: string;
-  address: string;
+  /** Where, and with which client certificate (none on a plaintext port). */
+  h2: H2Target;
   /** `/package.Service/Method`. */
   path: string;
   method: DescMethod;
@@ -76,9 +77,13 @@ const METADATA: readonly MetadataKind[] = [
   ...Array<MetadataKind>(2).fill("bad-binary"),
 ];
 // Deadlines the calls carry: streams end by them (Watch and event streams never end alone).
+// Long enough for a stream to open and answer; short, as a third of the targets are streams.
 const UNARY_TIMEOUT = "5S";
-const STREAM_TIMEOUT = "1S";
+const STREAM_TIMEOUT = "100m";
 const BAD_TIMEOUTS = ["soon", "-1S", "1", "123456789S", "1X", "", "1.5S", "S"];
+
+/** The generator's seed for case `n` of a run seeded `seed`. */
+export const caseSeed = (seed: number, n: number): number => seed + n * 7_919;
 
 const pick = <T>(rng: Rng, items: readonly T[]): T => items[Math.floor(rng() * items.length)];
 const int = (rng: Rng, min: number, max: number): number =>
@@ -155,15 +160,9 @@ function frame(
   }
 }
 
-/** Case `n` of the run seeded `seed`, sent to `targets[n % targets.length]`. */
-export function fuzzCall(
-  seed: number,
-  n: number,
-  targets: readonly FuzzTarget[],
-  token: string,
-): FuzzCall {
-  const rng = seededRandom(seed + n * 7_919);
-  const target = targets[n % targets.length];
+/** Case `n` of the run seeded `seed`, for `target`: the same three always give the same call. */
+export function fuzzCall(seed: number, n: number, target: FuzzTarget, token: string): FuzzCall {
+  const rng = seededRandom(caseSeed(seed, n));
   const streaming = target.method.methodKind !== "unary";
   const { kind: body, body: message } = fuzzBody(rng, target.method.input);
   const framing = pick(rng, FRAMINGS);

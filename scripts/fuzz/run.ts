@@ -1,8 +1,9 @@
 /**
- * Runs a fuzz campaign against a mesh of processes (scratch-mesh.ts): every method of every
- * member's port, health and reflection included (found through reflection itself), as the
- * mesh's operator over mTLS. Counts how each call ended, as a gRPC client reads it, and checks
- * that no member died or grew.
+ * Runs a fuzz campaign against a mesh of processes (scratch-mesh.ts), on every port of every
+ * member: every method of its gRPC port, health and reflection included (found through
+ * reflection itself), as the mesh's operator over mTLS; its plaintext health listener; and its
+ * admin HTTP port. Counts how each call ended, as a client reads it, and checks that no member
+ * died or grew.
  */
 import { readFileSync } from "node:fs";
 import type { ClientHttp2Session } from "node:http2";
@@ -16,10 +17,11 @@ import {
 import { createPeer } from "../../mesh";
 import { loadDescriptors } from "../../mesh/config";
 import { certificateFiles, operatorOf } from "../../mesh/identity";
-import { membersOf } from "../members";
+import { membersOf, metricsUrlOf } from "../members";
 import type { ScratchMesh } from "../scratch-mesh";
-import { fuzzCall, type FuzzCall, type FuzzTarget } from "./cases";
+import { fuzzCall, type FuzzTarget } from "./cases";
 import { grpcFrame, rawH2Call, rawSession, statusOf, type H2Target } from "./h2";
+import { fuzzHttpRequest, rawHttpCall } from "./http";
 
 /** Options for {@link runFuzz}. */
 export interface FuzzOptions {
@@ -56,7 +58,10 @@ export interface FuzzReport {
   seed: number;
   calls: number;
   seconds: number;
-  /** Calls by the status a gRPC client reports (gRPC's own mappings, see h2.ts). */
+  /**
+   * Calls by the status a gRPC client reports (gRPC's own mappings, see h2.ts); admin calls by
+   * their HTTP status ("HTTP 404"), or "HTTP reset" when the connection closed first.
+   */
   byCode: Map<string, number>;
   /** Calls by how they were made (`body/framing/metadata` parts counted apart). */
   byKind: Map<string, number>;
@@ -70,6 +75,10 @@ export interface FuzzReport {
 export const NEVER = new Set<number>([status.INTERNAL, status.UNKNOWN]);
 // How long after its own grpc-timeout a call may take before it counts as unanswered.
 const NO_ANSWER_MS = 20_000;
+// HTTP statuses from this one up are the server's fault: never for malformed input.
+const HTTP_SERVER_ERROR = 500;
+/** The admin port's target in reports: every request goes to its one HTTP server. */
+export const ADMIN_PATH = "HTTP";
 // After the last call, before memory is read again: let the members finish and collect.
 const SETTLE_MS = 3_000;
 const PAGE_BYTES = 4_096;
@@ -136,79 +145,129 @@ async function demoToken(mesh: ScratchMesh, seed: number): Promise<string> {
   }
 }
 
-/** Runs `options.calls` generated calls against `mesh`; see the module comment. */
-export async function runFuzz(mesh: ScratchMesh, options: FuzzOptions): Promise<FuzzReport> {
+/** A member's admin HTTP port: what admin cases are sent to. */
+interface AdminTarget {
+  member: string;
+  /** `host:port`. */
+  address: string;
+}
+
+/** What a case is sent to: a gRPC method on a port, or an admin port. */
+type Target = { grpc: FuzzTarget } | { admin: AdminTarget };
+const keyOf = (target: Target): string =>
+  "grpc" in target
+    ? `${target.grpc.member} ${target.grpc.path}`
+    : `${target.admin.member} ${ADMIN_PATH}`;
+
+/**
+ * Every target of `mesh`, in a fixed order (the same targets every run): for each member, every
+ * method of every service its reflection lists, then health on its plaintext listener (when it
+ * has one), then its admin port.
+ */
+async function targetsOf(mesh: ScratchMesh): Promise<Target[]> {
   const { topology } = mesh;
   const security = topology.security;
   const files = certificateFiles(security.pkiDir, operatorOf(security));
-  const targetOf = (address: string): H2Target =>
-    security.mode === "plaintext" ? { address } : { address, tls: files };
   const descriptors = loadDescriptors();
-
-  // Every method of every service each member lists, sorted: the same targets every run.
-  const targets: FuzzTarget[] = [];
+  const targets: Target[] = [];
   for (const member of membersOf(topology)) {
-    const session = await rawSession(targetOf(member.listen));
+    const h2: H2Target =
+      security.mode === "plaintext"
+        ? { address: member.listen }
+        : { address: member.listen, tls: files };
+    const session = await rawSession(h2);
     try {
       for (const service of await servicesOf(session)) {
         for (const method of descriptors.methods(service)) {
-          targets.push({
-            member: member.label,
-            address: member.listen,
-            path: `/${service}/${method.name}`,
-            method,
-          });
+          const path = `/${service}/${method.name}`;
+          targets.push({ grpc: { member: member.label, h2, path, method } });
         }
       }
     } finally {
       session.close();
     }
+    const health = mesh.healthListeners.get(member.label);
+    if (health) {
+      for (const method of descriptors.methods(HEALTH_SERVICE)) {
+        targets.push({
+          grpc: {
+            member: `${member.label}/health-port`,
+            h2: { address: health },
+            path: `/${HEALTH_SERVICE}/${method.name}`,
+            method,
+          },
+        });
+      }
+    }
+    const admin = new URL(metricsUrlOf(member)).host;
+    targets.push({ admin: { member: `${member.label}/admin-port`, address: admin } });
   }
+  return targets;
+}
+const HEALTH_SERVICE = "grpc.health.v1.Health";
+
+/** Runs `options.calls` generated calls against `mesh`; see the module comment. */
+export async function runFuzz(mesh: ScratchMesh, options: FuzzOptions): Promise<FuzzReport> {
+  const targets = await targetsOf(mesh);
   const token = await demoToken(mesh, options.seed);
 
   const pids = mesh.pids();
   const rssBefore = new Map([...pids].map(([label, pid]) => [label, rssOf(pid)]));
   const byCode = new Map<string, number>();
   const byKind = new Map<string, number>();
-  const perTarget = new Map(targets.map((t) => [`${t.member} ${t.path}`, 0]));
+  const perTarget = new Map(targets.map((t) => [keyOf(t), 0]));
   const failures: FuzzFailure[] = [];
   const count = (map: Map<string, number>, key: string): void =>
     void map.set(key, (map.get(key) ?? 0) + 1);
 
-  const runOne = async (
+  /** Case `n` on a gRPC port, over the worker's session to that address. */
+  const grpcCase = async (
     sessions: Map<string, ClientHttp2Session>,
-    call: FuzzCall,
+    n: number,
+    target: FuzzTarget,
   ): Promise<void> => {
-    const { address } = call.target;
+    const call = fuzzCall(options.seed, n, target, token);
+    const { address } = target.h2;
     let session = sessions.get(address);
     if (!session || session.closed || session.destroyed) {
-      session = await rawSession(targetOf(address));
+      session = await rawSession(target.h2);
       sessions.set(address, session);
     }
-    const outcome = await rawH2Call(
-      session,
-      call.target.path,
-      call.payload,
-      call.headers,
-      NO_ANSWER_MS,
-    );
+    const outcome = await rawH2Call(session, target.path, call.payload, call.headers, NO_ANSWER_MS);
     const code = statusOf(outcome);
     count(byCode, status[code]);
     count(byKind, `body ${call.body}`);
     count(byKind, `framing ${call.framing}`);
     count(byKind, `metadata ${call.metadata}`);
-    count(perTarget, `${call.target.member} ${call.target.path}`);
     if (NEVER.has(code) || outcome.timedOut) {
       failures.push({
-        n: call.n,
-        member: call.target.member,
-        path: call.target.path,
+        n,
+        member: target.member,
+        path: target.path,
         how: `${call.body}/${call.framing}/${call.metadata}`,
         code: outcome.timedOut ? "NO ANSWER" : status[code],
         details:
           outcome.details ||
           outcome.error ||
           (outcome.rstCode ? `RST_STREAM ${outcome.rstCode}` : ""),
+      });
+    }
+  };
+
+  /** Case `n` on an admin port: one request on a connection of its own. */
+  const adminCase = async (n: number, target: AdminTarget): Promise<void> => {
+    const { kind, request } = fuzzHttpRequest(options.seed, n, target.address);
+    const outcome = await rawHttpCall(target.address, request, NO_ANSWER_MS);
+    count(byCode, outcome.status === undefined ? "HTTP reset" : `HTTP ${outcome.status}`);
+    count(byKind, `admin ${kind}`);
+    if (outcome.timedOut || (outcome.status ?? 0) >= HTTP_SERVER_ERROR) {
+      failures.push({
+        n,
+        member: target.member,
+        path: ADMIN_PATH,
+        how: `admin ${kind}`,
+        code: outcome.timedOut ? "NO ANSWER" : `HTTP ${outcome.status}`,
+        details: request.subarray(0, 120).toString("latin1").split("\r\n")[0],
       });
     }
   };
@@ -221,7 +280,11 @@ export async function runFuzz(mesh: ScratchMesh, options: FuzzOptions): Promise<
       const sessions = new Map<string, ClientHttp2Session>();
       try {
         while (next < options.calls) {
-          await runOne(sessions, fuzzCall(options.seed, next++, targets, token));
+          const n = next++;
+          const target = targets[n % targets.length];
+          if ("grpc" in target) await grpcCase(sessions, n, target.grpc);
+          else await adminCase(n, target.admin);
+          count(perTarget, keyOf(target));
           options.onProgress?.(++done, options.calls);
         }
       } finally {
@@ -295,7 +358,7 @@ export function formatReport(report: FuzzReport): string {
     )
     .join("\n");
   return [
-    `fuzz: ${report.calls} calls over ${targets} methods of every port (seed ${report.seed}) in ${report.seconds.toFixed(1)} s`,
+    `fuzz: ${report.calls} calls over ${targets} targets (every method of every port) (seed ${report.seed}) in ${report.seconds.toFixed(1)} s`,
     "by status code:",
     rows(report.byCode),
     "by kind:",

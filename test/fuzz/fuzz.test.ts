@@ -16,7 +16,7 @@ describe("fuzzing every method of every port of a running mesh", () => {
 
   beforeAll(async () => {
     // Every service of mesh.yaml, one process per instance, mTLS, stores in a temp folder.
-    mesh = await startScratchMesh({ services: shopServices() });
+    mesh = await startScratchMesh({ services: shopServices(), healthListeners: true });
     report = await runFuzz(mesh, { calls: CALLS, seed: SEED });
     process.stdout.write(`${formatReport(report)}\n`);
   });
