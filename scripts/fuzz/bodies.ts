@@ -121,32 +121,34 @@ function randomBytes(rng: Rng, length: number): Uint8Array {
 /** A value for one field, or undefined to leave it out. */
 function randomField(rng: Rng, field: DescField, depth: number, plausible: boolean): unknown {
   if (rng() < (plausible ? 0.15 : 0.3)) return undefined;
-  const scalar = (type: ScalarType): unknown =>
-    plausible && type === ScalarType.STRING
+  const scalar = (type: ScalarType, short: boolean): unknown =>
+    short && type === ScalarType.STRING
       ? pick(rng, PLAUSIBLE)
-      : plausible && type === ScalarType.INT32
+      : short && type === ScalarType.INT32
         ? int(rng, 0, 5)
         : randomScalar(rng, type);
   const enumValue = (values: readonly { number: number }[]): number =>
     rng() < 0.8 ? pick(rng, values).number : pick(rng, [-1, 99, 2 ** 31 - 1]);
   switch (field.fieldKind) {
     case "scalar":
-      return scalar(field.scalar);
+      return scalar(field.scalar, plausible);
     case "enum":
       return enumValue(field.enum.values);
     case "message":
       return depth > 3 ? undefined : randomMessage(rng, field.message, depth + 1, plausible);
     case "list": {
-      // Now and then a long list, past any sensible item limit.
-      const length = rng() < 0.05 ? int(rng, 200, 2_000) : int(rng, 0, 4);
-      return Array.from({ length }, () =>
+      // Now and then a long list, past any sensible item limit, of short plausible items: of
+      // huge strings it would be megabytes, which over-limit and oversized-field already are.
+      const long = rng() < 0.05;
+      const short = plausible || long;
+      return Array.from({ length: long ? int(rng, 200, 2_000) : int(rng, 0, 4) }, () =>
         field.listKind === "scalar"
-          ? scalar(field.scalar)
+          ? scalar(field.scalar, short)
           : field.listKind === "enum"
             ? enumValue(field.enum.values)
             : depth > 3
               ? create(field.message)
-              : randomMessage(rng, field.message, depth + 1, plausible),
+              : randomMessage(rng, field.message, depth + 1, short),
       );
     }
     default:

@@ -30,11 +30,20 @@ export interface FuzzOptions {
   seed: number;
   /** Calls in flight at once. Defaults to 16. */
   concurrency?: number;
+  /**
+   * The first calls, after which each member's memory is read as "before": by then it has seen
+   * every kind of call, compiled its code and sized its heap for this traffic, so what it
+   * grows by afterwards is what it keeps. Defaults to a fifth of the calls, 2,000 at most.
+   */
+  warmUp?: number;
   /** Called as calls finish, for a progress line. */
   onProgress?: (done: number, total: number) => void;
 }
 
-/** A call that ended as malformed input never may: INTERNAL, UNKNOWN, or no answer at all. */
+/**
+ * A call that ended as malformed input never may: INTERNAL, UNKNOWN, a stack trace in its
+ * message, or no answer at all (on an admin port: 5xx or no answer).
+ */
 export interface FuzzFailure {
   n: number;
   member: string;
@@ -44,10 +53,14 @@ export interface FuzzFailure {
   details: string;
 }
 
-/** A member's resident memory before and after, in bytes, and whether it is the same process. */
+/** A member's resident memory, in bytes, and whether it is the same process throughout. */
 export interface MemberHealth {
   member: string;
+  /** Before the first call. */
+  rssStart: number;
+  /** After the warm-up calls. */
   rssBefore: number;
+  /** After the last call, and a few seconds' rest. */
   rssAfter: number;
   samePid: boolean;
   alive: boolean;
@@ -57,6 +70,8 @@ export interface MemberHealth {
 export interface FuzzReport {
   seed: number;
   calls: number;
+  /** The first calls, before memory is read as "before". */
+  warmUp: number;
   seconds: number;
   /**
    * Calls by the status a gRPC client reports (gRPC's own mappings, see h2.ts); admin calls by
@@ -77,10 +92,14 @@ export const NEVER = new Set<number>([status.INTERNAL, status.UNKNOWN]);
 const NO_ANSWER_MS = 20_000;
 // HTTP statuses from this one up are the server's fault: never for malformed input.
 const HTTP_SERVER_ERROR = 500;
+// A stack frame or a source file's place in an answer: internals no caller should see.
+const STACK_TRACE = /\n\s+at |\.[jt]s:\d+/;
 /** The admin port's target in reports: every request goes to its one HTTP server. */
 export const ADMIN_PATH = "HTTP";
 // After the last call, before memory is read again: let the members finish and collect.
 const SETTLE_MS = 3_000;
+const MAX_WARM_UP = 2_000;
+const WARM_UP_SHARE = 5;
 const PAGE_BYTES = 4_096;
 
 /** Resident memory of a process, from /proc (Linux). */
@@ -212,7 +231,9 @@ export async function runFuzz(mesh: ScratchMesh, options: FuzzOptions): Promise<
   const token = await demoToken(mesh, options.seed);
 
   const pids = mesh.pids();
-  const rssBefore = new Map([...pids].map(([label, pid]) => [label, rssOf(pid)]));
+  const rssNow = (): Map<string, number> =>
+    new Map([...pids].map(([label, pid]) => [label, rssOf(pid)]));
+  const rssStart = rssNow();
   const byCode = new Map<string, number>();
   const byKind = new Map<string, number>();
   const perTarget = new Map(targets.map((t) => [keyOf(t), 0]));
@@ -239,13 +260,18 @@ export async function runFuzz(mesh: ScratchMesh, options: FuzzOptions): Promise<
     count(byKind, `body ${call.body}`);
     count(byKind, `framing ${call.framing}`);
     count(byKind, `metadata ${call.metadata}`);
-    if (NEVER.has(code) || outcome.timedOut) {
+    const leaks = STACK_TRACE.test(outcome.details);
+    if (NEVER.has(code) || outcome.timedOut || leaks) {
       failures.push({
         n,
         member: target.member,
         path: target.path,
         how: `${call.body}/${call.framing}/${call.metadata}`,
-        code: outcome.timedOut ? "NO ANSWER" : status[code],
+        code: outcome.timedOut
+          ? "NO ANSWER"
+          : leaks
+            ? `${status[code]} WITH A STACK`
+            : status[code],
         details:
           outcome.details ||
           outcome.error ||
@@ -272,32 +298,42 @@ export async function runFuzz(mesh: ScratchMesh, options: FuzzOptions): Promise<
     }
   };
 
-  const started = Date.now();
   let next = 0;
   let done = 0;
-  await Promise.all(
-    Array.from({ length: options.concurrency ?? 16 }, async () => {
-      const sessions = new Map<string, ClientHttp2Session>();
-      try {
-        while (next < options.calls) {
-          const n = next++;
-          const target = targets[n % targets.length];
-          if ("grpc" in target) await grpcCase(sessions, n, target.grpc);
-          else await adminCase(n, target.admin);
-          count(perTarget, keyOf(target));
-          options.onProgress?.(++done, options.calls);
+  /** Cases up to `end` (not included), `concurrency` at a time. */
+  const runUntil = (end: number): Promise<unknown> =>
+    Promise.all(
+      Array.from({ length: options.concurrency ?? 16 }, async () => {
+        const sessions = new Map<string, ClientHttp2Session>();
+        try {
+          while (next < end) {
+            const n = next++;
+            const target = targets[n % targets.length];
+            if ("grpc" in target) await grpcCase(sessions, n, target.grpc);
+            else await adminCase(n, target.admin);
+            count(perTarget, keyOf(target));
+            options.onProgress?.(++done, options.calls);
+          }
+        } finally {
+          for (const session of sessions.values()) session.close();
         }
-      } finally {
-        for (const session of sessions.values()) session.close();
-      }
-    }),
+      }),
+    );
+  const started = Date.now();
+  const warmUp = Math.min(
+    options.warmUp ?? Math.min(Math.floor(options.calls / WARM_UP_SHARE), MAX_WARM_UP),
+    options.calls,
   );
+  await runUntil(warmUp);
+  const rssBefore = rssNow();
+  await runUntil(options.calls);
   const seconds = (Date.now() - started) / 1_000;
   await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
 
   const now = mesh.pids();
   const members = [...pids].map(([member, pid]) => ({
     member,
+    rssStart: rssStart.get(member) ?? 0,
     rssBefore: rssBefore.get(member) ?? 0,
     rssAfter: rssOf(pid),
     samePid: now.get(member) === pid,
@@ -306,6 +342,7 @@ export async function runFuzz(mesh: ScratchMesh, options: FuzzOptions): Promise<
   return {
     seed: options.seed,
     calls: options.calls,
+    warmUp,
     seconds,
     byCode,
     byKind,
@@ -345,7 +382,7 @@ export function formatReport(report: FuzzReport): string {
   const members = report.members
     .map(
       (m) =>
-        `  ${m.member.padEnd(16)} ${mb(m.rssBefore).padStart(9)} → ${mb(m.rssAfter).padStart(9)}` +
+        `  ${m.member.padEnd(16)} ${mb(m.rssStart).padStart(9)} ${mb(m.rssBefore).padStart(9)} → ${mb(m.rssAfter).padStart(9)}` +
         `  (${m.rssAfter >= m.rssBefore ? "+" : ""}${mb(m.rssAfter - m.rssBefore)})` +
         (m.alive && m.samePid ? "" : "  DIED OR RESTARTED"),
     )
@@ -363,7 +400,7 @@ export function formatReport(report: FuzzReport): string {
     rows(report.byCode),
     "by kind:",
     rows(report.byKind),
-    "members' resident memory, before → after:",
+    `members' resident memory: at start, after the ${report.warmUp} warm-up calls → after all (growth; at most ${mb(MAX_GROWTH_BYTES)}):`,
     members,
     report.failures.length === 0
       ? "no INTERNAL, UNKNOWN or unanswered call"
