@@ -271,7 +271,10 @@ describe("resilience", () => {
         expect(err.details).toMatch(/^circuit to shop\.users\.v1\.UserService is open/);
         expect(err).toHaveProperty("metadata");
       }
-      expect(Math.max(...tookMs)).toBeLessThan(5);
+      // At once: no connection, no wait for a deadline. The median, since one call on a loaded
+      // machine can lose the CPU for tens of milliseconds (a 22 ms one under load 11 failed CI).
+      const median = [...tookMs].sort((a, b) => a - b)[tookMs.length >> 1];
+      expect(median).toBeLessThan(5);
       expect(served).toBe(0);
 
       // After openFor, one probe goes out, reaches the server, and closes the circuit.
