@@ -16,7 +16,7 @@ export type BodyKind =
   | "unknown-fields" // a typed body with fields the schema does not have
   | "huge-varints" // varints of 10 bytes and more, lengths claiming 2^63 bytes
   | "deep" // groups and length-delimited fields nested thousands deep
-  | "oversized-field" // one string field of 64 KiB to 1 MiB, far past any field's limit
+  | "oversized-field" // one string field of 16 to 256 KiB, far past any field's limit
   | "over-limit" // a message over the 4 MiB limit
   | "random-bytes" // noise
   | "empty";
@@ -40,7 +40,7 @@ const MESSAGE_LIMIT = 4 * 1024 * 1024;
 // Past every field's limit (ids, names: a few hundred bytes at most). Not up to the message
 // limit: a 4 MB message read in full leaves a member tens of MB of garbage that the RSS bound
 // would count until V8 collects it; the limit itself is what "over-limit" tests.
-const OVERSIZED_FIELD = { min: 64 * 1024, max: 1024 * 1024 };
+const OVERSIZED_FIELD = { min: 16 * 1024, max: 256 * 1024 };
 // Length-delimited fields nested this deep at most (groups go to 100,000).
 const MAX_NESTED_LENGTHS = 20_000;
 const MAX_VARINT32_BYTES = 5;

@@ -60,7 +60,7 @@ export interface MemberHealth {
   rssStart: number;
   /** After the warm-up calls. */
   rssBefore: number;
-  /** After the last call, and a few seconds' rest. */
+  /** The lowest reading in the 10 s after the last call. */
   rssAfter: number;
   samePid: boolean;
   alive: boolean;
@@ -96,8 +96,12 @@ const HTTP_SERVER_ERROR = 500;
 const STACK_TRACE = /\n\s+at |\.[jt]s:\d+/;
 /** The admin port's target in reports: every request goes to its one HTTP server. */
 export const ADMIN_PATH = "HTTP";
-// After the last call, before memory is read again: let the members finish and collect.
-const SETTLE_MS = 3_000;
+// After the last call, memory is read this often for this long, and the lowest reading counts:
+// V8 gives collected garbage back when it gets round to it (its memory reducer, seconds after
+// the traffic stops), so one reading right away overstates what a member keeps; a leak never
+// goes down.
+const REST_MS = 10_000;
+const REST_SAMPLE_MS = 250;
 const MAX_WARM_UP = 2_000;
 const WARM_UP_SHARE = 5;
 const PAGE_BYTES = 4_096;
@@ -328,14 +332,20 @@ export async function runFuzz(mesh: ScratchMesh, options: FuzzOptions): Promise<
   const rssBefore = rssNow();
   await runUntil(options.calls);
   const seconds = (Date.now() - started) / 1_000;
-  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+  const rssAfter = rssNow();
+  for (let rested = 0; rested < REST_MS; rested += REST_SAMPLE_MS) {
+    await new Promise((resolve) => setTimeout(resolve, REST_SAMPLE_MS));
+    for (const [member, rss] of rssNow()) {
+      if (rss > 0) rssAfter.set(member, Math.min(rss, rssAfter.get(member) ?? rss));
+    }
+  }
 
   const now = mesh.pids();
   const members = [...pids].map(([member, pid]) => ({
     member,
     rssStart: rssStart.get(member) ?? 0,
     rssBefore: rssBefore.get(member) ?? 0,
-    rssAfter: rssOf(pid),
+    rssAfter: rssAfter.get(member) ?? 0,
     samePid: now.get(member) === pid,
     alive: alive(pid),
   }));
@@ -400,7 +410,7 @@ export function formatReport(report: FuzzReport): string {
     rows(report.byCode),
     "by kind:",
     rows(report.byKind),
-    `members' resident memory: at start, after the ${report.warmUp} warm-up calls → after all (growth; at most ${mb(MAX_GROWTH_BYTES)}):`,
+    `members' resident memory: at start, after the ${report.warmUp} warm-up calls → lowest in the 10 s after the last (growth; at most ${mb(MAX_GROWTH_BYTES)}):`,
     members,
     report.failures.length === 0
       ? "no INTERNAL, UNKNOWN or unanswered call"
