@@ -2,11 +2,12 @@
  * `npm run fuzz -- [--calls N] [--seed S] [--concurrency N]`: starts a mesh of its own (every
  * service of mesh.yaml, one process per instance, mTLS, stores in a temp folder, on free ports
  * of 127.0.0.1), sends it N generated malformed calls across every method of every port, and
- * prints how they ended by status code, and each member's memory. Exits 1 when a call ended
- * INTERNAL or UNKNOWN or went unanswered, when a member died, or grew by more than 50 MB.
+ * prints how they ended by status code, and each member's memory. Exits 1 on any problem that
+ * scripts/fuzz/report.ts `problemsOf` names.
  */
 import { readFlags, positiveNumber, wholeNumber } from "./cli";
-import { formatReport, problemsOf, runFuzz } from "./fuzz/run";
+import { formatReport, problemsOf } from "./fuzz/report";
+import { runFuzz } from "./fuzz/run";
 import { shopServices } from "./members";
 import { startScratchMesh, type ScratchMesh } from "./scratch-mesh";
 
@@ -16,10 +17,12 @@ const SCRIPT = {
 
 Starts a mesh of its own in a temp folder (mTLS, free ports of 127.0.0.1), sends it generated
 malformed calls (random bytes, truncated and lying frames, wrong wire types, huge varints,
-deep and oversized fields, oversized and numerous metadata) across every method of every port,
-health, reflection and event streams included, and prints how they ended by status code.
-Exits 1 if any ended INTERNAL or UNKNOWN or was never answered, or a member died or grew by
-more than 50 MB. The same seed makes the same calls; a failure names its case number.
+deep and oversized fields, oversized and numerous metadata) across every method of every port
+(health, reflection and event streams included, each member's plaintext health listener, and
+malformed HTTP to each admin port), and prints how they ended by status code. Exits 1 if any
+ended INTERNAL, UNKNOWN or 5xx, quoted a stack trace or was never answered, or a member died
+or grew by more than 50 MB after the warm-up (a fifth of the calls, 2000 at most). The same
+seed makes the same calls; a failure names its case number.
 
   --calls N           calls to make (default 10000)
   --seed S            the generator's seed (default 1)

@@ -1,10 +1,5 @@
-import {
-  ADMIN_PATH,
-  formatReport,
-  problemsOf,
-  runFuzz,
-  type FuzzReport,
-} from "../../scripts/fuzz/run";
+import { formatReport, problemsOf } from "../../scripts/fuzz/report";
+import { ADMIN_PATH, runFuzz, type FuzzReport } from "../../scripts/fuzz/run";
 import { checkHealth } from "../../scripts/health-wait";
 import { membersOf, shopServices } from "../../scripts/members";
 import { startScratchMesh, type ScratchMesh } from "../../scripts/scratch-mesh";
