@@ -13,7 +13,7 @@ import { startScratchMesh, type ScratchMesh } from "./scratch-mesh";
 
 const SCRIPT = {
   name: "fuzz",
-  usage: `usage: npm run fuzz -- [--calls N] [--seed S] [--concurrency N]
+  usage: `usage: npm run fuzz -- [--calls N] [--seed S] [--concurrency N] [--case N]...
 
 Starts a mesh of its own in a temp folder (mTLS, free ports of 127.0.0.1), sends it generated
 malformed calls (random bytes, truncated and lying frames, wrong wire types, huge varints,
@@ -27,11 +27,13 @@ seed makes the same calls; a failure names its case number.
   --calls N           calls to make (default 10000)
   --seed S            the generator's seed (default 1)
   --concurrency N     calls in flight at once (default 16)
+  --case N            replay only case N of the seed (repeat for more); --calls is then ignored
   -h, --help          show this and exit`,
   options: {
     calls: { type: "string" },
     seed: { type: "string" },
     concurrency: { type: "string" },
+    case: { type: "string", multiple: true },
   },
 } as const;
 
@@ -40,6 +42,7 @@ async function main(): Promise<void> {
   const calls = Math.round(positiveNumber(SCRIPT, "calls", values.calls, 10_000));
   const seed = wholeNumber(SCRIPT, "seed", values.seed, 1);
   const concurrency = Math.round(positiveNumber(SCRIPT, "concurrency", values.concurrency, 16));
+  const cases = values.case?.map((raw) => wholeNumber(SCRIPT, "case", raw, 0));
 
   process.stderr.write("starting a mesh of its own in a temp folder…\n");
   const mesh: ScratchMesh = await startScratchMesh({
@@ -53,6 +56,7 @@ async function main(): Promise<void> {
       calls,
       seed,
       concurrency,
+      cases,
       onProgress: (done, total) => {
         const percent = Math.floor((done / total) * 100);
         if (percent >= shown + 10 || done === total) {

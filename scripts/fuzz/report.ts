@@ -55,6 +55,6 @@ export function formatReport(report: FuzzReport): string {
     members,
     report.failures.length === 0
       ? "no INTERNAL, UNKNOWN or unanswered call"
-      : `${report.failures.length} calls ended INTERNAL, UNKNOWN or unanswered (first 20; replay with the same --seed):\n${failures}`,
+      : `${report.failures.length} calls ended INTERNAL, UNKNOWN or unanswered (first 20; replay one with --seed ${report.seed} --case N):\n${failures}`,
   ].join("\n");
 }

@@ -36,6 +36,8 @@ export interface FuzzOptions {
    * grows by afterwards is what it keeps. Defaults to a fifth of the calls, 2,000 at most.
    */
   warmUp?: number;
+  /** Only these case numbers (a failure's `n`), to replay them; `calls` is then ignored. */
+  cases?: readonly number[];
   /** Called as calls finish, for a progress line. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -311,12 +313,12 @@ export async function runFuzz(mesh: ScratchMesh, options: FuzzOptions): Promise<
         const sessions = new Map<string, ClientHttp2Session>();
         try {
           while (next < end) {
-            const n = next++;
+            const n = options.cases?.[next++] ?? next - 1;
             const target = targets[n % targets.length];
             if ("grpc" in target) await grpcCase(sessions, n, target.grpc);
             else await adminCase(n, target.admin);
             count(perTarget, keyOf(target));
-            options.onProgress?.(++done, options.calls);
+            options.onProgress?.(++done, calls);
           }
         } finally {
           for (const session of sessions.values()) session.close();
@@ -324,13 +326,14 @@ export async function runFuzz(mesh: ScratchMesh, options: FuzzOptions): Promise<
       }),
     );
   const started = Date.now();
+  const calls = options.cases?.length ?? options.calls;
   const warmUp = Math.min(
-    options.warmUp ?? Math.min(Math.floor(options.calls / WARM_UP_SHARE), MAX_WARM_UP),
-    options.calls,
+    options.warmUp ?? Math.min(Math.floor(calls / WARM_UP_SHARE), MAX_WARM_UP),
+    calls,
   );
   await runUntil(warmUp);
   const rssBefore = rssNow();
-  await runUntil(options.calls);
+  await runUntil(calls);
   const seconds = (Date.now() - started) / 1_000;
   const rssAfter = rssNow();
   for (let rested = 0; rested < REST_MS; rested += REST_SAMPLE_MS) {
@@ -351,7 +354,7 @@ export async function runFuzz(mesh: ScratchMesh, options: FuzzOptions): Promise<
   }));
   return {
     seed: options.seed,
-    calls: options.calls,
+    calls,
     warmUp,
     seconds,
     byCode,
