@@ -313,7 +313,8 @@ export async function runFuzz(mesh: ScratchMesh, options: FuzzOptions): Promise<
         const sessions = new Map<string, ClientHttp2Session>();
         try {
           while (next < end) {
-            const n = options.cases?.[next++] ?? next - 1;
+            const i = next++;
+            const n = options.cases ? options.cases[i] : i;
             const target = targets[n % targets.length];
             if ("grpc" in target) await grpcCase(sessions, n, target.grpc);
             else await adminCase(n, target.admin);
