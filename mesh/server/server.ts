@@ -86,7 +86,7 @@ export const DEFAULT_SERVER_OPTIONS: ServerOptions = {
   "grpc.http2.min_ping_interval_without_data_ms": 10_000,
   // The server pings too, and closes a connection that does not answer: nghttp2 ends a
   // connection whose header field exceeds 64 KiB with a GOAWAY but never closes it, and a
-  // C-core client then waits on its call until the deadline (docs/HARDENING.md).
+  // C-core client then waits on its call until the deadline (test/integration/hostile-input.test.ts).
   "grpc.keepalive_time_ms": 5_000,
   "grpc.keepalive_timeout_ms": 5_000,
 };
