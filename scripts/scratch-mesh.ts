@@ -9,7 +9,7 @@ import { projectRoot } from "../mesh/config";
 import { type MeshIdentity } from "../mesh/identity";
 import { memberServing, membersOf, startMember, type MemberEntry } from "./members";
 import { prepareOperator } from "./operator";
-import { freeInstancePorts } from "./ports";
+import { freeInstancePorts, freePorts } from "./ports";
 import { createSupervisor } from "./supervisor";
 
 /** The part of a topology document that names callers. */
@@ -39,6 +39,11 @@ export interface ScratchMeshOptions {
   log?: (line: string) => void;
   /** What each service's members run. Defaults to the service's own program. */
   entry?: (service: string) => MemberEntry;
+  /**
+   * Whether each member also serves plaintext health on a port of its own (MESH_HEALTH_PORT,
+   * as on Kubernetes). Defaults to false.
+   */
+  healthListeners?: boolean;
 }
 
 /** A mesh running from the compiled services in a temp folder, on free ports. */
@@ -50,6 +55,8 @@ export interface ScratchMesh {
   dir: string;
   /** Process ids of its members, by label. */
   pids(): Map<string, number>;
+  /** Each member's plaintext health listener, `host:port` by label (with `healthListeners`). */
+  healthListeners: Map<string, string>;
   stop(): Promise<void>;
 }
 
@@ -88,11 +95,16 @@ export async function startScratchMesh(options: ScratchMeshOptions): Promise<Scr
     await supervisor.stopAll();
     rmSync(dir, { recursive: true, force: true });
   };
+  const healthListeners = new Map<string, string>();
   try {
     const members = membersOf(topology, options.services);
-    for (const member of members) {
-      startMember(supervisor, root, member, env, options.entry?.(member.service));
-    }
+    const healthPorts = options.healthListeners ? await freePorts(members.length) : [];
+    members.forEach((member, i) => {
+      const port = healthPorts[i];
+      const memberEnv = port === undefined ? env : { ...env, MESH_HEALTH_PORT: String(port) };
+      if (port !== undefined) healthListeners.set(member.label, `127.0.0.1:${port}`);
+      startMember(supervisor, root, member, memberEnv, options.entry?.(member.service));
+    });
     await Promise.all(members.map((m) => memberServing(supervisor, m, READY_TIMEOUT_MS, identity)));
   } catch (err) {
     await stop();
@@ -100,7 +112,7 @@ export async function startScratchMesh(options: ScratchMeshOptions): Promise<Scr
   }
   const pids = () =>
     new Map([...supervisor.processes].map(([label, child]) => [label, child.pid as number]));
-  return { topology, identity, dir, pids, stop };
+  return { topology, identity, dir, pids, healthListeners, stop };
 }
 
 /** Users and products made for a load run. */

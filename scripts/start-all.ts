@@ -44,6 +44,8 @@ try. Ctrl-C stops everything.
 } as const;
 
 const READY_TIMEOUT_MS = 30_000;
+/** The shell variable the printed login line sets and the printed user calls read. */
+export const TOKEN_VARIABLE = "TOKEN";
 // Exited members come back with backoff and jitter for as long as the mesh runs (supervisor.ts).
 const RESTART_POLICY = MESH_RESTART_POLICY;
 
@@ -95,15 +97,13 @@ export function grpcurlFlags(topology: Topology): string {
 }
 
 /**
- * The commands printed for the user; the end-to-end test runs them exactly as printed. Calls
- * that read or write a user's data carry the demo user's access token (`-H`).
+ * The commands printed for the user, one shell session's worth; the end-to-end test runs them
+ * exactly as printed, in one bash. Calls that read or write a user's data carry the demo user's
+ * access token from `$TOKEN`, which the login line sets: no token is ever printed, since
+ * start:all's output is often redirected to a log file, and a token there is a live credential
+ * (issue 16).
  */
-export function exampleCommands(
-  topology: Topology,
-  userId: string,
-  runTag: string,
-  token: string,
-): string[] {
+export function exampleCommands(topology: Topology, userId: string, runTag: string): string[] {
   // grpcurl dials one address: the first instance's.
   const at = (name: string): string => topology.services[name].instances[0].listen;
   const flags = grpcurlFlags(topology);
@@ -112,7 +112,11 @@ export function exampleCommands(
   const call = (name: string, method: string, body?: object): string =>
     command("", name, method, body);
   const asUser = (name: string, method: string, body?: object): string =>
-    command(`-H 'authorization: Bearer ${token}' `, name, method, body);
+    command(`-H "authorization: Bearer $${TOKEN_VARIABLE}" `, name, method, body);
+  const login = call("users", "shop.users.v1.AuthService/Login", {
+    email: DEMO_LOGIN,
+    password: DEMO_PASSWORD,
+  });
   return [
     `grpcurl ${flags} ${at("orders")} list`,
     `grpcurl ${flags} ${at("orders")} describe shop.orders.v1.OrderService.PlaceOrder`,
@@ -121,6 +125,7 @@ export function exampleCommands(
       display_name: "You",
     }),
     call("inventory", "shop.inventory.v1.InventoryService/ListProducts"),
+    `${TOKEN_VARIABLE}=$(${login} | jq -r .accessToken)`,
     asUser("orders", "shop.orders.v1.OrderService/PlaceOrder", {
       request_id: "demo-order-1",
       user_id: userId,
@@ -135,11 +140,6 @@ export function exampleCommands(
     asUser("orders", "shop.orders.v1.OrderService/ListOrders", { user_id: userId }),
     asUser("notifications", "shop.notifications.v1.NotificationService/ListNotifications", {
       user_id: userId,
-    }),
-    // How the token above was obtained.
-    call("users", "shop.users.v1.AuthService/Login", {
-      email: DEMO_LOGIN,
-      password: DEMO_PASSWORD,
     }),
   ];
 }
@@ -273,13 +273,14 @@ ${metrics ? `Supervisor (restarts, crash loops): ${metrics}\n` : ""}
 Try it with grpcurl, or without it: \`npm run -s grpc --\` in place of \`grpcurl\` takes the same
 arguments (no proto files needed: every server has reflection):
 
-${exampleCommands(topology, userId, randomBytes(3).toString("hex"), seed.token)
+${exampleCommands(topology, userId, randomBytes(3).toString("hex"))
   .map((c) => `  ${c}`)
   .join("\n")}
 
 Orders, payments and notifications answer only their own user's data: the commands that read
-or write it carry ${DEMO_LOGIN}'s access token (password "${DEMO_PASSWORD}"; the last command
-logs in again; tokens last 1 hour). Another user's order id answers NOT_FOUND.
+or write it carry ${DEMO_LOGIN}'s access token (password "${DEMO_PASSWORD}"), which the
+${TOKEN_VARIABLE}=$(… Login | jq -r .accessToken) line puts in $${TOKEN_VARIABLE} (tokens last 1 hour; no jq?
+run that Login alone and copy its accessToken). Another user's order id answers NOT_FOUND.
 The second order asks for more kettles than are in stock and is rejected (FAILED_PRECONDITION).
 Both orders become notifications through the orders event stream (ListNotifications).
 An instance that dies is restarted, with backoff, for as long as the mesh runs; kill one

@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadTopology } from "../mesh";
@@ -43,4 +44,72 @@ export function testPki(
   };
   ensurePki({ security, hosts: ["127.0.0.1"] });
   return security;
+}
+
+/** A certificate and key made by {@link issueCertificate}. */
+export interface IssuedCertificate {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
+/**
+ * A leaf certificate signed by the mesh CA of `security` (its real `ca.key`), whose
+ * subjectAltName is exactly `sans`: openssl's `[alt_names]` lines such as `URI.1 = spiffe://…`
+ * or `email.1 = "URI:spiffe://…"`, so that tests can craft what the mesh must refuse.
+ */
+export function issueCertificate(
+  security: SecurityConfig,
+  name: string,
+  sans: string[],
+): IssuedCertificate {
+  const dir = security.pkiDir;
+  const cert = join(dir, `crafted-${name}.crt`);
+  const key = join(dir, `crafted-${name}.key`);
+  const config = join(dir, `crafted-${name}.cnf`);
+  writeFileSync(
+    config,
+    [
+      "[ext]",
+      "basicConstraints = critical,CA:FALSE",
+      "keyUsage = critical,digitalSignature,keyEncipherment",
+      "extendedKeyUsage = serverAuth,clientAuth",
+      "subjectAltName = @alt_names",
+      "[alt_names]",
+      ...sans,
+    ].join("\n"),
+  );
+  const openssl = (args: string[]): void => void execFileSync("openssl", args, { stdio: "pipe" });
+  const csr = `${cert}.csr`;
+  openssl(
+    ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"].concat([
+      "-keyout",
+      key,
+      "-out",
+      csr,
+      "-subj",
+      `/O=grpc-shop-mesh/CN=${name}`,
+    ]),
+  );
+  openssl([
+    "x509",
+    "-req",
+    "-in",
+    csr,
+    "-CA",
+    join(dir, "ca.crt"),
+    "-CAkey",
+    join(dir, "ca.key"),
+    "-set_serial",
+    `0x${randomBytes(16).toString("hex")}`,
+    "-days",
+    "1",
+    "-extfile",
+    config,
+    "-extensions",
+    "ext",
+    "-out",
+    cert,
+  ]);
+  return { cert, key, ca: join(dir, "ca.crt") };
 }

@@ -18,6 +18,7 @@ const PROGRAMS: [string, string[]][] = [
   ["chaos", dist("scripts/chaos.js")],
   ["loadtest", dist("scripts/loadtest.js")],
   ["prometheus:config", dist("scripts/prometheus-config.js")],
+  ["fuzz", dist("scripts/fuzz.js")],
   ["bench", dist("bench/main.js")],
   ["deploy:generate", dist("scripts/deploy/generate.js")],
   ["image:context", dist("scripts/deploy/image-context.js")],

@@ -37,6 +37,21 @@ describe("Validator", () => {
     expect(err.fieldViolations.map((f) => f.field)).toEqual(["email", "display_name", "page_size"]);
   });
 
+  it("names the first 10 of 1,000 violations, and counts the rest, in the message and the details", () => {
+    const v = new Validator();
+    for (let i = 0; i < 1_000; i++) v.int(0, `items[${i}].quantity`, { min: 1, max: 10 });
+
+    const err = thrownBy(v);
+
+    expect(err.fieldViolations.map((f) => f.field)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `items[${i}].quantity`),
+    );
+    expect(err.message).toMatch(
+      /^items\[0\]\.quantity: must be an integer from 1 to 10; .*items\[9\]\.quantity: must be an integer from 1 to 10; and 990 more violations$/,
+    );
+    expect(err.message.length).toBeLessThan(1_000);
+  });
+
   it("counts characters, not UTF-16 units, against a string's maximum", () => {
     const v = new Validator();
     v.string("🙂".repeat(3), "emoji", { max: 3 });

@@ -2,6 +2,9 @@ import { status } from "@grpc/grpc-js";
 import { type FieldViolation } from "./error-details";
 import { StatusError } from "./errors";
 
+/** Violations an INVALID_ARGUMENT names; the rest are counted (1,000 bad items answered 48 KB). */
+export const MAX_REPORTED_VIOLATIONS = 10;
+
 /** Options of a string field. */
 export interface StringRule {
   /** An empty string is a violation. Defaults to true. */
@@ -67,10 +70,18 @@ export class Validator {
     return true;
   }
 
-  /** Throws INVALID_ARGUMENT listing every violation, if there are any. */
+  /**
+   * Throws INVALID_ARGUMENT listing the violations, if there are any: the first
+   * {@link MAX_REPORTED_VIOLATIONS} in the message and in the BadRequest details, and how many
+   * more there were, so that an answer stays small whatever the request holds.
+   */
   done(): void {
     if (this.violations.length === 0) return;
-    const message = this.violations.map((v) => `${v.field}: ${v.description}`).join("; ");
-    throw new StatusError(status.INVALID_ARGUMENT, message, this.violations);
+    const shown = this.violations.slice(0, MAX_REPORTED_VIOLATIONS);
+    const more = this.violations.length - shown.length;
+    const message =
+      shown.map((v) => `${v.field}: ${v.description}`).join("; ") +
+      (more > 0 ? `; and ${more} more violation${more === 1 ? "" : "s"}` : "");
+    throw new StatusError(status.INVALID_ARGUMENT, message, shown);
   }
 }

@@ -54,6 +54,9 @@ const limitsSchema = z
     // Largest request metadata accepted, in bytes as HTTP/2 counts it (name + value + 32 per
     // entry); larger answers RESOURCE_EXHAUSTED. Defaults to 16 KiB.
     maxMetadataSize: z.number().int().min(1).optional(),
+    // Most request metadata entries (header fields) accepted; more answer RESOURCE_EXHAUSTED.
+    // Defaults to 100.
+    maxMetadataEntries: z.number().int().min(1).optional(),
   })
   .strict();
 

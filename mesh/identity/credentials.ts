@@ -9,7 +9,7 @@ import {
 import type { PeerCertificate } from "node:tls";
 import type { SecurityConfig } from "../config/security";
 import { certificateFiles, secretCertificateFiles } from "./pki";
-import { ANONYMOUS, spiffeId, spiffeIdOfSan, type Party } from "./spiffe";
+import { ANONYMOUS, spiffeId, spiffeIdOfCertificate, type Party } from "./spiffe";
 
 /** What every process of a plaintext mesh prints at start. */
 export const PLAINTEXT_WARNING =
@@ -93,9 +93,10 @@ export function createMeshIdentity(security: SecurityConfig, party: Party): Mesh
           provider,
           provider,
           {
-            // SPIFFE authenticates the workload, not the host name: only the id is checked.
+            // SPIFFE authenticates the workload, not the host name: only the id is checked,
+            // read from the certificate's one URI SAN (never from DNS or email SANs' text).
             checkServerIdentity: (_host: string, cert: PeerCertificate) => {
-              const actual = spiffeIdOfSan(cert.subjectaltname);
+              const actual = spiffeIdOfCertificate(cert);
               return actual === expected
                 ? undefined
                 : new Error(`server is ${actual ?? "no SPIFFE identity"}, expected ${expected}`);

@@ -23,7 +23,15 @@ export {
   type CertificateFiles,
   type PkiOptions,
 } from "./pki";
-export { ANONYMOUS, callerOf, spiffeId, spiffeIdOfSan, type Party } from "./spiffe";
+export {
+  ANONYMOUS,
+  callerOf,
+  parseSpiffeId,
+  spiffeId,
+  spiffeIdOfCertificate,
+  type MeshSpiffeId,
+  type Party,
+} from "./spiffe";
 export {
   CLOCK_TOLERANCE_SECONDS,
   createTokenVerifier,

@@ -12,7 +12,7 @@ import {
 import { isIP } from "node:net";
 import { join } from "node:path";
 import type { SecurityConfig } from "../config/security";
-import { spiffeId, type Party } from "./spiffe";
+import { spiffeId, spiffeIdOfCertificate, type Party } from "./spiffe";
 
 /** Where one party's certificate and key are, and the CA that signed them. */
 export interface CertificateFiles {
@@ -213,7 +213,7 @@ function lasts(cert: X509Certificate, now: Date): boolean {
 function leafValid(files: CertificateFiles, id: string, ca: X509Certificate, now: Date): boolean {
   const cert = readCertificate(files.cert);
   if (!cert || !lasts(cert, now) || !cert.verify(ca.publicKey)) return false;
-  if (!cert.subjectAltName?.split(", ").includes(`URI:${id}`)) return false;
+  if (spiffeIdOfCertificate(cert) !== id) return false;
   try {
     return cert.checkPrivateKey(createPrivateKey(readFileSync(files.key)));
   } catch {

@@ -85,6 +85,12 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       clockTolerance: CLOCK_TOLERANCE_SECONDS,
       requiredClaims: ["sub", "exp", "iat"],
     });
+    // jose checks `iat` only against a maxTokenAge; a token issued "later" than now (beyond the
+    // skew allowed for clocks) was not issued by a working issuer, and would outlive its `exp`.
+    const now = Math.floor(Date.now() / 1000);
+    if (typeof payload.iat !== "number" || payload.iat > now + CLOCK_TOLERANCE_SECONDS) {
+      throw new TokenError("the token's iat claim lies in the future");
+    }
     if (typeof payload.sub !== "string" || !USER_ID.test(payload.sub)) {
       throw new TokenError("the token's subject is not a user id");
     }

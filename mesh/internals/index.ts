@@ -2,5 +2,12 @@
  * Adapters over libraries' private internals (grpc-js's call chain, knex's
  * SQLite dialect): the only modules that reach past a library's public API.
  */
-export { sessionOf } from "./grpc-js";
+export {
+  addHttp2Options,
+  http2ServersOf,
+  refineBaseStatuses,
+  sessionOf,
+  streamOf,
+  type BaseStatus,
+} from "./grpc-js";
 export { makeKnex, Sqlite3Client, SqliteTransaction } from "./knex";

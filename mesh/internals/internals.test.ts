@@ -1,6 +1,24 @@
 import { createRequire } from "node:module";
+import {
+  Client,
+  credentials,
+  Metadata,
+  Server,
+  ServerCredentials,
+  ServerInterceptingCall,
+  status,
+  type ServerInterceptor,
+} from "@grpc/grpc-js";
 import knex from "knex";
-import { makeKnex, Sqlite3Client, SqliteTransaction } from ".";
+import {
+  addHttp2Options,
+  http2ServersOf,
+  makeKnex,
+  refineBaseStatuses,
+  Sqlite3Client,
+  SqliteTransaction,
+  streamOf,
+} from ".";
 
 // These tests are the alarm for a library upgrade: each names the file that needs a look.
 const versionOf = (name: string): string =>
@@ -43,6 +61,77 @@ describe("knex internals (mesh/internals/knex.ts)", () => {
   });
 });
 
-// grpc-js's call chain (sessionOf) is checked on real mTLS calls of every method in
-// test/integration/mtls.test.ts. The mesh's balancer uses only grpc-js's public `experimental`
-// API (client/balancer.ts), checked by client/balancer.test.ts.
+describe("grpc-js internals (mesh/internals/grpc-js.ts)", () => {
+  const where = `@grpc/grpc-js ${versionOf("@grpc/grpc-js")}: mesh/internals/grpc-js.ts needs a look`;
+
+  // sessionOf is checked on real mTLS calls of every method in test/integration/mtls.test.ts.
+  // The mesh's balancer uses only grpc-js's public `experimental` API (client/balancer.ts),
+  // checked by client/balancer.test.ts.
+
+  it("reaches a server's HTTP/2 options and servers, and a call's stream and base status", async () => {
+    const seen: { stream: boolean; refined: boolean }[] = [];
+    const interceptor: ServerInterceptor = (_method, call) => {
+      const refined = refineBaseStatuses(call, (sent) => ({
+        ...sent,
+        details: `seen: ${sent.details}`,
+      }));
+      seen.push({ stream: streamOf(call) !== undefined, refined });
+      return new ServerInterceptingCall(call);
+    };
+    const server = new Server({ interceptors: [interceptor] });
+    const options = addHttp2Options(server, { maxHeaderListPairs: 300 });
+    server.addService(
+      {
+        echo: {
+          path: "/test.Echo/Echo",
+          requestStream: false,
+          responseStream: false,
+          requestSerialize: (b: Buffer) => b,
+          responseSerialize: (b: Buffer) => b,
+          // Throws: grpc-js's base call then sends its own status, which refine sees.
+          requestDeserialize: (): Buffer => {
+            throw new Error("undecodable");
+          },
+          responseDeserialize: (b: Buffer) => b,
+        },
+      },
+      {
+        echo: (_call: unknown, done: (err: null, value: Buffer) => void) =>
+          done(null, Buffer.alloc(0)),
+      },
+    );
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, bound) =>
+        err ? reject(err) : resolve(bound),
+      ),
+    );
+    const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+    try {
+      const servers = http2ServersOf(server);
+      const answer = await new Promise<{ code: number; details: string }>((resolve) =>
+        client.makeUnaryRequest(
+          "/test.Echo/Echo",
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          Buffer.alloc(1),
+          new Metadata(),
+          (err) => resolve({ code: err?.code ?? 0, details: err?.details ?? "" }),
+        ),
+      );
+      expect({ where, options, servers: servers.length, seen, answer }).toEqual({
+        where,
+        options: true,
+        servers: 1,
+        seen: [{ stream: true, refined: true }],
+        answer: { code: status.INTERNAL, details: "seen: Error deserializing request" },
+      });
+      expect({ where, streamListeners: servers[0].listenerCount("stream") }).toEqual({
+        where,
+        streamListeners: 1,
+      });
+    } finally {
+      client.close();
+      server.forceShutdown();
+    }
+  });
+});

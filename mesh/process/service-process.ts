@@ -155,7 +155,7 @@ export async function serve(
     if (!/^\d+$/.test(healthPort) || Number(healthPort) > MAX_PORT) {
       throw new Error(`MESH_HEALTH_PORT: expected a port number, got "${healthPort}"`);
     }
-    health = await listenHealth(server.health, `${host}:${healthPort}`);
+    health = await listenHealth(server.health, `${host}:${healthPort}`, topology?.limits);
     log.info({ healthPort: health.port }, "plaintext health listener");
   }
   server.ready();

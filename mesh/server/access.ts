@@ -46,6 +46,7 @@ type Check = (call: ServerSurfaceCall) => Partial<StatusObject> | null;
 export function createAccessControl(options: AccessControlOptions): AccessControl {
   const { security, log } = options;
   const id = (name: string): string => spiffeId(security.trustDomain, { kind: "service", name });
+  const ownDomain = `spiffe://${security.trustDomain}/`;
   const operators = security.operators.map((name) =>
     spiffeId(security.trustDomain, { kind: "operator", name }),
   );
@@ -68,7 +69,9 @@ export function createAccessControl(options: AccessControlOptions): AccessContro
     const anyone = allowed.has(ANY_IDENTITY);
     return (call) => {
       const caller = callerOf(call);
-      if (caller === undefined || !(anyone || allowed.has(caller))) {
+      // "*" is any identity of this trust domain; callerOf has checked the id's shape.
+      const admitted = anyone ? caller?.startsWith(ownDomain) : allowed.has(caller ?? "");
+      if (caller === undefined || !admitted) {
         log.warn({ caller: caller ?? "no SPIFFE id", method: path }, "permission denied");
         return {
           code: status.PERMISSION_DENIED,

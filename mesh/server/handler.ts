@@ -3,6 +3,7 @@ import {
   type handleUnaryCall,
   type ServerUnaryCall,
   type sendUnaryData,
+  type ServiceDefinition,
   type StatusObject,
 } from "@grpc/grpc-js";
 import type { CallContext } from "../api/call-context";
@@ -11,7 +12,6 @@ import type { EndUserAuthenticator } from "../identity/end-user";
 import { ownMessageMetadata, toStatus } from "../api/errors";
 import { injectFault, NO_FAULT, type FaultSlot } from "./faults";
 import type { Logger } from "../telemetry/logger";
-import type { MetadataLimit } from "./metadata-limit";
 import type { ServerMethodProbe } from "../telemetry";
 
 /** A unary handler: takes the decoded request and the call's context, resolves the response. */
@@ -35,6 +35,21 @@ export function tolerantDeserializer<T>(decode: (bytes: Buffer) => T): (bytes: B
       return new MalformedRequest(err instanceof Error ? err.message : String(err)) as T;
     }
   };
+}
+
+/**
+ * `definition` with every method's request deserializer made tolerant
+ * ({@link tolerantDeserializer}): its handlers must expect a {@link MalformedRequest}.
+ */
+export function tolerantDefinition<S extends ServiceDefinition>(definition: S): S {
+  const tolerant: Record<string, S[keyof S]> = {};
+  for (const [key, method] of Object.entries(definition)) {
+    tolerant[key] = {
+      ...method,
+      requestDeserialize: tolerantDeserializer(method.requestDeserialize),
+    } as S[keyof S];
+  }
+  return tolerant as unknown as S;
 }
 
 /**
@@ -83,8 +98,6 @@ export interface CallGuards {
   faults?: FaultSlot;
   /** Verifies a bearer token, when the call has one. Defaults to ignoring tokens. */
   endUsers?: EndUserAuthenticator;
-  /** Refuses oversized request metadata. Defaults to no limit beyond Node's own. */
-  metadataLimit?: MetadataLimit;
   /**
    * The method's metrics, span and log line (telemetry/server-probe.ts). Calls answered by an
    * injected fault never reach the server's handling, so only the caller's metrics count them.
@@ -109,7 +122,7 @@ export function adaptUnary<Req, Res>(
 ): handleUnaryCall<Req, Res> {
   const limit = guards.limit ?? new CallLimit();
   const faults = guards.faults ?? NO_FAULT;
-  const { endUsers, metadataLimit, probe } = guards;
+  const { endUsers, probe } = guards;
   // The handler as a call runs it: inside the method's span when there is telemetry.
   const invoke = probe
     ? (request: Req, context: ServerCallContext) => probe.run(handler, request, context)
@@ -162,12 +175,6 @@ export function adaptUnary<Req, Res>(
         details: `request: not a valid ${typeName} message (${request.reason})`,
       });
       probe?.count(status.INVALID_ARGUMENT);
-      return;
-    }
-    const tooLarge = metadataLimit?.check(call.metadata);
-    if (tooLarge) {
-      callback(tooLarge);
-      probe?.count(status.RESOURCE_EXHAUSTED);
       return;
     }
     const fault = faults.current;

@@ -19,6 +19,15 @@ import { createMeshServer, type MeshServer, type ServiceHandlers } from "./serve
 const USERS = "shop.users.v1.UserService";
 const CALL_TIMEOUT_MS = 5_000;
 
+/** Waits until `condition` holds, polling; fails after `timeoutMs`. */
+async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 const unimplemented = (): Promise<never> =>
   Promise.reject(new StatusError(status.UNIMPLEMENTED, "stub"));
 const users: ServiceHandlers<typeof UserServiceService> = {
@@ -136,6 +145,48 @@ describe("health", () => {
       "": { status: ServingStatus.SERVING },
       [USERS]: { status: ServingStatus.SERVING },
     });
+  });
+
+  it("keeps no unknown name: cancelled Watch streams of unknown services are forgotten at once", async () => {
+    server.ready();
+    const watchers = Array.from({ length: 80 }, (_, i) => watch(`${"x".repeat(500)}.${i}`));
+    for (const watcher of watchers)
+      expect(await watcher.next()).toBe(ServingStatus.SERVICE_UNKNOWN);
+    expect(server.health.watcherCount).toBe(80);
+
+    for (const watcher of watchers) watcher.stream.cancel();
+
+    await until(() => server.health.watcherCount === 0);
+    // Only registered names are known: the unknown ones left nothing behind.
+    expect(server.health.get(`${"x".repeat(500)}.0`)).toBeUndefined();
+  });
+
+  it("holds at most 100 Watch streams on one connection; the next is RESOURCE_EXHAUSTED, and a cancel frees a place", async () => {
+    server.ready();
+    const watchers = Array.from({ length: 100 }, () => watch(USERS));
+    for (const watcher of watchers) await watcher.next();
+
+    const refused = watch(USERS);
+    expect(await refused.ended).toMatchObject({
+      code: status.RESOURCE_EXHAUSTED,
+      details: "health: at most 100 Watch streams per connection",
+    });
+
+    watchers[0].stream.cancel();
+    await until(() => server.health.watcherCount === 99);
+    const admitted = watch(USERS);
+    expect(await admitted.next()).toBe(ServingStatus.SERVING);
+    for (const watcher of [...watchers, admitted]) watcher.stream.cancel();
+  });
+
+  it("refuses a service name longer than any service's with INVALID_ARGUMENT, in Check and Watch", async () => {
+    const long = "x".repeat(513);
+    expect(await rejectionOf(check(long))).toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: "service: must be at most 512 characters",
+    });
+    expect(await watch(long).ended).toMatchObject({ code: status.INVALID_ARGUMENT });
+    expect(server.health.watcherCount).toBe(0);
   });
 
   it("finishes shutdown without waiting for open Watch streams", async () => {

@@ -1,9 +1,18 @@
-import { status, type ServerDuplexStream, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import {
+  status,
+  type ServerDuplexStream,
+  type StatusObject,
+  type UntypedServiceImplementation,
+} from "@grpc/grpc-js";
 import * as v1 from "../../gen/grpc/reflection/v1/reflection";
 import * as v1alpha from "../../gen/grpc/reflection/v1alpha/reflection";
 import type { Descriptors } from "../config/descriptors";
+import { MalformedRequest } from "./handler";
 
 type Request = v1.ServerReflectionRequest;
+// Longest name a request may carry: file names and symbols of the contracts are far shorter,
+// and every one is echoed back (original_request, error messages).
+const MAX_NAME = 1_024;
 type Response = v1.ServerReflectionResponse;
 
 /** The v1 and v1alpha reflection services (the same messages; grpcurl tries v1 first). */
@@ -76,9 +85,51 @@ export function createReflection(
 
   return {
     serverReflectionInfo(call: ServerDuplexStream<Request, Response>) {
-      call.on("data", (request: Request) => call.write(answer(request)));
+      call.on("data", (request: Request | MalformedRequest) => {
+        const refusal = refusalOf(request);
+        if (refusal) {
+          call.emit("error", refusal);
+          return;
+        }
+        // A caller that sends and never reads is not answered into an unbounded buffer: reading
+        // waits for the answers to drain (HTTP/2 flow control then holds the caller).
+        if (!call.write(answer(request as Request))) {
+          call.pause();
+          call.once("drain", () => call.resume());
+        }
+      });
       call.on("end", () => call.end());
       call.on("error", () => call.end());
     },
   };
+}
+
+/**
+ * Why a request is not answered (INVALID_ARGUMENT, ending the stream): it did not decode, or a
+ * name in it is longer than any descriptor's, which the answer would echo back.
+ */
+function refusalOf(request: Request | MalformedRequest): Partial<StatusObject> | null {
+  if (request instanceof MalformedRequest) {
+    return {
+      code: status.INVALID_ARGUMENT,
+      details: `request: not a valid grpc.reflection.v1.ServerReflectionRequest message (${request.reason})`,
+    };
+  }
+  const names: [string, string | undefined][] = [
+    ["host", request.host],
+    ["file_by_filename", request.fileByFilename],
+    ["file_containing_symbol", request.fileContainingSymbol],
+    ["file_containing_extension.containing_type", request.fileContainingExtension?.containingType],
+    ["all_extension_numbers_of_type", request.allExtensionNumbersOfType],
+    ["list_services", request.listServices],
+  ];
+  for (const [field, value] of names) {
+    if (value !== undefined && value.length > MAX_NAME) {
+      return {
+        code: status.INVALID_ARGUMENT,
+        details: `${field}: must be at most ${MAX_NAME} characters`,
+      };
+    }
+  }
+  return null;
 }

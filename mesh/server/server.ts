@@ -9,10 +9,10 @@ import type { AccessControl } from "./access";
 import { loadDescriptors, type Descriptors } from "../config/descriptors";
 import type { EndUserAuthenticator } from "../identity/end-user";
 import type { FaultSource } from "./faults";
-import { adaptUnary, CallLimit, tolerantDeserializer, type UnaryHandler } from "./handler";
+import { adaptUnary, CallLimit, tolerantDefinition, type UnaryHandler } from "./handler";
 import { HealthRegistry, HealthService, ServingStatus } from "./health";
+import { createInboundGuard, type InboundGuard } from "./inbound";
 import type { Logger } from "../telemetry/logger";
-import { MetadataLimit } from "./metadata-limit";
 import { createReflection, reflectionServices } from "./reflection";
 import { adaptServerStream, type ServerStreamHandler } from "./streaming";
 import type { Telemetry } from "../telemetry";
@@ -74,14 +74,30 @@ export interface MeshServerOptions {
 const DEFAULT_GRACE_MS = 10_000;
 // gRPC C-core's hard limit on received metadata (grpc.max_metadata_size).
 const DEFAULT_MAX_METADATA_SIZE = 16 * 1024;
-const DEFAULT_SERVER_OPTIONS: ServerOptions = {
+// Far more than any client sends (C-core and grpc-js send 6 fields of their own).
+const DEFAULT_MAX_METADATA_ENTRIES = 100;
+/** The grpc-js options every mesh server starts from (the health listener's too). */
+export const DEFAULT_SERVER_OPTIONS: ServerOptions = {
   // 4 MiB, the gRPC default, stated so that it is visible and changeable.
   "grpc.max_receive_message_length": 4 * 1024 * 1024,
   "grpc.max_concurrent_streams": 1_000,
   // Accept the clients' keepalive pings (see client.ts) instead of answering GOAWAY.
   "grpc.keepalive_permit_without_calls": 1,
   "grpc.http2.min_ping_interval_without_data_ms": 10_000,
+  // The server pings too, and closes a connection that does not answer: nghttp2 ends a
+  // connection whose header field exceeds 64 KiB with a GOAWAY but never closes it, and a
+  // C-core client then waits on its call until the deadline (test/integration/hostile-input.test.ts).
+  "grpc.keepalive_time_ms": 5_000,
+  "grpc.keepalive_timeout_ms": 5_000,
 };
+
+/** The inbound guard for mesh.yaml `limits` (metadata size and entries, with defaults). */
+export function inboundGuardFor(limits: LimitsConfig | undefined): InboundGuard {
+  return createInboundGuard({
+    maxMetadataSize: limits?.maxMetadataSize ?? DEFAULT_MAX_METADATA_SIZE,
+    maxMetadataEntries: limits?.maxMetadataEntries ?? DEFAULT_MAX_METADATA_ENTRIES,
+  });
+}
 
 /** The grpc-js options for mesh.yaml's `limits.maxMessageSize` and `maxConcurrentStreams`. */
 function limitOptions(limits: LimitsConfig | undefined): ServerOptions {
@@ -120,14 +136,15 @@ export interface MeshServer {
 export function createMeshServer(options: MeshServerOptions): MeshServer {
   const { log } = options;
   const descriptors = options.descriptors ?? loadDescriptors();
+  // Every call, health and reflection included, passes the inbound guard before anything else.
+  const inbound = inboundGuardFor(options.limits);
   const grpcServer = new Server({
     ...DEFAULT_SERVER_OPTIONS,
     ...limitOptions(options.limits),
     ...options.grpcOptions,
+    interceptors: [inbound.interceptor, ...(options.grpcOptions?.interceptors ?? [])],
   });
-  const metadataLimit = new MetadataLimit(
-    options.limits?.maxMetadataSize ?? DEFAULT_MAX_METADATA_SIZE,
-  );
+  inbound.prepare(grpcServer);
   const health = new HealthRegistry();
   const serviceNames: string[] = [];
   const limit = new CallLimit(options.limits?.maxConcurrentCalls, options.limits?.pushback);
@@ -157,7 +174,7 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
   register(HealthService, health.implementation);
   for (const definition of reflectionServices) {
     register(
-      definition,
+      tolerantDefinition(definition),
       createReflection(descriptors, () => [...serviceNames]),
     );
   }
@@ -171,16 +188,11 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
     },
 
     addService(definition, handlers) {
-      const tolerant: Record<string, ServiceDefinition[string]> = {};
       const impl: UntypedServiceImplementation = {};
       for (const [key, method] of Object.entries(definition)) {
         const handler = (handlers as Record<string, UnaryHandler<unknown, unknown>>)[key];
         if (typeof handler !== "function") throw new Error(`no handler for ${method.path}`);
         const typeName = descriptors.method(method.path)?.input.typeName ?? "request";
-        tolerant[key] = {
-          ...method,
-          requestDeserialize: tolerantDeserializer(method.requestDeserialize),
-        };
         if (method.requestStream) {
           throw new Error(`${method.path}: client and bidi streams are not supported`);
         }
@@ -200,11 +212,10 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
           limit,
           faults: options.faults?.slot(method.path),
           endUsers: options.endUsers,
-          metadataLimit,
           probe: options.telemetry?.serverMethod(method.path, "unary"),
         });
       }
-      register(tolerant, impl);
+      register(tolerantDefinition(definition), impl);
       health.set(Object.values(definition)[0].path.split("/")[1], ServingStatus.NOT_SERVING);
     },
 
@@ -213,7 +224,11 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
         grpcServer.bindAsync(
           address,
           options.credentials ?? ServerCredentials.createInsecure(),
-          (err, port) => (err ? reject(err) : resolve(port)),
+          (err, port) => {
+            if (err) return reject(err);
+            inbound.watch(grpcServer);
+            resolve(port);
+          },
         );
       });
     },

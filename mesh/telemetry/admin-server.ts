@@ -58,9 +58,23 @@ function numberParam(url: URL, name: string): number | undefined | Error {
     : new Error(`${name}: must be a non-negative number, got "${raw}"`);
 }
 
+/** The request's target as a URL, or null when it is none ("//x", "*", "http://[", port 99999). */
+function targetOf(req: IncomingMessage): URL | null {
+  const target = req.url ?? "/";
+  try {
+    // RFC 9112 §3.2: origin-form ("/metrics"), or absolute-form ("http://host/metrics").
+    if (target.startsWith("/") && !target.startsWith("//")) return new URL(target, "http://admin");
+    const url = new URL(target);
+    return url.protocol === "http:" || url.protocol === "https:" ? url : null;
+  } catch {
+    return null;
+  }
+}
+
 async function route(req: IncomingMessage, options: AdminServerOptions): Promise<Reply> {
-  const url = new URL(req.url ?? "/", "http://admin");
   if (req.method !== "GET") return text(405, "only GET is served\n");
+  const url = targetOf(req);
+  if (!url) return text(400, "the request target must be a path, like /metrics\n");
   switch (url.pathname) {
     case "/metrics":
       return {

@@ -1,3 +1,4 @@
+import { connect } from "node:net";
 import { execFile } from "node:child_process";
 import { createServer } from "node:http";
 import { join } from "node:path";
@@ -405,6 +406,28 @@ describe("telemetry", () => {
         body: 'since: must be a non-negative number, got "yesterday"\n',
       });
       expect((await m.get("/nothing")).status).toBe(404);
+    });
+
+    it("answers request targets that are no path with 400, not 500, and takes absolute-form", async () => {
+      const m = await member("users", () => undefined);
+      // Written on a socket: fetch would never send these targets.
+      const statusLine = (target: string): Promise<string> =>
+        new Promise((resolve, reject) => {
+          const socket = connect(m.admin.port, "127.0.0.1");
+          let answer = "";
+          socket.on("data", (chunk: Buffer) => (answer += chunk.toString("latin1")));
+          socket.on("error", reject);
+          socket.on("close", () => resolve(answer.split("\r\n")[0]));
+          socket.end(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+        });
+
+      for (const target of ["//", "//evil.example/metrics", "http://[", "http://a:99999/", "*"]) {
+        expect({ target, answer: await statusLine(target) }).toEqual({
+          target,
+          answer: "HTTP/1.1 400 Bad Request",
+        });
+      }
+      expect(await statusLine("http://127.0.0.1/healthz")).toBe("HTTP/1.1 200 OK");
     });
   });
 

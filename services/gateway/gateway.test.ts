@@ -258,6 +258,33 @@ describe("orders", () => {
     expect(got.body.order).toEqual(first.body.order);
   });
 
+  test("two users who send the same Idempotency-Key each get an order of their own", async () => {
+    const key = `key-${randomUUID()}`;
+    const people: { token: string; userId: string }[] = [];
+    for (const who of ["dee", "eve"]) {
+      const email = `${who}-${run}@example.com`;
+      await api("POST", "/api/users", {
+        body: { email, displayName: who, password: `${who}-password` },
+      });
+      const login = await api("POST", "/api/login", {
+        body: { email, password: `${who}-password` },
+      });
+      people.push({ token: login.body.accessToken, userId: login.body.userId });
+    }
+    const placeAs = (who: { token: string; userId: string }) =>
+      api("POST", "/api/orders", {
+        headers: { authorization: `Bearer ${who.token}`, "Idempotency-Key": key },
+        body: { userId: who.userId, items: [{ sku: "sku-mug", quantity: 1 }] },
+      });
+
+    const [dee, eve] = [await placeAs(people[0]), await placeAs(people[1])];
+
+    expect([dee.status, eve.status]).toEqual([200, 200]);
+    expect(eve.body.order.orderId).not.toBe(dee.body.order.orderId);
+    expect(eve.body.order.userId).toBe(people[1].userId);
+    expect((await placeAs(people[1])).body.order.orderId).toBe(eve.body.order.orderId);
+  });
+
   test("the same Idempotency-Key with a different body is a 409 ALREADY_EXISTS", async () => {
     const key = `key-${randomUUID()}`;
     await order(key, { userId, items: [{ sku: "sku-mug", quantity: 1 }] });

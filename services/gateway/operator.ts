@@ -9,7 +9,7 @@ import {
   certificateFiles,
   secretCertificateFiles,
   spiffeId,
-  spiffeIdOfSan,
+  spiffeIdOfCertificate,
 } from "../../mesh/identity";
 import { HttpError } from "./http-errors";
 
@@ -97,7 +97,8 @@ export function createOperatorCheck(topology: Topology, secret?: string): Operat
     require(request) {
       sameOrigin(request);
       const socket = request.raw.socket as TLSSocket;
-      const id = spiffeIdOfSan(socket.getPeerCertificate?.()?.subjectaltname);
+      // From the certificate's one URI SAN only (identity/spiffe.ts), never from its text.
+      const id = spiffeIdOfCertificate(socket.getPeerCertificate?.());
       if (!id) throw unauthenticated("the admin API needs an operator's client certificate");
       if (!operators.has(id)) throw denied(`${id} is not an operator (security.operators)`);
     },

@@ -45,6 +45,54 @@ describeEachBackend("orders store", (backend) => {
     expect(second.order.items.map((i) => i.sku)).toEqual(["sku-b", "sku-a"]);
   });
 
+  it("scopes request_id to its user: another user's same key is another order", async () => {
+    const ada = await orders.findOrCreate(candidate());
+
+    const grace = await orders.findOrCreate(
+      candidate({ orderId: "ord_2", userId: "usr_2", fingerprint: "grace's" }),
+    );
+    const adaAgain = await orders.findOrCreate(candidate({ orderId: "ord_3" }));
+
+    expect(grace.created).toBe(true);
+    expect(grace.order).toMatchObject({ orderId: "ord_2", userId: "usr_2", requestId: "req-1" });
+    expect(adaAgain).toEqual({ order: ada.order, created: false });
+  });
+
+  it("keeps the orders of a store made before request_ids were per user, and scopes them from then on", async () => {
+    const file = backend.freshStore("orders_upgrade");
+    const before = await openStore({
+      file,
+      migrations: migrations.slice(0, 2),
+      log: silentLogger(),
+    });
+    try {
+      // A row as the old schema held it (request_id unique across users).
+      await before.db("orders").insert({
+        order_id: "ord_old",
+        request_id: "req-1",
+        fingerprint: "fp",
+        user_id: "usr_1",
+        status: "PENDING",
+        payment_method: "tok_visa",
+        create_time: 1_000,
+        update_time: 1_000,
+      });
+    } finally {
+      await before.close();
+    }
+
+    const after = await openStore({ file, migrations, log: silentLogger() });
+    try {
+      const upgraded = createOrdersStore(after);
+      const again = await upgraded.findOrCreate(candidate({ orderId: "ord_again" }));
+      expect(again).toMatchObject({ order: { orderId: "ord_old" }, created: false });
+      const other = await upgraded.findOrCreate(candidate({ orderId: "ord_2", userId: "usr_2" }));
+      expect(other.created).toBe(true);
+    } finally {
+      await after.close();
+    }
+  });
+
   it("confirms a pending order with its prices, and a later rejection does not overwrite it", async () => {
     await orders.findOrCreate(candidate());
     const priced = [

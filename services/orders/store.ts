@@ -122,8 +122,9 @@ export interface OrdersStore {
   /** The events that ending orders wrote, and their consumers. */
   readonly events: OrdersOutbox;
   /**
-   * The order placed under `requestId`, or `candidate` inserted as PENDING (with its claim, if
-   * it has one) if there is none.
+   * The order its user placed under `requestId`, or `candidate` inserted as PENDING (with its
+   * claim, if it has one) if there is none: a request_id is unique per user (another user's
+   * same key is another order).
    */
   findOrCreate(candidate: OrderRecord): Promise<{ order: OrderRecord; created: boolean }>;
   get(orderId: string): Promise<OrderRecord | undefined>;
@@ -188,7 +189,7 @@ const itemRows = (orderId: string, items: OrderLine[]): ItemRow[] =>
 /**
  * The orders store. PlaceOrder writes twice, so each write is as few statements as it can be
  * (every statement is a trip through the driver, and writes queue behind one another): the
- * PENDING order is one insert that yields to an existing request_id, plus its lines; ending it
+ * PENDING order is one insert that yields to its user's existing request_id, plus its lines; ending it
  * is one update that returns the row, the lines' prices, and the event.
  */
 export function createOrdersStore(store: Store): OrdersStore {
@@ -225,7 +226,7 @@ export function createOrdersStore(store: Store): OrdersStore {
 
     findOrCreate: (candidate) =>
       write(async (trx) => {
-        // The request_id is unique: an insert that finds it taken inserts nothing.
+        // (user_id, request_id) is unique: an insert that finds it taken inserts nothing.
         const inserted = await trx<OrderRow>("orders")
           .insert({
             order_id: candidate.orderId,
@@ -239,11 +240,14 @@ export function createOrdersStore(store: Store): OrdersStore {
             claim_owner: candidate.claim?.owner ?? null,
             claim_until: candidate.claim?.until ?? null,
           })
-          .onConflict("request_id")
+          .onConflict(["user_id", "request_id"])
           .ignore()
           .returning("order_id");
         if (inserted.length === 0) {
-          const existing = await getIn(trx, { request_id: candidate.requestId });
+          const existing = await getIn(trx, {
+            user_id: candidate.userId,
+            request_id: candidate.requestId,
+          });
           if (!existing) throw new Error(`request_id ${candidate.requestId} vanished`);
           return { order: existing, created: false };
         }

@@ -134,7 +134,7 @@ describe("end users: login, tokens and object-level access", () => {
       expect(await refusal(changed)).toBe("authorization: the token's signature is wrong");
     });
 
-    it("refuses expired, wrong-audience, wrong-issuer, wrong-type and non-user tokens signed with users' key", async () => {
+    it("refuses expired, future-issued, wrong-audience, wrong-issuer, wrong-type and non-user tokens signed with users' key", async () => {
       const { privateKey, kid } = shop.signingKey;
       const now = Math.floor(Date.now() / 1000);
       // Past the 5 s clock tolerance.
@@ -153,6 +153,15 @@ describe("end users: login, tokens and object-level access", () => {
       expect(await refusal(await signed(claims({ sub: "admin" }), privateKey, { kid }))).toBe(
         "authorization: the token's subject is not a user id",
       );
+      // Issued a minute from now: beyond the 5 s tolerance, whatever its exp says.
+      expect(
+        await refusal(await signed(claims({ iat: now + 60, exp: now + 600 }), privateKey, { kid })),
+      ).toBe("authorization: the token's iat claim lies in the future");
+      // Within the tolerance (clocks a little apart): accepted.
+      const skewed = await signed(claims({ iat: now + 3 }), privateKey, { kid });
+      expect(
+        (await rejectionOf(shop.orders.getOrder({ orderId: "ord_x" }, as({ token: skewed })))).code,
+      ).toBe(status.NOT_FOUND);
       // The same key and claims, in date: accepted (NOT_FOUND is the order lookup's answer).
       const good = await signed(claims(), privateKey, { kid });
       const err = await rejectionOf(
@@ -185,6 +194,30 @@ describe("end users: login, tokens and object-level access", () => {
       const err = await rejectionOf(order(ada, grace.userId));
       expect(err.code).toBe(status.PERMISSION_DENIED);
       expect(err.details).toBe("user_id: may only be the user of the bearer token, or empty");
+    });
+
+    it("scopes request_id to the token's user: a second user who picks the same key gets an order of their own", async () => {
+      const key = `shared-${requestId()}`;
+      const place = (who: { userId: string; token: string }, quantity = 1) =>
+        shop.orders.placeOrder(
+          {
+            requestId: key,
+            userId: "",
+            items: [{ sku: "sku-beans", quantity }],
+            paymentMethod: "",
+          },
+          as(who),
+        );
+      const adas = (await place(ada)).order!;
+      const graces = (await place(grace)).order!;
+
+      expect(graces.orderId).not.toBe(adas.orderId);
+      expect(graces).toMatchObject({ userId: grace.userId, requestId: key });
+      // Each user's replay is their own first result; a different request under the key is
+      // still refused, for that user alone.
+      expect((await place(ada)).order!.orderId).toBe(adas.orderId);
+      expect((await place(grace)).order!.orderId).toBe(graces.orderId);
+      expect((await rejectionOf(place(grace, 2))).code).toBe(status.ALREADY_EXISTS);
     });
 
     it("answers user A asking for user B's order with NOT_FOUND, as for an id that does not exist", async () => {

@@ -159,8 +159,8 @@ export interface Order {
 
 export interface PlaceOrderRequest {
   /**
-   * Required; the caller's idempotency key, 1 to 128 characters. Over REST it is the
-   * Idempotency-Key header.
+   * Required; the caller's idempotency key, 1 to 128 characters, unique per user. Over
+   * REST it is the Idempotency-Key header.
    */
   requestId: string;
   /** Required without a bearer token; with one, empty or the token's user. */
@@ -1764,9 +1764,11 @@ export const OrderServiceService = {
   /**
    * Places an order: checks the user, reserves the stock, charges the total.
    *
-   * Idempotent on request_id: a repeated call with the same request returns
-   * the first outcome (the same order, or the same error); the same request_id
-   * with a different request answers ALREADY_EXISTS.
+   * Idempotent on request_id, per user: a repeated call by the same user with
+   * the same request returns the first outcome (the same order, or the same
+   * error); the same request_id with a different request answers
+   * ALREADY_EXISTS. Another user's request_id is no concern of this user's:
+   * the same key from two users places two orders.
    *
    * An unknown user or sku answers NOT_FOUND; not enough stock or a declined
    * card answers FAILED_PRECONDITION. In each case the order is recorded as
@@ -1843,9 +1845,11 @@ export interface OrderServiceServer extends UntypedServiceImplementation {
   /**
    * Places an order: checks the user, reserves the stock, charges the total.
    *
-   * Idempotent on request_id: a repeated call with the same request returns
-   * the first outcome (the same order, or the same error); the same request_id
-   * with a different request answers ALREADY_EXISTS.
+   * Idempotent on request_id, per user: a repeated call by the same user with
+   * the same request returns the first outcome (the same order, or the same
+   * error); the same request_id with a different request answers
+   * ALREADY_EXISTS. Another user's request_id is no concern of this user's:
+   * the same key from two users places two orders.
    *
    * An unknown user or sku answers NOT_FOUND; not enough stock or a declined
    * card answers FAILED_PRECONDITION. In each case the order is recorded as
@@ -1881,9 +1885,11 @@ export interface OrderServiceClient extends Client {
   /**
    * Places an order: checks the user, reserves the stock, charges the total.
    *
-   * Idempotent on request_id: a repeated call with the same request returns
-   * the first outcome (the same order, or the same error); the same request_id
-   * with a different request answers ALREADY_EXISTS.
+   * Idempotent on request_id, per user: a repeated call by the same user with
+   * the same request returns the first outcome (the same order, or the same
+   * error); the same request_id with a different request answers
+   * ALREADY_EXISTS. Another user's request_id is no concern of this user's:
+   * the same key from two users places two orders.
    *
    * An unknown user or sku answers NOT_FOUND; not enough stock or a declined
    * card answers FAILED_PRECONDITION. In each case the order is recorded as

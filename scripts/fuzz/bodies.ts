@@ -8,29 +8,42 @@ import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 type Rng = () => number;
 
 /** How a case's body was made, for the report. */
-export type CaseKind =
+export type BodyKind =
   | "typed" // every field a random value of its type: extreme, empty, huge, unicode
   | "plausible" // values shaped like real ones (ids, skus, emails), some fields left out
   | "wrong-types" // fields of the message written with the wrong wire type
   | "truncated" // a typed body cut short
   | "unknown-fields" // a typed body with fields the schema does not have
+  | "huge-varints" // varints of 10 bytes and more, lengths claiming 2^63 bytes
+  | "deep" // groups and length-delimited fields nested thousands deep
+  | "oversized-field" // one string field of 16 to 256 KiB, far past any field's limit
+  | "over-limit" // a message over the 4 MiB limit
   | "random-bytes" // noise
   | "empty";
 
-const KINDS: readonly CaseKind[] = [
-  "typed",
-  "typed",
-  "typed",
-  "plausible",
-  "plausible",
-  "wrong-types",
-  "wrong-types",
-  "truncated",
-  "unknown-fields",
-  "random-bytes",
-  "random-bytes",
-  "empty",
+// Weights: most cases are cheap; the megabyte ones are few, so that a run stays quick.
+const KINDS: readonly BodyKind[] = [
+  ...Array<BodyKind>(12).fill("typed"),
+  ...Array<BodyKind>(8).fill("plausible"),
+  ...Array<BodyKind>(8).fill("wrong-types"),
+  ...Array<BodyKind>(5).fill("truncated"),
+  ...Array<BodyKind>(4).fill("unknown-fields"),
+  ...Array<BodyKind>(6).fill("huge-varints"),
+  ...Array<BodyKind>(4).fill("deep"),
+  "oversized-field",
+  ...Array<BodyKind>(8).fill("random-bytes"),
+  ...Array<BodyKind>(3).fill("empty"),
 ];
+// One case in this many, on top of the weights above, is over the message limit.
+const OVER_LIMIT_ONE_IN = 400;
+const MESSAGE_LIMIT = 4 * 1024 * 1024;
+// Past every field's limit (ids, names: a few hundred bytes at most). Not up to the message
+// limit: a 4 MB message read in full leaves a member tens of MB of garbage that the RSS bound
+// would count until V8 collects it; the limit itself is what "over-limit" tests.
+const OVERSIZED_FIELD = { min: 16 * 1024, max: 256 * 1024 };
+// Length-delimited fields nested this deep at most (groups go to 100,000).
+const MAX_NESTED_LENGTHS = 20_000;
+const MAX_VARINT32_BYTES = 5;
 
 const pick = <T>(rng: Rng, items: readonly T[]): T => items[Math.floor(rng() * items.length)];
 const int = (rng: Rng, min: number, max: number): number =>
@@ -108,32 +121,34 @@ function randomBytes(rng: Rng, length: number): Uint8Array {
 /** A value for one field, or undefined to leave it out. */
 function randomField(rng: Rng, field: DescField, depth: number, plausible: boolean): unknown {
   if (rng() < (plausible ? 0.15 : 0.3)) return undefined;
-  const scalar = (type: ScalarType): unknown =>
-    plausible && type === ScalarType.STRING
+  const scalar = (type: ScalarType, short: boolean): unknown =>
+    short && type === ScalarType.STRING
       ? pick(rng, PLAUSIBLE)
-      : plausible && type === ScalarType.INT32
+      : short && type === ScalarType.INT32
         ? int(rng, 0, 5)
         : randomScalar(rng, type);
   const enumValue = (values: readonly { number: number }[]): number =>
     rng() < 0.8 ? pick(rng, values).number : pick(rng, [-1, 99, 2 ** 31 - 1]);
   switch (field.fieldKind) {
     case "scalar":
-      return scalar(field.scalar);
+      return scalar(field.scalar, plausible);
     case "enum":
       return enumValue(field.enum.values);
     case "message":
       return depth > 3 ? undefined : randomMessage(rng, field.message, depth + 1, plausible);
     case "list": {
-      // Now and then a long list, past any sensible item limit.
-      const length = rng() < 0.05 ? int(rng, 200, 2_000) : int(rng, 0, 4);
-      return Array.from({ length }, () =>
+      // Now and then a long list, past any sensible item limit, of short plausible items: of
+      // huge strings it would be megabytes, which over-limit and oversized-field already are.
+      const long = rng() < 0.05;
+      const short = plausible || long;
+      return Array.from({ length: long ? int(rng, 200, 2_000) : int(rng, 0, 4) }, () =>
         field.listKind === "scalar"
-          ? scalar(field.scalar)
+          ? scalar(field.scalar, short)
           : field.listKind === "enum"
             ? enumValue(field.enum.values)
             : depth > 3
               ? create(field.message)
-              : randomMessage(rng, field.message, depth + 1, plausible),
+              : randomMessage(rng, field.message, depth + 1, short),
       );
     }
     default:
@@ -191,9 +206,94 @@ function wrongTypes(rng: Rng, schema: DescMessage): Uint8Array {
   return w.finish();
 }
 
+/** Varints past what protobuf allows (10 bytes at most), and lengths no message can have. */
+function hugeVarints(rng: Rng, schema: DescMessage): Uint8Array {
+  const numbers = schema.fields.length > 0 ? schema.fields.map((f) => f.number) : [1];
+  const parts: Uint8Array[] = [];
+  for (let i = 0; i < int(rng, 1, 4); i++) {
+    const field = pick(rng, numbers);
+    switch (int(rng, 0, 3)) {
+      case 0: {
+        // An 11- to 20-byte varint: every byte but the last has its continuation bit.
+        const length = int(rng, 11, 20);
+        const bytes = new Uint8Array(length + 1).fill(0xff);
+        bytes[0] = (field << 3) | WireType.Varint;
+        bytes[length] = 0x01;
+        parts.push(bytes);
+        break;
+      }
+      case 1:
+        // A length-delimited field claiming 2^63 - 1 bytes.
+        parts.push(
+          new BinaryWriter()
+            .tag(field, WireType.LengthDelimited)
+            .uint64(2n ** 63n - 1n)
+            .finish(),
+        );
+        break;
+      case 2:
+        // A tag whose field number is 0, or past 2^29 - 1.
+        parts.push(new BinaryWriter().uint64(pick(rng, [0n, 2n ** 32n, 2n ** 61n])).finish());
+        break;
+      default:
+        // The largest 64-bit values, as varints, in every field.
+        parts.push(
+          new BinaryWriter()
+            .tag(field, WireType.Varint)
+            .uint64(2n ** 64n - 1n)
+            .finish(),
+        );
+    }
+  }
+  return Buffer.concat(parts);
+}
+
+/** Nesting thousands deep: start groups never ended, or length-delimited fields in fields. */
+function deep(rng: Rng, schema: DescMessage): Uint8Array {
+  const depth = int(rng, 1_000, 100_000);
+  const field = schema.fields[0]?.number ?? 1;
+  if (rng() < 0.5) {
+    // Start-group tags, then (sometimes) as many end-group tags.
+    const start = (field << 3) | WireType.StartGroup;
+    const end = (field << 3) | WireType.EndGroup;
+    const open = Buffer.alloc(depth, start & 0x7f);
+    return rng() < 0.5 ? open : Buffer.concat([open, Buffer.alloc(depth, end & 0x7f)]);
+  }
+  // A message whose first field holds a message whose first field holds…: built inside out,
+  // each level a tag and the length of everything inside it.
+  const tag = new BinaryWriter().tag(field, WireType.LengthDelimited).finish();
+  const levels = Math.min(depth, MAX_NESTED_LENGTHS);
+  // Written back to front into one buffer: a level's tag and length go before what it holds.
+  const out = Buffer.alloc(levels * (tag.length + MAX_VARINT32_BYTES));
+  let start = out.length;
+  for (let i = 0; i < levels; i++) {
+    const inside = out.length - start;
+    let size = 1;
+    while (inside >= 128 ** size) size++;
+    start -= size;
+    for (let b = 0, rest = inside; b < size; b++, rest = Math.floor(rest / 128)) {
+      out[start + b] = (rest % 128) | (b < size - 1 ? 0x80 : 0);
+    }
+    start -= tag.length;
+    out.set(tag, start);
+  }
+  return out.subarray(start);
+}
+
+/** One string or bytes field (or an unknown one) of `size` bytes. */
+function bigField(rng: Rng, schema: DescMessage, size: number): Uint8Array {
+  const text = schema.fields.find(
+    (f) => f.fieldKind === "scalar" && f.scalar === ScalarType.STRING,
+  );
+  return new BinaryWriter()
+    .tag(text?.number ?? int(rng, 100, 1_000), WireType.LengthDelimited)
+    .bytes(Buffer.alloc(size, pick(rng, [0x61, 0x00, 0xff])))
+    .finish();
+}
+
 /** A request body for `schema`, made from the generator; the kind says how. */
-export function fuzzBody(rng: Rng, schema: DescMessage): { kind: CaseKind; body: Buffer } {
-  const kind = pick(rng, KINDS);
+export function fuzzBody(rng: Rng, schema: DescMessage): { kind: BodyKind; body: Buffer } {
+  const kind: BodyKind = rng() < 1 / OVER_LIMIT_ONE_IN ? "over-limit" : pick(rng, KINDS);
   let body: Uint8Array;
   switch (kind) {
     case "typed":
@@ -218,6 +318,18 @@ export function fuzzBody(rng: Rng, schema: DescMessage): { kind: CaseKind; body:
       body = Buffer.concat([typedBody(rng, schema, true), extra]);
       break;
     }
+    case "huge-varints":
+      body = hugeVarints(rng, schema);
+      break;
+    case "deep":
+      body = deep(rng, schema);
+      break;
+    case "oversized-field":
+      body = bigField(rng, schema, int(rng, OVERSIZED_FIELD.min, OVERSIZED_FIELD.max));
+      break;
+    case "over-limit":
+      body = bigField(rng, schema, MESSAGE_LIMIT + int(rng, 1, 1_000_000));
+      break;
     case "random-bytes":
       body = randomBytes(rng, int(rng, 1, 256));
       break;
