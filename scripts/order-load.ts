@@ -68,7 +68,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 /**
  * Places orders at a fixed rate, as a well-behaved client does: each with its own request_id,
  * retried with the same id and exponential backoff while the answer is not definitive.
- * Bounded by time and count; resolves when every started order has its final answer.
+ * Bounded by count and by its schedule (the orders due within the duration); resolves when
+ * every started order has its final answer.
  */
 export async function runOrderLoad(options: OrderLoadOptions): Promise<OrderLoadStats> {
   const { orders, random } = options;
@@ -130,7 +131,9 @@ export async function runOrderLoad(options: OrderLoadOptions): Promise<OrderLoad
   const running = new Set<Promise<void>>();
   const interval = 1_000 / options.ratePerSecond;
   let nextProgress = start + 1_000;
-  while (stats.started < options.maxOrders && Date.now() - start < options.durationMs) {
+  // Order n is due at start + n × interval: every order due within the duration is sent, late if
+  // the machine is busy, so that a run's count is rate × duration however loaded the machine.
+  while (stats.started < options.maxOrders && stats.started * interval < options.durationMs) {
     const n = stats.started++;
     const order = placeOne(n).finally(() => running.delete(order));
     running.add(order);
