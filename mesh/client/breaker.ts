@@ -14,14 +14,20 @@ export interface BreakerView {
   onStateChange(listener: BreakerListener): () => void;
 }
 
-/** A call's ticket from {@link CircuitBreaker.admit}, handed back to `record`. */
-export type Admission = 0 | 1 | 2;
+/**
+ * A call's ticket from {@link CircuitBreaker.admit}, handed back to `record`: REJECTED, PROBE,
+ * or an ordinary call's `ADMITTED + n`, where n counts the failures recorded before it went out.
+ */
+export type Admission = number;
 /** Fail the call at once, without touching the network. */
 export const REJECTED = 0;
-/** An ordinary call: it goes out and its outcome counts while the circuit is closed. */
-export const ADMITTED = 1;
 /** The one call let through while half-open: its outcome closes or re-opens the circuit. */
-export const PROBE = 2;
+export const PROBE = 1;
+/**
+ * An ordinary call (this or above): it goes out, and its outcome counts while the circuit is
+ * closed.
+ */
+export const ADMITTED = 2;
 
 /** Options for {@link createCircuitBreaker}. */
 export interface CircuitBreakerOptions {
@@ -57,6 +63,12 @@ export interface CircuitBreaker extends BreakerView {
  * time out together, in a burst that says nothing of the other instances (its ejection
  * counts them), and a cancellation is the caller's choice; a probe ending so lets the next
  * call probe.
+ *
+ * "In a row" means one after another: a failure counts only when its call went out after the
+ * last failure counted. The calls in flight on one connection when it drops (an instance
+ * killed or cut off) fail together, as one event: they say that instance failed, which is its
+ * ejection's business, not that the service is down. Calls that keep failing after that, each
+ * sent after the previous one failed, do open the circuit.
  */
 export function createCircuitBreaker(options: CircuitBreakerOptions): CircuitBreaker {
   const { name, failureThreshold, openFor } = options;
@@ -64,6 +76,8 @@ export function createCircuitBreaker(options: CircuitBreakerOptions): CircuitBre
   const listeners = new Set<BreakerListener>();
   let current: BreakerState = "closed";
   let failures = 0;
+  // Failures counted so far; an ordinary call's ticket is ADMITTED + this, when it went out.
+  let counted = 0;
   let probeAt = 0;
   let probing = false;
 
@@ -92,7 +106,7 @@ export function createCircuitBreaker(options: CircuitBreakerOptions): CircuitBre
     },
 
     admit() {
-      if (current === "closed") return ADMITTED;
+      if (current === "closed") return ADMITTED + counted;
       settle();
       if (current === "open" || probing) return REJECTED;
       probing = true;
@@ -112,7 +126,12 @@ export function createCircuitBreaker(options: CircuitBreakerOptions): CircuitBre
       // Calls that went out before the circuit opened do not decide it; the probe does.
       if (current !== "closed") return;
       if (!failed) failures = 0;
-      else if (++failures >= failureThreshold) moveTo("open");
+      // Failed together with a failure already counted (it went out before that one ended).
+      else if (admission - ADMITTED < counted) return;
+      else {
+        counted++;
+        if (++failures >= failureThreshold) moveTo("open");
+      }
     },
 
     rejectionDetails() {
