@@ -266,9 +266,20 @@ describe("orders", () => {
       await api("POST", "/api/users", {
         body: { email, displayName: who, password: `${who}-password` },
       });
-      const login = await api("POST", "/api/login", {
+      // Earlier tests' failed logins came from this address too, and the guard counts them per
+      // address (services/users/login-guard.ts): a client that waits as told gets in.
+      let login = await api("POST", "/api/login", {
         body: { email, password: `${who}-password` },
       });
+      if (login.status === 429) {
+        const wait = Number(login.headers.get("retry-after"));
+        expect(wait).toBeLessThanOrEqual(60);
+        await new Promise((resolve) => setTimeout(resolve, wait * 1_000));
+        login = await api("POST", "/api/login", {
+          body: { email, password: `${who}-password` },
+        });
+      }
+      expect(login.status).toBe(200);
       people.push({ token: login.body.accessToken, userId: login.body.userId });
     }
     const placeAs = (who: { token: string; userId: string }) =>
@@ -279,11 +290,11 @@ describe("orders", () => {
 
     const [dee, eve] = [await placeAs(people[0]), await placeAs(people[1])];
 
-    expect([dee.status, eve.status]).toEqual([200, 200]);
+    expect([dee.status, eve.status]).toEqual([201, 201]);
     expect(eve.body.order.orderId).not.toBe(dee.body.order.orderId);
     expect(eve.body.order.userId).toBe(people[1].userId);
     expect((await placeAs(people[1])).body.order.orderId).toBe(eve.body.order.orderId);
-  });
+  }, 150_000);
 
   test("the same Idempotency-Key with a different body is a 409 ALREADY_EXISTS", async () => {
     const key = `key-${randomUUID()}`;
