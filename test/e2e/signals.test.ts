@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { projectRoot } from "../../mesh/config";
+import { loadTopology, projectRoot } from "../../mesh/config";
 import { adminPortOf } from "../../mesh/telemetry";
 import { portOpen } from "../../scripts/health-wait";
 import { toolAvailable } from "../external-tools";
@@ -24,10 +24,12 @@ const STARTUP_MS = 90_000;
 const STOP_MS = 20_000;
 const POLL_MS = 100;
 const NAMES = ["users", "inventory", "payments", "orders", "notifications"] as const;
-/** mesh.yaml: two instances of inventory and payments, the second 100 ports up. */
-const SECOND_INSTANCES: (typeof NAMES)[number][] = ["inventory", "payments"];
+// As many instances of each as mesh.yaml says (inventory, payments and orders run two), each
+// instancePortStep (100) ports above the one before.
+const INSTANCES = NAMES.map((name) => loadTopology().services[name].instances.length);
 const NPM_START = ["npm", "run", "-s", "start:all"];
-const MEMBERS = 8;
+/** Every instance, and the gateway. */
+const MEMBERS = INSTANCES.reduce((sum, n) => sum + n, 0) + 1;
 
 /** A start:all started one way or another, on free ports and a fresh data folder. */
 interface Launched {
@@ -47,7 +49,9 @@ async function launch(command: string[]): Promise<Launched> {
   const [gatewayPort] = await freePorts(1);
   const env: NodeJS.ProcessEnv = { MESH_DATA_DIR: dataDir, GATEWAY_PORT: String(gatewayPort) };
   NAMES.forEach((name, i) => (env[`${name.toUpperCase()}_PORT`] = String(grpc[i])));
-  const instances = [...grpc, ...SECOND_INSTANCES.map((name) => grpc[NAMES.indexOf(name)] + 100)];
+  const instances = grpc.flatMap((port, i) =>
+    Array.from({ length: INSTANCES[i] }, (_, instance) => port + 100 * instance),
+  );
   const ports = [...instances, ...instances.map(adminPortOf), gatewayPort];
   const run = startCommand(command, projectRoot(), env);
   const launched: Launched = { run, dataDir, ports, members: [] };
