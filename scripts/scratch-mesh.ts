@@ -7,7 +7,7 @@ import { UserServiceService } from "../gen/shop/users/v1/users";
 import { createPeer, loadTopology, type Topology } from "../mesh";
 import { projectRoot } from "../mesh/config";
 import { type MeshIdentity } from "../mesh/identity";
-import { memberServing, membersOf, startMember, type MemberEntry } from "./members";
+import { memberEnv, memberServing, membersOf, startMember, type MemberEntry } from "./members";
 import { prepareOperator } from "./operator";
 import { freeInstancePorts, freePorts } from "./ports";
 import { createSupervisor } from "./supervisor";
@@ -89,6 +89,8 @@ export async function startScratchMesh(options: ScratchMeshOptions): Promise<Scr
   writeFileSync(file, stringifyYaml(doc));
   const env = { MESH_TOPOLOGY: file, MESH_DATA_DIR: dir };
   const topology = loadTopology({ ...process.env, ...env });
+  // Members as start:all runs them (their young generation included).
+  const startEnv = { ...memberEnv(), ...env };
   const { identity } = prepareOperator(topology, options.log ?? (() => undefined));
   const supervisor = createSupervisor({ color: false, write: options.log ?? (() => undefined) });
   const stop = async (): Promise<void> => {
@@ -101,9 +103,10 @@ export async function startScratchMesh(options: ScratchMeshOptions): Promise<Scr
     const healthPorts = options.healthListeners ? await freePorts(members.length) : [];
     members.forEach((member, i) => {
       const port = healthPorts[i];
-      const memberEnv = port === undefined ? env : { ...env, MESH_HEALTH_PORT: String(port) };
+      const instanceEnv =
+        port === undefined ? startEnv : { ...startEnv, MESH_HEALTH_PORT: String(port) };
       if (port !== undefined) healthListeners.set(member.label, `127.0.0.1:${port}`);
-      startMember(supervisor, root, member, memberEnv, options.entry?.(member.service));
+      startMember(supervisor, root, member, instanceEnv, options.entry?.(member.service));
     });
     await Promise.all(members.map((m) => memberServing(supervisor, m, READY_TIMEOUT_MS, identity)));
   } catch (err) {

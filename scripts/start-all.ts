@@ -19,6 +19,7 @@ import { checkHealth } from "./health-wait";
 import {
   GATEWAY_LABEL,
   gatewayServing,
+  memberEnv,
   memberServing,
   membersOf,
   metricsUrlOf,
@@ -48,21 +49,6 @@ const READY_TIMEOUT_MS = 30_000;
 export const TOKEN_VARIABLE = "TOKEN";
 // Exited members come back with backoff and jitter for as long as the mesh runs (supervisor.ts).
 const RESTART_POLICY = MESH_RESTART_POLICY;
-
-// V8 lets the young generation grow to 16 MB semi-spaces on 64-bit machines, which idle
-// members kept committed; 2 MB semi-spaces cut each member's resident memory by about
-// 10 MB (docs/BENCHMARKS.md, section f). Busier deployments keep V8's default.
-const SEMI_SPACE_MB = 2;
-
-/**
- * The environment of every member start:all runs: NODE_OPTIONS with a smaller young
- * generation. (NODE_COMPILE_CACHE, when set, reaches the members too: about 9% less CPU to
- * load the mesh on Node 24, for about 5 MB more resident memory per member.)
- */
-function memberEnv(): NodeJS.ProcessEnv {
-  const options = [process.env.NODE_OPTIONS, `--max-semi-space-size=${SEMI_SPACE_MB}`];
-  return { NODE_OPTIONS: options.filter(Boolean).join(" ") };
-}
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
