@@ -26,7 +26,8 @@ const POLL_MS = 100;
 const NAMES = ["users", "inventory", "payments", "orders", "notifications"] as const;
 // As many instances of each as mesh.yaml says (inventory, payments and orders run two), each
 // instancePortStep (100) ports above the one before.
-const INSTANCES = NAMES.map((name) => loadTopology().services[name].instances.length);
+const { services } = loadTopology();
+const INSTANCES = NAMES.map((name) => services[name].instances.length);
 const NPM_START = ["npm", "run", "-s", "start:all"];
 /** Every instance, and the gateway. */
 const MEMBERS = INSTANCES.reduce((sum, n) => sum + n, 0) + 1;
