@@ -1,6 +1,7 @@
 import { AsyncResource } from "node:async_hooks";
 import type { Knex } from "knex";
 import type { TransactionRunner } from "./sqlite";
+import { statement } from "./statement";
 
 /** Runs `work` in a write transaction; see {@link createGroupCommit}. */
 export type WriteFn = <T>(work: (trx: Knex) => Promise<T>) => Promise<T>;
@@ -16,7 +17,9 @@ interface Queued {
 export const MAX_GROUP_SIZE = 64;
 
 // One name serves every write of a group: each is released before the next one starts.
-const SAVEPOINT = "mesh_write";
+const SAVEPOINT = statement("SAVEPOINT mesh_write");
+const ROLLBACK_TO = statement("ROLLBACK TO mesh_write");
+const RELEASE = statement("RELEASE mesh_write");
 
 /**
  * Group commit: writes that queue up while a commit is in progress are run together in the
@@ -65,14 +68,14 @@ export function createGroupCommit(
     try {
       await transaction(async (trx) => {
         for (const { work } of group) {
-          await trx.raw(`SAVEPOINT ${SAVEPOINT}`);
+          await SAVEPOINT.run(trx, []);
           try {
             outcomes.push({ ok: true, value: await work(trx) });
           } catch (err) {
-            await trx.raw(`ROLLBACK TO ${SAVEPOINT}`);
+            await ROLLBACK_TO.run(trx, []);
             outcomes.push({ ok: false, value: err });
           }
-          await trx.raw(`RELEASE ${SAVEPOINT}`);
+          await RELEASE.run(trx, []);
         }
       });
     } catch (err) {

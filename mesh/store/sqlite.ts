@@ -4,6 +4,7 @@ import knex, { type Knex } from "knex";
 import type { Migration, StoreOptions } from "./store";
 import { makeKnex, Sqlite3Client, SqliteTransaction } from "../internals/knex";
 import { applyMigrations } from "./migrations";
+import type { QueryObserver } from "../telemetry";
 
 /**
  * Write transactions start with BEGIN IMMEDIATE, taking SQLite's write lock before the first
@@ -90,6 +91,42 @@ class PreparedStatements {
 // client made from its prototype, without the client's own fields.
 const preparedOf = new WeakMap<Connection, PreparedStatements>();
 
+/** The connection's prepared statements, made on first use. */
+function preparedOn(connection: Connection): PreparedStatements {
+  let statements = preparedOf.get(connection);
+  if (!statements) {
+    statements = new PreparedStatements();
+    preparedOf.set(connection, statements);
+  }
+  return statements;
+}
+
+/**
+ * Runs `sql` on `connection` as a kept prepared statement: `all` for its rows, else `run`
+ * for how many rows it changed (and the last rowid).
+ */
+function runPrepared(
+  connection: Connection,
+  sql: string,
+  bindings: readonly unknown[],
+  rows: boolean,
+): Promise<unknown[] | RunContext> {
+  const execute = (statement: Statement): Promise<unknown[] | RunContext> =>
+    new Promise((resolve, reject) => {
+      if (rows) {
+        statement.all(bindings as unknown[], (err, found) => (err ? reject(err) : resolve(found)));
+      } else {
+        statement.run(bindings as unknown[], function (err) {
+          // Copied: the statement is reused, and its next run overwrites these.
+          if (err) reject(err);
+          else resolve({ lastID: this.lastID, changes: this.changes });
+        });
+      }
+    });
+  const statement = preparedOn(connection).get(connection, sql);
+  return statement instanceof Promise ? statement.then(execute) : execute(statement);
+}
+
 class ImmediateSqlite3Client extends Sqlite3Client {
   transaction(...args: unknown[]): object {
     return new ImmediateTransaction(this, ...args);
@@ -98,36 +135,16 @@ class ImmediateSqlite3Client extends Sqlite3Client {
   /** knex's sqlite3 `_query`, with statements kept prepared (see {@link PreparedStatements}). */
   override _query(connection: Connection, obj: QueryObject): Promise<QueryObject> {
     if (!CACHEABLE.test(obj.sql)) return super._query(connection, obj) as Promise<QueryObject>;
-    let statements = preparedOf.get(connection);
-    if (!statements) {
-      statements = new PreparedStatements();
-      preparedOf.set(connection, statements);
-    }
     // As knex's own: writes without RETURNING "run" (for lastID and changes), the rest "all".
     const run =
       obj.method === "del" ||
       obj.method === "counter" ||
       ((obj.method === "insert" || obj.method === "update") && !obj.returning);
-    const bindings = obj.bindings ?? [];
-    const execute = (statement: Statement): Promise<QueryObject> =>
-      new Promise((resolve, reject) => {
-        if (run) {
-          statement.run(bindings, function (err) {
-            if (err) return reject(err);
-            // Copied: the statement is reused, and its next run overwrites these.
-            obj.context = { lastID: this.lastID, changes: this.changes };
-            resolve(obj);
-          });
-        } else {
-          statement.all(bindings, (err, rows) => {
-            if (err) return reject(err);
-            obj.response = rows;
-            resolve(obj);
-          });
-        }
-      });
-    const statement = statements.get(connection, obj.sql);
-    return statement instanceof Promise ? statement.then(execute) : execute(statement);
+    return runPrepared(connection, obj.sql, obj.bindings ?? [], !run).then((result) => {
+      if (run) obj.context = result as RunContext;
+      else obj.response = result;
+      return obj;
+    });
   }
 
   async destroyRawConnection(connection: Connection): Promise<void> {
@@ -179,10 +196,80 @@ function pinnedKnex(db: Knex, connection: Connection): Knex {
   for (const event of FORWARDED_EVENTS) {
     pinned.on(event, (...args: unknown[]) => client.emit(event, ...args));
   }
-  return makeKnex(pinned);
+  const trx = makeKnex(pinned);
+  pinnedConnection.set(trx, {
+    connection,
+    get observer() {
+      return observers.get(db);
+    },
+  });
+  return trx;
 }
 
 const pinnedOf = new WeakMap<Connection, Knex>();
+// The other way: a pinned knex's connection, and the probe of its store's statements.
+const pinnedConnection = new WeakMap<
+  Knex,
+  { connection: Connection; readonly observer: QueryObserver | undefined }
+>();
+
+// The probe of each store's statements (telemetry's), by the store's own knex.
+const observers = new WeakMap<Knex, QueryObserver>();
+
+/** Has `observer` time and trace the statements run on `db` (and its transactions) without knex. */
+export function observeStatements(db: Knex, observer: QueryObserver): void {
+  observers.set(db, observer);
+}
+
+/** Runs `sql` on `connection`, watched by `observer` if there is one. */
+async function runObserved(
+  observer: QueryObserver | undefined,
+  connection: Connection,
+  sql: string,
+  bindings: readonly unknown[],
+  rows: boolean,
+): Promise<unknown[] | number> {
+  const end = observer?.start(sql);
+  try {
+    const result = await runPrepared(connection, sql, bindings, rows);
+    end?.(true);
+    return rows ? (result as unknown[]) : (result as RunContext).changes;
+  } catch (err) {
+    end?.(false);
+    throw err;
+  }
+}
+
+/**
+ * Runs `sql` with `bindings` straight on the SQLite connection `db` queries on (a knex pinned
+ * by a write transaction, a knex transaction, or the store's own knex, whose one connection is
+ * taken from its pool as knex would): the rows, or how many rows changed. Undefined when `db`
+ * is not a SQLite store's knex. See statement.ts.
+ */
+export function runOnSqlite(
+  db: Knex,
+  sql: string,
+  bindings: readonly unknown[],
+  rows: boolean,
+): Promise<unknown[] | number> | undefined {
+  const pinned = pinnedConnection.get(db);
+  if (pinned) return runObserved(pinned.observer, pinned.connection, sql, bindings, rows);
+  const client = db.client as unknown;
+  if (!(client instanceof ImmediateSqlite3Client)) return undefined;
+  const pool = client as unknown as KnexClient;
+  return (async () => {
+    const connection = await pool.acquireConnection();
+    try {
+      return await runObserved(observers.get(db), connection, sql, bindings, rows);
+    } finally {
+      await pool.releaseConnection(connection);
+    }
+  })();
+}
+
+const BEGIN = "BEGIN IMMEDIATE";
+const COMMIT = "COMMIT";
+const ROLLBACK = "ROLLBACK";
 
 /**
  * Write transactions on a SQLite store without knex's transaction machinery, which builds a
@@ -201,15 +288,17 @@ export function sqliteTransactions(db: Knex): TransactionRunner {
         trx = pinnedKnex(db, connection);
         pinnedOf.set(connection, trx);
       }
-      await trx.raw("BEGIN IMMEDIATE");
+      const pinned = trx;
+      const control = (sql: string) => runOnSqlite(pinned, sql, [], false)!;
+      await control(BEGIN);
       try {
         const result = await body(trx);
-        await trx.raw("COMMIT");
+        await control(COMMIT);
         return result;
       } catch (err) {
         // A failed COMMIT may leave the transaction open (SQLITE_BUSY); a rolled-back one
         // makes this ROLLBACK fail, which changes nothing.
-        await trx.raw("ROLLBACK").catch(() => undefined);
+        await control(ROLLBACK).catch(() => undefined);
         throw err;
       }
     } finally {
