@@ -1,6 +1,6 @@
 import { describeStore, isPostgresUrl } from "../config/store-location";
 import { createGroupCommit } from "./group-commit";
-import { observeStatements, openSqlite, sqliteTransactions } from "./sqlite";
+import { observeStatements, openSqlite, releaseConnection, sqliteTransactions } from "./sqlite";
 import type { Store, StoreOptions } from "./store";
 
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
@@ -36,7 +36,10 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       db,
       dialect: "sqlite",
       write: createGroupCommit(sqliteTransactions(db)),
-      close: () => db.destroy(),
+      close: () => {
+        releaseConnection(db);
+        return db.destroy();
+      },
     };
   }
   options.log?.info(

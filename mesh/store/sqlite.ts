@@ -221,8 +221,8 @@ export function observeStatements(db: Knex, observer: QueryObserver): void {
   observers.set(db, observer);
 }
 
-/** Runs `sql` on `connection`, watched by `observer` if there is one. */
-async function runObserved(
+/** Runs `sql` on `connection`, watched by `observer` if there is one: rows, or rows changed. */
+function runObserved(
   observer: QueryObserver | undefined,
   connection: Connection,
   sql: string,
@@ -230,21 +230,95 @@ async function runObserved(
   rows: boolean,
 ): Promise<unknown[] | number> {
   const end = observer?.start(sql);
-  try {
-    const result = await runPrepared(connection, sql, bindings, rows);
+  const done = (result: unknown[] | RunContext): unknown[] | number => {
     end?.(true);
     return rows ? (result as unknown[]) : (result as RunContext).changes;
-  } catch (err) {
+  };
+  const failed = (err: unknown): never => {
     end?.(false);
     throw err;
+  };
+  return runPrepared(connection, sql, bindings, rows).then(done, failed);
+}
+
+/** knex's pool, as far as {@link ConnectionLease} asks it. */
+interface PoolView {
+  numPendingAcquires(): number;
+}
+
+/**
+ * The store's one connection, taken from knex's pool for the store's own work (write
+ * transactions and prepared statements, one at a time) and kept while more of that work
+ * follows: taking it from the pool costs a pending operation and a timer each time, which
+ * showed in profiles of one-row writes. It goes back to the pool as soon as a knex query waits
+ * there for it, and otherwise when the work pauses (at the next turn of the event loop).
+ */
+class ConnectionLease {
+  private connection: Connection | undefined;
+  private busy = false;
+  private readonly waiting: (() => void)[] = [];
+  private releaseQueued = false;
+  private closing = false;
+
+  constructor(private readonly client: KnexClient & { pool?: PoolView }) {}
+
+  async use<T>(work: (connection: Connection) => Promise<T>): Promise<T> {
+    if (this.busy) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.busy = true;
+    try {
+      this.connection ??= await this.client.acquireConnection();
+      return await work(this.connection);
+    } finally {
+      this.handOn();
+    }
   }
+
+  /** The store closes: the connection goes back now, or when the work holding it ends. */
+  close(): void {
+    this.closing = true;
+    if (!this.busy) this.release();
+  }
+
+  private release(): void {
+    const connection = this.connection;
+    this.connection = undefined;
+    if (connection) void this.client.releaseConnection(connection);
+  }
+
+  private handOn(): void {
+    // A knex query waiting in the pool goes first; the next user here takes it back after.
+    if (this.closing || (this.client.pool?.numPendingAcquires() ?? 0) > 0) this.release();
+    const next = this.waiting.shift();
+    if (next) return next();
+    this.busy = false;
+    if (this.connection && !this.releaseQueued) {
+      this.releaseQueued = true;
+      setImmediate(() => {
+        this.releaseQueued = false;
+        if (!this.busy) this.release();
+      });
+    }
+  }
+}
+
+const leases = new WeakMap<Knex, ConnectionLease>();
+
+function leaseOf(db: Knex): ConnectionLease {
+  let lease = leases.get(db);
+  if (!lease) leases.set(db, (lease = new ConnectionLease(db.client as KnexClient)));
+  return lease;
+}
+
+/** Gives back the connection the store's own work holds, before its knex is destroyed. */
+export function releaseConnection(db: Knex): void {
+  leases.get(db)?.close();
 }
 
 /**
  * Runs `sql` with `bindings` straight on the SQLite connection `db` queries on (a knex pinned
- * by a write transaction, a knex transaction, or the store's own knex, whose one connection is
- * taken from its pool as knex would): the rows, or how many rows changed. Undefined when `db`
- * is not a SQLite store's knex. See statement.ts.
+ * by a write transaction, or the store's own knex, whose one connection is leased from its
+ * pool): the rows, or how many rows changed. Undefined when `db` is not a SQLite store's knex.
+ * See statement.ts.
  */
 export function runOnSqlite(
   db: Knex,
@@ -254,17 +328,10 @@ export function runOnSqlite(
 ): Promise<unknown[] | number> | undefined {
   const pinned = pinnedConnection.get(db);
   if (pinned) return runObserved(pinned.observer, pinned.connection, sql, bindings, rows);
-  const client = db.client as unknown;
-  if (!(client instanceof ImmediateSqlite3Client)) return undefined;
-  const pool = client as unknown as KnexClient;
-  return (async () => {
-    const connection = await pool.acquireConnection();
-    try {
-      return await runObserved(observers.get(db), connection, sql, bindings, rows);
-    } finally {
-      await pool.releaseConnection(connection);
-    }
-  })();
+  if (!(db.client instanceof ImmediateSqlite3Client)) return undefined;
+  return leaseOf(db).use((connection) =>
+    runObserved(observers.get(db), connection, sql, bindings, rows),
+  );
 }
 
 const BEGIN = "BEGIN IMMEDIATE";
@@ -275,14 +342,13 @@ const ROLLBACK = "ROLLBACK";
  * Write transactions on a SQLite store without knex's transaction machinery, which builds a
  * client, a knex instance and a promise chain per transaction: more CPU than a one-row write
  * itself (bench section d). Takes the store's one connection from the pool (so reads wait,
- * as they did for knex's transactions), runs BEGIN IMMEDIATE, `body` with a knex pinned to
+ * as they did for knex's transactions; see {@link ConnectionLease}), runs BEGIN IMMEDIATE, `body` with a knex pinned to
  * that connection, and COMMIT, as prepared statements; ROLLBACK if `body` or COMMIT fails.
  */
 export function sqliteTransactions(db: Knex): TransactionRunner {
-  const client = db.client as KnexClient;
-  return async <T>(body: (trx: Knex) => Promise<T>): Promise<T> => {
-    const connection = await client.acquireConnection();
-    try {
+  const lease = leaseOf(db);
+  return <T>(body: (trx: Knex) => Promise<T>): Promise<T> =>
+    lease.use(async (connection) => {
       let trx = pinnedOf.get(connection);
       if (!trx) {
         trx = pinnedKnex(db, connection);
@@ -301,10 +367,7 @@ export function sqliteTransactions(db: Knex): TransactionRunner {
         await control(ROLLBACK).catch(() => undefined);
         throw err;
       }
-    } finally {
-      await client.releaseConnection(connection);
-    }
-  };
+    });
 }
 
 // Instances of a service open one file at once, and only one may migrate it. knex's own lock
