@@ -1,4 +1,4 @@
-import { AsyncResource } from "node:async_hooks";
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { Knex } from "knex";
 import type { TransactionRunner } from "./sqlite";
 import { statement } from "./statement";
@@ -105,11 +105,11 @@ export function createGroupCommit(
 
   return <T>(work: (trx: Knex) => Promise<T>): Promise<T> =>
     new Promise<T>((resolve, reject) => {
-      // In the caller's async context (AsyncResource.bind would also define properties with
-      // a deprecation getter on every bound function, which showed in profiles).
-      const context = new AsyncResource("mesh.store.write");
+      // In the caller's async context: a snapshot of it, which on Node 24 is the context
+      // frame itself, where an AsyncResource also draws an id and runs the init hooks.
+      const inCallerContext = AsyncLocalStorage.snapshot();
       queue.push({
-        work: (trx) => context.runInAsyncScope(work, null, trx),
+        work: (trx) => inCallerContext(work, trx),
         resolve: (value) => resolve(value as T),
         reject,
       });
