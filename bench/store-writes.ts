@@ -114,7 +114,13 @@ async function openRawDriver(): Promise<OneRowWriter> {
   const exec = (sql: string) =>
     new Promise<void>((resolve, reject) => db.exec(sql, (err) => (err ? reject(err) : resolve())));
   await exec(
-    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; CREATE TABLE bench_rows (id INTEGER PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, payload TEXT NOT NULL, create_time INTEGER NOT NULL)",
+    // The table benchTable's migration makes, as knex writes it for SQLite (AUTOINCREMENT
+    // and all): both paths write the same rows into the same schema.
+    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; " +
+      "CREATE TABLE `bench_rows` (`id` integer not null primary key autoincrement, " +
+      "`request_id` varchar(255) not null, `payload` varchar(255) not null, " +
+      "`create_time` bigint not null); " +
+      "CREATE UNIQUE INDEX `bench_rows_request_id_unique` on `bench_rows` (`request_id`)",
   );
   const run = (statement: RawStatement, params: unknown[] = []) =>
     new Promise<void>((resolve, reject) =>
