@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Knex } from "knex";
-import { openStore, type Migration, type Store } from "../mesh";
+import { openStore, statement, type Migration, type Store } from "../mesh";
 import type { BenchConfig } from "./config";
 import type { SectionResult } from "./report";
-import { LatencyRecorder, nowMs, round3 } from "../scripts/stats";
+import { LatencyRecorder, median, nowMs, round3 } from "../scripts/stats";
 
 const benchTable: Migration = {
   name: "20261126000000_bench_rows",
@@ -97,37 +97,105 @@ type RawDatabase = {
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const sqlite3 = require("sqlite3") as { Database: new (file: string) => RawDatabase };
 
+/** A one-row write path to compare: one commit per call. */
+interface OneRowWriter {
+  insertOne(): Promise<unknown>;
+  close(): Promise<void>;
+}
+
 /**
- * The floor under knex: the same one-row transactions with node-sqlite3's prepared statements
- * and nothing else (BEGIN IMMEDIATE, INSERT, COMMIT), same pragmas as mesh/store-sqlite.ts.
+ * The floor under the store: the same one-row transactions with node-sqlite3's prepared
+ * statements and nothing else (BEGIN IMMEDIATE, INSERT, COMMIT), same pragmas as
+ * mesh/store/sqlite.ts.
  */
-async function rawDriverPath(name: string, rows: number): Promise<WritePath> {
+async function openRawDriver(): Promise<OneRowWriter> {
   const dir = mkdtempSync(join(tmpdir(), "bench-store-"));
   const db = new sqlite3.Database(join(dir, "raw.sqlite"));
   const exec = (sql: string) =>
     new Promise<void>((resolve, reject) => db.exec(sql, (err) => (err ? reject(err) : resolve())));
-  try {
-    await exec(
-      "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; CREATE TABLE bench_rows (id INTEGER PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, payload TEXT NOT NULL, create_time INTEGER NOT NULL)",
+  await exec(
+    // The table benchTable's migration makes, as knex writes it for SQLite (AUTOINCREMENT
+    // and all): both paths write the same rows into the same schema.
+    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; " +
+      "CREATE TABLE `bench_rows` (`id` integer not null primary key autoincrement, " +
+      "`request_id` varchar(255) not null, `payload` varchar(255) not null, " +
+      "`create_time` bigint not null); " +
+      "CREATE UNIQUE INDEX `bench_rows_request_id_unique` on `bench_rows` (`request_id`)",
+  );
+  const run = (statement: RawStatement, params: unknown[] = []) =>
+    new Promise<void>((resolve, reject) =>
+      statement.run(params, (err) => (err ? reject(err) : resolve())),
     );
-    const run = (statement: RawStatement, params: unknown[] = []) =>
-      new Promise<void>((resolve, reject) =>
-        statement.run(params, (err) => (err ? reject(err) : resolve())),
-      );
-    const begin = db.prepare("BEGIN IMMEDIATE");
-    const insert = db.prepare(
-      "INSERT INTO bench_rows (request_id, payload, create_time) VALUES (?, ?, ?)",
-    );
-    const commit = db.prepare("COMMIT");
-    return await timed(name, rows, rows, 1, async () => {
+  const begin = db.prepare("BEGIN IMMEDIATE");
+  const insert = db.prepare(INSERT_ROW_SQL);
+  const commit = db.prepare("COMMIT");
+  return {
+    async insertOne() {
       const r = row();
       await run(begin);
       await run(insert, [r.request_id, r.payload, r.create_time]);
       await run(commit);
-    });
+    },
+    async close() {
+      await new Promise<void>((resolve) => db.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const INSERT_ROW_SQL = "INSERT INTO bench_rows (request_id, payload, create_time) VALUES (?, ?, ?)";
+// The services' hot-path writes: a prepared statement through Store.write.
+const INSERT_ROW = statement(INSERT_ROW_SQL);
+
+/** Store.write with a prepared statement, as the services write on their hot paths. */
+async function openStoreWriter(): Promise<OneRowWriter> {
+  const dir = mkdtempSync(join(tmpdir(), "bench-store-"));
+  const store = await openStore({
+    file: join(dir, "bench.sqlite"),
+    migrations: [benchTable],
+    durability: "full",
+  });
+  return {
+    insertOne() {
+      const r = row();
+      return store.write((trx) => INSERT_ROW.run(trx, [r.request_id, r.payload, r.create_time]));
+    },
+    async close() {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * One writer's one-row commits through the store and through node-sqlite3 alone, side by side:
+ * `rounds` alternating rounds of `rows` commits each (the order rotates), after a warm-up of
+ * each; the median rate and CPU of the rounds per path.
+ */
+async function storeVersusDriver(
+  rounds: number,
+  rows: number,
+): Promise<{ store: WritePath; driver: WritePath }> {
+  const writers = { store: await openStoreWriter(), driver: await openRawDriver() };
+  try {
+    const names = ["store", "driver"] as const;
+    for (const name of names) await timed(name, rows, rows, 1, () => writers[name].insertOne());
+    const samples: Record<(typeof names)[number], WritePath[]> = { store: [], driver: [] };
+    for (let r = 0; r < rounds; r++) {
+      const order = r % 2 === 0 ? names : [...names].reverse();
+      for (const name of order) {
+        samples[name].push(await timed(name, rows, rows, 1, () => writers[name].insertOne()));
+      }
+    }
+    const medianPath = (paths: WritePath[]): WritePath => {
+      const sorted = [...paths].sort((a, b) => a.elapsedMs - b.elapsedMs);
+      const middle = sorted[Math.floor(sorted.length / 2)];
+      return { ...middle, cpuUsPerRow: median(paths.map((p) => p.cpuUsPerRow)) };
+    };
+    return { store: medianPath(samples.store), driver: medianPath(samples.driver) };
   } finally {
-    await new Promise<void>((resolve) => db.close(resolve));
-    rmSync(dir, { recursive: true, force: true });
+    await writers.store.close();
+    await writers.driver.close();
   }
 }
 
@@ -155,10 +223,16 @@ export async function runStore(config: BenchConfig): Promise<SectionResult> {
   const normal = await withStore("normal", (store) =>
     timed("1 row per transaction, synchronous NORMAL", n, n, 1, insertOne(store)),
   );
-  const raw = await rawDriverPath("1 row per transaction, node-sqlite3 alone (no knex)", n);
-  const all = [...paths, normal, raw];
+  const { store: prepared, driver: raw } = await storeVersusDriver(
+    config.rounds,
+    Math.ceil(n / config.rounds),
+  );
+  prepared.name = "1 row per transaction, prepared statement (median of rounds)";
+  raw.name = "1 row per transaction, node-sqlite3 alone (median of rounds)";
+  const all = [...paths, normal, prepared, raw];
   const rate = (p: WritePath): number => (p.rows * 1000) / p.elapsedMs;
   const [single, , batched] = paths;
+  const storeOverDriver = round3(rate(prepared) / rate(raw));
   return {
     id: "d",
     title: "Store write paths (knex + sqlite3, WAL, synchronous FULL, BEGIN IMMEDIATE)",
@@ -185,12 +259,22 @@ export async function runStore(config: BenchConfig): Promise<SectionResult> {
       concurrent_cpu_us_per_row: round3(paths[1].cpuUsPerRow),
       raw_driver_rows_per_s: round3(rate(raw)),
       raw_driver_cpu_us_per_row: round3(raw.cpuUsPerRow),
+      prepared_rows_per_s: round3(rate(prepared)),
+      prepared_cpu_us_per_row: round3(prepared.cpuUsPerRow),
+      store_over_driver: storeOverDriver,
     },
-    targets: [],
+    targets: [
+      {
+        name: "one writer's one-row commits, store (prepared statement) / node-sqlite3 alone",
+        value: storeOverDriver,
+        target: "≥ 0.9",
+        met: storeOverDriver >= 0.9,
+      },
+    ],
     notes: [
       "Bound: with synchronous FULL every commit waits for an fsync of the WAL, so a lone writer's one-row transactions run at the disk's fsync rate (compare synchronous NORMAL, which skips it).",
       "Queued writers are group-committed by Store.write (mesh/group-commit.ts): run back to back in one transaction, one COMMIT and one fsync per group (savepoints only when a write fails). That removes fsyncs but not statements: each is a round trip to sqlite3's worker thread and knex's query path, which bounds the rate when the CPU, not the disk, is the scarce resource.",
-      "CPU µs/row counts this process's threads, sqlite3's included (fsync's kernel time is system CPU). The difference between the knex rows and node-sqlite3 alone is knex's cost per transaction: query building, its transaction object and promise chain.",
+      "CPU µs/row counts this process's threads, sqlite3's included (fsync's kernel time is system CPU). The first rows write through knex's query builder (the services' cold paths); the prepared-statement row is how the services write on their hot paths (mesh/store/statement.ts), and it and node-sqlite3 alone run in alternating rounds, medians shown. The difference between the builder rows and node-sqlite3 alone is knex's cost per statement: query building, its runner and pool.",
       "The batched row is the bound for many rows: one fsync and one statement for the whole batch.",
     ],
   };

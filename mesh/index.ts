@@ -61,6 +61,13 @@ export {
   visibleIn,
 } from "./identity";
 // A service's own database.
-export { openStore, type Migration, type Store } from "./store";
+export {
+  openStore,
+  statement,
+  type Migration,
+  type Param,
+  type Statement,
+  type Store,
+} from "./store";
 export { loadTopology, type EventsConfig, type PolicyConfig, type Topology } from "./config";
 export { createLogger, silentLogger, type Logger } from "./telemetry";

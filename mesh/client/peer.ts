@@ -305,6 +305,9 @@ export function createPeer<S extends ServiceDefinition>(
       "grpc.keepalive_permit_without_calls": 1,
       "grpc.initial_reconnect_backoff_ms": INITIAL_RECONNECT_BACKOFF_MS,
       "grpc.max_reconnect_backoff_ms": MAX_RECONNECT_BACKOFF_MS,
+      // grpc-js keeps channelz counters and traces per call unless told not to; the mesh has
+      // its own metrics and serves no channelz. (Servers keep it: see server.ts.)
+      "grpc.enable_channelz": 0,
       ...options.channelOptions,
     },
   );

@@ -89,6 +89,9 @@ export const DEFAULT_SERVER_OPTIONS: ServerOptions = {
   // C-core client then waits on its call until the deadline (test/integration/hostile-input.test.ts).
   "grpc.keepalive_time_ms": 5_000,
   "grpc.keepalive_timeout_ms": 5_000,
+  // Channelz stays on here, though the mesh serves none of it: grpc-js 1.14 tracks a server's
+  // sessions only with channelz on, and without that list forceShutdown() leaves open calls
+  // running (server.test.ts, "cuts off a call that outlasts the grace period").
 };
 
 /** The inbound guard for mesh.yaml `limits` (metadata size and entries, with defaults). */

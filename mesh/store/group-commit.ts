@@ -1,6 +1,7 @@
-import { AsyncResource } from "node:async_hooks";
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { Knex } from "knex";
 import type { TransactionRunner } from "./sqlite";
+import { statement } from "./statement";
 
 /** Runs `work` in a write transaction; see {@link createGroupCommit}. */
 export type WriteFn = <T>(work: (trx: Knex) => Promise<T>) => Promise<T>;
@@ -16,7 +17,9 @@ interface Queued {
 export const MAX_GROUP_SIZE = 64;
 
 // One name serves every write of a group: each is released before the next one starts.
-const SAVEPOINT = "mesh_write";
+const SAVEPOINT = statement("SAVEPOINT mesh_write");
+const ROLLBACK_TO = statement("ROLLBACK TO mesh_write");
+const RELEASE = statement("RELEASE mesh_write");
 
 /**
  * Group commit: writes that queue up while a commit is in progress are run together in the
@@ -65,14 +68,14 @@ export function createGroupCommit(
     try {
       await transaction(async (trx) => {
         for (const { work } of group) {
-          await trx.raw(`SAVEPOINT ${SAVEPOINT}`);
+          await SAVEPOINT.run(trx, []);
           try {
             outcomes.push({ ok: true, value: await work(trx) });
           } catch (err) {
-            await trx.raw(`ROLLBACK TO ${SAVEPOINT}`);
+            await ROLLBACK_TO.run(trx, []);
             outcomes.push({ ok: false, value: err });
           }
-          await trx.raw(`RELEASE ${SAVEPOINT}`);
+          await RELEASE.run(trx, []);
         }
       });
     } catch (err) {
@@ -102,11 +105,11 @@ export function createGroupCommit(
 
   return <T>(work: (trx: Knex) => Promise<T>): Promise<T> =>
     new Promise<T>((resolve, reject) => {
-      // In the caller's async context (AsyncResource.bind would also define properties with
-      // a deprecation getter on every bound function, which showed in profiles).
-      const context = new AsyncResource("mesh.store.write");
+      // In the caller's async context: a snapshot of it, which on Node 24 is the context
+      // frame itself, where an AsyncResource also draws an id and runs the init hooks.
+      const inCallerContext = AsyncLocalStorage.snapshot();
       queue.push({
-        work: (trx) => context.runInAsyncScope(work, null, trx),
+        work: (trx) => inCallerContext(work, trx),
         resolve: (value) => resolve(value as T),
         reject,
       });

@@ -1,6 +1,6 @@
 import { describeStore, isPostgresUrl } from "../config/store-location";
 import { createGroupCommit } from "./group-commit";
-import { openSqlite, sqliteTransactions } from "./sqlite";
+import { observeStatements, openSqlite, releaseConnection, sqliteTransactions } from "./sqlite";
 import type { Store, StoreOptions } from "./store";
 
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
@@ -36,7 +36,10 @@ export async function openStore(options: StoreOptions): Promise<Store> {
       db,
       dialect: "sqlite",
       write: createGroupCommit(sqliteTransactions(db)),
-      close: () => db.destroy(),
+      close: () => {
+        releaseConnection(db);
+        return db.destroy();
+      },
     };
   }
   options.log?.info(
@@ -44,6 +47,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     "store ready",
   );
   // After the migrations: their queries are start-up work, not the service's.
-  options.telemetry?.watchStore(store.db);
+  const observer = options.telemetry?.watchStore(store.db);
+  if (observer) observeStatements(store.db, observer);
   return store;
 }

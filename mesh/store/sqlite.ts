@@ -4,6 +4,7 @@ import knex, { type Knex } from "knex";
 import type { Migration, StoreOptions } from "./store";
 import { makeKnex, Sqlite3Client, SqliteTransaction } from "../internals/knex";
 import { applyMigrations } from "./migrations";
+import type { QueryObserver } from "../telemetry";
 
 /**
  * Write transactions start with BEGIN IMMEDIATE, taking SQLite's write lock before the first
@@ -90,6 +91,42 @@ class PreparedStatements {
 // client made from its prototype, without the client's own fields.
 const preparedOf = new WeakMap<Connection, PreparedStatements>();
 
+/** The connection's prepared statements, made on first use. */
+function preparedOn(connection: Connection): PreparedStatements {
+  let statements = preparedOf.get(connection);
+  if (!statements) {
+    statements = new PreparedStatements();
+    preparedOf.set(connection, statements);
+  }
+  return statements;
+}
+
+/**
+ * Runs `sql` on `connection` as a kept prepared statement: `all` for its rows, else `run`
+ * for how many rows it changed (and the last rowid).
+ */
+function runPrepared(
+  connection: Connection,
+  sql: string,
+  bindings: readonly unknown[],
+  rows: boolean,
+): Promise<unknown[] | RunContext> {
+  const execute = (statement: Statement): Promise<unknown[] | RunContext> =>
+    new Promise((resolve, reject) => {
+      if (rows) {
+        statement.all(bindings as unknown[], (err, found) => (err ? reject(err) : resolve(found)));
+      } else {
+        statement.run(bindings as unknown[], function (err) {
+          // Copied: the statement is reused, and its next run overwrites these.
+          if (err) reject(err);
+          else resolve({ lastID: this.lastID, changes: this.changes });
+        });
+      }
+    });
+  const statement = preparedOn(connection).get(connection, sql);
+  return statement instanceof Promise ? statement.then(execute) : execute(statement);
+}
+
 class ImmediateSqlite3Client extends Sqlite3Client {
   transaction(...args: unknown[]): object {
     return new ImmediateTransaction(this, ...args);
@@ -98,36 +135,16 @@ class ImmediateSqlite3Client extends Sqlite3Client {
   /** knex's sqlite3 `_query`, with statements kept prepared (see {@link PreparedStatements}). */
   override _query(connection: Connection, obj: QueryObject): Promise<QueryObject> {
     if (!CACHEABLE.test(obj.sql)) return super._query(connection, obj) as Promise<QueryObject>;
-    let statements = preparedOf.get(connection);
-    if (!statements) {
-      statements = new PreparedStatements();
-      preparedOf.set(connection, statements);
-    }
     // As knex's own: writes without RETURNING "run" (for lastID and changes), the rest "all".
     const run =
       obj.method === "del" ||
       obj.method === "counter" ||
       ((obj.method === "insert" || obj.method === "update") && !obj.returning);
-    const bindings = obj.bindings ?? [];
-    const execute = (statement: Statement): Promise<QueryObject> =>
-      new Promise((resolve, reject) => {
-        if (run) {
-          statement.run(bindings, function (err) {
-            if (err) return reject(err);
-            // Copied: the statement is reused, and its next run overwrites these.
-            obj.context = { lastID: this.lastID, changes: this.changes };
-            resolve(obj);
-          });
-        } else {
-          statement.all(bindings, (err, rows) => {
-            if (err) return reject(err);
-            obj.response = rows;
-            resolve(obj);
-          });
-        }
-      });
-    const statement = statements.get(connection, obj.sql);
-    return statement instanceof Promise ? statement.then(execute) : execute(statement);
+    return runPrepared(connection, obj.sql, obj.bindings ?? [], !run).then((result) => {
+      if (run) obj.context = result as RunContext;
+      else obj.response = result;
+      return obj;
+    });
   }
 
   async destroyRawConnection(connection: Connection): Promise<void> {
@@ -179,43 +196,178 @@ function pinnedKnex(db: Knex, connection: Connection): Knex {
   for (const event of FORWARDED_EVENTS) {
     pinned.on(event, (...args: unknown[]) => client.emit(event, ...args));
   }
-  return makeKnex(pinned);
+  const trx = makeKnex(pinned);
+  pinnedConnection.set(trx, {
+    connection,
+    get observer() {
+      return observers.get(db);
+    },
+  });
+  return trx;
 }
 
 const pinnedOf = new WeakMap<Connection, Knex>();
+// The other way: a pinned knex's connection, and the probe of its store's statements.
+const pinnedConnection = new WeakMap<
+  Knex,
+  { connection: Connection; readonly observer: QueryObserver | undefined }
+>();
+
+// The probe of each store's statements (telemetry's), by the store's own knex.
+const observers = new WeakMap<Knex, QueryObserver>();
+
+/** Has `observer` time and trace the statements run on `db` (and its transactions) without knex. */
+export function observeStatements(db: Knex, observer: QueryObserver): void {
+  observers.set(db, observer);
+}
+
+/** Runs `sql` on `connection`, watched by `observer` if there is one: rows, or rows changed. */
+function runObserved(
+  observer: QueryObserver | undefined,
+  connection: Connection,
+  sql: string,
+  bindings: readonly unknown[],
+  rows: boolean,
+): Promise<unknown[] | number> {
+  const end = observer?.start(sql);
+  const done = (result: unknown[] | RunContext): unknown[] | number => {
+    end?.(true);
+    return rows ? (result as unknown[]) : (result as RunContext).changes;
+  };
+  const failed = (err: unknown): never => {
+    end?.(false);
+    throw err;
+  };
+  return runPrepared(connection, sql, bindings, rows).then(done, failed);
+}
+
+/** knex's pool, as far as {@link ConnectionLease} asks it. */
+interface PoolView {
+  numPendingAcquires(): number;
+}
+
+/**
+ * The store's one connection, taken from knex's pool for the store's own work (write
+ * transactions and prepared statements, one at a time) and kept while more of that work
+ * follows: taking it from the pool costs a pending operation and a timer each time, which
+ * showed in profiles of one-row writes. It goes back to the pool as soon as a knex query waits
+ * there for it, and otherwise when the work pauses (at the next turn of the event loop).
+ */
+class ConnectionLease {
+  private connection: Connection | undefined;
+  private busy = false;
+  private readonly waiting: (() => void)[] = [];
+  private releaseQueued = false;
+  private closing = false;
+
+  constructor(private readonly client: KnexClient & { pool?: PoolView }) {}
+
+  async use<T>(work: (connection: Connection) => Promise<T>): Promise<T> {
+    if (this.busy) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.busy = true;
+    try {
+      this.connection ??= await this.client.acquireConnection();
+      return await work(this.connection);
+    } finally {
+      this.handOn();
+    }
+  }
+
+  /** The store closes: the connection goes back now, or when the work holding it ends. */
+  close(): void {
+    this.closing = true;
+    if (!this.busy) this.release();
+  }
+
+  private release(): void {
+    const connection = this.connection;
+    this.connection = undefined;
+    if (connection) void this.client.releaseConnection(connection);
+  }
+
+  private handOn(): void {
+    // A knex query waiting in the pool goes first; the next user here takes it back after.
+    if (this.closing || (this.client.pool?.numPendingAcquires() ?? 0) > 0) this.release();
+    const next = this.waiting.shift();
+    if (next) return next();
+    this.busy = false;
+    if (this.connection && !this.releaseQueued) {
+      this.releaseQueued = true;
+      setImmediate(() => {
+        this.releaseQueued = false;
+        if (!this.busy) this.release();
+      });
+    }
+  }
+}
+
+const leases = new WeakMap<Knex, ConnectionLease>();
+
+function leaseOf(db: Knex): ConnectionLease {
+  let lease = leases.get(db);
+  if (!lease) leases.set(db, (lease = new ConnectionLease(db.client as KnexClient)));
+  return lease;
+}
+
+/** Gives back the connection the store's own work holds, before its knex is destroyed. */
+export function releaseConnection(db: Knex): void {
+  leases.get(db)?.close();
+}
+
+/**
+ * Runs `sql` with `bindings` straight on the SQLite connection `db` queries on (a knex pinned
+ * by a write transaction, or the store's own knex, whose one connection is leased from its
+ * pool): the rows, or how many rows changed. Undefined when `db` is not a SQLite store's knex.
+ * See statement.ts.
+ */
+export function runOnSqlite(
+  db: Knex,
+  sql: string,
+  bindings: readonly unknown[],
+  rows: boolean,
+): Promise<unknown[] | number> | undefined {
+  const pinned = pinnedConnection.get(db);
+  if (pinned) return runObserved(pinned.observer, pinned.connection, sql, bindings, rows);
+  if (!(db.client instanceof ImmediateSqlite3Client)) return undefined;
+  return leaseOf(db).use((connection) =>
+    runObserved(observers.get(db), connection, sql, bindings, rows),
+  );
+}
+
+const BEGIN = "BEGIN IMMEDIATE";
+const COMMIT = "COMMIT";
+const ROLLBACK = "ROLLBACK";
 
 /**
  * Write transactions on a SQLite store without knex's transaction machinery, which builds a
  * client, a knex instance and a promise chain per transaction: more CPU than a one-row write
  * itself (bench section d). Takes the store's one connection from the pool (so reads wait,
- * as they did for knex's transactions), runs BEGIN IMMEDIATE, `body` with a knex pinned to
+ * as they did for knex's transactions; see {@link ConnectionLease}), runs BEGIN IMMEDIATE, `body` with a knex pinned to
  * that connection, and COMMIT, as prepared statements; ROLLBACK if `body` or COMMIT fails.
  */
 export function sqliteTransactions(db: Knex): TransactionRunner {
-  const client = db.client as KnexClient;
-  return async <T>(body: (trx: Knex) => Promise<T>): Promise<T> => {
-    const connection = await client.acquireConnection();
-    try {
+  const lease = leaseOf(db);
+  return <T>(body: (trx: Knex) => Promise<T>): Promise<T> =>
+    lease.use(async (connection) => {
       let trx = pinnedOf.get(connection);
       if (!trx) {
         trx = pinnedKnex(db, connection);
         pinnedOf.set(connection, trx);
       }
-      await trx.raw("BEGIN IMMEDIATE");
+      const pinned = trx;
+      const control = (sql: string) => runOnSqlite(pinned, sql, [], false)!;
+      await control(BEGIN);
       try {
         const result = await body(trx);
-        await trx.raw("COMMIT");
+        await control(COMMIT);
         return result;
       } catch (err) {
         // A failed COMMIT may leave the transaction open (SQLITE_BUSY); a rolled-back one
         // makes this ROLLBACK fail, which changes nothing.
-        await trx.raw("ROLLBACK").catch(() => undefined);
+        await control(ROLLBACK).catch(() => undefined);
         throw err;
       }
-    } finally {
-      await client.releaseConnection(connection);
-    }
-  };
+    });
 }
 
 // Instances of a service open one file at once, and only one may migrate it. knex's own lock

@@ -16,5 +16,6 @@ export {
 export { LATENCY_BUCKETS, type MeshMetrics } from "./mesh-metrics";
 export { ServerMethodProbe, type ProbedCall } from "./server-probe";
 export { DEFAULT_SPAN_CAPACITY, type SpanRecord } from "./span-buffer";
+export type { QueryObserver } from "./store-probe";
 export { createTelemetry, memberName, type Telemetry, type TelemetryOptions } from "./telemetry";
 export { formatTraceparent, parseTraceparent, TRACEPARENT } from "./traceparent";

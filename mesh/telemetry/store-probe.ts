@@ -34,19 +34,28 @@ export function operationOf(method: string | undefined, sql: string): string {
 }
 
 /**
- * Times every query of a knex instance into `mesh_store_query_duration_seconds{op}` and, when
- * a call's span is active (see `activeSpan`), records a span "store <op>" under it. Listens to
- * knex's `query`, `query-response` and `query-error` events, so the store code is unchanged.
+ * What watches the statements a store runs without knex (mesh/store/statement.ts): `start`
+ * is called as one starts, and the function it returns as it ends.
  */
-export function probeStore(db: Knex, metrics: MeshMetrics, tracer: Tracer): void {
+export interface QueryObserver {
+  start(sql: string): (ok: boolean) => void;
+}
+
+/**
+ * Times every query of a knex instance into `mesh_store_query_duration_seconds{op}` and, when
+ * a call's span is active (see `activeSpan`) and recorded, records a span "store <op>" under
+ * it. Listens to knex's `query`, `query-response` and `query-error` events, so the store code
+ * is unchanged; returns the same probe for the statements the store runs without knex. When
+ * the call is not sampled, a query costs a clock read and a histogram observation.
+ */
+export function probeStore(db: Knex, metrics: MeshMetrics, tracer: Tracer): QueryObserver {
   const running = new Map<string, Running>();
   const ops = new Map<string, { series: HistogramSeries; name: string; options: SpanOptions }>();
-  const opOf = (event: QueryEvent) => {
-    const sql = event.sql ?? "";
+  const opOf = (method: string | undefined, sql: string) => {
     let found = ops.get(sql);
     if (!found) {
       if (ops.size >= MAX_CACHED_OPS) ops.clear();
-      const op = operationOf(event.method, sql);
+      const op = operationOf(method, sql);
       found = {
         series: metrics.storeQuery.series({ op }),
         name: `store ${op}`,
@@ -67,12 +76,28 @@ export function probeStore(db: Knex, metrics: MeshMetrics, tracer: Tracer): void
     if (query.span) endSpan(query.span, status);
   };
 
-  db.on("query", (event: QueryEvent) => {
-    const { series, name, options } = opOf(event);
+  const spanUnder = (name: string, options: SpanOptions): Span | undefined => {
     const parent = activeSpan.getStore();
-    const span = parent ? startSpan(tracer, name, options, parent) : undefined;
+    return parent?.isRecording() ? startSpan(tracer, name, options, parent) : undefined;
+  };
+
+  db.on("query", (event: QueryEvent) => {
+    const { series, name, options } = opOf(event.method, event.sql ?? "");
+    const span = spanUnder(name, options);
     running.set(event.__knexQueryUid, { startedAt: performance.now(), series, span });
   });
   db.on("query-response", (_response: unknown, event: QueryEvent) => finish(event, "OK"));
   db.on("query-error", (_error: unknown, event: QueryEvent) => finish(event, "UNKNOWN"));
+
+  return {
+    start(sql) {
+      const { series, name, options } = opOf("raw", sql);
+      const span = spanUnder(name, options);
+      const startedAt = performance.now();
+      return (ok) => {
+        series.observe((performance.now() - startedAt) / 1_000);
+        if (span) endSpan(span, ok ? "OK" : "UNKNOWN");
+      };
+    },
+  };
 }

@@ -11,7 +11,7 @@ import { HttpServerProbe } from "./http-probe";
 import { LATENCY_BUCKETS } from "./mesh-metrics";
 import { HistogramFamily } from "./lean-metrics";
 import { ServerMethodProbe } from "./server-probe";
-import { probeStore } from "./store-probe";
+import { probeStore, type QueryObserver } from "./store-probe";
 import { createTracing, type Tracing } from "./tracing";
 
 /** Options for {@link createTelemetry}. */
@@ -58,8 +58,11 @@ export interface Telemetry {
    * returns what counts one; the peer's balancer calls it (client/balancer.ts).
    */
   watchEjections(peer: string): () => void;
-  /** Times, and traces, every query of a store. */
-  watchStore(db: Knex): void;
+  /**
+   * Times, and traces, every query of a store's knex; the probe it returns does the same for
+   * the statements the store runs without knex (mesh/store/statement.ts).
+   */
+  watchStore(db: Knex): QueryObserver;
   /** Serves `/metrics`, `/traces` and `/healthz` on `host:port`. */
   serveAdmin(host: string, port: number): Promise<AdminServer>;
   /** Sends batched spans to the OTLP collector, if there is one. */

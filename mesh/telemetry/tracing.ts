@@ -5,6 +5,7 @@ import {
   SpanStatusCode,
   trace,
   type Attributes,
+  type Context,
   type Span,
   type SpanContext,
   type SpanOptions,
@@ -118,12 +119,19 @@ export function startSpan(
   parent: SpanContext | Span | undefined,
 ): Span {
   if (!parent) return tracer.startSpan(name, options, ROOT_CONTEXT);
-  const context =
-    "spanContext" in parent
-      ? trace.setSpan(ROOT_CONTEXT, parent)
-      : trace.setSpanContext(ROOT_CONTEXT, parent);
+  let context;
+  if ("spanContext" in parent) {
+    context = contextOf.get(parent);
+    if (!context) contextOf.set(parent, (context = trace.setSpan(ROOT_CONTEXT, parent)));
+  } else {
+    context = trace.setSpanContext(ROOT_CONTEXT, parent);
+  }
   return tracer.startSpan(name, options, context);
 }
+
+// A call's span parents several spans (its store queries, its outgoing calls); each OTel
+// context copies a Map, so one is made per parent span and kept while the span lives.
+const contextOf = new WeakMap<Span, Context>();
 
 // One status object per error name, made once: ending a span allocates nothing for it.
 const ERROR_STATUSES = new Map<string, { code: SpanStatusCode; message: string }>();

@@ -1,5 +1,6 @@
 import type { Knex } from "knex";
-import type { Store } from "../../mesh";
+import { statement, type Store } from "../../mesh";
+import { insertRows } from "../common/sql";
 import {
   ReservationStatus,
   type Product,
@@ -130,6 +131,25 @@ export function createInventoryStore(store: Store): InventoryStore {
   };
 }
 
+// ReserveStock's statements, on every order's path: prepared (mesh/store/statement.ts).
+const CLAIM_RESERVATION = insertRows<Pick<ReservationRow, "order_id">>(
+  "reservations",
+  ["order_id", "status", "fingerprint", "create_time", "update_time"],
+  "ON CONFLICT (order_id) DO NOTHING RETURNING order_id",
+)(1);
+// The WHERE clause checks the stock: a product with too little updates nothing.
+const TAKE_STOCK = statement<Pick<ProductRow, "price_micros" | "currency_code">>(
+  "UPDATE products SET available = available - ?, reserved = reserved + ? " +
+    "WHERE sku = ? AND available >= ? RETURNING price_micros, currency_code",
+);
+const INSERT_LINES = insertRows("reservation_items", [
+  "order_id",
+  "sku",
+  "quantity",
+  "unit_price_micros",
+  "currency_code",
+]);
+
 function queriesOn(db: Knex): InventoryQueries {
   // `delta` moves from reserved to available (negative: the other way). The WHERE clause
   // guards the side that shrinks, so a miscounted caller updates nothing (and learns it)
@@ -192,14 +212,7 @@ function queriesOn(db: Knex): InventoryQueries {
     },
 
     async takeStock(sku, quantity) {
-      const [row] = await db<ProductRow>("products")
-        .where({ sku })
-        .andWhere("available", ">=", quantity)
-        .update({
-          available: db.raw("available - ?", [quantity]),
-          reserved: db.raw("reserved + ?", [quantity]),
-        })
-        .returning(["price_micros", "currency_code"]);
+      const row = await TAKE_STOCK.first(db, [quantity, quantity, sku, quantity]);
       return row && { unitPriceMicros: row.price_micros, currencyCode: row.currency_code };
     },
     returnStock: (sku, quantity) => moveStock(sku, quantity, "reserved"),
@@ -228,31 +241,28 @@ function queriesOn(db: Knex): InventoryQueries {
 
     async claimReservation(reservation) {
       const time = reservation.time.getTime();
-      const inserted = await db<ReservationRow>("reservations")
-        .insert({
-          order_id: reservation.orderId,
-          status: reservation.status,
-          fingerprint: reservation.fingerprint,
-          create_time: time,
-          update_time: time,
-        })
-        .onConflict("order_id")
-        .ignore()
-        // RETURNING yields no row when the conflict ignored the insert (see users/store.ts).
-        .returning("order_id");
+      // RETURNING yields no row when the conflict ignored the insert (see users/store.ts).
+      const inserted = await CLAIM_RESERVATION.all(db, [
+        reservation.orderId,
+        reservation.status,
+        reservation.fingerprint,
+        time,
+        time,
+      ]);
       return inserted.length === 1;
     },
 
     async insertReservationLines(orderId, lines) {
       if (lines.length === 0) return;
-      await db<ReservationItemRow>("reservation_items").insert(
-        lines.map((line) => ({
-          order_id: orderId,
-          sku: line.sku,
-          quantity: line.quantity,
-          unit_price_micros: line.unitPriceMicros,
-          currency_code: line.currencyCode,
-        })),
+      await INSERT_LINES(lines.length).run(
+        db,
+        lines.flatMap((line) => [
+          orderId,
+          line.sku,
+          line.quantity,
+          line.unitPriceMicros,
+          line.currencyCode,
+        ]),
       );
     },
 

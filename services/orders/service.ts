@@ -63,8 +63,10 @@ const PAYMENT_METHODS = [DEFAULT_PAYMENT_METHOD, "tok_chargeDeclined"];
 
 /** What a request asks for, independent of item order: equal for a true replay. */
 function fingerprint(request: PlaceOrderRequest, paymentMethod: string): string {
+  // By code unit: for skus (lower-case letters, digits and dashes) the same order as
+  // localeCompare, without loading ICU's collation into the process for every order.
   const items = [...request.items]
-    .sort((a, b) => a.sku.localeCompare(b.sku))
+    .sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0))
     .map((i) => [i.sku, i.quantity]);
   return createHash("sha256")
     .update(JSON.stringify([request.userId, items, paymentMethod]))

@@ -1,6 +1,7 @@
 import type { Knex } from "knex";
 import { OrderStatus, type Order } from "../../gen/shop/orders/v1/orders";
-import type { Store } from "../../mesh";
+import { statement, type Param, type Store } from "../../mesh";
+import { insertRows } from "../common/sql";
 import { fromMicros } from "../common/money";
 import { createOrdersOutbox, orderEventOf, type OrdersOutbox } from "./outbox";
 
@@ -176,15 +177,60 @@ function recordOf(row: OrderRow, items: OrderLine[]): OrderRecord {
   };
 }
 
-const itemRows = (orderId: string, items: OrderLine[]): ItemRow[] =>
-  items.map((line, position) => ({
-    order_id: orderId,
+const ITEM_COLUMNS = [
+  "order_id",
+  "position",
+  "sku",
+  "quantity",
+  "unit_price_micros",
+  "currency_code",
+];
+const itemParams = (orderId: string, items: OrderLine[]): Param[] =>
+  items.flatMap((line, position) => [
+    orderId,
     position,
-    sku: line.sku,
-    quantity: line.quantity,
-    unit_price_micros: line.unitPriceMicros ?? null,
-    currency_code: line.currencyCode ?? null,
-  }));
+    line.sku,
+    line.quantity,
+    line.unitPriceMicros ?? null,
+    line.currencyCode ?? null,
+  ]);
+
+// PlaceOrder's statements: prepared (mesh/store/statement.ts), as they run for every order.
+const INSERT_ORDER = insertRows<Pick<OrderRow, "order_id">>(
+  "orders",
+  [
+    "order_id",
+    "request_id",
+    "fingerprint",
+    "user_id",
+    "status",
+    "payment_method",
+    "create_time",
+    "update_time",
+    "claim_owner",
+    "claim_until",
+  ],
+  "ON CONFLICT (user_id, request_id) DO NOTHING RETURNING order_id",
+)(1);
+const INSERT_ITEMS = insertRows("order_items", ITEM_COLUMNS);
+// The same lines, now priced.
+const PRICE_ITEMS = insertRows(
+  "order_items",
+  ITEM_COLUMNS,
+  "ON CONFLICT (order_id, position) DO UPDATE SET " +
+    "unit_price_micros = excluded.unit_price_micros, currency_code = excluded.currency_code",
+);
+const ENDED = "update_time = ?, claim_owner = NULL, claim_until = NULL";
+const CONFIRM = statement<OrderRow>(
+  `UPDATE orders SET status = '${STATUS_TEXT[OrderStatus.ORDER_STATUS_CONFIRMED]}', ` +
+    `payment_id = ?, total_micros = ?, currency_code = ?, ${ENDED} ` +
+    `WHERE order_id = ? AND status = '${PENDING}' RETURNING *`,
+);
+const REJECT = statement<OrderRow>(
+  `UPDATE orders SET status = '${STATUS_TEXT[OrderStatus.ORDER_STATUS_REJECTED]}', ` +
+    `rejection_code = ?, rejection_reason = ?, ${ENDED} ` +
+    `WHERE order_id = ? AND status = '${PENDING}' RETURNING *`,
+);
 
 /**
  * The orders store. PlaceOrder writes twice, so each write is as few statements as it can be
@@ -227,22 +273,18 @@ export function createOrdersStore(store: Store): OrdersStore {
     findOrCreate: (candidate) =>
       write(async (trx) => {
         // (user_id, request_id) is unique: an insert that finds it taken inserts nothing.
-        const inserted = await trx<OrderRow>("orders")
-          .insert({
-            order_id: candidate.orderId,
-            request_id: candidate.requestId,
-            fingerprint: candidate.fingerprint,
-            user_id: candidate.userId,
-            status: STATUS_TEXT[OrderStatus.ORDER_STATUS_PENDING],
-            payment_method: candidate.paymentMethod,
-            create_time: candidate.createTime,
-            update_time: candidate.updateTime,
-            claim_owner: candidate.claim?.owner ?? null,
-            claim_until: candidate.claim?.until ?? null,
-          })
-          .onConflict(["user_id", "request_id"])
-          .ignore()
-          .returning("order_id");
+        const inserted = await INSERT_ORDER.all(trx, [
+          candidate.orderId,
+          candidate.requestId,
+          candidate.fingerprint,
+          candidate.userId,
+          PENDING,
+          candidate.paymentMethod,
+          candidate.createTime,
+          candidate.updateTime,
+          candidate.claim?.owner ?? null,
+          candidate.claim?.until ?? null,
+        ]);
         if (inserted.length === 0) {
           const existing = await getIn(trx, {
             user_id: candidate.userId,
@@ -251,7 +293,10 @@ export function createOrdersStore(store: Store): OrdersStore {
           if (!existing) throw new Error(`request_id ${candidate.requestId} vanished`);
           return { order: existing, created: false };
         }
-        await trx<ItemRow>("order_items").insert(itemRows(candidate.orderId, candidate.items));
+        await INSERT_ITEMS(candidate.items.length).run(
+          trx,
+          itemParams(candidate.orderId, candidate.items),
+        );
         return { order: { ...candidate, status: OrderStatus.ORDER_STATUS_PENDING }, created: true };
       }),
 
@@ -267,24 +312,17 @@ export function createOrdersStore(store: Store): OrdersStore {
     async finish(orderId, outcome, now) {
       let appended = false;
       const finished = await write(async (trx) => {
-        const changes =
-          outcome.status === OrderStatus.ORDER_STATUS_CONFIRMED
-            ? {
-                status: STATUS_TEXT[OrderStatus.ORDER_STATUS_CONFIRMED],
-                payment_id: outcome.paymentId,
-                total_micros: outcome.totalMicros,
-                currency_code: outcome.currencyCode,
-              }
-            : {
-                status: STATUS_TEXT[OrderStatus.ORDER_STATUS_REJECTED],
-                rejection_code: outcome.code,
-                rejection_reason: outcome.reason,
-              };
         // An ended order is no one's to drive: its claim goes with the same update.
-        const [row] = await trx<OrderRow>("orders")
-          .where({ order_id: orderId, status: STATUS_TEXT[OrderStatus.ORDER_STATUS_PENDING] })
-          .update({ ...changes, update_time: now, claim_owner: null, claim_until: null })
-          .returning("*");
+        const [row] =
+          outcome.status === OrderStatus.ORDER_STATUS_CONFIRMED
+            ? await CONFIRM.all(trx, [
+                outcome.paymentId,
+                outcome.totalMicros,
+                outcome.currencyCode,
+                now,
+                orderId,
+              ])
+            : await REJECT.all(trx, [outcome.code, outcome.reason, now, orderId]);
         if (!row) {
           const ended = await getIn(trx, { order_id: orderId });
           if (!ended) throw new Error(`order ${orderId} vanished while finishing it`);
@@ -293,10 +331,7 @@ export function createOrdersStore(store: Store): OrdersStore {
         let items = outcome.items;
         if (items) {
           // The same lines, now priced.
-          await trx<ItemRow>("order_items")
-            .insert(itemRows(orderId, items))
-            .onConflict(["order_id", "position"])
-            .merge(["unit_price_micros", "currency_code"]);
+          await PRICE_ITEMS(items.length).run(trx, itemParams(orderId, items));
         } else {
           items = (await load(trx, [row]))[0].items;
         }

@@ -1,5 +1,6 @@
 import type { Knex } from "knex";
 import type { Store } from "../../mesh";
+import { insertRows } from "../common/sql";
 import { PaymentStatus, type PaymentEvent } from "../../gen/shop/payments/v1/payments";
 import type { OutboxEntry } from "../common/outbox";
 import { createPaymentsOutbox, type PaymentsOutbox } from "./events";
@@ -134,30 +135,46 @@ async function paymentWhere(
   return row && toPaymentRecord(row);
 }
 
+// Charge's insert, on every order's path: a prepared statement (mesh/store/statement.ts).
+const INSERT_PAYMENT = insertRows<Pick<PaymentRow, "payment_id">>(
+  "payments",
+  [
+    "payment_id",
+    "order_id",
+    "user_id",
+    "amount_micros",
+    "currency_code",
+    "payment_method",
+    "status",
+    "decline_reason",
+    "refunded_micros",
+    "create_time",
+    "update_time",
+  ],
+  "ON CONFLICT (order_id) DO NOTHING RETURNING payment_id",
+)(1);
+
 function createWriter(trx: Knex, events: PaymentsOutbox, appended: () => void): PaymentsWriter {
   return {
     get: (paymentId) => paymentWhere(trx, { payment_id: paymentId }),
     getByOrder: (orderId) => paymentWhere(trx, { order_id: orderId }),
 
     async insertNew(p) {
-      const inserted = await trx<PaymentRow>("payments")
-        .insert({
-          payment_id: p.paymentId,
-          order_id: p.orderId,
-          user_id: p.userId,
-          amount_micros: p.amountMicros,
-          currency_code: p.currencyCode,
-          payment_method: p.paymentMethod,
-          status: storedStatus(p.status),
-          decline_reason: p.declineReason,
-          refunded_micros: p.refundedMicros,
-          create_time: p.createTime,
-          update_time: p.updateTime,
-        })
-        .onConflict("order_id")
-        .ignore()
-        // RETURNING yields no row when the conflict ignored the insert (see users/store.ts).
-        .returning("payment_id");
+      // The order id is unique: RETURNING yields no row when the conflict ignored the insert
+      // (see users/store.ts).
+      const inserted = await INSERT_PAYMENT.all(trx, [
+        p.paymentId,
+        p.orderId,
+        p.userId,
+        p.amountMicros,
+        p.currencyCode,
+        p.paymentMethod,
+        storedStatus(p.status),
+        p.declineReason,
+        p.refundedMicros,
+        p.createTime,
+        p.updateTime,
+      ]);
       return inserted.length === 1;
     },
 

@@ -1,4 +1,4 @@
-import type { Store } from "../../mesh";
+import { statement, type Store } from "../../mesh";
 import type { User } from "../../gen/shop/users/v1/users";
 
 interface UserRow {
@@ -34,6 +34,11 @@ export interface UsersStore {
   list(limit: number, afterId: string | undefined): Promise<User[]>;
 }
 
+// GetUser is on every order's path (orders asks for the buyer): a prepared statement.
+const USER_BY_ID = statement<UserRow>(
+  "SELECT user_id, email, display_name, create_time FROM users WHERE user_id = ?",
+);
+
 export function createUsersStore({ db }: Store): UsersStore {
   return {
     async insert(user, passwordHash = null) {
@@ -62,7 +67,7 @@ export function createUsersStore({ db }: Store): UsersStore {
     },
 
     async get(userId) {
-      const row = await db<UserRow>("users").where({ user_id: userId }).first();
+      const row = await USER_BY_ID.first(db, [userId]);
       return row && toUser(row);
     },
 

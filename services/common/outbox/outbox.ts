@@ -1,6 +1,6 @@
 import type { Knex } from "knex";
-import type { Store } from "../../../mesh";
-import { greaterOf } from "../sql";
+import type { Statement, Store } from "../../../mesh";
+import { greaterOf, insertRows } from "../sql";
 import { CONSUMERS_TABLE, OUTBOX_TABLE } from "./tables";
 
 /** How an outbox stores its events: a ts-proto message's own encode and decode fit. */
@@ -97,6 +97,8 @@ export function createOutbox<E extends { sequence: number }>(
   const { db } = store;
   const waiters = new Set<() => void>();
   let announced = 0;
+  // The append statement for each set of the service's own columns (one, in practice).
+  const appends = new Map<string, Statement<Pick<OutboxRow, "sequence">>>();
 
   // The high-water mark of the sequence, which deleting rows never lowers: SQLite keeps
   // AUTOINCREMENT's in sqlite_sequence, PostgreSQL in the serial column's sequence object. A
@@ -130,16 +132,26 @@ export function createOutbox<E extends { sequence: number }>(
   };
 
   return {
-    async append(trx, { eventId, kind, event, columns }, now) {
-      const [row] = await trx<OutboxRow>(OUTBOX_TABLE)
-        .insert({
-          ...columns,
-          event_id: eventId,
-          kind,
-          payload: Buffer.from(codec.encode({ ...event, sequence: 0 }).finish()),
-          create_time: now,
-        })
-        .returning("sequence");
+    async append(trx, { eventId, kind, event, columns = {} }, now) {
+      const names = Object.keys(columns);
+      const key = names.join(",");
+      let insert = appends.get(key);
+      if (!insert) {
+        insert = insertRows<Pick<OutboxRow, "sequence">>(
+          OUTBOX_TABLE,
+          [...names, "event_id", "kind", "payload", "create_time"],
+          "RETURNING sequence",
+        )(1);
+        appends.set(key, insert);
+      }
+      const payload = Buffer.from(codec.encode({ ...event, sequence: 0 }).finish());
+      const [row] = await insert.all(trx, [
+        ...names.map((name) => columns[name]),
+        eventId,
+        kind,
+        payload,
+        now,
+      ]);
       return Number(row.sequence);
     },
 

@@ -1,0 +1,54 @@
+import type { Knex } from "knex";
+import { runOnSqlite } from "./sqlite";
+
+/** A value a statement binds to one `?`. */
+export type Param = string | number | bigint | null | Buffer;
+
+/**
+ * A statement a service runs on its hot path: plain SQL with `?` placeholders, the same text on
+ * SQLite and PostgreSQL. On SQLite it runs as a node-sqlite3 statement prepared once per
+ * connection, straight on the store's connection: no query builder, no knex runner, no pool
+ * hand-over inside a write (bench section c: knex cost more CPU per statement than SQLite's
+ * own work). On PostgreSQL it runs through `knex.raw`, which numbers the placeholders.
+ *
+ * Either way it is reported as a knex query is (`query` and `query-response` events on the
+ * store's knex), so `mesh_store_query_duration_seconds` and the store spans see it.
+ *
+ * Build one per SQL text, once (at module or store creation), and run it with the knex the
+ * code has at hand: the store's `db`, or the `trx` that `Store.write` gives.
+ */
+export interface Statement<Row> {
+  readonly sql: string;
+  /** The rows it returns: a SELECT, or a write with RETURNING. */
+  all(db: Knex, params: readonly Param[]): Promise<Row[]>;
+  /** The first row it returns, or undefined. */
+  first(db: Knex, params: readonly Param[]): Promise<Row | undefined>;
+  /** Runs a write without RETURNING; resolves to how many rows it changed. */
+  run(db: Knex, params: readonly Param[]): Promise<number>;
+}
+
+interface PostgresResult<Row> {
+  rows: Row[];
+  rowCount: number | null;
+}
+
+/** See {@link Statement}. */
+export function statement<Row = Record<string, unknown>>(sql: string): Statement<Row> {
+  const all = async (db: Knex, params: readonly Param[]): Promise<Row[]> => {
+    const direct = runOnSqlite(db, sql, params, true);
+    if (direct) return (await direct) as Row[];
+    const result = await db.raw<PostgresResult<Row>>(sql, params as Knex.RawBinding[]);
+    return result.rows;
+  };
+  return {
+    sql,
+    all,
+    first: async (db, params) => (await all(db, params))[0],
+    async run(db, params) {
+      const direct = runOnSqlite(db, sql, params, false);
+      if (direct) return (await direct) as number;
+      const result = await db.raw<PostgresResult<Row>>(sql, params as Knex.RawBinding[]);
+      return result.rowCount ?? 0;
+    },
+  };
+}
