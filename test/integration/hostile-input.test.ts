@@ -125,9 +125,20 @@ describeWithCCore("hostile input at every port, from gRPC C-core", () => {
         metadata: Array.from({ length: 101 }, (_, i): [string, string] => [`x-k${i}`, "v"]),
         named: /limits\.maxMetadataEntries/,
       },
-      // Past Node's own limit (4 times ours): the stream is reset with ENHANCE_YOUR_CALM.
+      // Any number of entries Node's size limit lets through reaches the guard, which names
+      // the size first (the fuzz's case 21110: Node used to reset these past 416 entries).
       {
         metadata: Array.from({ length: 1_000 }, (_, i): [string, string] => [`x-k${i}`, "v"]),
+        named: /limits\.maxMetadataSize/,
+      },
+      {
+        metadata: Array.from({ length: 1_500 }, (_, i): [string, string] => [`x-k${i}`, "v"]),
+        named: /limits\.maxMetadataSize/,
+      },
+      // Past Node's own limit on the header list (4 times ours, 64 KiB): Node resets the stream
+      // with ENHANCE_YOUR_CALM, which gRPC reads as RESOURCE_EXHAUSTED.
+      {
+        metadata: Array.from({ length: 2_000 }, (_, i): [string, string] => [`x-k${i}`, "abcd"]),
         named: /RST_STREAM with error code 11/,
       },
     ];
