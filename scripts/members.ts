@@ -66,10 +66,10 @@ export const serviceEntry = (root: string, service: string): MemberEntry => ({
 
 /**
  * Where members keep Node's compile cache (NODE_COMPILE_CACHE) unless the user set one: the
- * V8 code of their bundle, written when a member exits and read by the next start of the same
- * bundle. With it a member neither parses nor compiles its 2 MB bundle again, which is both
- * most of the CPU a bundle saves and the memory its one large parse would cost
- * (docs/BENCHMARKS.md, section f). A rebuilt bundle's cache no longer matches and is remade.
+ * V8 code of their bundle's top level, written when a member exits and read by the next start
+ * of the same bundle, which then neither parses nor compiles it again: with the bundle, about a
+ * quarter less CPU to serve (docs/BENCHMARKS.md, section f). A rebuilt bundle's cache no longer
+ * matches and is remade.
  */
 export const compileCacheDir = (root: string): string => join(root, "dist", ".compile-cache");
 
