@@ -5,7 +5,7 @@
 // large part of its start resolving, reading and compiling them; from one file, with Node's
 // compile cache (scripts/members.ts), it needs about a quarter less CPU to serve
 // (docs/BENCHMARKS.md, section f). Bundled from tsc's output, so that both run the same code.
-import { existsSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 /** Where the bundles go, under the project root. */
@@ -43,10 +43,14 @@ const knexDialects = {
   },
 };
 
-/** Writes dist/bundle/ afresh from dist/ (esbuild, a devDependency). */
+/**
+ * Writes dist/bundle/ afresh from dist/ (esbuild, a devDependency): into a folder beside it,
+ * which then replaces it, so that a process starting meanwhile finds the old bundles or the new.
+ */
 export async function bundle(root) {
   const { build } = await import("esbuild");
-  const outdir = join(root, BUNDLE_DIR);
+  const target = join(root, BUNDLE_DIR);
+  const outdir = `${target}.new`;
   rmSync(outdir, { recursive: true, force: true });
   await build({
     absWorkingDir: root,
@@ -71,4 +75,6 @@ export async function bundle(root) {
     legalComments: "none",
     logLevel: "warning",
   });
+  rmSync(target, { recursive: true, force: true });
+  renameSync(outdir, target);
 }
