@@ -18,7 +18,7 @@ const STOP_TIMEOUT_MS = 30_000;
 const TARGET_UP_MS = 3_000;
 const TARGET_RSS_MB = 80;
 const KIB_PER_MB = 1024;
-const SERVICE_SCRIPT = /dist\/services\/([\w-]+)\/main\.js/;
+const SERVICE_SCRIPT = /dist\/(?:bundle\/)?services\/([\w-]+)\/main\.js/;
 
 /** A process of the mesh, and what /proc says about it. */
 interface Member {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// `node scripts/build-if-stale.mjs`: builds dist/ (scripts/build.mjs: tsc, incremental, then
-// a prune of outputs whose source is gone) only when a source changed since the last build, so that `npm run start:all`
+// `node scripts/build-if-stale.mjs`: builds dist/ (scripts/build.mjs: tsc, incremental, a
+// prune of outputs whose source is gone, then the bundles of dist/bundle/) only when a source,
+// the build's scripts or the installed packages changed since the last build, so that `npm run start:all`
 // and the other commands that run dist/ start in milliseconds when nothing changed. Loading
 // TypeScript alone costs about a second, which is why the check is done here, by timestamps.
 import { spawnSync } from "node:child_process";
@@ -34,22 +35,34 @@ try {
 if (values.help) {
   console.log(`Usage: node scripts/build-if-stale.mjs [--force]
 
-Builds dist/ (npm run build) when a source, a folder or a tsconfig
-changed since the last build (dist/.build-stamp); otherwise does nothing.
+Builds dist/ (npm run build) when a source, a folder, a tsconfig, the
+build's scripts or the installed packages changed since the last build
+(dist/.build-stamp); otherwise does nothing.
 --force builds anyway.`);
   process.exit(0);
 }
 
+// Besides the sources: the build's own scripts, and the installed packages, which the bundles
+// of dist/bundle/ hold copies of (npm rewrites node_modules/.package-lock.json on every install).
+const BUILD_FILES = [
+  CONFIG,
+  "tsconfig.json",
+  "scripts/build.mjs",
+  "scripts/bundle.mjs",
+  "node_modules/.package-lock.json",
+];
+
 /**
- * The newest modification time of what the build reads: the tsconfig files, and under each
+ * The newest modification time of what the build reads: {@link BUILD_FILES}, and under each
  * folder `include`d by tsconfig.build.json every .ts file that is not a test, and every
  * folder (a file added, renamed or deleted changes its folder's time).
  */
 function newestInput() {
   const { include } = JSON.parse(readFileSync(join(root, CONFIG), "utf8"));
   let newest = Math.max(
-    statSync(join(root, CONFIG)).mtimeMs,
-    statSync(join(root, "tsconfig.json")).mtimeMs,
+    ...BUILD_FILES.filter((file) => existsSync(join(root, file))).map(
+      (file) => statSync(join(root, file)).mtimeMs,
+    ),
   );
   const walk = (dir) => {
     newest = Math.max(newest, statSync(dir).mtimeMs);

@@ -1,5 +1,5 @@
-import { join } from "node:path";
-import { loadTopology, servicesInStartOrder, type Topology } from "../mesh/config";
+import { join, resolve } from "node:path";
+import { loadTopology, projectRoot, servicesInStartOrder, type Topology } from "../mesh/config";
 import { type MeshIdentity } from "../mesh/identity";
 import { adminPortOf, memberName } from "../mesh/telemetry";
 import { waitForServing } from "./health-wait";
@@ -55,10 +55,23 @@ export interface MemberEntry {
   args?: string[];
 }
 
-/** The service's own program, `dist/services/<name>/main.js`. */
+/**
+ * The service's own program bundled into one file, `dist/bundle/services/<name>/main.js`
+ * (scripts/bundle.mjs, run by the build): its `dist/services/<name>/main.js` with every module
+ * it loads to start inlined.
+ */
 export const serviceEntry = (root: string, service: string): MemberEntry => ({
-  script: join(root, "dist", "services", service, "main.js"),
+  script: join(root, "dist", "bundle", "services", service, "main.js"),
 });
+
+/**
+ * Where members keep Node's compile cache (NODE_COMPILE_CACHE) unless the user set one: the
+ * V8 code of their bundle's top level, written when a member exits and read by the next start
+ * of the same bundle, which then neither parses nor compiles it again: with the bundle, about a
+ * quarter less CPU to serve (docs/BENCHMARKS.md, section f). A rebuilt bundle's cache no longer
+ * matches and is remade.
+ */
+export const compileCacheDir = (root: string): string => join(root, "dist", ".compile-cache");
 
 // V8 lets the young generation grow to 16 MB semi-spaces on 64-bit machines, which idle
 // members kept committed; 2 MB semi-spaces cut each member's resident memory by about
@@ -68,16 +81,18 @@ const SEMI_SPACE_MB = 2;
 /**
  * The environment of every member start:all runs, and the scratch meshes of chaos, fuzz,
  * `loadtest --start` and bench run, so that they measure members as users run them:
- * NODE_OPTIONS with a smaller young generation. (NODE_COMPILE_CACHE, when set, reaches the
- * members too: about 9% less CPU to load the mesh on Node 24, for about 5 MB more resident
- * memory per member.)
+ * NODE_OPTIONS with a smaller young generation, and Node's compile cache
+ * ({@link compileCacheDir}, or the user's own NODE_COMPILE_CACHE).
  */
-export function memberEnv(): NodeJS.ProcessEnv {
+export function memberEnv(root = projectRoot()): NodeJS.ProcessEnv {
   const options = [process.env.NODE_OPTIONS, `--max-semi-space-size=${SEMI_SPACE_MB}`];
-  return { NODE_OPTIONS: options.filter(Boolean).join(" ") };
+  return {
+    NODE_OPTIONS: options.filter(Boolean).join(" "),
+    NODE_COMPILE_CACHE: resolve(root, process.env.NODE_COMPILE_CACHE ?? compileCacheDir(root)),
+  };
 }
 
-/** Starts one member under the supervisor, as `node dist/services/<name>/main.js` by default. */
+/** Starts one member under the supervisor, as `node dist/bundle/services/<name>/main.js` by default. */
 export function startMember(
   supervisor: Supervisor,
   root: string,
@@ -115,7 +130,7 @@ export function memberServing(
 export const GATEWAY_LABEL = "gateway";
 const GATEWAY_POLL_MS = 100;
 
-/** Starts the HTTP gateway (dist/services/gateway/main.js) under the supervisor. */
+/** Starts the HTTP gateway (dist/bundle/services/gateway/main.js) under the supervisor. */
 export function startGateway(
   supervisor: Supervisor,
   root: string,
@@ -123,7 +138,7 @@ export function startGateway(
 ): void {
   supervisor.start({
     label: GATEWAY_LABEL,
-    script: join(root, "dist", "services", "gateway", "main.js"),
+    ...serviceEntry(root, "gateway"),
     env,
   });
 }

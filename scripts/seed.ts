@@ -1,6 +1,5 @@
 import { status } from "@grpc/grpc-js";
 import { InventoryServiceService } from "../gen/shop/inventory/v1/inventory";
-import { AuthServiceService } from "../gen/shop/users/v1/auth";
 import { UserServiceService } from "../gen/shop/users/v1/users";
 import { hasCode } from "../mesh/api";
 import { createPeer } from "../mesh/client";
@@ -35,8 +34,6 @@ export interface SeedResult {
   userIds: Map<string, string>;
   /** How many users and products this run created (0 when they were there already). */
   created: number;
-  /** An access token of {@link DEMO_LOGIN}, from AuthService.Login. */
-  token: string;
 }
 
 // An ALREADY_EXISTS is the demo data from an earlier run: seeding is safe to repeat.
@@ -59,11 +56,6 @@ export async function seedDemoData(
     target: topology.services.inventory.target,
     policy: topology.policy,
     ...identity.dialOptions("inventory"),
-  });
-  const auth = createPeer(AuthServiceService, {
-    target: topology.services.users.target,
-    policy: topology.policy,
-    ...identity.dialOptions("users"),
   });
   try {
     // What is there already, so that a restart sends no CreateUser: each one hashes its
@@ -109,19 +101,11 @@ export async function seedDemoData(
       ),
     );
     const created = [...newUsers, ...newProducts].filter(Boolean).length;
-    const login = await auth
-      .login({ email: DEMO_LOGIN, password: DEMO_PASSWORD })
-      .catch((err: unknown) => {
-        if (!hasCode(err, status.UNAUTHENTICATED)) throw err;
-        throw new Error(
-          `${DEMO_LOGIN} cannot log in with the demo password: the data folder was seeded ` +
-            "before users had passwords; delete it (data/ by default) and start again",
-        );
-      });
-    return { userIds, created, token: login.accessToken };
+    // No Login here: on a restart it would hash the demo password in users (a worker thread,
+    // scrypt's 32 MiB) only to check what the printed Login command checks anyway.
+    return { userIds, created };
   } finally {
     users.close();
     inventory.close();
-    auth.close();
   }
 }

@@ -210,9 +210,9 @@ async function main(): Promise<void> {
       metrics ? { ...gatewayEnv, MESH_SUPERVISOR_METRICS_URL: metrics } : gatewayEnv,
     );
     const serving = members.map((m) => memberServing(supervisor, m, READY_TIMEOUT_MS, identity));
-    // The seed waits only for the services it calls: logging the demo user in (a password
-    // hash in users) then runs while the other members are still loading, instead of after
-    // them on an otherwise idle core.
+    // The seed waits only for the services it calls: on a first start, creating the demo users
+    // (a password hash each, in users) then runs while the other members are still loading,
+    // instead of after them on an otherwise idle core.
     const seeding = async (): Promise<SeedResult> => {
       await Promise.all(serving.filter((_, i) => SEEDED_SERVICES.includes(members[i].service)));
       return seedDemoData(topology, identity);

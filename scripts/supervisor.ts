@@ -6,7 +6,7 @@ import { formatLine } from "./log-format";
 export interface ProcessSpec {
   /** Label for its log lines, for example "users". */
   label: string;
-  /** Compiled entry point, for example dist/services/users/main.js. */
+  /** Compiled entry point, for example dist/bundle/services/users/main.js. */
   script: string;
   /** Arguments after the script. */
   args?: string[];

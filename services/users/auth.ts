@@ -82,7 +82,19 @@ export function createAuthService(
   const guard = deps.guard ?? createLoginGuard();
   const failureDelayMs = deps.failureDelayMs ?? DEFAULT_FAILURE_DELAY_MS;
   // An unknown email is checked against this, so that it takes as long as a wrong password.
-  const decoy = hashPassword("not a password of anyone", deps.scrypt ?? DEFAULT_SCRYPT, derive);
+  // Hashed by the first login rather than at start, so that a users process nobody logs in to
+  // hashes nothing (no worker thread started); every login waits for it, known email or not,
+  // so that the first login takes as long either way. A failed hash is tried again next time.
+  let decoyPromise: Promise<string> | undefined;
+  const decoyHash = (): Promise<string> =>
+    (decoyPromise ??= hashPassword(
+      "not a password of anyone",
+      deps.scrypt ?? DEFAULT_SCRYPT,
+      derive,
+    ).catch((err: unknown) => {
+      decoyPromise = undefined;
+      throw err;
+    }));
   /** Waits out the failure delay from `arrived`, then throws `error`. */
   const fail = async (arrived: number, error: StatusError): Promise<never> => {
     const left = arrived + failureDelayMs - Date.now();
@@ -114,8 +126,9 @@ export function createAuthService(
           ),
         );
       }
+      const decoy = await decoyHash();
       const credentials = await store.credentials(account);
-      const hash = credentials?.passwordHash ?? (await decoy);
+      const hash = credentials?.passwordHash ?? decoy;
       // The call's signal: a hash still queued when the deadline passes is not computed.
       const matches = await verifyPassword(request.password, hash, derive, context.signal);
       if (!credentials?.passwordHash || !matches) {

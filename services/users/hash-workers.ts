@@ -57,8 +57,9 @@ const DEFAULT_MAX_QUEUED = 32;
 const callerGone = () => new StatusError(status.CANCELLED, "the login's caller has gone");
 
 /**
- * Derives password keys on `size` worker threads, one hash per worker at a time: hashing
- * never takes the libuv thread pool, and never more CPU than its workers. A hash asked for
+ * Derives password keys on up to `size` worker threads, started when hashes first need them,
+ * one hash per worker at a time: hashing never takes the libuv thread pool, and never more CPU
+ * than its workers. A hash asked for
  * while `maxQueued` already wait is refused with RESOURCE_EXHAUSTED at once. A waiting hash
  * whose caller's signal aborts leaves the queue unhashed: the login flood test showed logins
  * whose deadline had passed still holding the workers for seconds on a loaded machine,
@@ -94,7 +95,10 @@ export function createHashWorkers(options: HashWorkersOptions = {}): HashWorkers
       idle.push(worker);
     }
   };
-  const workers = Array.from({ length: size }, () => {
+  const workers: Worker[] = [];
+  // A worker is a whole V8 isolate (about 10 MB resident): started on the first hash that
+  // finds none idle, up to `size`, so that a users process nobody logs in to keeps none.
+  const spawnWorker = (): Worker => {
     const worker = new Worker(WORKER_SOURCE, { eval: true });
     worker.on("message", (reply: { id: number; key?: Uint8Array; error?: string }) => {
       const job = busy.get(worker);
@@ -109,10 +113,18 @@ export function createHashWorkers(options: HashWorkersOptions = {}): HashWorkers
       busy.get(worker)?.reject(err);
       busy.delete(worker);
     });
-    worker.unref();
-    idle.push(worker);
+    // One that died fails its hash, if it had one, and makes room for a new one.
+    worker.on("exit", () => {
+      busy.get(worker)?.reject(new Error("hash worker exited"));
+      busy.delete(worker);
+      for (const list of [workers, idle]) {
+        const at = list.indexOf(worker);
+        if (at >= 0) list.splice(at, 1);
+      }
+    });
+    workers.push(worker);
     return worker;
-  });
+  };
 
   return {
     derive: (password, salt, params, signal) =>
@@ -133,7 +145,7 @@ export function createHashWorkers(options: HashWorkersOptions = {}): HashWorkers
           reject,
           release: () => signal?.removeEventListener("abort", onAbort),
         };
-        const worker = idle.pop();
+        const worker = idle.pop() ?? (workers.length < size ? spawnWorker() : undefined);
         if (worker) return run(worker, job);
         if (queue.length >= maxQueued) {
           reject(

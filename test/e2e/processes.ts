@@ -15,10 +15,13 @@ export interface StartAll {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `node dist/scripts/start-all.js` with extra environment and arguments. */
+/**
+ * Starts start:all as `npm run start:all` runs it (`node dist/bundle/scripts/start-all.js`),
+ * with extra environment and arguments.
+ */
 export function startAll(root: string, env: NodeJS.ProcessEnv, args: string[] = []): StartAll {
   return startCommand(
-    [process.execPath, join(root, "dist", "scripts", "start-all.js"), ...args],
+    [process.execPath, join(root, "dist", "bundle", "scripts", "start-all.js"), ...args],
     root,
     env,
   );

@@ -59,7 +59,7 @@ async function launch(command: string[]): Promise<Launched> {
   try {
     await run.waitFor("Press Ctrl-C", STARTUP_MS);
     launched.members = pidsWithEnv("MESH_DATA_DIR", dataDir).filter((pid) =>
-      commandLine(pid).includes("dist/services/"),
+      commandLine(pid).includes("dist/bundle/services/"),
     );
     expect(launched.members).toHaveLength(MEMBERS);
     for (const port of ports)
@@ -179,7 +179,7 @@ describe("npm run start:all stops everything on SIGINT and SIGTERM, however it w
 
   it("members exit by themselves when start:all is killed with SIGKILL", async () => {
     launched = await launch(NPM_START);
-    const supervisor = pidOf(launched, "dist/scripts/start-all.js");
+    const supervisor = pidOf(launched, "dist/bundle/scripts/start-all.js");
 
     process.kill(supervisor, "SIGKILL");
     await launched.run.exited;

@@ -46,7 +46,7 @@ async function eventually<T>(
   }
 }
 
-// A real users process (node dist/services/users/main.js, as start:all runs it) and Debian's
+// A real users process (node dist/services/users/main.js, what the image runs) and Debian's
 // Prometheus scraping its admin port every second, with the configuration the project generates.
 describeIf("Prometheus scraping a running mesh member", () => {
   jest.setTimeout(120_000);
