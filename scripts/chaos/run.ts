@@ -1,4 +1,4 @@
-import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -173,9 +173,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     doc.services[name].port = options.ports[i];
     doc.services[name].instances = INSTANCES[name] ?? 1;
   });
+  // Written beside it and renamed over it: members (re)starting read mesh.yaml while the
+  // faults change, and a write in place let a restarting orders-2 read it empty and exit
+  // ("expected a YAML mapping at the top level", CI's chaos run, 2026-12-06).
   const writeTopology = (faults: object[]): void => {
     doc.faults = faults;
-    writeFileSync(topologyFile, stringifyYaml(doc));
+    writeFileSync(`${topologyFile}.next`, stringifyYaml(doc));
+    renameSync(`${topologyFile}.next`, topologyFile);
   };
   writeTopology([]);
   // The invariants read the stores as SQLite files in `dir`: a DATABASE_URL in the caller's
