@@ -197,21 +197,13 @@ function pinnedKnex(db: Knex, connection: Connection): Knex {
     pinned.on(event, (...args: unknown[]) => client.emit(event, ...args));
   }
   const trx = makeKnex(pinned);
-  pinnedConnection.set(trx, {
-    connection,
-    get observer() {
-      return observers.get(db);
-    },
-  });
+  pinnedConnection.set(trx, { connection, db });
   return trx;
 }
 
 const pinnedOf = new WeakMap<Connection, Knex>();
-// The other way: a pinned knex's connection, and the probe of its store's statements.
-const pinnedConnection = new WeakMap<
-  Knex,
-  { connection: Connection; readonly observer: QueryObserver | undefined }
->();
+// The other way: a pinned knex's connection, and the store's own knex it was pinned from.
+const pinnedConnection = new WeakMap<Knex, { connection: Connection; db: Knex }>();
 
 // The probe of each store's statements (telemetry's), by the store's own knex.
 const observers = new WeakMap<Knex, QueryObserver>();
@@ -327,7 +319,9 @@ export function runOnSqlite(
   rows: boolean,
 ): Promise<unknown[] | number> | undefined {
   const pinned = pinnedConnection.get(db);
-  if (pinned) return runObserved(pinned.observer, pinned.connection, sql, bindings, rows);
+  if (pinned) {
+    return runObserved(observers.get(pinned.db), pinned.connection, sql, bindings, rows);
+  }
   if (!(db.client instanceof ImmediateSqlite3Client)) return undefined;
   return leaseOf(db).use((connection) =>
     runObserved(observers.get(db), connection, sql, bindings, rows),

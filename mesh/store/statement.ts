@@ -1,8 +1,8 @@
 import type { Knex } from "knex";
 import { runOnSqlite } from "./sqlite";
 
-/** A value a statement binds to one `?`. */
-export type Param = string | number | bigint | null | Buffer;
+/** A value a statement binds to one `?` (node-sqlite3 binds no BigInt). */
+export type Param = string | number | null | Buffer;
 
 /**
  * A statement a service runs on its hot path: plain SQL with `?` placeholders, the same text on
@@ -11,8 +11,9 @@ export type Param = string | number | bigint | null | Buffer;
  * hand-over inside a write (bench section c: knex cost more CPU per statement than SQLite's
  * own work). On PostgreSQL it runs through `knex.raw`, which numbers the placeholders.
  *
- * Either way it is reported as a knex query is (`query` and `query-response` events on the
- * store's knex), so `mesh_store_query_duration_seconds` and the store spans see it.
+ * Either way it is timed and traced as a knex query is (`mesh_store_query_duration_seconds`,
+ * a store span): on SQLite through the store's probe (`observeStatements`, sqlite.ts), on
+ * PostgreSQL through knex's own query events.
  *
  * Build one per SQL text, once (at module or store creation), and run it with the knex the
  * code has at hand: the store's `db`, or the `trx` that `Store.write` gives.
