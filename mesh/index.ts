@@ -7,6 +7,7 @@
 
 // A service's life: what compose.ts exports and main.ts runs.
 export {
+  collectIdleGarbage,
   createServiceProcess,
   onShutdownSignal,
   runMain,

@@ -21,8 +21,8 @@ deep and oversized fields, oversized and numerous metadata) across every method 
 (health, reflection and event streams included, each member's plaintext health listener, and
 malformed HTTP to each admin port), and prints how they ended by status code. Exits 1 if any
 ended INTERNAL, UNKNOWN or 5xx, quoted a stack trace or was never answered, or a member died
-or grew by more than 50 MB after the warm-up (a fifth of the calls, 2000 at most). The same
-seed makes the same calls; a failure names its case number.
+or kept more than 50 MB above its memory before the first call (members collect a burst's
+garbage once idle). The same seed makes the same calls; a failure names its case number.
 
   --calls N           calls to make (default 10000)
   --seed S            the generator's seed (default 1)

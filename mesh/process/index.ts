@@ -8,4 +8,5 @@ export {
   type ServiceModule,
 } from "./service-module";
 export { createServiceProcess, runMain, serve, type ServiceProcess } from "./service-process";
+export { collectIdleGarbage } from "./idle-gc";
 export { onShutdownSignal } from "./shutdown";

@@ -2,11 +2,12 @@ import type { ServiceDefinition } from "@grpc/grpc-js";
 import type { Peer } from "../client/peer";
 import { createServiceProcess, runMain, serve } from "./service-process";
 import type { ServiceModule } from "./service-module";
+import { collectIdleGarbage } from "./idle-gc";
 import { onShutdownSignal } from "./shutdown";
 
 /**
  * A service's whole life as a process, the same for every service: read the topology, open
- * and migrate the store, compose the service, serve it, start its background work, and on
+ * and migrate the store, compose the service, serve it, start its background work (and idle-gc.ts), and on
  * SIGTERM or SIGINT drain and close in order. A failure to start exits 1 (runMain).
  */
 export function runService(name: string, module: ServiceModule<never>): void {
@@ -26,6 +27,7 @@ export function runService(name: string, module: ServiceModule<never>): void {
     }
     await serve(service);
     composed.start?.();
+    collectIdleGarbage(log);
 
     onShutdownSignal(log, async () => {
       faults.stop();

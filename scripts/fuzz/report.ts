@@ -3,7 +3,7 @@
  */
 import type { FuzzReport } from "./run";
 
-/** Most a member's resident memory may grow over a run. */
+/** Most a member's resident memory may grow over a run: from before the first call to after the last. */
 export const MAX_GROWTH_BYTES = 50 * 1_048_576;
 
 /** Why a run failed, or an empty list. */
@@ -14,7 +14,7 @@ export function problemsOf(report: FuzzReport): string[] {
   }
   for (const m of report.members) {
     if (!m.alive || !m.samePid) problems.push(`${m.member} died or was restarted`);
-    if (m.rssAfter - m.rssBefore > MAX_GROWTH_BYTES) {
+    if (m.rssAfter - m.rssStart > MAX_GROWTH_BYTES) {
       problems.push(`${m.member} grew by more than 50 MB`);
     }
   }
@@ -34,7 +34,7 @@ export function formatReport(report: FuzzReport): string {
     .map(
       (m) =>
         `  ${m.member.padEnd(16)} ${mb(m.rssStart).padStart(9)} ${mb(m.rssBefore).padStart(9)} → ${mb(m.rssAfter).padStart(9)}` +
-        `  (${m.rssAfter >= m.rssBefore ? "+" : ""}${mb(m.rssAfter - m.rssBefore)})` +
+        `  (${m.rssAfter >= m.rssStart ? "+" : ""}${mb(m.rssAfter - m.rssStart)})` +
         (m.alive && m.samePid ? "" : "  DIED OR RESTARTED"),
     )
     .join("\n");
@@ -51,7 +51,7 @@ export function formatReport(report: FuzzReport): string {
     rows(report.byCode),
     "by kind:",
     rows(report.byKind),
-    `members' resident memory: at start, after the ${report.warmUp} warm-up calls → lowest in the 10 s after the last (growth; at most ${mb(MAX_GROWTH_BYTES)}):`,
+    `members' resident memory: at start, after the ${report.warmUp} warm-up calls → lowest in the 15 s after the last (growth from the start; at most ${mb(MAX_GROWTH_BYTES)}):`,
     members,
     report.failures.length === 0
       ? "no INTERNAL, UNKNOWN or unanswered call"

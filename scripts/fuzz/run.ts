@@ -31,9 +31,9 @@ export interface FuzzOptions {
   /** Calls in flight at once. Defaults to 16. */
   concurrency?: number;
   /**
-   * The first calls, after which each member's memory is read as "before": by then it has seen
-   * every kind of call, compiled its code and sized its heap for this traffic, so what it
-   * grows by afterwards is what it keeps. Defaults to a fifth of the calls, 2,000 at most.
+   * The first calls, after which each member's memory is read again, for the report: by then
+   * it has seen every kind of call, compiled its code and sized its heap for this traffic, so
+   * this shows how much of the growth that is. Defaults to a fifth of the calls, 2,000 at most.
    */
   warmUp?: number;
   /** Only these case numbers (a failure's `n`), to replay them; `calls` is then ignored. */
@@ -62,7 +62,7 @@ export interface MemberHealth {
   rssStart: number;
   /** After the warm-up calls. */
   rssBefore: number;
-  /** The lowest reading in the 10 s after the last call. */
+  /** The lowest reading in the 15 s after the last call. */
   rssAfter: number;
   samePid: boolean;
   alive: boolean;
@@ -99,10 +99,10 @@ const STACK_TRACE = /\n\s+at |\.[jt]s:\d+/;
 /** The admin port's target in reports: every request goes to its one HTTP server. */
 export const ADMIN_PATH = "HTTP";
 // After the last call, memory is read this often for this long, and the lowest reading counts:
-// V8 gives collected garbage back when it gets round to it (its memory reducer, seconds after
-// the traffic stops), so one reading right away overstates what a member keeps; a leak never
+// a member collects a burst's garbage once it has been idle for a few seconds
+// (mesh/process/idle-gc.ts), so one reading right away overstates what it keeps; a leak never
 // goes down.
-const REST_MS = 10_000;
+const REST_MS = 15_000;
 const REST_SAMPLE_MS = 250;
 const MAX_WARM_UP = 2_000;
 const WARM_UP_SHARE = 5;

@@ -1,4 +1,10 @@
-import { createLogger, loadTopology, onShutdownSignal, runMain } from "../../mesh";
+import {
+  collectIdleGarbage,
+  createLogger,
+  loadTopology,
+  onShutdownSignal,
+  runMain,
+} from "../../mesh";
 import { gatewayAddress } from "./address";
 import { createGateway } from "./gateway";
 
@@ -28,6 +34,7 @@ async function main(): Promise<void> {
       : `admin listener (dashboard, faults, traces): ${scheme}://${host}:${admin}/ (an operator's client certificate)`,
   );
 
+  collectIdleGarbage(log);
   onShutdownSignal(log, () => gateway.close());
 }
 
