@@ -28,6 +28,10 @@ interface Member {
   rssMb: number;
   /** Of that, pages of files (the node binary, mostly): shared by every member. */
   fileMb: number;
+  /** Its share of the pages it maps: each shared page divided by the processes mapping it. */
+  pssMb: number;
+  /** Pages no other process maps: what stopping it would give back. */
+  privateMb: number;
   /** CPU used from its start until the mesh was up. */
   cpuMs: number;
 }
@@ -82,11 +86,21 @@ const cmdline = (pid: number): string => {
   }
 };
 
-/** VmRSS and RssFile of /proc/<pid>/status, in MB. */
-function residentMb(pid: number): { rssMb: number; fileMb: number } {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-  return { rssMb: kib("VmRSS") / KIB_PER_MB, fileMb: kib("RssFile") / KIB_PER_MB };
+/** VmRSS and RssFile of /proc/<pid>/status, Pss and private pages of its smaps_rollup, in MB. */
+function residentMb(pid: number): Pick<Member, "rssMb" | "fileMb" | "pssMb" | "privateMb"> {
+  const read = (file: string) => {
+    const text = readFileSync(`/proc/${pid}/${file}`, "utf8");
+    return (field: string) =>
+      Number(new RegExp(`${field}:\\s+(\\d+)`).exec(text)?.[1] ?? 0) / KIB_PER_MB;
+  };
+  const status = read("status");
+  const rollup = read("smaps_rollup");
+  return {
+    rssMb: status("VmRSS"),
+    fileMb: status("RssFile"),
+    pssMb: rollup("Pss"),
+    privateMb: rollup("Private_Clean") + rollup("Private_Dirty"),
+  };
 }
 
 /** Runs `npm run start:all` once on free ports with `dataDir`, and measures it. */
@@ -192,7 +206,9 @@ export async function runStartAll(config: BenchConfig): Promise<SectionResult> {
   const runs = await measureStartAll({
     root,
     restarts: config.mode === "full" ? 3 : 1,
-    idleMs: config.mode === "full" ? 5_000 : 1_000,
+    // Idle: a member collects what starting up left behind 5 to 10 s after it serves
+    // (mesh/process/idle-gc.ts).
+    idleMs: config.mode === "full" ? 15_000 : 1_000,
   });
   const warm = runs.slice(1);
   const warmUpMs = median(warm.map((r) => r.upMs));
@@ -206,6 +222,8 @@ export async function runStartAll(config: BenchConfig): Promise<SectionResult> {
     round3(Math.max(...rss(r))),
     round3(median(rss(r))),
     round3(median(r.members.map((m) => m.fileMb))),
+    round3(median(r.members.map((m) => m.pssMb))),
+    round3(median(r.members.map((m) => m.privateMb))),
   ]);
   const last = runs.at(-1)!;
   const leftOver = runs.reduce((sum, r) => sum + r.leftAfterSigterm, 0);
@@ -216,7 +234,17 @@ export async function runStartAll(config: BenchConfig): Promise<SectionResult> {
       `npm run start:all${root === projectRoot() ? "" : ` in ${root}`} on free ports with dist/ ` +
       `current: a first start on a new data folder, then ${warm.length} restarts on it. Up: ` +
       `from spawning npm to "${UP}". Memory: VmRSS of each member after the idle wait.`,
-    columns: ["run", "up ms", "CPU s to up", "members", "max MB", "median MB", "of it files MB"],
+    columns: [
+      "run",
+      "up ms",
+      "CPU s to up",
+      "members",
+      "max MB",
+      "median MB",
+      "of it files MB",
+      "median PSS MB",
+      "median private MB",
+    ],
     rows,
     figures: {
       firstStartMs: Math.round(runs[0].upMs),
@@ -225,6 +253,10 @@ export async function runStartAll(config: BenchConfig): Promise<SectionResult> {
       maxMemberRssMb: round3(maxRss),
       leftAfterSigterm: leftOver,
       medianMemberRssMb: round3(median(warm.flatMap(rss))),
+      maxMemberPssMb: round3(Math.max(...warm.flatMap((r) => r.members.map((m) => m.pssMb)))),
+      maxMemberPrivateMb: round3(
+        Math.max(...warm.flatMap((r) => r.members.map((m) => m.privateMb))),
+      ),
     },
     targets: [
       {
@@ -252,6 +284,8 @@ export async function runStartAll(config: BenchConfig): Promise<SectionResult> {
         `a build that had already exited). Over ${cpus().length} cores it bounds the time to up ` +
         `from below: ${round3(median(warm.map((r) => r.totalCpuMs)) / 1000 / cpus().length)} s here.`,
       "Files MB: pages of mapped files (the node binary, mostly), the same pages in every member.",
+      "PSS: each member's share of what it maps (a page mapped by n processes counts 1/n); " +
+        "private: pages only it maps. The members' PSS add up to what the mesh uses.",
     ],
   };
 }
