@@ -7,13 +7,13 @@
  */
 import { readFlags, positiveNumber, wholeNumber } from "./cli";
 import { formatReport, problemsOf } from "./fuzz/report";
-import { runFuzz } from "./fuzz/run";
+import { runFuzz, type FuzzReport } from "./fuzz/run";
 import { shopServices } from "./members";
 import { startScratchMesh, type ScratchMesh } from "./scratch-mesh";
 
 const SCRIPT = {
   name: "fuzz",
-  usage: `usage: npm run fuzz -- [--calls N] [--seed S] [--concurrency N] [--case N]...
+  usage: `usage: npm run fuzz -- [--calls N] [--seed S] [--concurrency N] [--rounds N] [--case N]...
 
 Starts a mesh of its own in a temp folder (mTLS, free ports of 127.0.0.1), sends it generated
 malformed calls (random bytes, truncated and lying frames, wrong wire types, huge varints,
@@ -27,12 +27,15 @@ garbage once idle). The same seed makes the same calls; a failure names its case
   --calls N           calls to make (default 10000)
   --seed S            the generator's seed (default 1)
   --concurrency N     calls in flight at once (default 16)
+  --rounds N          send the same calls N times to the same mesh (default 1), memory measured
+                      from before the first: a leak grows every round, a high-water mark stops
   --case N            replay only case N of the seed (repeat for more); --calls is then ignored
   -h, --help          show this and exit`,
   options: {
     calls: { type: "string" },
     seed: { type: "string" },
     concurrency: { type: "string" },
+    rounds: { type: "string" },
     case: { type: "string", multiple: true },
   },
 } as const;
@@ -42,6 +45,7 @@ async function main(): Promise<void> {
   const calls = Math.round(positiveNumber(SCRIPT, "calls", values.calls, 10_000));
   const seed = wholeNumber(SCRIPT, "seed", values.seed, 1);
   const concurrency = Math.round(positiveNumber(SCRIPT, "concurrency", values.concurrency, 16));
+  const rounds = Math.round(positiveNumber(SCRIPT, "rounds", values.rounds, 1));
   const cases = values.case?.map((raw) => wholeNumber(SCRIPT, "case", raw, 0));
 
   process.stderr.write("starting a mesh of its own in a temp folder…\n");
@@ -51,25 +55,38 @@ async function main(): Promise<void> {
   });
   process.once("SIGINT", () => void mesh.stop().then(() => process.exit(130)));
   try {
-    let shown = 0;
-    const report = await runFuzz(mesh, {
-      calls,
-      seed,
-      concurrency,
-      cases,
-      onProgress: (done, total) => {
-        const percent = Math.floor((done / total) * 100);
-        if (percent >= shown + 10 || done === total) {
-          shown = percent;
-          process.stderr.write(`  ${done} / ${total} calls\n`);
-        }
-      },
-    });
-    process.stdout.write(`${formatReport(report)}\n`);
-    const problems = problemsOf(report);
-    if (problems.length > 0) {
-      process.stdout.write(`FAILED: ${problems.join("; ")}\n`);
-      process.exitCode = 1;
+    let first: FuzzReport | undefined;
+    for (let round = 1; round <= rounds; round++) {
+      if (rounds > 1) process.stderr.write(`round ${round} of ${rounds}\n`);
+      let shown = 0;
+      const report = await runFuzz(mesh, {
+        calls,
+        seed,
+        concurrency,
+        cases,
+        onProgress: (done, total) => {
+          const percent = Math.floor((done / total) * 100);
+          if (percent >= shown + 10 || done === total) {
+            shown = percent;
+            process.stderr.write(`  ${done} / ${total} calls\n`);
+          }
+        },
+      });
+      first ??= report;
+      // Every round's growth counts from before the first round's first call.
+      const starts = new Map(first.members.map((m) => [m.member, m.rssStart]));
+      const measured: FuzzReport = {
+        ...report,
+        members: report.members.map((m) => ({ ...m, rssStart: starts.get(m.member) ?? 0 })),
+      };
+      process.stdout.write(
+        `${rounds > 1 ? `round ${round} of ${rounds}: ` : ""}${formatReport(measured)}\n`,
+      );
+      const problems = problemsOf(measured);
+      if (problems.length > 0) {
+        process.stdout.write(`FAILED: ${problems.join("; ")}\n`);
+        process.exitCode = 1;
+      }
     }
   } finally {
     await mesh.stop();
