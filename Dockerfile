@@ -31,8 +31,10 @@ RUN if [ -z "$SERVICE" ] || [ ! -f "dist/services/$SERVICE/main.js" ]; then \
       exit 1; \
     fi \
     && ln -s "services/$SERVICE/main.js" dist/main.js
-# Production dependencies only, compiled here so the runtime needs no compiler.
-RUN npm prune --omit=dev --no-audit --no-fund
+# Production dependencies only, compiled here so the runtime needs no compiler. The image runs
+# the compiled modules, not start:all's one-file bundles (dist/bundle): they pay off with Node's
+# compile cache, which a read-only root filesystem could not keep.
+RUN npm prune --omit=dev --no-audit --no-fund && rm -rf dist/bundle dist/.compile-cache
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
