@@ -133,7 +133,8 @@ export function createInboundGuard(limits: InboundLimits): InboundGuard {
   const watched = new WeakSet<object>();
   // The verdict on the stream an HTTP/2 server announced last. grpc-js's own "stream" listener
   // runs right after ours, in the same emit, and builds the call and its interceptors there and
-  // then; so the interceptor finds its stream's verdict here, with no map entry per stream.
+  // then; so the interceptor finds its stream's verdict here, with no map entry per stream. (A
+  // stream grpc-js answers itself, as an unknown method, stays referenced until the next one.)
   let lastStream: Http2Stream | undefined;
   let lastRefusal: Refusal | null = null;
 
