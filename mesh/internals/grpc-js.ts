@@ -5,7 +5,12 @@
  * internals.test.ts fails with a clear message when that happens.
  */
 
-import type { Server, status as Status } from "@grpc/grpc-js";
+import type {
+  Server,
+  ServerInterceptingCall,
+  ServerInterceptingCallInterface,
+  status as Status,
+} from "@grpc/grpc-js";
 import type { Http2Server, Http2Stream, SecureServerOptions, Settings } from "node:http2";
 
 // How far down a chain of server interceptors the base call can be.
@@ -80,20 +85,53 @@ export interface BaseStatus {
   metadata?: unknown;
 }
 
+type SendStatus = (this: object, status: BaseStatus) => void;
+
 /**
- * Passes every status the base call of a server call sends itself through `refine` first: the
- * statuses grpc-js makes without any interceptor seeing them (an undecodable request, a bad
- * `grpc-timeout`, a message that does not decompress). `call` is what the first server
- * interceptor receives. Returns false when it is not a base call as in 1.10 to 1.14.
+ * Makes an installer that passes every status the base call of a server call sends itself
+ * through `refine` first: the statuses grpc-js makes without any interceptor seeing them (an
+ * undecodable request, a bad `grpc-timeout`, a message that does not decompress). The installer
+ * takes what the first server interceptor receives and returns false when it is not a base call
+ * as in 1.10 to 1.14. It allocates nothing per call: every call gets the same function, made
+ * once, as an own property (the base call's `this.sendStatus(...)` finds it before the
+ * prototype's).
  */
+export function baseStatusRefiner(
+  refine: (status: BaseStatus) => BaseStatus,
+): (call: object) => boolean {
+  let original: SendStatus | undefined;
+  let refined: SendStatus | undefined;
+  return (call) => {
+    const base = call as { sendStatus?: SendStatus; stream?: unknown };
+    const send = base.sendStatus;
+    if (typeof send !== "function" || !base.stream) return false;
+    if (send === refined) return true;
+    if (send !== original) {
+      // grpc-js's prototype method, the same for every call: wrapped once.
+      original = send;
+      refined = function (this: object, status: BaseStatus) {
+        send.call(this, refine(status));
+      };
+    }
+    base.sendStatus = refined;
+    return true;
+  };
+}
+
+/** {@link baseStatusRefiner} for one call. */
 export function refineBaseStatuses(
   call: object,
   refine: (status: BaseStatus) => BaseStatus,
 ): boolean {
-  const base = call as { sendStatus?: (status: BaseStatus) => void; stream?: unknown };
-  if (typeof base.sendStatus !== "function" || !base.stream) return false;
-  const send = base.sendStatus.bind(base);
-  // An own property: the base call's `this.sendStatus(...)` finds it before the prototype's.
-  base.sendStatus = (status) => send(refine(status));
-  return true;
+  return baseStatusRefiner(refine)(call);
+}
+
+/**
+ * The call a server interceptor received, returned as its result: the interceptor adds no
+ * layer of its own (grpc-js's `ServerInterceptingCall` costs a responder, a listener and a
+ * closure per step of every call). grpc-js types an interceptor's result as that class, but uses
+ * only the call interface of whatever the chain returns (1.10 to 1.14).
+ */
+export function passThrough(call: ServerInterceptingCallInterface): ServerInterceptingCall {
+  return call as ServerInterceptingCall;
 }

@@ -4,7 +4,9 @@
  */
 export {
   addHttp2Options,
+  baseStatusRefiner,
   http2ServersOf,
+  passThrough,
   refineBaseStatuses,
   sessionOf,
   streamOf,

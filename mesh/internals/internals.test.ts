@@ -14,6 +14,7 @@ import {
   addHttp2Options,
   http2ServersOf,
   makeKnex,
+  passThrough,
   refineBaseStatuses,
   Sqlite3Client,
   SqliteTransaction,
@@ -128,6 +129,69 @@ describe("grpc-js internals (mesh/internals/grpc-js.ts)", () => {
       expect({ where, streamListeners: servers[0].listenerCount("stream") }).toEqual({
         where,
         streamListeners: 1,
+      });
+    } finally {
+      client.close();
+      server.forceShutdown();
+    }
+  });
+
+  it("builds a call's interceptors in the emit of its stream, and serves a call an interceptor passes through", async () => {
+    // server/inbound.ts hands a stream's verdict from its "stream" listener to its interceptor
+    // in the same emit, and returns the base call itself when there is nothing to refuse.
+    const order: string[] = [];
+    const interceptor: ServerInterceptor = (_method, call) => {
+      order.push(`interceptor ${streamOf(call) === lastStream ? "same" : "other"} stream`);
+      return passThrough(call);
+    };
+    let lastStream: unknown;
+    const server = new Server({ interceptors: [interceptor] });
+    server.addService(
+      {
+        echo: {
+          path: "/test.Echo/Echo",
+          requestStream: false,
+          responseStream: false,
+          requestSerialize: (b: Buffer) => b,
+          responseSerialize: (b: Buffer) => b,
+          requestDeserialize: (b: Buffer) => b,
+          responseDeserialize: (b: Buffer) => b,
+        },
+      },
+      {
+        echo: (call: { request: Buffer }, done: (err: null, value: Buffer) => void) =>
+          done(null, call.request),
+      },
+    );
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, bound) =>
+        err ? reject(err) : resolve(bound),
+      ),
+    );
+    for (const http2Server of http2ServersOf(server)) {
+      http2Server.prependListener("stream", (stream) => {
+        lastStream = stream;
+        order.push("stream");
+        // Nothing of grpc-js's may run between: its listener comes next, in this same emit.
+        queueMicrotask(() => order.push("microtask"));
+      });
+    }
+    const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+    try {
+      const answer = await new Promise<string>((resolve, reject) =>
+        client.makeUnaryRequest(
+          "/test.Echo/Echo",
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          Buffer.from("hi"),
+          new Metadata(),
+          (err, value) => (err ? reject(err) : resolve(String(value))),
+        ),
+      );
+      expect({ where, order, answer }).toEqual({
+        where,
+        order: ["stream", "interceptor same stream", "microtask"],
+        answer: "hi",
       });
     } finally {
       client.close();

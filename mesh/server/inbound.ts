@@ -4,6 +4,7 @@ import {
   ServerInterceptingCall,
   status,
   type Server,
+  type ServerInterceptingCallInterface,
   type ServerInterceptor,
   type StatusObject,
 } from "@grpc/grpc-js";
@@ -11,8 +12,9 @@ import { STATUS_DETAILS_KEY } from "../api/error-details";
 import { ownMessageMetadata } from "../api/errors";
 import {
   addHttp2Options,
+  baseStatusRefiner,
   http2ServersOf,
-  refineBaseStatuses,
+  passThrough,
   streamOf,
   type BaseStatus,
 } from "../internals/grpc-js";
@@ -41,6 +43,9 @@ const MIN_FIELD_BYTES = 33;
 // own pattern is unanchored, so "123456789S" passed as 23456789 s and "-1S" as 1 s.
 const GRPC_TIMEOUT = /^\d{1,8}[HMSmun]$/;
 const BAD_TIMEOUT = "grpc-timeout: expected 1 to 8 digits and a unit (H, M, S, m, u or n)";
+
+/** What the guard answers a refused call with. */
+type Refusal = Pick<StatusObject, "code" | "details">;
 
 /** Options for {@link createInboundGuard}: mesh.yaml `limits`, resolved. */
 export interface InboundLimits {
@@ -124,9 +129,22 @@ function refineInputStatus(sent: BaseStatus): BaseStatus {
  */
 export function createInboundGuard(limits: InboundLimits): InboundGuard {
   const metadataLimit = new MetadataLimit(limits.maxMetadataSize, limits.maxMetadataEntries);
-  const counted = new WeakMap<Http2Stream, HeaderCounts>();
-  const badTimeout = new WeakSet<Http2Stream>();
+  const refineStatuses = baseStatusRefiner(refineInputStatus);
   const watched = new WeakSet<object>();
+  // The verdict on the stream an HTTP/2 server announced last. grpc-js's own "stream" listener
+  // runs right after ours, in the same emit, and builds the call and its interceptors there and
+  // then; so the interceptor finds its stream's verdict here, with no map entry per stream. (A
+  // stream grpc-js answers itself, as an unknown method, stays referenced until the next one.)
+  let lastStream: Http2Stream | undefined;
+  let lastRefusal: Refusal | null = null;
+
+  const refuse = (counts: HeaderCounts, badTimeout = false): Refusal | null => {
+    if (counts.authorizations > 1) {
+      return { code: status.UNAUTHENTICATED, details: "authorization: sent more than once" };
+    }
+    if (badTimeout) return { code: status.INVALID_ARGUMENT, details: BAD_TIMEOUT };
+    return metadataLimit.check(counts);
+  };
 
   const onStream = (
     stream: Http2Stream,
@@ -134,44 +152,45 @@ export function createInboundGuard(limits: InboundLimits): InboundGuard {
     _flags: number,
     raw: string[],
   ): void => {
-    counted.set(stream, countRawHeaders(raw));
     const timeout = headers["grpc-timeout"];
-    if (timeout !== undefined && !GRPC_TIMEOUT.test(String(timeout))) badTimeout.add(stream);
+    lastStream = stream;
+    lastRefusal = refuse(
+      countRawHeaders(raw),
+      timeout !== undefined && !GRPC_TIMEOUT.test(String(timeout)),
+    );
     const path = headers[":path"];
     // The same object reaches grpc-js next: an unknown method's echo stays short.
     if (path && path.length > MAX_PATH_BYTES)
       headers[":path"] = `${path.slice(0, MAX_PATH_BYTES)}…`;
   };
 
-  const refuse = (
-    counts: HeaderCounts,
-    stream?: Http2Stream,
-  ): Pick<StatusObject, "code" | "details"> | null => {
-    if (counts.authorizations > 1) {
-      return { code: status.UNAUTHENTICATED, details: "authorization: sent more than once" };
-    }
-    if (stream && badTimeout.has(stream)) {
-      return { code: status.INVALID_ARGUMENT, details: BAD_TIMEOUT };
-    }
-    return metadataLimit.check(counts);
-  };
-
-  const interceptor: ServerInterceptor = (_method, call) => {
-    refineBaseStatuses(call, refineInputStatus);
-    const stream = streamOf(call);
-    const raw = stream && counted.get(stream);
-    return new ServerInterceptingCall(call, {
+  // Answers a refused call as soon as its metadata is read, before any handler.
+  const refusing = (call: ServerInterceptingCallInterface, refusal: Refusal | null) =>
+    new ServerInterceptingCall(call, {
       start: (next) =>
         next({
           onReceiveMetadata: (metadata, pass) => {
-            const refusal = refuse(raw ?? countMetadata(metadata), stream);
+            // A stream the guard did not see (no raw header list): grpc-js's metadata is counted.
+            const answer = refusal ?? refuse(countMetadata(metadata));
             // The mesh's own words, so that a mesh caller shows them (api/errors.ts, peerFailure).
-            if (refusal) call.sendStatus({ ...refusal, metadata: ownMessageMetadata() });
+            if (answer) call.sendStatus({ ...answer, metadata: ownMessageMetadata() });
             else pass(metadata);
           },
         }),
       sendStatus: (answer, next) => next(capStatus(answer)),
     });
+
+  const interceptor: ServerInterceptor = (_method, call) => {
+    // Every status the call sends passes the base call's sendStatus, so this caps them all too.
+    const refined = refineStatuses(call);
+    const stream = streamOf(call);
+    if (stream === undefined || stream !== lastStream) return refusing(call, null);
+    const refusal = lastRefusal;
+    lastStream = undefined;
+    lastRefusal = null;
+    // Nearly every call: nothing to refuse, so grpc-js's base call goes on with no layer.
+    if (refusal === null && refined) return passThrough(call);
+    return refusing(call, refusal);
   };
 
   return {
