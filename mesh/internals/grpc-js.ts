@@ -118,14 +118,6 @@ export function baseStatusRefiner(
   };
 }
 
-/** {@link baseStatusRefiner} for one call. */
-export function refineBaseStatuses(
-  call: object,
-  refine: (status: BaseStatus) => BaseStatus,
-): boolean {
-  return baseStatusRefiner(refine)(call);
-}
-
 /**
  * The call a server interceptor received, returned as its result: the interceptor adds no
  * layer of its own (grpc-js's `ServerInterceptingCall` costs a responder, a listener and a

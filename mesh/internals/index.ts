@@ -7,7 +7,6 @@ export {
   baseStatusRefiner,
   http2ServersOf,
   passThrough,
-  refineBaseStatuses,
   sessionOf,
   streamOf,
   type BaseStatus,

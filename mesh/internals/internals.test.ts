@@ -12,10 +12,10 @@ import {
 import knex from "knex";
 import {
   addHttp2Options,
+  baseStatusRefiner,
   http2ServersOf,
   makeKnex,
   passThrough,
-  refineBaseStatuses,
   Sqlite3Client,
   SqliteTransaction,
   streamOf,
@@ -65,22 +65,12 @@ describe("knex internals (mesh/internals/knex.ts)", () => {
 describe("grpc-js internals (mesh/internals/grpc-js.ts)", () => {
   const where = `@grpc/grpc-js ${versionOf("@grpc/grpc-js")}: mesh/internals/grpc-js.ts needs a look`;
 
-  // sessionOf is checked on real mTLS calls of every method in test/integration/mtls.test.ts.
-  // The mesh's balancer uses only grpc-js's public `experimental` API (client/balancer.ts),
-  // checked by client/balancer.test.ts.
-
-  it("reaches a server's HTTP/2 options and servers, and a call's stream and base status", async () => {
-    const seen: { stream: boolean; refined: boolean }[] = [];
-    const interceptor: ServerInterceptor = (_method, call) => {
-      const refined = refineBaseStatuses(call, (sent) => ({
-        ...sent,
-        details: `seen: ${sent.details}`,
-      }));
-      seen.push({ stream: streamOf(call) !== undefined, refined });
-      return new ServerInterceptingCall(call);
-    };
+  /** A server with one unary method, `/test.Echo/Echo`, answering with the request. */
+  const echoServer = (
+    interceptor: ServerInterceptor,
+    requestDeserialize = (b: Buffer): Buffer => b,
+  ): Server => {
     const server = new Server({ interceptors: [interceptor] });
-    const options = addHttp2Options(server, { maxHeaderListPairs: 300 });
     server.addService(
       {
         echo: {
@@ -89,23 +79,45 @@ describe("grpc-js internals (mesh/internals/grpc-js.ts)", () => {
           responseStream: false,
           requestSerialize: (b: Buffer) => b,
           responseSerialize: (b: Buffer) => b,
-          // Throws: grpc-js's base call then sends its own status, which refine sees.
-          requestDeserialize: (): Buffer => {
-            throw new Error("undecodable");
-          },
+          requestDeserialize,
           responseDeserialize: (b: Buffer) => b,
         },
       },
       {
-        echo: (_call: unknown, done: (err: null, value: Buffer) => void) =>
-          done(null, Buffer.alloc(0)),
+        echo: (call: { request: Buffer }, done: (err: null, value: Buffer) => void) =>
+          done(null, call.request),
       },
     );
-    const port = await new Promise<number>((resolve, reject) =>
+    return server;
+  };
+  /** Binds `server` on a free port of 127.0.0.1. */
+  const bind = (server: Server): Promise<number> =>
+    new Promise((resolve, reject) =>
       server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, bound) =>
         err ? reject(err) : resolve(bound),
       ),
     );
+
+  // sessionOf is checked on real mTLS calls of every method in test/integration/mtls.test.ts.
+  // The mesh's balancer uses only grpc-js's public `experimental` API (client/balancer.ts),
+  // checked by client/balancer.test.ts.
+
+  it("reaches a server's HTTP/2 options and servers, and a call's stream and base status", async () => {
+    const seen: { stream: boolean; refined: boolean }[] = [];
+    const interceptor: ServerInterceptor = (_method, call) => {
+      const refined = baseStatusRefiner((sent) => ({
+        ...sent,
+        details: `seen: ${sent.details}`,
+      }))(call);
+      seen.push({ stream: streamOf(call) !== undefined, refined });
+      return new ServerInterceptingCall(call);
+    };
+    // Throws: grpc-js's base call then sends its own status, which refine sees.
+    const server = echoServer(interceptor, (): Buffer => {
+      throw new Error("undecodable");
+    });
+    const options = addHttp2Options(server, { maxHeaderListPairs: 300 });
+    const port = await bind(server);
     const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
     try {
       const servers = http2ServersOf(server);
@@ -145,29 +157,8 @@ describe("grpc-js internals (mesh/internals/grpc-js.ts)", () => {
       return passThrough(call);
     };
     let lastStream: unknown;
-    const server = new Server({ interceptors: [interceptor] });
-    server.addService(
-      {
-        echo: {
-          path: "/test.Echo/Echo",
-          requestStream: false,
-          responseStream: false,
-          requestSerialize: (b: Buffer) => b,
-          responseSerialize: (b: Buffer) => b,
-          requestDeserialize: (b: Buffer) => b,
-          responseDeserialize: (b: Buffer) => b,
-        },
-      },
-      {
-        echo: (call: { request: Buffer }, done: (err: null, value: Buffer) => void) =>
-          done(null, call.request),
-      },
-    );
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, bound) =>
-        err ? reject(err) : resolve(bound),
-      ),
-    );
+    const server = echoServer(interceptor);
+    const port = await bind(server);
     for (const http2Server of http2ServersOf(server)) {
       http2Server.prependListener("stream", (stream) => {
         lastStream = stream;
