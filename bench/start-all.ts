@@ -106,11 +106,12 @@ function residentMb(pid: number): Pick<Member, "rssMb" | "fileMb" | "pssMb" | "p
 /** Runs `npm run start:all` once on free ports with `dataDir`, and measures it. */
 async function startOnce(root: string, dataDir: string, idleMs: number): Promise<StartRun> {
   const ports = await freeInstancePorts(NAMES.length, INSTANCE_STEP);
-  const [gatewayPort] = await freePorts(1);
+  const [gatewayPort, gatewayAdminPort] = await freePorts(2);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     MESH_DATA_DIR: dataDir,
     GATEWAY_PORT: String(gatewayPort),
+    GATEWAY_ADMIN_PORT: String(gatewayAdminPort),
   };
   NAMES.forEach((name, i) => (env[`${name.toUpperCase()}_PORT`] = String(ports[i])));
   const began = performance.now();

@@ -2,6 +2,31 @@ import { createServer } from "node:net";
 // Only the port arithmetic: the ports helper stays free of the mesh's heavier modules.
 import { adminPortOf } from "../mesh/telemetry";
 
+/**
+ * Ports are chosen below Linux's ephemeral range (32768–60999), like the members' admin
+ * ports (see adminPortOf): a port the kernel hands out for `listen(0)` or an outgoing
+ * connection can be taken by another process's outgoing connection between the check here
+ * and the moment a started process binds it (seen in CI: a gateway exiting with EADDRINUSE
+ * while the fuzz test beside it opened thousands of connections).
+ */
+const LOWEST = 10_000;
+const HIGHEST = 30_000;
+/**
+ * Each jest worker picks from its own slice, so that two test files running at once never
+ * choose the same port before either binds it; a slice leaves room for a port's second
+ * instance and admin ports (p + 100, p + 1000, p + 1100), so those stay in it too.
+ */
+const SLICE = 2_000;
+const SLICE_ROOM = 1_200;
+
+function range(): { from: number; to: number } {
+  const worker = Number(process.env.JEST_WORKER_ID);
+  if (!Number.isInteger(worker) || worker < 1) return { from: LOWEST, to: HIGHEST - SLICE_ROOM };
+  const slices = (HIGHEST - LOWEST) / SLICE;
+  const from = LOWEST + ((worker - 1) % slices) * SLICE;
+  return { from, to: from + SLICE - SLICE_ROOM };
+}
+
 const canBind = (port: number): Promise<boolean> =>
   new Promise((resolve) => {
     const server = createServer();
@@ -9,42 +34,43 @@ const canBind = (port: number): Promise<boolean> =>
     server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
 
-/** Free TCP ports on 127.0.0.1, found by binding port 0. */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve) => {
-          const server = createServer();
-          server.listen(0, "127.0.0.1", () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
+/** Whether every port of `ports` can be bound now. */
+async function allFree(ports: number[]): Promise<boolean> {
+  for (const port of ports) if (!(await canBind(port))) return false;
+  return true;
 }
 
-/** Whether every port of `ports` is below 65536 and can be bound now. */
-async function allFree(ports: number[]): Promise<boolean> {
-  for (const port of ports) if (port >= 65_536 || !(await canBind(port))) return false;
-  return true;
+/**
+ * Ports on 127.0.0.1 free now, below the ephemeral range, none of them and none of their
+ * neighbours `related(p)` in `avoid`, and those neighbours free too.
+ */
+async function pick(
+  count: number,
+  related: (port: number) => number[],
+): Promise<number[]> {
+  const { from, to } = range();
+  const chosen: number[] = [];
+  const taken = new Set<number>();
+  for (let tries = 0; chosen.length < count; tries++) {
+    if (tries > 10_000) throw new Error(`no ${count} free ports in ${from}–${to}`);
+    const port = from + Math.floor(Math.random() * (to - from));
+    const all = [port, ...related(port)];
+    if (all.some((p) => taken.has(p)) || !(await allFree(all))) continue;
+    chosen.push(port);
+    for (const p of all) taken.add(p);
+  }
+  return chosen;
+}
+
+/** `count` different ports on 127.0.0.1, free now (see above for where they come from). */
+export function freePorts(count: number): Promise<number[]> {
+  return pick(count, () => []);
 }
 
 /**
  * Free ports p on 127.0.0.1 such that p + step (the port of a second instance) is free too,
  * and so are both members' admin ports (adminPortOf, see mesh/telemetry).
  */
-export async function freeInstancePorts(count: number, step: number): Promise<number[]> {
-  const chosen: number[] = [];
-  while (chosen.length < count) {
-    const [port] = await freePorts(1);
-    const others = [port + step, adminPortOf(port), adminPortOf(port + step)];
-    const taken = chosen.flatMap((p) => [p, p + step, adminPortOf(p), adminPortOf(p + step)]);
-    if (![port, ...others].some((p) => taken.includes(p)) && (await allFree(others))) {
-      chosen.push(port);
-    }
-  }
-  return chosen;
+export function freeInstancePorts(count: number, step: number): Promise<number[]> {
+  return pick(count, (port) => [port + step, adminPortOf(port), adminPortOf(port + step)]);
 }

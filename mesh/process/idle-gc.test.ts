@@ -59,4 +59,27 @@ describe("collectWhenIdle", () => {
       stop();
     }
   });
+
+  it("waits while calls keep starting, however idle the loop, and collects once they stop", async () => {
+    const freed: number[] = [];
+    let calls = 0;
+    const stop = collectWhenIdle({
+      activity: () => calls,
+      onCollect: (bytes) => freed.push(bytes),
+      ...TEST_OPTIONS,
+    });
+    // A call every 100 ms: next to nothing for the loop, but traffic a pause would delay.
+    const traffic = setInterval(() => calls++, 100);
+    try {
+      await garbage(40);
+      await sleep(2_500);
+      expect(freed).toEqual([]);
+      clearInterval(traffic);
+      await within(10_000, () => freed.length > 0);
+      expect(Math.max(...freed)).toBeGreaterThan(8 * MB);
+    } finally {
+      clearInterval(traffic);
+      stop();
+    }
+  });
 });

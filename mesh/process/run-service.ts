@@ -27,7 +27,7 @@ export function runService(name: string, module: ServiceModule<never>): void {
     }
     await serve(service);
     composed.start?.();
-    collectIdleGarbage(log);
+    collectIdleGarbage(log, () => server.callsStarted);
 
     onShutdownSignal(log, async () => {
       faults.stop();

@@ -131,6 +131,8 @@ export interface MeshServer {
   shutdown(graceMs?: number): Promise<void>;
   /** Handlers running now. */
   readonly inFlight: number;
+  /** Handlers started since the server started. */
+  readonly callsStarted: number;
   readonly health: HealthRegistry;
   readonly grpcServer: Server;
 }
@@ -188,6 +190,9 @@ export function createMeshServer(options: MeshServerOptions): MeshServer {
     grpcServer,
     get inFlight() {
       return limit.inFlight;
+    },
+    get callsStarted() {
+      return limit.started;
     },
 
     addService(definition, handlers) {

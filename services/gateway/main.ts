@@ -34,7 +34,9 @@ async function main(): Promise<void> {
       : `admin listener (dashboard, faults, traces): ${scheme}://${host}:${admin}/ (an operator's client certificate)`,
   );
 
-  collectIdleGarbage(log);
+  let requests = 0;
+  for (const app of [gateway.api, gateway.admin]) app.server.on("request", () => requests++);
+  collectIdleGarbage(log, () => requests);
   onShutdownSignal(log, () => gateway.close());
 }
 

@@ -47,8 +47,12 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 async function launch(command: string[]): Promise<Launched> {
   const dataDir = mkdtempSync(join(tmpdir(), "mesh-signals-"));
   const grpc = await freeInstancePorts(NAMES.length, 100);
-  const [gatewayPort] = await freePorts(1);
-  const env: NodeJS.ProcessEnv = { MESH_DATA_DIR: dataDir, GATEWAY_PORT: String(gatewayPort) };
+  const [gatewayPort, gatewayAdminPort] = await freePorts(2);
+  const env: NodeJS.ProcessEnv = {
+    MESH_DATA_DIR: dataDir,
+    GATEWAY_PORT: String(gatewayPort),
+    GATEWAY_ADMIN_PORT: String(gatewayAdminPort),
+  };
   NAMES.forEach((name, i) => (env[`${name.toUpperCase()}_PORT`] = String(grpc[i])));
   const instances = grpc.flatMap((port, i) =>
     Array.from({ length: INSTANCES[i] }, (_, instance) => port + 100 * instance),
