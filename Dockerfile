@@ -16,6 +16,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends python3 make g+
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
+# npm ci's install step compiles native/ (malloc_trim, see mesh/process/malloc-trim.ts).
+COPY native ./native
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY gen ./gen
@@ -44,6 +46,7 @@ WORKDIR /app
 COPY --from=build /app/package.json /app/package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/native/build/Release/malloc_trim.node ./native/build/Release/malloc_trim.node
 COPY --from=build /app/gen/descriptor-set.binpb ./gen/descriptor-set.binpb
 # The dashboard's page, script and style, which the gateway serves from the source tree.
 COPY services/gateway/dashboard/public ./services/gateway/dashboard/public

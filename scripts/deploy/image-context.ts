@@ -15,7 +15,9 @@ export const EXTRA_IMAGES = ["gateway"];
  * `COPY --from=build` of them is known to have a source. Anything else must come from the
  * context.
  */
-const BUILD_OUTPUTS = ["node_modules", "dist"];
+const BUILD_OUTPUTS = ["node_modules", "dist", "native"];
+/** What npm ci's install step compiles from native/binding.gyp (native/build.mjs). */
+const NATIVE_BUILD = "build";
 
 /** One COPY line. */
 export interface CopyStep {
@@ -104,7 +106,8 @@ interface Sources {
  * Whether the absolute `path` (a file or a folder) exists in `stage`. The last COPY whose
  * target holds it decides, by its source in the context or in the stage it copies from;
  * otherwise it must be one of the stage's {@link BUILD_OUTPUTS}: `dist/<x>.js` compiled from
- * a `<x>.ts` of that stage, or `node_modules/<package>/…` of a production dependency.
+ * a `<x>.ts` of that stage, `node_modules/<package>/…` of a production dependency, or
+ * `native/build/…`, compiled by npm ci when the stage has native/binding.gyp.
  */
 function existsIn(sources: Sources, stage: Stage, path: string): boolean {
   for (const copy of [...stage.copies].reverse()) {
@@ -122,6 +125,12 @@ function existsIn(sources: Sources, stage: Stage, path: string): boolean {
   if (output === "node_modules") {
     const name = rest.slice(0, rest[0].startsWith("@") ? 2 : 1).join("/");
     return sources.production.has(name);
+  }
+  if (output === "native") {
+    return (
+      rest[0] === NATIVE_BUILD &&
+      existsIn(sources, stage, posix.join(stage.workdir, "native/binding.gyp"))
+    );
   }
   const compiled = /^(.*)\.js(\.map)?$/.exec(rest.join("/"));
   return (

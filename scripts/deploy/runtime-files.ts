@@ -7,6 +7,7 @@ import {
   projectRoot,
   ROOT_MARKER,
 } from "../../mesh/config";
+import { MALLOC_TRIM_ADDON } from "../../mesh/process/malloc-trim";
 import { staticFiles } from "../../services/gateway/static-files";
 
 /** A file the code reads while it runs, relative to the project root, and who reads it. */
@@ -22,8 +23,8 @@ export const entryOf = (service: string): string => `dist/services/${service}/ma
 
 /**
  * Every file the services read from the project folder at run time, from the code that reads
- * them: the root marker, the default topology, the descriptor set, the gateway's static files
- * and each image's compiled entry (the modules it requires are {@link requireGraph}'s).
+ * them: the root marker, the default topology, the descriptor set, the malloc_trim addon, the
+ * gateway's static files and each image's compiled entry (the modules it requires are {@link requireGraph}'s).
  * Not here: what lives in the data folder (SQLite files, keys, fault overrides) and the
  * certificates, which a deployment mounts.
  */
@@ -41,6 +42,10 @@ export function runtimeFiles(images: readonly string[], root = projectRoot()): R
     {
       path: DESCRIPTOR_SET_FILE,
       readBy: "reflection, policies and the OpenAPI document (mesh/config/descriptors.ts)",
+    },
+    {
+      path: MALLOC_TRIM_ADDON,
+      readBy: "idle members hand freed memory back (mesh/process/malloc-trim.ts)",
     },
     ...[...staticFiles(root)].map(([url, file]) => ({
       path: toPosix(relative(root, file.path)),

@@ -113,6 +113,37 @@ describe("Dockerfile, checked without a Docker engine", () => {
     }
   });
 
+  it("reports a runtime stage without the compiled addon, and a build stage that cannot compile it", () => {
+    const withoutAddon = readFileSync(join(root, "Dockerfile"), "utf8").replace(
+      /^COPY --from=build \/app\/native\/.*$/m,
+      "",
+    );
+    const missing =
+      "Dockerfile: the runtime stage has no native/build/Release/malloc_trim.node: idle " +
+      "members hand freed memory back (mesh/process/malloc-trim.ts)";
+    const withoutSource = readFileSync(join(root, "Dockerfile"), "utf8").replace(
+      /^COPY native \.\/native$/m,
+      "",
+    );
+    for (const [dockerfile, expected] of [
+      [withoutAddon, [missing]],
+      [
+        withoutSource,
+        [
+          expect.stringMatching(/\/app\/native\/build\/Release\/malloc_trim\.node is neither/),
+          missing,
+        ],
+      ],
+    ] as const) {
+      const dir = fixture({ Dockerfile: dockerfile });
+      try {
+        expect(checkImage(dir).problems).toEqual(expected);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  });
+
   it("reports each file the code reads at run time that the runtime stage lacks", () => {
     const dockerfile = readFileSync(join(root, "Dockerfile"), "utf8").replace(
       /^COPY services\/gateway\/dashboard\/public .*$/m,
@@ -147,13 +178,15 @@ describe("what the code reads at run time", () => {
         "package.json",
         "mesh.yaml",
         "gen/descriptor-set.binpb",
+        "native/build/Release/malloc_trim.node",
         "services/gateway/dashboard/public/index.html",
         "node_modules/chart.js/dist/chart.umd.js",
         "dist/services/gateway/main.js",
         "dist/services/orders/main.js",
       ]),
     );
-    // Each is a file of the project as it is checked out (dist/ once built).
+    // Each is a file of the project as it is checked out (dist/ once built, native/ once
+    // npm install compiled it).
     for (const path of paths.filter((p) => !p.startsWith("dist/")))
       expect(existsSync(join(root, path))).toBe(true);
   });
@@ -165,9 +198,11 @@ describe("the image, built from its context without a Docker engine", () => {
   const children: ChildProcess[] = [];
 
   beforeAll(async () => {
-    // The build stage: the context plus node_modules (npm ci), then npm run build.
+    // The build stage: the context plus node_modules and native/build (npm ci), then npm run
+    // build.
     dir = fixture({});
     symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
+    cpSync(join(root, "native/build"), join(dir, "native/build"), { recursive: true });
     const started = Date.now();
     await run(
       process.execPath,
@@ -215,6 +250,15 @@ describe("the image, built from its context without a Docker engine", () => {
         /runService|runMain/,
       );
     }
+  });
+
+  it("holds the malloc_trim addon npm ci compiled, and it loads there", async () => {
+    const { stdout } = await run(
+      process.execPath,
+      ["-e", `console.log(typeof require("./native/build/Release/malloc_trim.node").trim())`],
+      { cwd: runtime },
+    );
+    expect(stdout.trim()).toBe("function");
   });
 
   it("holds every module the entries require, and needs no dev dependency", () => {
