@@ -44,10 +44,7 @@ async function allFree(ports: number[]): Promise<boolean> {
  * Ports on 127.0.0.1 free now, below the ephemeral range, none of them and none of their
  * neighbours `related(p)` in `avoid`, and those neighbours free too.
  */
-async function pick(
-  count: number,
-  related: (port: number) => number[],
-): Promise<number[]> {
+async function pick(count: number, related: (port: number) => number[]): Promise<number[]> {
   const { from, to } = range();
   const chosen: number[] = [];
   const taken = new Set<number>();

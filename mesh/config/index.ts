@@ -11,7 +11,7 @@ export {
   type Idempotency,
 } from "./descriptors";
 export { parseDuration, toConfigDuration } from "./duration";
-export { projectRoot, ROOT_MARKER } from "./paths";
+export { MALLOC_TRIM_ADDON, projectRoot, ROOT_MARKER } from "./paths";
 export { resolveMethodPolicy, serviceConfigFor, type MethodPolicy } from "./policy";
 export type {
   CircuitBreakerConfig,

@@ -3,6 +3,12 @@ import { dirname, join } from "node:path";
 
 let root: string | undefined;
 
+/**
+ * The native addon `npm install` compiles (native/malloc_trim.c), relative to the project
+ * root; the image copies it there too. Loaded by mesh/process/malloc-trim.ts.
+ */
+export const MALLOC_TRIM_ADDON = "native/build/Release/malloc_trim.node";
+
 /** The file that marks the project's root: it must be there at run time too (the image). */
 export const ROOT_MARKER = "package.json";
 

@@ -1,5 +1,7 @@
-import { getHeapStatistics } from "node:v8";
-import { collectWhenIdle } from "./idle-gc";
+import { getHeapStatistics, setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { collectWhenIdle, type IdleCollection } from "./idle-gc";
+import { mallocTrimAddon } from "./malloc-trim";
 
 const MB = 1_048_576;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -28,7 +30,10 @@ async function within(ms: number, done: () => boolean): Promise<void> {
 describe("collectWhenIdle", () => {
   it("collects a burst's garbage once the process goes idle, and says how much it freed", async () => {
     const freed: number[] = [];
-    const stop = collectWhenIdle({ onCollect: (bytes) => freed.push(bytes), ...TEST_OPTIONS });
+    const stop = collectWhenIdle({
+      onCollect: ({ heapFreed }) => freed.push(heapFreed),
+      ...TEST_OPTIONS,
+    });
     try {
       const before = getHeapStatistics().used_heap_size;
       await garbage(40);
@@ -44,7 +49,10 @@ describe("collectWhenIdle", () => {
 
   it("leaves a busy process to V8: no collection while the event loop works", async () => {
     const freed: number[] = [];
-    const stop = collectWhenIdle({ onCollect: (bytes) => freed.push(bytes), ...TEST_OPTIONS });
+    const stop = collectWhenIdle({
+      onCollect: ({ heapFreed }) => freed.push(heapFreed),
+      ...TEST_OPTIONS,
+    });
     try {
       await garbage(20);
       // Busy about half the time for 2.5 s (five periods): well over the idle share.
@@ -65,7 +73,7 @@ describe("collectWhenIdle", () => {
     let calls = 0;
     const stop = collectWhenIdle({
       activity: () => calls,
-      onCollect: (bytes) => freed.push(bytes),
+      onCollect: ({ heapFreed }) => freed.push(heapFreed),
       ...TEST_OPTIONS,
     });
     // A call every 100 ms: next to nothing for the loop, but traffic a pause would delay.
@@ -82,4 +90,36 @@ describe("collectWhenIdle", () => {
       stop();
     }
   });
+
+  (mallocTrimAddon() ? it : it.skip)(
+    "also collects when only resident memory grew, and gives glibc's free pages back",
+    async () => {
+      const collections: IdleCollection[] = [];
+      const stop = collectWhenIdle({ onCollect: (c) => collections.push(c), ...TEST_OPTIONS });
+      try {
+        // The first idle check collects whatever came before.
+        await within(10_000, () => collections.length > 0);
+        expect(collections).toHaveLength(1);
+        // A burst of buffers V8 itself collects (so the heap is back), leaving glibc's main
+        // arena full of holes: every eighth 16 KB buffer stays.
+        const kept: Buffer[] = [];
+        let burst: Buffer[] = [];
+        for (let i = 0; i < 3_072; i++) {
+          (i % 8 === 0 ? kept : burst).push(Buffer.allocUnsafeSlow(16 * 1_024).fill(1));
+        }
+        burst = [];
+        void burst;
+        setFlagsFromString("--expose-gc");
+        (runInNewContext("gc") as () => void)();
+        setFlagsFromString("--no-expose-gc");
+        await within(10_000, () => collections.length > 1);
+        expect(collections[1].heapFreed).toBeLessThan(8 * MB);
+        expect(collections[1].residentFreed).toBeGreaterThan(16 * MB);
+        expect(collections[1].trimmed).toBe(true);
+        expect(kept).toHaveLength(384);
+      } finally {
+        stop();
+      }
+    },
+  );
 });

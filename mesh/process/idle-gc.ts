@@ -12,8 +12,9 @@
  *
  * So every {@link CHECK_MS}, when no call started in that time (no traffic to delay), the
  * event loop was busy less than {@link IDLE_UTILIZATION} of it (no background work either), and
- * the heap and buffers hold {@link GROWTH_BYTES} more than after the last collection, the
- * process collects once. A process that stays busy never gets here: V8 collects as it goes.
+ * the heap and buffers or the resident memory are {@link GROWTH_BYTES} over what they were
+ * after the last collection, the process collects once. (The resident memory too: V8 may have
+ * collected a burst itself while glibc still holds what it freed, see below.) A process that stays busy never gets here: V8 collects as it goes.
  * The busy share alone is not the test: an idle member's health checks, outbox polls and
  * metrics take 1–2 % of its loop, more on a loaded machine, where each takes longer (CI: a
  * member that served the fuzz test's last calls kept 60 MB of garbage past the 1 % bound).
@@ -61,15 +62,24 @@ const heldBytes = (): number => {
   return used_heap_size + external_memory;
 };
 
+/** What one idle collection did. */
+export interface IdleCollection {
+  /** Bytes of heap and buffers it freed. */
+  heapFreed: number;
+  /** Bytes of resident memory the process gave back. */
+  residentFreed: number;
+  /** Its time, the allocator's trim included. */
+  tookMs: number;
+  /** Whether glibc gave pages back (malloc-trim.ts). */
+  trimmed: boolean;
+}
+
 /** Options for {@link collectWhenIdle}. */
 export interface IdleCollectOptions {
   /** Calls started so far (a counter): a period in which it moved is not idle. */
   activity?: () => number;
-  /**
-   * Called after each collection with the bytes it freed, its time (trim included) and whether
-   * the allocator gave pages back.
-   */
-  onCollect?: (freedBytes: number, tookMs: number, trimmed: boolean) => void;
+  /** Called after each collection with what it did. */
+  onCollect?: (collection: IdleCollection) => void;
   /** How often to look; {@link CHECK_MS} unless a test wants it sooner. */
   checkMs?: number;
   /** Busy share under which a period counts as idle; {@link IDLE_UTILIZATION} by default. */
@@ -88,6 +98,7 @@ export function collectWhenIdle({
   // Nothing collected yet: the first idle check also collects what starting up left behind
   // (6 to 8 MB of a member's resident memory).
   let settled = 0;
+  let settledResident = 0;
   let last: EventLoopUtilization = performance.eventLoopUtilization();
   let calls = activity();
   const timer = setInterval(() => {
@@ -98,14 +109,22 @@ export function collectWhenIdle({
     const quiet = callsNow === calls;
     calls = callsNow;
     const held = heldBytes();
-    if (!quiet || busy >= idleUtilization || held - settled < GROWTH_BYTES) return;
+    const resident = process.memoryUsage.rss();
+    const grown = Math.max(held - settled, resident - settledResident);
+    if (!quiet || busy >= idleUtilization || grown < GROWTH_BYTES) return;
     const started = performance.now();
     gc ??= exposeGc();
     gc({ type: "major", flavor: "last-resort" });
     const trimmed = releaseFreedMemory();
     const tookMs = performance.now() - started;
     settled = heldBytes();
-    onCollect?.(held - settled, tookMs, trimmed);
+    settledResident = process.memoryUsage.rss();
+    onCollect?.({
+      heapFreed: held - settled,
+      residentFreed: resident - settledResident,
+      tookMs,
+      trimmed,
+    });
     // The collection's own time is not traffic.
     last = performance.eventLoopUtilization();
   }, checkMs);
@@ -126,9 +145,14 @@ export function collectIdleGarbage(log: Logger, calls: () => number): () => void
   }
   return collectWhenIdle({
     activity: calls,
-    onCollect: (freed, tookMs, trimmed) =>
+    onCollect: ({ heapFreed, residentFreed, tookMs, trimmed }) =>
       log.debug(
-        { freedMB: Math.round(freed / 1_048_576), tookMs: Math.round(tookMs), trimmed },
+        {
+          heapFreedMB: Math.round(heapFreed / 1_048_576),
+          residentFreedMB: Math.round(residentFreed / 1_048_576),
+          tookMs: Math.round(tookMs),
+          trimmed,
+        },
         "collected garbage while idle",
       ),
   });

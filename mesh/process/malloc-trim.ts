@@ -11,10 +11,9 @@
  */
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { projectRoot } from "../config/paths";
+import { MALLOC_TRIM_ADDON, projectRoot } from "../config/paths";
 
-/** The compiled addon, relative to the project root (the image copies it there too). */
-export const MALLOC_TRIM_ADDON = "native/build/Release/malloc_trim.node";
+export { MALLOC_TRIM_ADDON };
 
 interface Addon {
   trim(): boolean;

@@ -15,7 +15,7 @@ export const EXTRA_IMAGES = ["gateway"];
  * `COPY --from=build` of them is known to have a source. Anything else must come from the
  * context.
  */
-const BUILD_OUTPUTS = ["node_modules", "dist", "native"];
+const BUILD_OUTPUTS = ["node_modules", "dist"];
 /** What npm ci's install step compiles from native/binding.gyp (native/build.mjs). */
 const NATIVE_BUILD = "build";
 
@@ -106,10 +106,19 @@ interface Sources {
  * Whether the absolute `path` (a file or a folder) exists in `stage`. The last COPY whose
  * target holds it decides, by its source in the context or in the stage it copies from;
  * otherwise it must be one of the stage's {@link BUILD_OUTPUTS}: `dist/<x>.js` compiled from
- * a `<x>.ts` of that stage, `node_modules/<package>/…` of a production dependency, or
- * `native/build/…`, compiled by npm ci when the stage has native/binding.gyp.
+ * a `<x>.ts` of that stage or `node_modules/<package>/…` of a production dependency; and
+ * `native/build/…` is there whenever the stage has native/binding.gyp (npm ci compiles it).
  */
 function existsIn(sources: Sources, stage: Stage, path: string): boolean {
+  const [output, ...rest] = posix.relative(stage.workdir, path).split("/");
+  // npm ci compiles native/build/… in any stage that has native/binding.gyp, whichever COPY
+  // brought native/ there (.dockerignore keeps a local build out of the context).
+  if (
+    output === "native" &&
+    rest[0] === NATIVE_BUILD &&
+    existsIn(sources, stage, posix.join(stage.workdir, "native/binding.gyp"))
+  )
+    return true;
   for (const copy of [...stage.copies].reverse()) {
     for (const [target, source] of copy.targets) {
       if (path !== target && !path.startsWith(`${target}/`)) continue;
@@ -119,19 +128,13 @@ function existsIn(sources: Sources, stage: Stage, path: string): boolean {
       return from !== undefined && existsIn(sources, from, source + rest);
     }
   }
-  const [output, ...rest] = posix.relative(stage.workdir, path).split("/");
   if (!BUILD_OUTPUTS.includes(output)) return false;
   if (rest.length === 0) return true;
   if (output === "node_modules") {
     const name = rest.slice(0, rest[0].startsWith("@") ? 2 : 1).join("/");
     return sources.production.has(name);
   }
-  if (output === "native") {
-    return (
-      rest[0] === NATIVE_BUILD &&
-      existsIn(sources, stage, posix.join(stage.workdir, "native/binding.gyp"))
-    );
-  }
+
   const compiled = /^(.*)\.js(\.map)?$/.exec(rest.join("/"));
   return (
     compiled !== null && existsIn(sources, stage, posix.join(stage.workdir, `${compiled[1]}.ts`))

@@ -4,10 +4,10 @@ import { join, posix, relative, sep } from "node:path";
 import {
   DEFAULT_TOPOLOGY_FILE,
   DESCRIPTOR_SET_FILE,
+  MALLOC_TRIM_ADDON,
   projectRoot,
   ROOT_MARKER,
 } from "../../mesh/config";
-import { MALLOC_TRIM_ADDON } from "../../mesh/process/malloc-trim";
 import { staticFiles } from "../../services/gateway/static-files";
 
 /** A file the code reads while it runs, relative to the project root, and who reads it. */
