@@ -4,10 +4,10 @@ import { adminPortOf } from "../mesh/telemetry";
 
 /**
  * Ports are chosen below Linux's ephemeral range (32768–60999), like the members' admin
- * ports (see adminPortOf): a port the kernel hands out for `listen(0)` or an outgoing
- * connection can be taken by another process's outgoing connection between the check here
- * and the moment a started process binds it (seen in CI: a gateway exiting with EADDRINUSE
- * while the fuzz test beside it opened thousands of connections).
+ * ports (see adminPortOf): a port from that range, free when checked here, can be taken as
+ * the local port of any outgoing connection (the mesh's own, starting up beside it) before
+ * the process it is meant for binds it. CI saw start:all's gateway exit before answering;
+ * with ports from `listen(0)` that is one way it happens.
  */
 const LOWEST = 10_000;
 const HIGHEST = 30_000;
@@ -16,8 +16,14 @@ const HIGHEST = 30_000;
  * choose the same port before either binds it; a slice leaves room for a port's second
  * instance and admin ports (p + 100, p + 1000, p + 1100), so those stay in it too.
  */
-const SLICE = 2_000;
+const SLICE = 5_000;
 const SLICE_ROOM = 1_200;
+/**
+ * Ports this process handed out already, none handed out twice: a test asks in several
+ * calls (the members', then the gateway's) before anything binds, and one worker runs test
+ * after test. Forgotten only when half the range is used.
+ */
+const handedOut = new Set<number>();
 
 function range(): { from: number; to: number } {
   const worker = Number(process.env.JEST_WORKER_ID);
@@ -41,20 +47,20 @@ async function allFree(ports: number[]): Promise<boolean> {
 }
 
 /**
- * Ports on 127.0.0.1 free now, below the ephemeral range, none of them and none of their
- * neighbours `related(p)` in `avoid`, and those neighbours free too.
+ * `count` ports on 127.0.0.1 free now, below the ephemeral range, with their neighbours
+ * `related(p)` free too, none of them handed out before by this process.
  */
 async function pick(count: number, related: (port: number) => number[]): Promise<number[]> {
   const { from, to } = range();
+  if (handedOut.size > (to - from) / 2) handedOut.clear();
   const chosen: number[] = [];
-  const taken = new Set<number>();
   for (let tries = 0; chosen.length < count; tries++) {
     if (tries > 10_000) throw new Error(`no ${count} free ports in ${from}–${to}`);
     const port = from + Math.floor(Math.random() * (to - from));
     const all = [port, ...related(port)];
-    if (all.some((p) => taken.has(p)) || !(await allFree(all))) continue;
+    if (all.some((p) => handedOut.has(p)) || !(await allFree(all))) continue;
     chosen.push(port);
-    for (const p of all) taken.add(p);
+    for (const p of all) handedOut.add(p);
   }
   return chosen;
 }
