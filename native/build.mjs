@@ -15,6 +15,6 @@ const result = spawnSync(command, args, { cwd: here, stdio: "inherit" });
 if (result.status !== 0) {
   console.warn(
     "native/malloc_trim.c did not compile (a C compiler and python3 are needed): the mesh " +
-      "will run, but idle members keep the memory glibc freed. `npm rebuild` tries again.",
+      "will run, but idle members keep the memory glibc freed. `npm run install` tries again.",
   );
 }
