@@ -4,7 +4,7 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { projectRoot } from "../mesh/config";
 import { memberName } from "../mesh/telemetry";
-import { freeInstancePorts, freePorts } from "../scripts/ports";
+import { freeGatewayEnv, freeInstancePorts } from "../scripts/ports";
 import { median, round3 } from "../scripts/stats";
 import { processCpuMs } from "./child";
 import type { BenchConfig } from "./config";
@@ -106,12 +106,10 @@ function residentMb(pid: number): Pick<Member, "rssMb" | "fileMb" | "pssMb" | "p
 /** Runs `npm run start:all` once on free ports with `dataDir`, and measures it. */
 async function startOnce(root: string, dataDir: string, idleMs: number): Promise<StartRun> {
   const ports = await freeInstancePorts(NAMES.length, INSTANCE_STEP);
-  const [gatewayPort, gatewayAdminPort] = await freePorts(2);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     MESH_DATA_DIR: dataDir,
-    GATEWAY_PORT: String(gatewayPort),
-    GATEWAY_ADMIN_PORT: String(gatewayAdminPort),
+    ...(await freeGatewayEnv()),
   };
   NAMES.forEach((name, i) => (env[`${name.toUpperCase()}_PORT`] = String(ports[i])));
   const began = performance.now();

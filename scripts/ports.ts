@@ -71,6 +71,20 @@ export function freePorts(count: number): Promise<number[]> {
 }
 
 /**
+ * GATEWAY_PORT, GATEWAY_ADMIN_PORT and SUPERVISOR_PORT for a start:all on free ports, all
+ * three chosen: left unset, the admin port would be adminPortOf(port) and the supervisor's
+ * metrics port + 1, neither checked (CI saw the supervisor take a member's admin port).
+ */
+export async function freeGatewayEnv(): Promise<Record<string, string>> {
+  const [port, admin, supervisor] = await freePorts(3);
+  return {
+    GATEWAY_PORT: String(port),
+    GATEWAY_ADMIN_PORT: String(admin),
+    SUPERVISOR_PORT: String(supervisor),
+  };
+}
+
+/**
  * Free ports p on 127.0.0.1 such that p + step (the port of a second instance) is free too,
  * and so are both members' admin ports (adminPortOf, see mesh/telemetry).
  */

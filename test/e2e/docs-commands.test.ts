@@ -8,7 +8,7 @@ import { projectRoot } from "../../mesh/config";
 import { goCodeName } from "../../scripts/grpc/status-text";
 import { toolAvailable } from "../external-tools";
 import { GRPC_SCRIPT, printedStatus, runProgram } from "../grpc-cli";
-import { freeInstancePorts, freePorts, startAll, type StartAll } from "./processes";
+import { freeGatewayEnv, freeInstancePorts, startAll, type StartAll } from "./processes";
 
 /**
  * The commands README.md and docs/*.md show run against a real mesh, as `npm run start:all`
@@ -164,11 +164,10 @@ describe("the commands in the README and docs/", () => {
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), "mesh-docs-"));
     const ports = await freeInstancePorts(NAMES.length, 100);
-    const [gatewayPort, adminPort] = await freePorts(2);
+    const gateway = await freeGatewayEnv();
     const env: NodeJS.ProcessEnv = {
       MESH_DATA_DIR: dataDir,
-      GATEWAY_PORT: String(gatewayPort),
-      GATEWAY_ADMIN_PORT: String(adminPort),
+      ...gateway,
       INIT_CWD: root,
     };
     NAMES.forEach((name, i) => (env[`${name.toUpperCase()}_PORT`] = String(ports[i])));
@@ -182,8 +181,9 @@ describe("the commands in the README and docs/", () => {
     }
     // The gateway's public listener and its admin listener (operators), by either name.
     for (const host of ["localhost", "127.0.0.1"]) {
-      address.set(`${host}:8080`, `${host}:${gatewayPort}`);
-      address.set(`${host}:9080`, `${host}:${adminPort}`);
+      address.set(`${host}:8080`, `${host}:${gateway.GATEWAY_PORT}`);
+      address.set(`${host}:9080`, `${host}:${gateway.GATEWAY_ADMIN_PORT}`);
+      address.set(`${host}:8081`, `${host}:${gateway.SUPERVISOR_PORT}`);
     }
     run = startAll(root, env);
     await run.waitFor("Press Ctrl-C", STARTUP_MS);

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { loadTopology } from "../../mesh";
 import { createMeshIdentity, operatorOf, type DialOptions } from "../../mesh/identity";
 
-export { freeInstancePorts, freePorts } from "../../scripts/ports";
+export { freeGatewayEnv, freeInstancePorts, freePorts } from "../../scripts/ports";
 
 /** A running start:all, with everything it printed so far. */
 export interface StartAll {

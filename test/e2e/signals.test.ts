@@ -11,7 +11,7 @@ import {
   childrenOf,
   commandLine,
   freeInstancePorts,
-  freePorts,
+  freeGatewayEnv,
   listenersOf,
   pidsWithEnv,
   startCommand,
@@ -47,17 +47,17 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 async function launch(command: string[]): Promise<Launched> {
   const dataDir = mkdtempSync(join(tmpdir(), "mesh-signals-"));
   const grpc = await freeInstancePorts(NAMES.length, 100);
-  const [gatewayPort, gatewayAdminPort] = await freePorts(2);
-  const env: NodeJS.ProcessEnv = {
-    MESH_DATA_DIR: dataDir,
-    GATEWAY_PORT: String(gatewayPort),
-    GATEWAY_ADMIN_PORT: String(gatewayAdminPort),
-  };
+  const gateway = await freeGatewayEnv();
+  const env: NodeJS.ProcessEnv = { MESH_DATA_DIR: dataDir, ...gateway };
   NAMES.forEach((name, i) => (env[`${name.toUpperCase()}_PORT`] = String(grpc[i])));
   const instances = grpc.flatMap((port, i) =>
     Array.from({ length: INSTANCES[i] }, (_, instance) => port + 100 * instance),
   );
-  const ports = [...instances, ...instances.map(adminPortOf), gatewayPort];
+  const ports = [
+    ...instances,
+    ...instances.map(adminPortOf),
+    ...Object.values(gateway).map(Number),
+  ];
   const run = startCommand(command, projectRoot(), env);
   const launched: Launched = { run, dataDir, ports, members: [] };
   try {

@@ -17,7 +17,7 @@ import { projectPolicy } from "../support";
 import {
   commandLine,
   freeInstancePorts,
-  freePorts,
+  freeGatewayEnv,
   operatorDial,
   pidsWithEnv,
   startAll,
@@ -36,13 +36,12 @@ async function launch(
 ): Promise<{ run: StartAll; ports: number[] }> {
   // mesh.yaml runs two instances of inventory, payments and orders, the second 100 ports up.
   const chosen = ports ?? (await freeInstancePorts(NAMES.length, 100));
-  const [gatewayPort, gatewayAdminPort] = await freePorts(2);
+  const gateway = await freeGatewayEnv();
   // The printed file names are relative to where the user typed the command (npm's INIT_CWD);
   // the commands run from the project root here.
   const env: NodeJS.ProcessEnv = {
     MESH_DATA_DIR: dataDir,
-    GATEWAY_PORT: String(gatewayPort),
-    GATEWAY_ADMIN_PORT: String(gatewayAdminPort),
+    ...gateway,
     INIT_CWD: projectRoot(),
   };
   NAMES.forEach((name, i) => (env[`${name.toUpperCase()}_PORT`] = String(chosen[i])));
