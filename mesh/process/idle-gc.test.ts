@@ -1,6 +1,5 @@
-import { getHeapStatistics, setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
-import { collectWhenIdle, type IdleCollection } from "./idle-gc";
+import { getHeapStatistics } from "node:v8";
+import { collectWhenIdle, exposeGc, type IdleCollection } from "./idle-gc";
 import { mallocTrimAddon } from "./malloc-trim";
 
 const MB = 1_048_576;
@@ -109,9 +108,7 @@ describe("collectWhenIdle", () => {
         }
         burst = [];
         void burst;
-        setFlagsFromString("--expose-gc");
-        (runInNewContext("gc") as () => void)();
-        setFlagsFromString("--no-expose-gc");
+        exposeGc()({ type: "major" });
         await within(10_000, () => collections.length > 1);
         expect(collections[1].heapFreed).toBeLessThan(8 * MB);
         expect(collections[1].residentFreed).toBeGreaterThan(16 * MB);

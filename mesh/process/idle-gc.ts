@@ -14,8 +14,8 @@
  * event loop was busy less than {@link IDLE_UTILIZATION} of it (no background work either), and
  * the heap and buffers or the resident memory are {@link GROWTH_BYTES} over what they were
  * after the last collection, the process collects once. (The resident memory too: V8 may have
- * collected a burst itself while glibc still holds what it freed, see below.) A process that stays busy never gets here: V8 collects as it goes.
- * The busy share alone is not the test: an idle member's health checks, outbox polls and
+ * collected a burst itself while glibc still holds what it freed, see below.) A process that
+ * stays busy never gets here: V8 collects as it goes. The busy share alone is not the test: an idle member's health checks, outbox polls and
  * metrics take 1–2 % of its loop, more on a loaded machine, where each takes longer (CI: a
  * member that served the fuzz test's last calls kept 60 MB of garbage past the 1 % bound).
  *
@@ -34,7 +34,8 @@ import { performance, type EventLoopUtilization } from "node:perf_hooks";
 import { getHeapStatistics, setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import type { Logger } from "../telemetry/logger";
-import { mallocTrimAddon, MALLOC_TRIM_ADDON, releaseFreedMemory } from "./malloc-trim";
+import { MALLOC_TRIM_ADDON } from "../config/paths";
+import { mallocTrimAddon, releaseFreedMemory } from "./malloc-trim";
 
 const CHECK_MS = 5_000;
 /** Busy at most this share of the last {@link CHECK_MS}: 500 ms in 5 s. */
@@ -44,11 +45,12 @@ const GROWTH_BYTES = 8 * 1_048_576;
 /** The options of V8's `gc()` (its gc extension, `--expose-gc`). */
 interface GcOptions {
   type: "major";
-  flavor: "last-resort";
+  /** Without it, a plain full collection. */
+  flavor?: "last-resort";
 }
 
 /** V8's own `gc()`: exposed for one new context, then the flag is put back. */
-function exposeGc(): (options: GcOptions) => void {
+export function exposeGc(): (options: GcOptions) => void {
   setFlagsFromString("--expose-gc");
   try {
     return runInNewContext("gc") as (options: GcOptions) => void;

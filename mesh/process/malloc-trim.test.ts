@@ -1,6 +1,5 @@
 import { readFileSync } from "node:fs";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
+import { exposeGc } from "./idle-gc";
 import { mallocTrimAddon, releaseFreedMemory } from "./malloc-trim";
 
 const MB = 1_048_576;
@@ -12,15 +11,6 @@ function arenaResident(): number {
   if (start < 0) return 0;
   const kb = /^Rss:\s+(\d+) kB$/m.exec(smaps.slice(start))?.[1];
   return Number(kb) * 1_024;
-}
-
-function fullCollection(): void {
-  setFlagsFromString("--expose-gc");
-  try {
-    (runInNewContext("gc") as (options: object) => void)({ type: "major", flavor: "last-resort" });
-  } finally {
-    setFlagsFromString("--no-expose-gc");
-  }
 }
 
 /** Whether this Node runs on glibc (the report names its version only there). */
@@ -46,7 +36,7 @@ describe("releaseFreedMemory (native/malloc_trim.c)", () => {
       }
       burst = [];
       void burst;
-      fullCollection();
+      exposeGc()({ type: "major", flavor: "last-resort" });
       const before = arenaResident();
       expect(releaseFreedMemory()).toBe(true);
       const after = arenaResident();

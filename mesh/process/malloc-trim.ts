@@ -13,8 +13,6 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { MALLOC_TRIM_ADDON, projectRoot } from "../config/paths";
 
-export { MALLOC_TRIM_ADDON };
-
 interface Addon {
   trim(): boolean;
 }

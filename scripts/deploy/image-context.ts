@@ -134,7 +134,6 @@ function existsIn(sources: Sources, stage: Stage, path: string): boolean {
     const name = rest.slice(0, rest[0].startsWith("@") ? 2 : 1).join("/");
     return sources.production.has(name);
   }
-
   const compiled = /^(.*)\.js(\.map)?$/.exec(rest.join("/"));
   return (
     compiled !== null && existsIn(sources, stage, posix.join(stage.workdir, `${compiled[1]}.ts`))

@@ -24,7 +24,8 @@ export const entryOf = (service: string): string => `dist/services/${service}/ma
 /**
  * Every file the services read from the project folder at run time, from the code that reads
  * them: the root marker, the default topology, the descriptor set, the malloc_trim addon, the
- * gateway's static files and each image's compiled entry (the modules it requires are {@link requireGraph}'s).
+ * gateway's static files and each image's compiled entry (the modules it requires are
+ * {@link requireGraph}'s).
  * Not here: what lives in the data folder (SQLite files, keys, fault overrides) and the
  * certificates, which a deployment mounts.
  */
