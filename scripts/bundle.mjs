@@ -1,22 +1,26 @@
 // The second half of `npm run build` (scripts/build.mjs): what `npm run start:all` runs, one
-// file per process. Each service's compiled main.js (dist/services/<name>/main.js) and start:all
-// itself (dist/scripts/start-all.js) become dist/bundle/<same path>, with every module they load
-// at start inlined by esbuild. A member that loads its roughly 900 modules one by one spends a
-// large part of its start resolving, reading and compiling them; from one file, with Node's
-// compile cache (scripts/members.ts), it needs about a quarter less CPU to serve
-// (docs/BENCHMARKS.md, section f). Bundled from tsc's output, so that both run the same code.
+// file per process. Each service's program (services/<name>/main.ts) and start:all itself
+// (scripts/start-all.ts) become dist/bundle/<same path>.js, with every module they load at start
+// inlined by esbuild. A member that loads its roughly 900 modules one by one spends a large part
+// of its start resolving, reading and compiling them; from one file, with Node's compile cache
+// (scripts/members.ts), it needs about a quarter less CPU to serve (docs/BENCHMARKS.md,
+// section f).
+//
+// Bundled from the TypeScript sources and the packages' ES modules, not from tsc's CommonJS in
+// dist/: through `import`, esbuild keeps only what is used (zod without its 40 locales,
+// @bufbuild/protobuf without the well-known types nobody reads), so a member's bundle is 1.7 MB
+// instead of 2.9 MB, and that much less source sits in every member's heap. tsconfig.json's
+// `isolatedModules` is what makes esbuild's per-file TypeScript the same JavaScript as tsc's.
 import { existsSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 /** Where the bundles go, under the project root. */
 export const BUNDLE_DIR = join("dist", "bundle");
 
-/** The compiled entries start:all runs, relative to dist/: every service, and start:all. */
+/** The programs start:all runs, relative to the root, without `.ts`: every service, and start:all. */
 function entries(root) {
-  const services = join(root, "dist", "services");
-  const mains = existsSync(services)
-    ? readdirSync(services).filter((name) => existsSync(join(services, name, "main.js")))
-    : [];
+  const services = join(root, "services");
+  const mains = readdirSync(services).filter((name) => existsSync(join(services, name, "main.ts")));
   return [...mains.map((name) => `services/${name}/main`), "scripts/start-all"];
 }
 
@@ -24,10 +28,19 @@ function entries(root) {
  * Left to Node's own `require` at run time, from node_modules:
  * - sqlite3: a native addon, loaded with its binary;
  * - what the code loads only when it is used (a PostgreSQL store, NATS events, end-user
- *   tokens, the OTLP exporter): bundled, its source would sit in every process's heap unused;
+ *   tokens, the OTLP exporter, and @grpc/proto-loader with protobufjs, which grpc-js loads
+ *   only to serve channelz or ORCA): bundled, its source would sit in every process's heap
+ *   unused;
  * - knex's dialects other than SQLite's and PostgreSQL's, which it loads by client name.
  */
-const EXTERNAL = ["sqlite3", "pg", "nats", "jose", "@opentelemetry/exporter-trace-otlp-http"];
+const EXTERNAL = [
+  "sqlite3",
+  "pg",
+  "nats",
+  "jose",
+  "@opentelemetry/exporter-trace-otlp-http",
+  "@grpc/proto-loader",
+];
 const BUNDLED_DIALECTS = new Set(["sqlite3", "postgres"]);
 
 /** knex's `require('./mssql')` and the like in lib/dialects/index.js, as run-time requires. */
@@ -44,7 +57,7 @@ const knexDialects = {
 };
 
 /**
- * Writes dist/bundle/ afresh from dist/ (esbuild, a devDependency): into a folder beside it,
+ * Writes dist/bundle/ afresh from the sources (esbuild, a devDependency): into a folder beside it,
  * which then replaces it, so that a process starting meanwhile finds the old bundles or the new.
  */
 export async function bundle(root) {
@@ -54,19 +67,24 @@ export async function bundle(root) {
   rmSync(outdir, { recursive: true, force: true });
   await build({
     absWorkingDir: root,
-    entryPoints: Object.fromEntries(entries(root).map((e) => [e, join("dist", `${e}.js`)])),
+    entryPoints: Object.fromEntries(entries(root).map((e) => [e, `${e}.ts`])),
+    tsconfig: "tsconfig.build.json",
     outdir,
     bundle: true,
     platform: "node",
+    // A package's ES module build before its CommonJS one where it has both and no `exports`
+    // map to choose (the OpenTelemetry packages): only ES modules can be shaken.
+    mainFields: ["module", "main"],
     target: "node24",
     format: "cjs",
     external: EXTERNAL,
     plugins: [knexDialects],
-    // Whitespace and syntax minified (the source of every function stays in the heap: 3 MB for
-    // a service instead of 5 MB), names not: stack traces, CPU profiles (MESH_CPU_PROFILE_DIR)
-    // and class names in logs read as they do from dist/. Renamed, a bundle is 2 MB and saves
-    // 1.5 MB with the compile cache, but parsed without it leaves 12 MB of V8's parser memory
-    // behind (docs/BENCHMARKS.md, section f).
+    // Whitespace and syntax minified (the source of every function stays in the heap: 1.75 MB
+    // for users instead of 2.65 MB), names not: stack traces, CPU profiles
+    // (MESH_CPU_PROFILE_DIR) and class names in logs read as they do from dist/. Renamed, users'
+    // bundle would be 1.2 MB, but a renamed bundle parsed without the compile cache (the first
+    // start after a build) left 12 MB of V8's parser memory behind (docs/BENCHMARKS.md,
+    // section f).
     minifyWhitespace: true,
     minifySyntax: true,
     // No keepNames: it wraps every named function and closure in `__name(fn, "fn")`, an

@@ -57,8 +57,8 @@ export interface MemberEntry {
 
 /**
  * The service's own program bundled into one file, `dist/bundle/services/<name>/main.js`
- * (scripts/bundle.mjs, run by the build): its `dist/services/<name>/main.js` with every module
- * it loads to start inlined.
+ * (scripts/bundle.mjs, run by the build): `services/<name>/main.ts` with every module it loads
+ * to start inlined.
  */
 export const serviceEntry = (root: string, service: string): MemberEntry => ({
   script: join(root, "dist", "bundle", "services", service, "main.js"),

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 const UNITS_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000 };
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m)$/;
 

@@ -1,5 +1,5 @@
 import { status as Status } from "@grpc/grpc-js";
-import { z } from "zod";
+import * as z from "zod";
 import { durationSchema } from "./duration";
 
 // The schema of mesh.yaml's `policy` (topology.ts reads the file): how calls between services

@@ -1,5 +1,5 @@
 import { isAbsolute, join } from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import type { Descriptors } from "./descriptors";
 import { parseDuration } from "./duration";
 

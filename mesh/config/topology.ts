@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { isAbsolute, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { z } from "zod";
+import * as z from "zod";
 import type { PolicyConfig } from "./policy-schema";
 import { loadDescriptors } from "./descriptors";
 import { durationOrZeroSchema, durationSchema } from "./duration";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * Strict schemas for the custom resources whose JSON schemas are not on npm for Node 20
