@@ -78,17 +78,25 @@ export const compileCacheDir = (root: string): string => join(root, "dist", ".co
 // 10 MB (docs/BENCHMARKS.md, section f). Busier deployments keep V8's default.
 const SEMI_SPACE_MB = 2;
 
+// glibc gives each thread that allocates (libuv's pool, where sqlite3 runs, and V8's helper
+// threads) an arena of its own, up to 8 per core, each keeping what it freed; two arenas cut an
+// idle member's resident memory by 1–2 MB (docs/BENCHMARKS.md, section f). Ignored by other C
+// libraries.
+const MALLOC_ARENAS = 2;
+
 /**
  * The environment of every member start:all runs, and the scratch meshes of chaos, fuzz,
  * `loadtest --start` and bench run, so that they measure members as users run them:
- * NODE_OPTIONS with a smaller young generation, and Node's compile cache
- * ({@link compileCacheDir}, or the user's own NODE_COMPILE_CACHE).
+ * NODE_OPTIONS with a smaller young generation, Node's compile cache ({@link compileCacheDir},
+ * or the user's own NODE_COMPILE_CACHE), and at most {@link MALLOC_ARENAS} malloc arenas (or the
+ * user's own MALLOC_ARENA_MAX).
  */
 export function memberEnv(root = projectRoot()): NodeJS.ProcessEnv {
   const options = [process.env.NODE_OPTIONS, `--max-semi-space-size=${SEMI_SPACE_MB}`];
   return {
     NODE_OPTIONS: options.filter(Boolean).join(" "),
     NODE_COMPILE_CACHE: resolve(root, process.env.NODE_COMPILE_CACHE ?? compileCacheDir(root)),
+    MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? String(MALLOC_ARENAS),
   };
 }
 
