@@ -366,12 +366,10 @@ describeWithOpenssl("npm run grpc, against a real server over mutual TLS", () =>
   beforeAll(async () => {
     security = testPki();
     const log = silentLogger();
+    const identity = createMeshIdentity(security, { kind: "service", name: "users" });
     server = createMeshServer({
       log,
-      credentials: createMeshIdentity(security, {
-        kind: "service",
-        name: "users",
-      }).serverCredentials(),
+      credentials: identity.serverCredentials(),
       access: createAccessControl({ security, log }),
       shutdownGraceMs: 500,
     });
@@ -380,6 +378,7 @@ describeWithOpenssl("npm run grpc, against a real server over mutual TLS", () =>
       UserServiceService,
       createUsersService({ store: createUsersStore(store), scrypt: TEST_SCRYPT }),
     );
+    await identity.certificatesLoaded();
     address = `127.0.0.1:${await server.listen("127.0.0.1:0")}`;
     server.ready();
     files = certificateFiles(security.pkiDir, operatorOf(security));

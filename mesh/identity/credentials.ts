@@ -43,6 +43,12 @@ export interface MeshIdentity {
    * which RFC 6066 does not allow there.
    */
   dialOptions(service: string): DialOptions;
+  /**
+   * Resolves once the certificate files have been read (at once in plaintext mode). grpc-js
+   * reads them asynchronously, and a server that listens before then drops every connection
+   * (its callers see UNAVAILABLE and back off), so servers wait for this before they listen.
+   */
+  certificatesLoaded(): Promise<void>;
 }
 
 /**
@@ -57,6 +63,7 @@ export function createMeshIdentity(security: SecurityConfig, party: Party): Mesh
       plaintext: true,
       serverCredentials: () => ServerCredentials.createInsecure(),
       dialOptions: () => ({ credentials: grpcCredentials.createInsecure(), channelOptions: {} }),
+      certificatesLoaded: () => Promise.resolve(),
     };
   }
   const files = security.certificateDir
@@ -75,6 +82,7 @@ export function createMeshIdentity(security: SecurityConfig, party: Party): Mesh
     caCertificateFile: files.ca,
     refreshIntervalMs: security.certificateRefresh,
   });
+  let loaded: Promise<void> | undefined;
   // One credentials object per service called: grpc-js shares a subchannel only between
   // equal credentials, and each checks for its own server identity.
   const byService = new Map<string, DialOptions>();
@@ -85,6 +93,7 @@ export function createMeshIdentity(security: SecurityConfig, party: Party): Mesh
     // for both the CA and the identity makes that harmless.
     serverCredentials: () =>
       experimental.createCertificateProviderServerCredentials(provider, provider, true),
+    certificatesLoaded: () => (loaded ??= firstCertificates(provider)),
     dialOptions(service) {
       let made = byService.get(service);
       if (!made) {
@@ -109,4 +118,32 @@ export function createMeshIdentity(security: SecurityConfig, party: Party): Mesh
       return made;
     },
   };
+}
+
+/**
+ * Resolves when `provider` has delivered both its first CA and identity update. Listening
+ * starts its file watcher, which keeps what it read for the next listener (grpc-js's server
+ * credentials), so the listeners are removed again once both came.
+ */
+function firstCertificates(provider: experimental.FileWatcherCertificateProvider): Promise<void> {
+  return new Promise((resolve) => {
+    let ca = false;
+    let identity = false;
+    const settle = () => {
+      if (!ca || !identity) return;
+      provider.removeCaCertificateListener(onCa);
+      provider.removeIdentityCertificateListener(onIdentity);
+      resolve();
+    };
+    const onCa = () => {
+      ca = true;
+      settle();
+    };
+    const onIdentity = () => {
+      identity = true;
+      settle();
+    };
+    provider.addCaCertificateListener(onCa);
+    provider.addIdentityCertificateListener(onIdentity);
+  });
 }

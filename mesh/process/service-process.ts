@@ -114,8 +114,9 @@ export function createServiceProcess(name: string): ServiceProcess {
 }
 
 /**
- * Binds this instance's address and reports every service SERVING. A port another socket
- * holds is waited for (port-wait.ts), with messages that name the setting moving it. With
+ * Binds this instance's address, once its certificates are read, and reports every service
+ * SERVING. A port another socket holds is waited for (port-wait.ts), with messages that name
+ * the setting moving it. With
  * `MESH_HEALTH_PORT` set, health is served in plaintext on that port of the same host too
  * (see health-listener.ts); the listener is returned so that tests can close it.
  */
@@ -126,8 +127,9 @@ export async function serve(
     log,
     telemetry,
     topology,
+    identity,
   }: Pick<ServiceProcess, "server" | "config" | "log" | "telemetry"> &
-    Partial<Pick<ServiceProcess, "topology">>,
+    Partial<Pick<ServiceProcess, "topology" | "identity">>,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<HealthListener | undefined> {
   const colon = config.listen.lastIndexOf(":");
@@ -137,6 +139,8 @@ export async function serve(
     ? portSetting(topology, config.name, config.instance)
     : `services.${config.name}.port`;
   await waitForPort({ host, port: wanted, what: "gRPC", setting, log });
+  // Listening before the certificates are read would drop the first callers' connections.
+  await identity?.certificatesLoaded();
   const port = await server.listen(config.listen);
   // An ephemeral gRPC port (tests) gets an ephemeral admin port: adminPortOf(bound) may be taken.
   const ephemeral = wanted === 0;

@@ -49,9 +49,10 @@ async function startServer(
 ): Promise<{ server: MeshServer; address: string; seen: Seen; sessionless: string[] }> {
   const log = silentLogger();
   const party: Party = { kind: "service", name: as };
+  const identity = createMeshIdentity(security, party);
   const server = createMeshServer({
     log,
-    credentials: createMeshIdentity(security, party).serverCredentials(),
+    credentials: identity.serverCredentials(),
     access: createAccessControl({ security, limits, log }),
     shutdownGraceMs: 500,
   });
@@ -79,6 +80,9 @@ async function startServer(
     }
     server.addService(definition, handlers as never);
   }
+  // As serve() does: a server listening before its certificate files are read drops every
+  // connection, and the callers' channels back off.
+  await identity.certificatesLoaded();
   const port = await server.listen("127.0.0.1:0");
   server.ready();
   return { server, address: `127.0.0.1:${port}`, seen, sessionless };
@@ -349,6 +353,28 @@ describeWithOpenssl("mTLS and default-deny authorization", () => {
       expect(result.code).toBe(status.OK);
     } finally {
       await rotated.server.shutdown();
+    }
+  });
+
+  it("answers the first call of a server that listened as soon as its certificates were read", async () => {
+    // Each round a new identity (its files not read yet) and a caller dialling at once: before
+    // certificatesLoaded(), a server could listen first and drop that connection (UNAVAILABLE).
+    for (let round = 0; round < 5; round++) {
+      const fresh = await startServer(security, "users");
+      try {
+        const caller = open(
+          fresh.address,
+          createMeshIdentity(security, { kind: "service", name: "orders" }).dialOptions("users"),
+        );
+        const result = await callOnce(caller, "/shop.users.v1.UserService/GetUser", {
+          requestStream: false,
+          responseStream: false,
+        });
+        expect(status[result.code]).toBe("OK");
+        caller.close();
+      } finally {
+        await fresh.server.shutdown();
+      }
     }
   });
 
