@@ -100,4 +100,8 @@ export async function bundle(root) {
   });
   rmSync(target, { recursive: true, force: true });
   renameSync(outdir, target);
+  // Node's compile cache for the bundles (scripts/members.ts, compileCacheDir): its entries are
+  // keyed by the code they were made from, so new bundles make new ones and Node never drops
+  // the old; each build starts it afresh rather than let it grow.
+  rmSync(join(root, "dist", ".compile-cache"), { recursive: true, force: true });
 }
