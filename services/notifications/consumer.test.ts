@@ -285,6 +285,33 @@ describe("orders consumer", () => {
     expect(await store.cursor()).toBe(4);
   });
 
+  it("logs a producer that is not serving yet at its start at info, and warns from the next attempt", async () => {
+    const retries: { level: number; msg: string }[] = [];
+    const log: Logger = pino(
+      { level: "info" },
+      {
+        write: (line: string) => {
+          const entry = JSON.parse(line) as { level: number; msg: string; retryInMs?: number };
+          if (entry.retryInMs !== undefined) retries.push(entry);
+        },
+      },
+    );
+    // As when start:all starts notifications before orders listens.
+    await fake.kill();
+    const c = startConsumer({ log });
+    await until(() => c.status().reconnects >= 2);
+    await fake.restart();
+    fake.publish(confirmed(1));
+    await until(cursorReaches(1));
+    expect(retries[0]).toMatchObject({
+      level: 30,
+      msg: "orders event stream not reachable yet; retrying",
+    });
+    expect(retries.length).toBeGreaterThanOrEqual(2);
+    for (const later of retries.slice(1))
+      expect(later).toMatchObject({ level: 40, msg: "orders event stream lost; reconnecting" });
+  });
+
   it("reconnects with growing delays while orders is down, and continues from its cursor with no gap or duplicate", async () => {
     // The delays are read from the consumer's own reconnection warnings.
     const retries: number[] = [];

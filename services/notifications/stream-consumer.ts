@@ -80,6 +80,8 @@ export function createStreamConsumer<E extends StreamEvent>(
   let acking: Promise<void> = Promise.resolve();
   // Reconnections since the last event recorded: the exponent of the backoff.
   let failures = 0;
+  // Whether the producer ever sent anything on a stream (events, or an end).
+  let answered = false;
   let acknowledgedSequence = 0;
   let reconnects = 0;
   const status = (): ConsumerStatus => ({ ...recorder.state, acknowledgedSequence, reconnects });
@@ -91,6 +93,7 @@ export function createStreamConsumer<E extends StreamEvent>(
     const level = failures === 0 ? "info" : "debug";
     log[level]({ stream: name, afterSequence }, `reading the ${name} event stream`);
     for await (const { event } of source.streamEvents({ consumer, afterSequence }, { signal })) {
+      answered = true;
       if (!event) continue;
       await recorder.record(event);
       // Events flow again: the next reconnection starts from the shortest delay.
@@ -106,6 +109,7 @@ export function createStreamConsumer<E extends StreamEvent>(
       let expected = true;
       try {
         await readStream(current.signal);
+        answered = true;
       } catch (err) {
         if (stopping.signal.aborted) break;
         fields = isGrpcError(err) ? { code: err.code, details: err.details } : { err };
@@ -123,7 +127,11 @@ export function createStreamConsumer<E extends StreamEvent>(
         retryInMs,
         lastSequence: recorder.state.lastSequence,
       };
-      if (expected) log.warn(entry, `${name} event stream lost; reconnecting`);
+      // The first attempt failing before the producer ever answered is the producer not
+      // serving yet (start:all starts everyone at once), not a lost stream.
+      if (expected && reconnects === 1 && !answered)
+        log.info(entry, `${name} event stream not reachable yet; retrying`);
+      else if (expected) log.warn(entry, `${name} event stream lost; reconnecting`);
       // Not a restart: a refused cursor (the producer's store replaced), a store failure, a
       // bug. Retrying still ends it if it passes; until then it is an error for an operator.
       else log.error(entry, `${name} event stream failed; retrying`);
