@@ -19,6 +19,7 @@ import { createRequire, enableCompileCache } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { COMPILE_CACHE_DIR } from "./bundle.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const CONFIG = "tsconfig.build.json";
@@ -110,6 +111,6 @@ if (script !== undefined) {
   // user set NODE_COMPILE_CACHE (then Node enabled it already).
   const path = resolve(script);
   process.argv.splice(1, process.argv.length - 1, path, ...args.slice(scriptAt + 1));
-  if (!process.env.NODE_COMPILE_CACHE) enableCompileCache(join(root, "dist", ".compile-cache"));
+  if (!process.env.NODE_COMPILE_CACHE) enableCompileCache(join(root, COMPILE_CACHE_DIR));
   createRequire(import.meta.url)(path);
 }

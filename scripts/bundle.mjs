@@ -17,6 +17,12 @@ import { join } from "node:path";
 /** Where the bundles go, under the project root. */
 export const BUNDLE_DIR = join("dist", "bundle");
 
+/**
+ * Node's compile cache for the bundles, under the project root (scripts/members.ts,
+ * compileCacheDir, gives it to the members; build-if-stale.mjs to start:all).
+ */
+export const COMPILE_CACHE_DIR = join("dist", ".compile-cache");
+
 /** The programs start:all runs, relative to the root, without `.ts`: every service, and start:all. */
 function entries(root) {
   const services = join(root, "services");
@@ -100,8 +106,7 @@ export async function bundle(root) {
   });
   rmSync(target, { recursive: true, force: true });
   renameSync(outdir, target);
-  // Node's compile cache for the bundles (scripts/members.ts, compileCacheDir): its entries are
-  // keyed by the code they were made from, so new bundles make new ones and Node never drops
-  // the old; each build starts it afresh rather than let it grow.
-  rmSync(join(root, "dist", ".compile-cache"), { recursive: true, force: true });
+  // The compile cache's entries are keyed by the code they were made from, so new bundles make
+  // new ones and Node never drops the old; each build starts it afresh rather than let it grow.
+  rmSync(join(root, COMPILE_CACHE_DIR), { recursive: true, force: true });
 }

@@ -69,7 +69,8 @@ export const serviceEntry = (root: string, service: string): MemberEntry => ({
  * V8 code of their bundle's top level, written when a member exits and read by the next start
  * of the same bundle, which then neither parses nor compiles it again: with the bundle, about a
  * quarter less CPU to serve (docs/BENCHMARKS.md, section f). A rebuilt bundle's cache no longer
- * matches and is remade.
+ * matches and is remade. The folder is scripts/bundle.mjs's COMPILE_CACHE_DIR, which each build
+ * empties and start:all itself uses too.
  */
 export const compileCacheDir = (root: string): string => join(root, "dist", ".compile-cache");
 

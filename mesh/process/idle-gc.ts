@@ -15,9 +15,10 @@
  * the heap and buffers or the resident memory are {@link GROWTH_BYTES} over what they were
  * after the last collection, the process collects once. (The resident memory too: V8 may have
  * collected a burst itself while glibc still holds what it freed, see below.) A process that
- * stays busy never gets here: V8 collects as it goes. The busy share alone is not the test: an idle member's health checks, outbox polls and
- * metrics take 1–2 % of its loop, more on a loaded machine, where each takes longer (CI: a
- * member that served the fuzz test's last calls kept 60 MB of garbage past the 1 % bound).
+ * stays busy never gets here: V8 collects as it goes. The busy share alone is not the test: an
+ * idle member's health checks, outbox polls and metrics take 1–2 % of its loop, more on a
+ * loaded machine, where each takes longer (CI: a member that served the fuzz test's last calls
+ * kept 60 MB of garbage past the 1 % bound).
  *
  * The collection is V8's "last resort" one, which also compacts the heap and hands its
  * emptied pages back: after a plain full collection V8 keeps the pages it had grown to
