@@ -143,6 +143,9 @@ export function createHttpApp(options: HttpAppOptions): FastifyInstance {
         useDefaults: false,
         allErrors: false,
         strict: false,
+        // The schemas are the gateway's own, made from the descriptors (and tested); checking
+        // each against JSON Schema's meta-schema compiled that meta-schema at every start.
+        validateSchema: false,
       },
       // After fastify adds ajv-formats, whose int32 and int64 check only numbers.
       onCreate: (ajv) => {
