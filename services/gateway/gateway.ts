@@ -87,7 +87,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     });
   const registry = descriptors.registry;
   const methods = restMethods(descriptors);
-  const comments = commentsOf(registry.files);
+  const comments = commentsOf(registry.files, (file) => descriptors.sourceInfo(file));
   const builder = new SchemaBuilder(comments, (field) => descriptors.fieldRules(field));
 
   // The gateway dials as spiffe://<trustDomain>/service/gateway (security.clients), or in

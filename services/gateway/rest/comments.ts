@@ -1,5 +1,5 @@
 import type { DescFile } from "@bufbuild/protobuf";
-import type { DescriptorProto, EnumDescriptorProto } from "@bufbuild/protobuf/wkt";
+import type { DescriptorProto, EnumDescriptorProto, SourceCodeInfo } from "@bufbuild/protobuf/wkt";
 
 /** Leading comments of a contract's declarations, by fully-qualified name. */
 export type Comments = ReadonlyMap<string, string>;
@@ -28,11 +28,14 @@ const clean = (comment: string): string =>
  * name: `shop.orders.v1.Order`, `shop.orders.v1.Order.order_id`,
  * `shop.orders.v1.OrderService.PlaceOrder`.
  */
-export function commentsOf(files: Iterable<DescFile>): Comments {
+export function commentsOf(
+  files: Iterable<DescFile>,
+  sourceInfo: (file: DescFile) => SourceCodeInfo | undefined,
+): Comments {
   const comments = new Map<string, string>();
   for (const file of files) {
     const byPath = new Map<string, string>();
-    for (const location of file.proto.sourceCodeInfo?.location ?? []) {
+    for (const location of sourceInfo(file)?.location ?? []) {
       const text = clean(location.leadingComments ?? "");
       if (text) byPath.set(location.path.join(","), text);
     }
