@@ -4,10 +4,12 @@ import type { createLocalJWKSet, errors as JoseErrors, JSONWebKeySet } from "jos
 import { idPattern } from "../api/ids";
 
 /**
- * jose, loaded when the first token is checked: a process that is never sent one (the
- * gateway, a service called only by its peers) does not pay its ~3 MB and start-up time.
+ * jose's verifier, evaluated when the first token is checked: a process that is never sent one
+ * (a service called only by its peers) does not pay for it at start. It is bundled (the
+ * members' bundles, scripts/bundle.mjs) rather than loaded from node_modules, whose 83 files
+ * took users about 100 ms of its start and 6 MB (docs/BENCHMARKS.md, section f).
  */
-const loadJose = (): Promise<typeof import("jose")> => import("jose");
+const loadJose = (): Promise<typeof import("./jose-verify")> => import("./jose-verify");
 
 /** The one signing algorithm: tokens signed any other way, `none` included, are refused. */
 export const TOKEN_ALGORITHM = "EdDSA";
