@@ -10,7 +10,7 @@ import { createDashboard, type Dashboard } from "./dashboard/state";
 import { createFaultOverrides } from "./fault-overrides";
 import { createHttpApp } from "./http-app";
 import { createOperatorCheck, type OperatorCheck } from "./operator";
-import { commentsOf } from "./rest/comments";
+import { lazyComments } from "./rest/comments";
 import { restMethods, type RestMethod } from "./rest/contract";
 import { SchemaBuilder } from "./rest/json-schema";
 import { openApiDocument } from "./rest/openapi";
@@ -85,9 +85,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       // The gateway has no store: nothing needs the call's span in an AsyncLocalStorage.
       storeSpans: false,
     });
-  const registry = descriptors.registry;
   const methods = restMethods(descriptors);
-  const comments = commentsOf(registry.files, (file) => descriptors.sourceInfo(file));
+  const comments = lazyComments(
+    (name) => descriptors.fileContainingSymbol(name),
+    (file) => descriptors.sourceInfo(file),
+  );
   const builder = new SchemaBuilder(comments, (field) => descriptors.fieldRules(field));
 
   // The gateway dials as spiffe://<trustDomain>/service/gateway (security.clients), or in

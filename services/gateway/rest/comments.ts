@@ -2,7 +2,9 @@ import type { DescFile } from "@bufbuild/protobuf";
 import type { DescriptorProto, EnumDescriptorProto, SourceCodeInfo } from "@bufbuild/protobuf/wkt";
 
 /** Leading comments of a contract's declarations, by fully-qualified name. */
-export type Comments = ReadonlyMap<string, string>;
+export interface Comments {
+  get(name: string): string | undefined;
+}
 
 // Field numbers in google/protobuf/descriptor.proto, which source info paths are made of.
 const FILE_MESSAGE = 4;
@@ -31,7 +33,7 @@ const clean = (comment: string): string =>
 export function commentsOf(
   files: Iterable<DescFile>,
   sourceInfo: (file: DescFile) => SourceCodeInfo | undefined,
-): Comments {
+): ReadonlyMap<string, string> {
   const comments = new Map<string, string>();
   for (const file of files) {
     const byPath = new Map<string, string>();
@@ -65,4 +67,26 @@ export function commentsOf(
     });
   }
   return comments;
+}
+
+/**
+ * {@link commentsOf} the files of the names asked for, each file's source info decoded when one
+ * of its names is first asked for: the REST API documents only the shop's own files, and
+ * decoding google/protobuf/descriptor.proto's source info (79 KB) as well was most of what the
+ * comments cost the gateway's start.
+ */
+export function lazyComments(
+  fileOf: (name: string) => DescFile | undefined,
+  sourceInfo: (file: DescFile) => SourceCodeInfo | undefined,
+): Comments {
+  const byFile = new Map<DescFile, ReadonlyMap<string, string>>();
+  return {
+    get(name) {
+      const file = fileOf(name);
+      if (!file) return undefined;
+      let comments = byFile.get(file);
+      if (!comments) byFile.set(file, (comments = commentsOf([file], sourceInfo)));
+      return comments.get(name);
+    },
+  };
 }
