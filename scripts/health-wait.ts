@@ -47,16 +47,21 @@ export function portOpen(address: string): Promise<boolean> {
   });
 }
 
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 /**
  * Polls the health service until it answers SERVING; rejects after `timeoutMs`. Each health
  * check over TLS builds a secure context and a handshake on both sides (most of start:all's
  * own CPU when it asked every 100 ms), so it asks only once the port accepts connections.
+ * Between tries it waits `pause(POLL_MS)`: by default that long, or less (start:all's members
+ * wake it when they log, members.ts).
  */
 export async function waitForServing(
   address: string,
   timeoutMs: number,
   stillRunning = () => true,
   dial?: DialOptions,
+  pause: (ms: number) => Promise<void> = sleep,
 ): Promise<void> {
   const giveUp = Date.now() + timeoutMs;
   for (;;) {
@@ -64,6 +69,6 @@ export async function waitForServing(
       return;
     if (!stillRunning()) throw new Error(`${address} exited before it was SERVING`);
     if (Date.now() > giveUp) throw new Error(`${address} was not SERVING after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    await pause(POLL_MS);
   }
 }

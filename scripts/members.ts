@@ -1,3 +1,4 @@
+import type { ChildProcess } from "node:child_process";
 import { join, resolve } from "node:path";
 import { loadTopology, projectRoot, servicesInStartOrder, type Topology } from "../mesh/config";
 import { type MeshIdentity } from "../mesh/identity";
@@ -117,6 +118,24 @@ export function startMember(
 }
 
 /**
+ * Resolves after `ms`, or sooner, when the member next writes to its standard output: members
+ * log as they become ready ("serving"), so start:all asks again then, not up to a poll later
+ * (on average half a poll for the member that comes up last, which start:all waits for).
+ */
+function pauseUntilOutput(child: ChildProcess | undefined, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const stream = child?.stdout;
+    const done = (): void => {
+      clearTimeout(timer);
+      stream?.off("data", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    stream?.on("data", done);
+  });
+}
+
+/**
  * Resolves once the member answers SERVING to `identity` (the operator's); rejects if it
  * exits first or takes too long.
  */
@@ -132,6 +151,7 @@ export function memberServing(
     timeoutMs,
     () => child()?.exitCode === null,
     identity.dialOptions(member.service),
+    (ms) => pauseUntilOutput(child(), ms),
   );
 }
 
@@ -170,6 +190,6 @@ export async function gatewayServing(
     }
     if (Date.now() > giveUp)
       throw new Error(`the gateway did not answer ${url}/healthz in ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, GATEWAY_POLL_MS));
+    await pauseUntilOutput(supervisor.processes.get(GATEWAY_LABEL), GATEWAY_POLL_MS);
   }
 }
