@@ -15,7 +15,6 @@ import {
 import { certificateFiles, operatorOf } from "../mesh/identity";
 import { gatewayAddress } from "../services/gateway/address";
 import { readFlags } from "./cli";
-import { checkHealth } from "./health-wait";
 import {
   GATEWAY_LABEL,
   gatewayServing,
@@ -222,14 +221,13 @@ async function main(): Promise<void> {
       gatewayServing(supervisor, gatewayUrl, READY_TIMEOUT_MS),
       ...serving,
     ]);
-    const health = await Promise.all(
-      members.map((m) => checkHealth(m.listen, undefined, identity.dialOptions(m.service))),
-    );
-    for (const [i, member] of members.entries()) {
+    // Each answered SERVING to its wait just now (asking all nine again took 0.1 s of TLS
+    // handshakes before the mesh was said to be up).
+    for (const member of members) {
       const store = member.store.startsWith(root)
         ? relative(root, member.store)
         : describeStore(member.store);
-      rows.push([member.label, member.listen, health[i], store, metricsUrlOf(member)]);
+      rows.push([member.label, member.listen, "SERVING", store, metricsUrlOf(member)]);
     }
     rows.push([
       GATEWAY_LABEL,
