@@ -200,14 +200,16 @@ async function main(): Promise<void> {
   );
   try {
     const members = membersOf(topology);
-    for (const member of members) startMember(supervisor, root, member, env);
-    // With them: the gateway dials a service on its first request for it, and none comes
-    // before the mesh is up, so it need not wait for them (a second off every start).
+    // The gateway first, then the services: it dials a service on its first request for it,
+    // and none comes before the mesh is up, so it need not wait for them (a second off every
+    // start); and it has the most to load, so, started last, it was the last up too, alone on
+    // one of the cores for the last tenth of a second or two (docs/BENCHMARKS.md, section f).
     startGateway(
       supervisor,
       root,
       metrics ? { ...gatewayEnv, MESH_SUPERVISOR_METRICS_URL: metrics } : gatewayEnv,
     );
+    for (const member of members) startMember(supervisor, root, member, env);
     const serving = members.map((m) => memberServing(supervisor, m, READY_TIMEOUT_MS, identity));
     // The seed waits only for the services it calls: on a first start, creating the demo users
     // (a password hash each, in users) then runs while the other members are still loading,
