@@ -1,4 +1,4 @@
-import type { DescService } from "@bufbuild/protobuf";
+import type { DescField, DescService } from "@bufbuild/protobuf";
 import type { FastifyInstance } from "fastify";
 import { type Logger, type Topology } from "../../mesh";
 import { loadDescriptors, targetOf, type Descriptors } from "../../mesh/config";
@@ -10,7 +10,7 @@ import { createDashboard, type Dashboard } from "./dashboard/state";
 import { createFaultOverrides } from "./fault-overrides";
 import { createHttpApp } from "./http-app";
 import { createOperatorCheck, type OperatorCheck } from "./operator";
-import { lazyComments } from "./rest/comments";
+import { lazyComments, NO_COMMENTS } from "./rest/comments";
 import { restMethods, type RestMethod } from "./rest/contract";
 import { SchemaBuilder } from "./rest/json-schema";
 import { openApiDocument } from "./rest/openapi";
@@ -86,11 +86,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       storeSpans: false,
     });
   const methods = restMethods(descriptors);
-  const comments = lazyComments(
-    (name) => descriptors.fileContainingSymbol(name),
-    (file) => descriptors.sourceInfo(file),
-  );
-  const builder = new SchemaBuilder(comments, (field) => descriptors.fieldRules(field));
+  const rules = (field: DescField) => descriptors.fieldRules(field);
 
   // The gateway dials as spiffe://<trustDomain>/service/gateway (security.clients), or in
   // plaintext when the mesh runs so.
@@ -114,16 +110,32 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
 
   const api = createHttpApp({ log, probe: telemetry.httpServer() });
+  // The routes' schemas need no descriptions; the OpenAPI document, which has the contracts'
+  // comments as descriptions, is made when it is first asked for. Decoding the comments at
+  // start took 5 MB of the gateway's resident memory, most of it pages of V8's optimizing
+  // compiler, which the decoder's loop set off (docs/BENCHMARKS.md, section f).
   registerRestRoutes(api, {
     methods,
-    builder,
+    builder: new SchemaBuilder(NO_COMMENTS, rules),
     peerOf: (rest) => peers.get(rest.service)!,
     policy: topology.policy,
     descriptors,
   });
-  const openApi = openApiDocument({ methods, builder, comments });
+  let openApi: Record<string, unknown> | undefined;
+  const openApiOnce = (): Record<string, unknown> => {
+    if (openApi) return openApi;
+    const comments = lazyComments(
+      (name) => descriptors.fileContainingSymbol(name),
+      (file) => descriptors.sourceInfo(file),
+    );
+    return (openApi = openApiDocument({
+      methods,
+      builder: new SchemaBuilder(comments, rules),
+      comments,
+    }));
+  };
   const meta = (template: string) => ({ config: { template, traced: false } });
-  api.get("/openapi.json", meta("/openapi.json"), async () => openApi);
+  api.get("/openapi.json", meta("/openapi.json"), async () => openApiOnce());
   api.get("/healthz", meta("/healthz"), async () => "ok\n");
   api.get("/metrics", meta("/metrics"), async (_request, reply) =>
     reply
@@ -162,7 +174,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     telemetry,
     dashboard,
     operator,
-    openApi,
+    get openApi() {
+      return openApiOnce();
+    },
     async listen(port, host = "127.0.0.1") {
       await api.listen({ port, host });
       return portOf(api);

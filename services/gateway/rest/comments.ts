@@ -6,6 +6,9 @@ export interface Comments {
   get(name: string): string | undefined;
 }
 
+/** No comments: schemas without descriptions. */
+export const NO_COMMENTS: Comments = { get: () => undefined };
+
 // Field numbers in google/protobuf/descriptor.proto, which source info paths are made of.
 const FILE_MESSAGE = 4;
 const FILE_ENUM = 5;
