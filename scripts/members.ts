@@ -91,8 +91,9 @@ const MALLOC_ARENAS = 2;
  * The environment of every member start:all runs, and the scratch meshes of chaos, fuzz,
  * `loadtest --start` and bench run, so that they measure members as users run them:
  * NODE_OPTIONS with a smaller young generation, Node's compile cache ({@link compileCacheDir},
- * or the user's own NODE_COMPILE_CACHE), and at most {@link MALLOC_ARENAS} malloc arenas (or the
- * user's own MALLOC_ARENA_MAX).
+ * or the user's own NODE_COMPILE_CACHE), at most {@link MALLOC_ARENAS} malloc arenas (or the
+ * user's own MALLOC_ARENA_MAX), and a cache of the parsed mesh.yaml (MESH_YAML_CACHE,
+ * mesh/config/yaml-cache.ts) in the compile cache's folder, which each build empties.
  */
 export function memberEnv(root = projectRoot()): NodeJS.ProcessEnv {
   const options = [process.env.NODE_OPTIONS, `--max-semi-space-size=${SEMI_SPACE_MB}`];
@@ -100,6 +101,10 @@ export function memberEnv(root = projectRoot()): NodeJS.ProcessEnv {
     NODE_OPTIONS: options.filter(Boolean).join(" "),
     NODE_COMPILE_CACHE: resolve(root, process.env.NODE_COMPILE_CACHE ?? compileCacheDir(root)),
     MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? String(MALLOC_ARENAS),
+    MESH_YAML_CACHE: resolve(
+      root,
+      process.env.MESH_YAML_CACHE ?? join(compileCacheDir(root), "mesh-yaml"),
+    ),
   };
 }
 

@@ -1,11 +1,17 @@
 import { spawnSync } from "node:child_process";
+import { join } from "node:path";
 import { projectRoot } from "../mesh/config";
 import { compileCacheDir, memberEnv } from "../scripts/members";
 
 describe("memberEnv: the environment start:all gives its members", () => {
   const saved = { ...process.env };
   afterEach(() => {
-    for (const key of ["NODE_OPTIONS", "NODE_COMPILE_CACHE", "MALLOC_ARENA_MAX"]) {
+    for (const key of [
+      "NODE_OPTIONS",
+      "NODE_COMPILE_CACHE",
+      "MALLOC_ARENA_MAX",
+      "MESH_YAML_CACHE",
+    ]) {
       if (saved[key] === undefined) delete process.env[key];
       else process.env[key] = saved[key];
     }
@@ -15,11 +21,13 @@ describe("memberEnv: the environment start:all gives its members", () => {
     delete process.env.NODE_OPTIONS;
     delete process.env.NODE_COMPILE_CACHE;
     delete process.env.MALLOC_ARENA_MAX;
+    delete process.env.MESH_YAML_CACHE;
     const root = projectRoot();
     expect(memberEnv(root)).toEqual({
       NODE_OPTIONS: "--max-semi-space-size=2",
       NODE_COMPILE_CACHE: compileCacheDir(root),
       MALLOC_ARENA_MAX: "2",
+      MESH_YAML_CACHE: join(compileCacheDir(root), "mesh-yaml"),
     });
   });
 
@@ -27,10 +35,12 @@ describe("memberEnv: the environment start:all gives its members", () => {
     process.env.NODE_OPTIONS = "--enable-source-maps";
     process.env.NODE_COMPILE_CACHE = "/tmp/their-cache";
     process.env.MALLOC_ARENA_MAX = "8";
+    process.env.MESH_YAML_CACHE = "/tmp/their-yaml";
     expect(memberEnv(projectRoot())).toEqual({
       NODE_OPTIONS: "--enable-source-maps --max-semi-space-size=2",
       NODE_COMPILE_CACHE: "/tmp/their-cache",
       MALLOC_ARENA_MAX: "8",
+      MESH_YAML_CACHE: "/tmp/their-yaml",
     });
   });
 

@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { isAbsolute, join, resolve } from "node:path";
-import { parse as parseYaml } from "yaml";
 import * as z from "zod";
 import type { PolicyConfig } from "./policy-schema";
 import { loadDescriptors } from "./descriptors";
@@ -11,6 +10,7 @@ import { isPostgresUrl, serviceDatabaseUrl } from "./store-location";
 import { unknownPolicyMethods } from "./policy";
 import { percentage, policySchema, STATUS_NAMES } from "./policy-schema";
 import { resolveSecurity, securitySchema, type SecurityConfig } from "./security";
+import { parseYamlCached } from "./yaml-cache";
 
 /** Thrown when the topology cannot be used; the message names the field and the fix. */
 export class TopologyError extends Error {
@@ -220,6 +220,8 @@ export const DEFAULT_TOPOLOGY_FILE = "mesh.yaml";
  * `MESH_PLAINTEXT=1` for `security.mode: plaintext`, `MESH_CERTS_DIR` for
  * `security.certificateDir`.
  * `DATABASE_URL` (or per service `<NAME>_DATABASE_URL`) puts stores on PostgreSQL instead.
+ * `MESH_YAML_CACHE` names a folder of parsed documents (yaml-cache.ts; start:all gives its
+ * members one).
  *
  * @throws TopologyError naming the field and what is expected.
  */
@@ -228,7 +230,7 @@ export function loadTopology(env: NodeJS.ProcessEnv = process.env): Topology {
   const file = env.MESH_TOPOLOGY ?? join(root, DEFAULT_TOPOLOGY_FILE);
   let raw: unknown;
   try {
-    raw = parseYaml(readFileSync(file, "utf8"));
+    raw = parseYamlCached(readFileSync(file, "utf8"), env.MESH_YAML_CACHE);
   } catch (err) {
     throw new TopologyError(`${file}: cannot be read as YAML: ${(err as Error).message}`);
   }
