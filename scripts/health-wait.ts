@@ -1,4 +1,5 @@
 import { connect } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
 import { credentials, Metadata } from "@grpc/grpc-js";
 import type { DialOptions } from "../mesh/identity";
 import {
@@ -46,8 +47,6 @@ export function portOpen(address: string): Promise<boolean> {
     socket.once("error", () => resolve(false));
   });
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Polls the health service until it answers SERVING; rejects after `timeoutMs`. Each health

@@ -6,7 +6,6 @@ import {
   fromBinary,
   getExtension,
   hasExtension,
-  toBinary,
   type DescField,
   type DescFile,
   type DescMethod,
@@ -62,10 +61,11 @@ function* encodedFields(bytes: Uint8Array): Generator<{ number: number; bytes: U
 /** Each FileDescriptorProto of an encoded FileDescriptorSet, still encoded. */
 function encodedFiles(set: Uint8Array): Uint8Array[] {
   const files: Uint8Array[] = [];
-  for (const field of encodedFields(set)) {
-    if (field.number !== SET_FILE) continue;
-    const reader = new BinaryReader(field.bytes);
-    if (reader.tag()[1] === WireType.LengthDelimited) files.push(reader.bytes());
+  const reader = new BinaryReader(set);
+  while (reader.pos < reader.len) {
+    const [number, wireType] = reader.tag();
+    if (number === SET_FILE && wireType === WireType.LengthDelimited) files.push(reader.bytes());
+    else reader.skip(wireType, number);
   }
   return files;
 }
@@ -146,13 +146,10 @@ export class Descriptors {
     return this.registry.getFile(filename);
   }
 
-  /** The file's FileDescriptorProto, encoded, with its source info. */
+  /** The file's FileDescriptorProto as the compiler encoded it, source info included. */
   encode(file: DescFile): Uint8Array {
-    let bytes = this.encoded.get(file.proto.name);
-    if (!bytes) {
-      bytes = toBinary(FileDescriptorProtoSchema, file.proto);
-      this.encoded.set(file.proto.name, bytes);
-    }
+    const bytes = this.encoded.get(file.proto.name);
+    if (!bytes) throw new Error(`${file.proto.name} is not a file of this descriptor set`);
     return bytes;
   }
 

@@ -124,10 +124,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   let openApi: Record<string, unknown> | undefined;
   const openApiOnce = (): Record<string, unknown> => {
     if (openApi) return openApi;
-    const comments = lazyComments(
-      (name) => descriptors.fileContainingSymbol(name),
-      (file) => descriptors.sourceInfo(file),
-    );
+    const comments = lazyComments(descriptors);
     return (openApi = openApiDocument({
       methods,
       builder: new SchemaBuilder(comments, rules),
