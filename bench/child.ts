@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 
 /** A process started by the suite, stopped by it afterwards. */
@@ -72,6 +72,28 @@ export function processCpuMs(pid: number): number {
   // utime and stime are fields 14 and 15 of the file, 12 and 13 after the name and state.
   const ticks = Number(fields[11]) + Number(fields[12]);
   return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+/**
+ * Context switches of all of a process's threads so far, voluntary and forced, from
+ * /proc/<pid>/task/<tid>/status (Linux). A hand-off to a thread pool and back costs several:
+ * the worker wakes, the main thread sleeps until the worker's answer wakes it. Threads that
+ * have exited are not counted.
+ */
+export function processSwitches(pid: number): number {
+  let total = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
+    } catch {
+      continue; // the thread ended between the listing and the read
+    }
+    for (const m of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) {
+      total += Number(m[1]);
+    }
+  }
+  return total;
 }
 
 // USER_HZ, which is 100 on every Linux platform Node runs on (sysconf(_SC_CLK_TCK)).
