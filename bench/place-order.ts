@@ -4,7 +4,7 @@ import { createPeer, loadTopology, type Peer } from "../mesh";
 import { seededRandom } from "../mesh/api";
 import { shopServices } from "../scripts/members";
 import { seedLoadData, startScratchMesh, type ScratchMesh } from "../scripts/scratch-mesh";
-import { processCpuMs } from "./child";
+import { processCpuMs, processSwitches } from "./child";
 import { runClosedLoop, type CallFn } from "./closed-loop";
 import { benchScript, type BenchConfig } from "./config";
 import type { SectionResult } from "./report";
@@ -53,12 +53,20 @@ interface GraphSample {
   p99: number;
   /** CPU per order, in milliseconds, of each service's process (its thread pool included). */
   cpu: Record<string, number>;
+  /** Context switches per order, all threads of the four processes. */
+  switches: number;
 }
 
 /** CPU milliseconds so far of each of the graph's processes, by service. */
 function cpuOf(mesh: ScratchMesh): Record<string, number> {
   const pids = mesh.pids();
   return Object.fromEntries(GRAPH.map((name) => [name, processCpuMs(pids.get(name) as number)]));
+}
+
+/** Context switches so far of all of the graph's processes. */
+function switchesOf(mesh: ScratchMesh): number {
+  const pids = mesh.pids();
+  return GRAPH.reduce((sum, name) => sum + processSwitches(pids.get(name) as number), 0);
 }
 
 /**
@@ -100,17 +108,25 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
     const samples = new Map<string, GraphSample[]>(graphs.map((g) => [g.name, []]));
     const run = async (graph: (typeof graphs)[number], ms: number): Promise<GraphSample> => {
       const before = cpuOf(graph.mesh);
+      const switchesBefore = switchesOf(graph.mesh);
       const r = await runClosedLoop(graph.call, {
         concurrency: config.orderConcurrency,
         durationMs: ms,
       });
       if (r.errors > 0) throw new Error(`PlaceOrder: ${r.errors} calls failed: ${r.firstError}`);
       const after = cpuOf(graph.mesh);
+      const switches = switchesOf(graph.mesh) - switchesBefore;
       const orders = Math.max(1, r.calls);
       const cpu = Object.fromEntries(
         GRAPH.map((name) => [name, (after[name] - before[name]) / orders]),
       ) as GraphSample["cpu"];
-      return { rps: r.rps, p50: r.latency.p50, p99: r.latency.p99, cpu };
+      return {
+        rps: r.rps,
+        p50: r.latency.p50,
+        p99: r.latency.p99,
+        cpu,
+        switches: switches / orders,
+      };
     };
     for (const g of graphs) await run(g, config.warmupMs);
     for (let round = 0; round < config.rounds; round++) {
@@ -136,6 +152,7 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
       med(name, "p99").toFixed(2),
       ...GRAPH.map((service) => cpuMed(name, service).toFixed(2)),
       cpuMed(name, "all").toFixed(2),
+      Math.round(med(name, "switches")),
     ];
     return {
       id: "c",
@@ -148,6 +165,7 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
         "p99 ms",
         ...GRAPH.map((service) => `${service} CPU ms/order`),
         "all four",
+        "switches/order",
       ],
       rows: [row("echo handlers, no stores", "echo"), row("real services, SQLite", "real")],
       figures: {
@@ -161,6 +179,8 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
         real_cpu_ms_per_order: round3(cpuMed("real", "all")),
         real_orders_cpu_ms_per_order: round3(cpuMed("real", "orders")),
         real_over_echo_cpu_per_order: cpuRatio,
+        echo_switches_per_order: round3(med("echo", "switches")),
+        real_switches_per_order: round3(med("real", "switches")),
       },
       targets: [
         { name: "real / echo orders per second", value: ratio, target: "≥ 0.4", met: ratio >= 0.4 },
