@@ -192,7 +192,7 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
         },
       ],
       notes: [
-        "Bound: CPU per order (the columns). The echo graph is four mesh hops per order through the same processes and mesh; the real one adds validation, 11 statements and 4 durable write transactions (orders: create PENDING, finish + outbox event; inventory: reserve; payments: charge + outbox event), each of those 11 and of the 8 BEGINs and COMMITs a hand-off to sqlite3's thread pool and back (a prepared statement run straight on the store's connection, mesh/store/statement.ts), with a store span, and each COMMIT an fsync. docs/BENCHMARKS.md (section c) has the arithmetic.",
+        "Bound: CPU per order (the columns). The echo graph is four mesh hops per order through the same processes and mesh; the real one adds validation, 11 statements in 4 durable write transactions (orders: create PENDING, finish + outbox event; inventory: reserve; payments: charge + outbox event). Users' read and five of the writes run one trip each to sqlite3's thread pool and back (a prepared statement straight on the store's connection, mesh/store/statement.ts), as does each group's BEGIN; the five inserts nobody reads back (lines, outbox events) wait for the COMMIT and run with it in one trip (Statement.defer). Each COMMIT is an fsync. A trip costs several context switches (the last column; the echo graph's threads hardly sleep). docs/BENCHMARKS.md (section c) has the arithmetic.",
       ],
     };
   } finally {

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { Knex } from "knex";
 import { openStore } from "./open";
 import { observeStatements } from "./sqlite";
+import { statement } from "./statement";
 import type { Migration, Store } from "./store";
 
 const itemsTable: Migration = {
@@ -62,6 +63,36 @@ describe("group commit in Store.write", () => {
     expect(await names()).toHaveLength(20);
     // The first runs alone; the 19 that queued behind it go in one group.
     expect(commits).toBeLessThan(20);
+  });
+
+  it("a deferred insert that fails at the commit fails its own write only", async () => {
+    const PUT = statement("INSERT INTO items (name) VALUES (?)");
+    const deferring = (name: string) => async (trx: Knex) => {
+      await PUT.defer(trx, [name]);
+      return name;
+    };
+    await store.write(insert("taken"));
+    let rollbacks = 0;
+    sqlSeen.push((sql) => void (/^rollback to/i.test(sql) && rollbacks++));
+    const outcomes = await Promise.allSettled([
+      store.write(deferring("first")),
+      store.write(deferring("x")),
+      store.write(deferring("taken")),
+      store.write(insert("y")),
+      store.write(deferring("z")),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual([
+      "fulfilled",
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+      "fulfilled",
+    ]);
+    expect(String((outcomes[2] as PromiseRejectedResult).reason)).toMatch(/UNIQUE/);
+    expect(await names()).toEqual(["first", "taken", "x", "y", "z"]);
+    // The group failed as a whole and ran again with each write in its own savepoint, where
+    // only the refused one was rolled back.
+    expect(rollbacks).toBe(1);
   });
 
   it("a failing write rolls back alone: its group-mates commit and it rejects with its error", async () => {

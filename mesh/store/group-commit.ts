@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Knex } from "knex";
-import type { TransactionRunner } from "./sqlite";
+import { dropDeferred, runDeferred, type TransactionRunner } from "./sqlite";
 import { statement } from "./statement";
 
 /** Runs `work` in a write transaction; see {@link createGroupCommit}. */
@@ -36,6 +36,10 @@ const RELEASE = statement("RELEASE mesh_write");
  * rejects with its error while the others commit. A write's work may therefore run twice; it
  * must act only through `trx` and its return value, as Store.write asks.
  *
+ * A write's deferred inserts (Statement.defer) wait for the group's COMMIT; in the savepoint
+ * run each write runs its own before its savepoint ends, so that one that fails fails its
+ * write alone.
+ *
  * The savepoints are plain statements rather than knex's nested transactions, which cost a
  * transaction object and a connection hand-over per write. Each write runs in the async
  * context of its caller, not of the call that happened to start the group, so its queries
@@ -70,8 +74,13 @@ export function createGroupCommit(
         for (const { work } of group) {
           await SAVEPOINT.run(trx, []);
           try {
-            outcomes.push({ ok: true, value: await work(trx) });
+            const value = await work(trx);
+            // Its deferred statements (Statement.defer) run inside its savepoint: if one
+            // fails, this write fails alone.
+            await runDeferred(trx);
+            outcomes.push({ ok: true, value });
           } catch (err) {
+            dropDeferred(trx);
             await ROLLBACK_TO.run(trx, []);
             outcomes.push({ ok: false, value: err });
           }

@@ -1,9 +1,11 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import knex, { type Knex } from "knex";
 import type { Migration, StoreOptions } from "./store";
 import { makeKnex, Sqlite3Client, SqliteTransaction } from "../internals/knex";
 import { applyMigrations } from "./migrations";
+import { withLiterals, type Param } from "./literals";
 import type { QueryObserver } from "../telemetry";
 
 /**
@@ -30,6 +32,8 @@ interface RunContext {
 }
 interface Connection {
   prepare(sql: string, done: (err: Error | null) => void): Statement;
+  /** Runs every statement of `sql` in one trip through the thread pool; no bindings, no rows. */
+  exec(sql: string, done: (err: Error | null) => void): void;
   close(done: (err: Error | null) => void): void;
 }
 /** What knex hands its dialect's `_query`. */
@@ -134,6 +138,10 @@ class ImmediateSqlite3Client extends Sqlite3Client {
 
   /** knex's sqlite3 `_query`, with statements kept prepared (see {@link PreparedStatements}). */
   override _query(connection: Connection, obj: QueryObject): Promise<QueryObject> {
+    // A builder's query may read what a deferred statement writes: those run first.
+    if (deferredOf.get(connection)?.length) {
+      return flushDeferred(connection).then(() => this._query(connection, obj));
+    }
     if (!CACHEABLE.test(obj.sql)) return super._query(connection, obj) as Promise<QueryObject>;
     // As knex's own: writes without RETURNING "run" (for lastID and changes), the rest "all".
     const run =
@@ -320,12 +328,135 @@ export function runOnSqlite(
 ): Promise<unknown[] | number> | undefined {
   const pinned = pinnedConnection.get(db);
   if (pinned) {
-    return runObserved(observers.get(pinned.db), pinned.connection, sql, bindings, rows);
+    const observer = observers.get(pinned.db);
+    if (touchesDeferred(pinned.connection, sql)) {
+      return flushDeferred(pinned.connection).then(() =>
+        runObserved(observer, pinned.connection, sql, bindings, rows),
+      );
+    }
+    return runObserved(observer, pinned.connection, sql, bindings, rows);
   }
   if (!(db.client instanceof ImmediateSqlite3Client)) return undefined;
   return leaseOf(db).use((connection) =>
     runObserved(observers.get(db), connection, sql, bindings, rows),
   );
+}
+
+/**
+ * A statement deferred inside a write transaction (see {@link deferOnSqlite}): its SQL with
+ * the values written in, the tables it writes, and the start of its observation, made in the
+ * async context of the code that deferred it so that its span has that code's parent.
+ */
+interface Deferred {
+  sql: string;
+  tables: readonly string[];
+  observe: (() => ((ok: boolean) => void) | undefined) | undefined;
+}
+
+// By connection: the statements deferred in the write transaction that holds it.
+const deferredOf = new WeakMap<Connection, Deferred[]>();
+
+// What a deferred statement may be: an INSERT, whose table is its first name.
+const INSERT_INTO = /^\s*insert\s+into\s+["`[]?(\w+)/i;
+// Statements that mark or end a part of the transaction: deferred statements run before them.
+const TRANSACTION_CONTROL = /^\s*(savepoint|release|rollback|commit)\b/i;
+
+/** Does `sql` name a table that a statement deferred on `connection` writes? */
+function touchesDeferred(connection: Connection, sql: string): boolean {
+  const deferred = deferredOf.get(connection);
+  if (!deferred?.length) return false;
+  if (TRANSACTION_CONTROL.test(sql)) return true;
+  const lower = sql.toLowerCase();
+  return deferred.some(({ tables }) => tables.some((table) => mentions(lower, table)));
+}
+
+/** Does `sql` (lower case) contain `name` as a whole word? */
+function mentions(sql: string, name: string): boolean {
+  for (let at = sql.indexOf(name); at !== -1; at = sql.indexOf(name, at + 1)) {
+    const before = sql.charCodeAt(at - 1);
+    const after = sql.charCodeAt(at + name.length);
+    if (!isWordChar(before) && !isWordChar(after)) return true;
+  }
+  return false;
+}
+
+const isWordChar = (code: number): boolean =>
+  (code >= 48 && code <= 57) ||
+  (code >= 97 && code <= 122) ||
+  (code >= 65 && code <= 90) ||
+  code === 95;
+
+/**
+ * Runs the statements deferred on `connection`, then `then` (COMMIT) if given, in one trip
+ * through the thread pool (node-sqlite3's `exec`, which runs SQLite's sqlite3_exec). SQLite
+ * stops at the first statement that fails; the transaction stays open for the caller's
+ * ROLLBACK, and the error is the failing statement's.
+ */
+function flushDeferred(
+  connection: Connection,
+  then?: { sql: string; observer: QueryObserver | undefined },
+): Promise<void> {
+  const deferred = deferredOf.get(connection) ?? [];
+  deferredOf.delete(connection);
+  const texts = deferred.map((d) => d.sql);
+  const ends = deferred.map((d) => d.observe?.());
+  if (then) {
+    texts.push(then.sql);
+    ends.push(then.observer?.start(then.sql));
+  }
+  return new Promise<void>((resolve, reject) =>
+    connection.exec(texts.join(";\n"), (err) => {
+      for (const end of ends) end?.(!err);
+      if (err) reject(err);
+      else resolve();
+    }),
+  );
+}
+
+/**
+ * Defers an INSERT whose result nobody needs to the next trip that must run anyway, when `db`
+ * is a write transaction's knex on SQLite: the transaction's COMMIT, or an earlier statement
+ * or query that names a table it writes (which would read or change what it writes), or a
+ * savepoint's end. All that are waiting then run with it in one trip through the thread pool
+ * instead of one trip each (bench section c: on a busy machine each trip costs several
+ * context switches). The values are written into the SQL as literals (sqliteLiteral), since
+ * a batch of statements takes no bindings. Returns false when `db` is not in such a
+ * transaction: the caller runs the statement itself.
+ */
+export function deferOnSqlite(db: Knex, sql: string, bindings: readonly Param[]): boolean {
+  const pinned = pinnedConnection.get(db);
+  if (!pinned) return false;
+  const table = INSERT_INTO.exec(sql)?.[1];
+  if (!table) throw new Error(`only an INSERT can be deferred, not: ${sql}`);
+  const observer = observers.get(pinned.db);
+  const inCaller = observer && AsyncLocalStorage.snapshot();
+  let deferred = deferredOf.get(pinned.connection);
+  if (!deferred) deferredOf.set(pinned.connection, (deferred = []));
+  deferred.push({
+    sql: withLiterals(sql, bindings),
+    // AUTOINCREMENT's counter lives in sqlite_sequence, which the insert also writes.
+    tables: [table.toLowerCase(), "sqlite_sequence"],
+    observe: inCaller && (() => inCaller(() => observer.start(sql))),
+  });
+  return true;
+}
+
+/**
+ * Runs the statements deferred in the write transaction `trx` now (group commit ends each
+ * write this way when the writes of a group run in savepoints, so that a failing deferred
+ * statement fails its own write). Resolves at once when nothing is deferred or `trx` is not a
+ * SQLite write transaction.
+ */
+export function runDeferred(trx: Knex): Promise<void> {
+  const pinned = pinnedConnection.get(trx);
+  if (!pinned || !deferredOf.get(pinned.connection)?.length) return Promise.resolve();
+  return flushDeferred(pinned.connection);
+}
+
+/** Drops the statements deferred in `trx` without running them (before a ROLLBACK TO). */
+export function dropDeferred(trx: Knex): void {
+  const pinned = pinnedConnection.get(trx);
+  if (pinned) deferredOf.delete(pinned.connection);
 }
 
 const BEGIN = "BEGIN IMMEDIATE";
@@ -353,9 +484,16 @@ export function sqliteTransactions(db: Knex): TransactionRunner {
       await control(BEGIN);
       try {
         const result = await body(trx);
-        await control(COMMIT);
+        // The deferred statements and COMMIT in one trip, or COMMIT alone.
+        if (deferredOf.get(connection)?.length) {
+          await flushDeferred(connection, { sql: COMMIT, observer: observers.get(db) });
+        } else {
+          await control(COMMIT);
+        }
         return result;
       } catch (err) {
+        // Deferred statements not run yet are dropped with the rest of the transaction.
+        deferredOf.delete(connection);
         // A failed COMMIT may leave the transaction open (SQLITE_BUSY); a rolled-back one
         // makes this ROLLBACK fail, which changes nothing.
         await control(ROLLBACK).catch(() => undefined);

@@ -26,6 +26,33 @@ const INSERT = statement<Pick<Item, "name">>(
 const ADD = statement("UPDATE items SET count = count + ? WHERE name = ?");
 const BY_NAME = statement<Item>("SELECT name, count FROM items WHERE name = ?");
 
+/**
+ * Counts the trips a store's SQLite connection makes through node-sqlite3 from now on: each
+ * prepared statement's run and each exec of a batch. Returns the count so far.
+ */
+function countTrips(): () => number {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const sqlite3 = require("sqlite3") as {
+    Database: { prototype: Record<string, unknown> };
+    Statement: { prototype: Record<string, unknown> };
+  };
+  let trips = 0;
+  const wrap = (proto: Record<string, unknown>, name: string) => {
+    const original = proto[name] as (...args: unknown[]) => unknown;
+    proto[name] = function (this: unknown, ...args: unknown[]) {
+      trips++;
+      return original.apply(this, args);
+    };
+    afterEachRestore.push(() => (proto[name] = original));
+  };
+  wrap(sqlite3.Statement.prototype, "run");
+  wrap(sqlite3.Statement.prototype, "all");
+  wrap(sqlite3.Database.prototype, "exec");
+  return () => trips;
+}
+const afterEachRestore: (() => void)[] = [];
+afterEach(() => afterEachRestore.splice(0).forEach((restore) => restore()));
+
 describeEachBackend("prepared statements", (backend) => {
   let store: Store;
 
@@ -78,6 +105,43 @@ describeEachBackend("prepared statements", (backend) => {
     expect(await BY_NAME.first(store.db, ["d"])).toEqual({ name: "d", count: 1 });
   });
 
+  it("a deferred insert is seen by later queries of its write, and kept only if the write commits", async () => {
+    const PUT = statement("INSERT INTO items (name, count) VALUES (?, ?)");
+    await store.write(async (trx) => {
+      await PUT.defer(trx, ["g", 7]);
+      await PUT.defer(trx, ["it's", 8]);
+      // A statement and a builder query that read the table see what was deferred.
+      expect(await BY_NAME.first(trx, ["g"])).toEqual({ name: "g", count: 7 });
+      expect(await trx<Item>("items").where({ name: "it's" }).first()).toEqual({
+        name: "it's",
+        count: 8,
+      });
+      await PUT.defer(trx, ["h", 9]);
+    });
+    expect(await BY_NAME.first(store.db, ["h"])).toEqual({ name: "h", count: 9 });
+
+    await expect(
+      store.write(async (trx) => {
+        await PUT.defer(trx, ["i", 1]);
+        throw new Error("changed my mind");
+      }),
+    ).rejects.toThrow("changed my mind");
+    expect(await BY_NAME.first(store.db, ["i"])).toBeUndefined();
+
+    // A deferred insert that SQLite or PostgreSQL refuses fails its write, with its error.
+    await expect(
+      store.write(async (trx) => {
+        await ADD.run(trx, [1, "g"]);
+        await PUT.defer(trx, ["g", 1]);
+      }),
+    ).rejects.toThrow(/UNIQUE|unique|duplicate/);
+    expect(await BY_NAME.first(store.db, ["g"])).toEqual({ name: "g", count: 7 });
+
+    // Outside a write it runs at once.
+    await PUT.defer(store.db, ["j", 2]);
+    expect(await BY_NAME.first(store.db, ["j"])).toEqual({ name: "j", count: 2 });
+  });
+
   it("a knex query waiting for the connection is not starved by a stream of statements", async () => {
     await INSERT.all(store.db, ["e", 0]);
     let written = 0;
@@ -106,6 +170,24 @@ describeEachBackend("prepared statements", (backend) => {
         statement("INSERT INTO items (name, count) VALUES (?, ?)").run(store.db, ["f", 1]),
       ).rejects.toThrow();
       expect(seen).toEqual(["BEGIN ok", "INSERT ok", "COMMIT ok", "INSERT ok", "INSERT failed"]);
+    });
+
+    it("run deferred inserts with the COMMIT in one trip, each reported to the probe", async () => {
+      const seen: string[] = [];
+      observeStatements(store.db, {
+        start: (sql) => (ok) => seen.push(`${sql.split(" ")[0]} ${ok ? "ok" : "failed"}`),
+      });
+      const PUT = statement("INSERT INTO items (name, count) VALUES (?, ?)");
+      const trips = countTrips();
+      await store.write(async (trx) => {
+        await INSERT.all(trx, ["k", 1]);
+        await PUT.defer(trx, ["l", 1]);
+        await PUT.defer(trx, ["m", 1]);
+      });
+      // BEGIN, the INSERT, then both deferred inserts and COMMIT together.
+      expect(trips()).toBe(3);
+      expect(seen).toEqual(["BEGIN ok", "INSERT ok", "INSERT ok", "INSERT ok", "COMMIT ok"]);
+      expect(await BY_NAME.first(store.db, ["m"])).toEqual({ name: "m", count: 1 });
     });
   }
 });

@@ -1,8 +1,8 @@
 import type { Knex } from "knex";
-import { runOnSqlite } from "./sqlite";
+import type { Param } from "./literals";
+import { deferOnSqlite, runOnSqlite } from "./sqlite";
 
-/** A value a statement binds to one `?` (node-sqlite3 binds no BigInt). */
-export type Param = string | number | null | Buffer;
+export type { Param };
 
 /**
  * A statement a service runs on its hot path: plain SQL with `?` placeholders, the same text on
@@ -26,6 +26,16 @@ export interface Statement<Row> {
   first(db: Knex, params: readonly Param[]): Promise<Row | undefined>;
   /** Runs a write without RETURNING; resolves to how many rows it changed. */
   run(db: Knex, params: readonly Param[]): Promise<number>;
+  /**
+   * Runs an INSERT whose outcome the code does not read, inside `Store.write`'s `trx`. On
+   * SQLite it is deferred and runs with the transaction's COMMIT, or earlier with the next
+   * statement or query of the transaction that names a table it writes, in one trip through
+   * the driver with whatever else waits (sqlite.ts, `deferOnSqlite`): so it resolves at once,
+   * and if it fails, the write fails with its error at the commit. On PostgreSQL, or outside
+   * a write, it runs now. Only for inserts nothing reads back before the commit by other
+   * means than this store's queries (every query through `trx` sees it).
+   */
+  defer(trx: Knex, params: readonly Param[]): Promise<void>;
 }
 
 interface PostgresResult<Row> {
@@ -45,6 +55,9 @@ export function statement<Row = Record<string, unknown>>(sql: string): Statement
     sql,
     all,
     first: async (db, params) => (await all(db, params))[0],
+    async defer(trx, params) {
+      if (!deferOnSqlite(trx, sql, params)) await this.run(trx, params);
+    },
     async run(db, params) {
       const direct = runOnSqlite(db, sql, params, false);
       if (direct) return (await direct) as number;

@@ -254,7 +254,7 @@ function queriesOn(db: Knex): InventoryQueries {
 
     async insertReservationLines(orderId, lines) {
       if (lines.length === 0) return;
-      await INSERT_LINES(lines.length).run(
+      await INSERT_LINES(lines.length).defer(
         db,
         lines.flatMap((line) => [
           orderId,

@@ -236,7 +236,8 @@ const REJECT = statement<OrderRow>(
  * The orders store. PlaceOrder writes twice, so each write is as few statements as it can be
  * (every statement is a trip through the driver, and writes queue behind one another): the
  * PENDING order is one insert that yields to its user's existing request_id, plus its lines; ending it
- * is one update that returns the row, the lines' prices, and the event.
+ * is one update that returns the row, the lines' prices, and the event. The lines and the event
+ * are deferred inserts (Statement.defer): they run with the commit, in the same trip.
  */
 export function createOrdersStore(store: Store): OrdersStore {
   const { db } = store;
@@ -293,7 +294,7 @@ export function createOrdersStore(store: Store): OrdersStore {
           if (!existing) throw new Error(`request_id ${candidate.requestId} vanished`);
           return { order: existing, created: false };
         }
-        await INSERT_ITEMS(candidate.items.length).run(
+        await INSERT_ITEMS(candidate.items.length).defer(
           trx,
           itemParams(candidate.orderId, candidate.items),
         );
@@ -331,7 +332,7 @@ export function createOrdersStore(store: Store): OrdersStore {
         let items = outcome.items;
         if (items) {
           // The same lines, now priced.
-          await PRICE_ITEMS(items.length).run(trx, itemParams(orderId, items));
+          await PRICE_ITEMS(items.length).defer(trx, itemParams(orderId, items));
         } else {
           items = (await load(trx, [row]))[0].items;
         }

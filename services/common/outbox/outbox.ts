@@ -32,10 +32,11 @@ export interface OutboxRecord<E> {
 /** A service's outbox of events `E` (messages with an int64 `sequence`) and its consumers. */
 export interface Outbox<E extends { sequence: number }> {
   /**
-   * Inside `trx`, the transaction making the change the event announces: appends it and
-   * resolves to its sequence. Call {@link announce} once `trx` has committed.
+   * Inside `trx`, the transaction making the change the event announces: appends it (a
+   * deferred insert, Statement.defer: it runs with the commit, and draws its sequence then).
+   * Call {@link announce} once `trx` has committed.
    */
-  append(trx: Knex, entry: OutboxEntry<E>, now: number): Promise<number>;
+  append(trx: Knex, entry: OutboxEntry<E>, now: number): Promise<void>;
   /** Wakes this process's streams waiting for new events; called after a commit that appended. */
   announce(): void;
   /** Up to `limit` events with a sequence above `after`, in order. */
@@ -98,7 +99,7 @@ export function createOutbox<E extends { sequence: number }>(
   const waiters = new Set<() => void>();
   let announced = 0;
   // The append statement for each set of the service's own columns (one, in practice).
-  const appends = new Map<string, Statement<Pick<OutboxRow, "sequence">>>();
+  const appends = new Map<string, Statement<unknown>>();
 
   // The high-water mark of the sequence, which deleting rows never lowers: SQLite keeps
   // AUTOINCREMENT's in sqlite_sequence, PostgreSQL in the serial column's sequence object. A
@@ -137,22 +138,13 @@ export function createOutbox<E extends { sequence: number }>(
       const key = names.join(",");
       let insert = appends.get(key);
       if (!insert) {
-        insert = insertRows<Pick<OutboxRow, "sequence">>(
-          OUTBOX_TABLE,
-          [...names, "event_id", "kind", "payload", "create_time"],
-          "RETURNING sequence",
-        )(1);
+        insert = insertRows(OUTBOX_TABLE, [...names, "event_id", "kind", "payload", "create_time"])(
+          1,
+        );
         appends.set(key, insert);
       }
       const payload = Buffer.from(codec.encode({ ...event, sequence: 0 }).finish());
-      const [row] = await insert.all(trx, [
-        ...names.map((name) => columns[name]),
-        eventId,
-        kind,
-        payload,
-        now,
-      ]);
-      return Number(row.sequence);
+      await insert.defer(trx, [...names.map((name) => columns[name]), eventId, kind, payload, now]);
     },
 
     announce() {
