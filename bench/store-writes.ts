@@ -147,8 +147,12 @@ const INSERT_ROW_SQL = "INSERT INTO bench_rows (request_id, payload, create_time
 // The services' hot-path writes: a prepared statement through Store.write.
 const INSERT_ROW = statement(INSERT_ROW_SQL);
 
-/** Store.write with a prepared statement, as the services write on their hot paths. */
-async function openStoreWriter(): Promise<OneRowWriter> {
+/**
+ * Store.write with a prepared statement, as the services write on their hot paths; or, with
+ * `deferred`, the insert deferred to the commit (Statement.defer), as the services write what
+ * they do not read back: one trip for BEGIN and one for the insert and COMMIT, instead of three.
+ */
+async function openStoreWriter(deferred = false): Promise<OneRowWriter> {
   const dir = mkdtempSync(join(tmpdir(), "bench-store-"));
   const store = await openStore({
     file: join(dir, "bench.sqlite"),
@@ -158,7 +162,10 @@ async function openStoreWriter(): Promise<OneRowWriter> {
   return {
     insertOne() {
       const r = row();
-      return store.write((trx) => INSERT_ROW.run(trx, [r.request_id, r.payload, r.create_time]));
+      const params = [r.request_id, r.payload, r.create_time];
+      return store.write<unknown>((trx) =>
+        deferred ? INSERT_ROW.defer(trx, params) : INSERT_ROW.run(trx, params),
+      );
     },
     async close() {
       await store.close();
@@ -168,21 +175,29 @@ async function openStoreWriter(): Promise<OneRowWriter> {
 }
 
 /**
- * One writer's one-row commits through the store and through node-sqlite3 alone, side by side:
- * `rounds` alternating rounds of `rows` commits each (the order rotates), after a warm-up of
- * each; the median rate and CPU of the rounds per path.
+ * One writer's one-row commits through the store (an insert run at once, and one deferred to
+ * the commit) and through node-sqlite3 alone, side by side: `rounds` rounds of `rows` commits
+ * each (the order rotates), after a warm-up of each; the median rate and CPU of the rounds.
  */
 async function storeVersusDriver(
   rounds: number,
   rows: number,
-): Promise<{ store: WritePath; driver: WritePath }> {
-  const writers = { store: await openStoreWriter(), driver: await openRawDriver() };
+): Promise<{ store: WritePath; deferred: WritePath; driver: WritePath }> {
+  const writers = {
+    store: await openStoreWriter(),
+    deferred: await openStoreWriter(true),
+    driver: await openRawDriver(),
+  };
   try {
-    const names = ["store", "driver"] as const;
+    const names = ["store", "deferred", "driver"] as const;
     for (const name of names) await timed(name, rows, rows, 1, () => writers[name].insertOne());
-    const samples: Record<(typeof names)[number], WritePath[]> = { store: [], driver: [] };
+    const samples: Record<(typeof names)[number], WritePath[]> = {
+      store: [],
+      deferred: [],
+      driver: [],
+    };
     for (let r = 0; r < rounds; r++) {
-      const order = r % 2 === 0 ? names : [...names].reverse();
+      const order = [...names.slice(r % names.length), ...names.slice(0, r % names.length)];
       for (const name of order) {
         samples[name].push(await timed(name, rows, rows, 1, () => writers[name].insertOne()));
       }
@@ -192,10 +207,13 @@ async function storeVersusDriver(
       const middle = sorted[Math.floor(sorted.length / 2)];
       return { ...middle, cpuUsPerRow: median(paths.map((p) => p.cpuUsPerRow)) };
     };
-    return { store: medianPath(samples.store), driver: medianPath(samples.driver) };
+    return {
+      store: medianPath(samples.store),
+      deferred: medianPath(samples.deferred),
+      driver: medianPath(samples.driver),
+    };
   } finally {
-    await writers.store.close();
-    await writers.driver.close();
+    await Promise.all(Object.values(writers).map((writer) => writer.close()));
   }
 }
 
@@ -223,13 +241,15 @@ export async function runStore(config: BenchConfig): Promise<SectionResult> {
   const normal = await withStore("normal", (store) =>
     timed("1 row per transaction, synchronous NORMAL", n, n, 1, insertOne(store)),
   );
-  const { store: prepared, driver: raw } = await storeVersusDriver(
-    config.rounds,
-    Math.ceil(n / config.rounds),
-  );
+  const {
+    store: prepared,
+    deferred,
+    driver: raw,
+  } = await storeVersusDriver(config.rounds, Math.ceil(n / config.rounds));
   prepared.name = "1 row per transaction, prepared statement (median of rounds)";
+  deferred.name = "1 row per transaction, insert deferred to the commit (median of rounds)";
   raw.name = "1 row per transaction, node-sqlite3 alone (median of rounds)";
-  const all = [...paths, normal, prepared, raw];
+  const all = [...paths, normal, prepared, deferred, raw];
   const rate = (p: WritePath): number => (p.rows * 1000) / p.elapsedMs;
   const [single, , batched] = paths;
   const storeOverDriver = round3(rate(prepared) / rate(raw));
@@ -261,6 +281,8 @@ export async function runStore(config: BenchConfig): Promise<SectionResult> {
       raw_driver_cpu_us_per_row: round3(raw.cpuUsPerRow),
       prepared_rows_per_s: round3(rate(prepared)),
       prepared_cpu_us_per_row: round3(prepared.cpuUsPerRow),
+      deferred_rows_per_s: round3(rate(deferred)),
+      deferred_cpu_us_per_row: round3(deferred.cpuUsPerRow),
       store_over_driver: storeOverDriver,
     },
     targets: [
@@ -274,7 +296,7 @@ export async function runStore(config: BenchConfig): Promise<SectionResult> {
     notes: [
       "Bound: with synchronous FULL every commit waits for an fsync of the WAL, so a lone writer's one-row transactions run at the disk's fsync rate (compare synchronous NORMAL, which skips it).",
       "Queued writers are group-committed by Store.write (mesh/group-commit.ts): run back to back in one transaction, one COMMIT and one fsync per group (savepoints only when a write fails). That removes fsyncs but not statements: each is a round trip to sqlite3's worker thread and knex's query path, which bounds the rate when the CPU, not the disk, is the scarce resource.",
-      "CPU µs/row counts this process's threads, sqlite3's included (fsync's kernel time is system CPU). The first rows write through knex's query builder (the services' cold paths); the prepared-statement row is how the services write on their hot paths (mesh/store/statement.ts), and it and node-sqlite3 alone run in alternating rounds, medians shown. The difference between the builder rows and node-sqlite3 alone is knex's cost per statement: query building, its runner and pool.",
+      "CPU µs/row counts this process's threads, sqlite3's included (fsync's kernel time is system CPU). The first rows write through knex's query builder (the services' cold paths); the prepared-statement row is how the services write on their hot paths (mesh/store/statement.ts), the deferred row how they write inserts they do not read back (Statement.defer: the insert runs with the COMMIT in one trip to the thread pool), and those two and node-sqlite3 alone run in rotating rounds, medians shown. The difference between the builder rows and node-sqlite3 alone is knex's cost per statement: query building, its runner and pool.",
       "The batched row is the bound for many rows: one fsync and one statement for the whole batch.",
     ],
   };
