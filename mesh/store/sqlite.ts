@@ -353,7 +353,7 @@ interface Deferred {
   observe: (() => ((ok: boolean) => void) | undefined) | undefined;
 }
 
-// By connection: the statements deferred in the write transaction that holds it.
+// By connection, while a write transaction holds it: the statements deferred in it.
 const deferredOf = new WeakMap<Connection, Deferred[]>();
 
 // What a deferred statement may be: an INSERT, whose table is its first name.
@@ -397,7 +397,7 @@ function flushDeferred(
   then?: { sql: string; observer: QueryObserver | undefined },
 ): Promise<void> {
   const deferred = deferredOf.get(connection) ?? [];
-  deferredOf.delete(connection);
+  deferredOf.set(connection, []);
   const texts = deferred.map((d) => d.sql);
   const ends = deferred.map((d) => d.observe?.());
   if (then) {
@@ -425,13 +425,13 @@ function flushDeferred(
  */
 export function deferOnSqlite(db: Knex, sql: string, bindings: readonly Param[]): boolean {
   const pinned = pinnedConnection.get(db);
-  if (!pinned) return false;
+  // Not inside a write transaction (a trx kept past its end runs statements at once, too).
+  const deferred = pinned && deferredOf.get(pinned.connection);
+  if (!deferred) return false;
   const table = INSERT_INTO.exec(sql)?.[1];
   if (!table) throw new Error(`only an INSERT can be deferred, not: ${sql}`);
   const observer = observers.get(pinned.db);
   const inCaller = observer && AsyncLocalStorage.snapshot();
-  let deferred = deferredOf.get(pinned.connection);
-  if (!deferred) deferredOf.set(pinned.connection, (deferred = []));
   deferred.push({
     sql: withLiterals(sql, bindings),
     // AUTOINCREMENT's counter lives in sqlite_sequence, which the insert also writes.
@@ -456,7 +456,7 @@ export function runDeferred(trx: Knex): Promise<void> {
 /** Drops the statements deferred in `trx` without running them (before a ROLLBACK TO). */
 export function dropDeferred(trx: Knex): void {
   const pinned = pinnedConnection.get(trx);
-  if (pinned) deferredOf.delete(pinned.connection);
+  if (pinned && deferredOf.has(pinned.connection)) deferredOf.set(pinned.connection, []);
 }
 
 const BEGIN = "BEGIN IMMEDIATE";
@@ -482,6 +482,7 @@ export function sqliteTransactions(db: Knex): TransactionRunner {
       const pinned = trx;
       const control = (sql: string) => runOnSqlite(pinned, sql, [], false)!;
       await control(BEGIN);
+      deferredOf.set(connection, []);
       try {
         const result = await body(trx);
         // The deferred statements and COMMIT in one trip, or COMMIT alone.
@@ -498,6 +499,8 @@ export function sqliteTransactions(db: Knex): TransactionRunner {
         // makes this ROLLBACK fail, which changes nothing.
         await control(ROLLBACK).catch(() => undefined);
         throw err;
+      } finally {
+        deferredOf.delete(connection);
       }
     });
 }

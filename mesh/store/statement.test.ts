@@ -189,5 +189,21 @@ describeEachBackend("prepared statements", (backend) => {
       expect(seen).toEqual(["BEGIN ok", "INSERT ok", "INSERT ok", "INSERT ok", "COMMIT ok"]);
       expect(await BY_NAME.first(store.db, ["m"])).toEqual({ name: "m", count: 1 });
     });
+
+    it("run a deferred insert at once on a transaction's knex kept past its end", async () => {
+      const PUT = statement("INSERT INTO items (name, count) VALUES (?, ?)");
+      let kept: Knex | undefined;
+      await store.write(async (trx) => {
+        kept = trx;
+        await PUT.defer(trx, ["n", 1]);
+      });
+      await PUT.defer(kept as Knex, ["o", 2]);
+      // Not left waiting for the next transaction's commit.
+      expect(await BY_NAME.first(store.db, ["o"])).toEqual({ name: "o", count: 2 });
+      await store.write((trx) => PUT.defer(trx, ["p", 3]));
+      expect(await store.db("items").whereIn("name", ["n", "o", "p"]).count({ n: "*" })).toEqual([
+        { n: 3 },
+      ]);
+    });
   }
 });
