@@ -32,8 +32,8 @@ export interface Statement<Row> {
    * statement or query of the transaction that names a table it writes, in one trip through
    * the driver with whatever else waits (sqlite.ts, `deferOnSqlite`): so it resolves at once,
    * and if it fails, the write fails with its error at the commit. On PostgreSQL, or outside
-   * a write, it runs now. Only for inserts nothing reads back before the commit by other
-   * means than this store's queries (every query through `trx` sees it).
+   * a write, it runs now. For inserts whose outcome the code does not need; a later query
+   * through `trx` that names the table still sees the row (the waiting inserts run first).
    */
   defer(trx: Knex, params: readonly Param[]): Promise<void>;
 }
@@ -51,18 +51,19 @@ export function statement<Row = Record<string, unknown>>(sql: string): Statement
     const result = await db.raw<PostgresResult<Row>>(sql, params as Knex.RawBinding[]);
     return result.rows;
   };
+  const run = async (db: Knex, params: readonly Param[]): Promise<number> => {
+    const direct = runOnSqlite(db, sql, params, false);
+    if (direct) return (await direct) as number;
+    const result = await db.raw<PostgresResult<Row>>(sql, params as Knex.RawBinding[]);
+    return result.rowCount ?? 0;
+  };
   return {
     sql,
     all,
     first: async (db, params) => (await all(db, params))[0],
+    run,
     async defer(trx, params) {
-      if (!deferOnSqlite(trx, sql, params)) await this.run(trx, params);
-    },
-    async run(db, params) {
-      const direct = runOnSqlite(db, sql, params, false);
-      if (direct) return (await direct) as number;
-      const result = await db.raw<PostgresResult<Row>>(sql, params as Knex.RawBinding[]);
-      return result.rowCount ?? 0;
+      if (!deferOnSqlite(trx, sql, params)) await run(trx, params);
     },
   };
 }
