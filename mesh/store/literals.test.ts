@@ -1,4 +1,7 @@
-import { withLiterals, type Param } from "./literals";
+import { literalTemplate, type Param } from "./literals";
+
+const withLiterals = (sql: string, values: readonly Param[]): string =>
+  literalTemplate(sql)(values);
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const sqlite3 = require("sqlite3") as {

@@ -28,13 +28,16 @@ export function sqliteLiteral(value: Param): string {
 }
 
 /**
- * `sql` with each `?` outside quotes replaced by the literal of the next value, for a batch of
- * statements that takes no bindings. The SQL is the code's own text, never input.
+ * Fills `sql`'s `?` marks outside quotes with literals of the values it is given, for a batch
+ * of statements that takes no bindings. The SQL is read once, here; the SQL is the code's own
+ * text, never input.
  *
- * @throws Error when the number of `?` is not the number of values, or `?` is numbered.
+ * @throws Error when a `?` is numbered; the filler throws when the number of `?` is not the
+ *   number of values.
  */
-export function withLiterals(sql: string, values: readonly Param[]): string {
-  const marks: number[] = [];
+export function literalTemplate(sql: string): (values: readonly Param[]) => string {
+  const parts: string[] = [];
+  let from = 0;
   let quote = "";
   for (let i = 0; i < sql.length; i++) {
     const c = sql[i];
@@ -46,17 +49,17 @@ export function withLiterals(sql: string, values: readonly Param[]): string {
       if (/[0-9]/.test(sql[i + 1] ?? "")) {
         throw new Error(`numbered parameters are not supported: ${sql}`);
       }
-      marks.push(i);
+      parts.push(sql.slice(from, i));
+      from = i + 1;
     }
   }
-  if (marks.length !== values.length) {
-    throw new Error(`${values.length} values for ${marks.length} ? in: ${sql}`);
-  }
-  let out = "";
-  let from = 0;
-  marks.forEach((at, k) => {
-    out += sql.slice(from, at) + sqliteLiteral(values[k]);
-    from = at + 1;
-  });
-  return out + sql.slice(from);
+  parts.push(sql.slice(from));
+  const marks = parts.length - 1;
+  return (values) => {
+    if (values.length !== marks)
+      throw new Error(`${values.length} values for ${marks} ? in: ${sql}`);
+    let out = parts[0];
+    for (let k = 0; k < marks; k++) out += sqliteLiteral(values[k]) + parts[k + 1];
+    return out;
+  };
 }

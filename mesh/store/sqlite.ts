@@ -5,7 +5,7 @@ import knex, { type Knex } from "knex";
 import type { Migration, StoreOptions } from "./store";
 import { makeKnex, Sqlite3Client, SqliteTransaction } from "../internals/knex";
 import { applyMigrations } from "./migrations";
-import { withLiterals, type Param } from "./literals";
+import { literalTemplate, type Param } from "./literals";
 import type { QueryObserver } from "../telemetry";
 
 /**
@@ -344,12 +344,13 @@ export function runOnSqlite(
 
 /**
  * A statement deferred inside a write transaction (see {@link deferOnSqlite}): its SQL with
- * the values written in, the tables it writes, and the start of its observation, made in the
- * async context of the code that deferred it so that its span has that code's parent.
+ * the values written in, what names the tables it writes, and the start of its observation,
+ * made in the async context of the code that deferred it so that its span has that code's
+ * parent.
  */
 interface Deferred {
   sql: string;
-  tables: readonly string[];
+  touches: RegExp;
   observe: (() => ((ok: boolean) => void) | undefined) | undefined;
 }
 
@@ -361,30 +362,33 @@ const INSERT_INTO = /^\s*insert\s+into\s+["`[]?(\w+)/i;
 // Statements that mark or end a part of the transaction: deferred statements run before them.
 const TRANSACTION_CONTROL = /^\s*(savepoint|release|rollback|commit)\b/i;
 
+/** What deferring one SQL text takes, worked out once per statement (statement.ts). */
+export interface Deferrable {
+  sql: string;
+  /** The SQL with its `?` filled with literals. */
+  fill: (values: readonly Param[]) => string;
+  /** Matches SQL that names a table the insert writes. */
+  touches: RegExp;
+}
+
+/** @throws Error when `sql` is not an INSERT. */
+export function deferrable(sql: string): Deferrable {
+  const table = INSERT_INTO.exec(sql)?.[1];
+  if (!table) throw new Error(`only an INSERT can be deferred, not: ${sql}`);
+  return {
+    sql,
+    fill: literalTemplate(sql),
+    // AUTOINCREMENT's counter lives in sqlite_sequence, which the insert also writes.
+    touches: new RegExp(`\\b(?:${table}|sqlite_sequence)\\b`, "i"),
+  };
+}
+
 /** Does `sql` name a table that a statement deferred on `connection` writes? */
 function touchesDeferred(connection: Connection, sql: string): boolean {
   const deferred = deferredOf.get(connection);
   if (!deferred?.length) return false;
-  if (TRANSACTION_CONTROL.test(sql)) return true;
-  const lower = sql.toLowerCase();
-  return deferred.some(({ tables }) => tables.some((table) => mentions(lower, table)));
+  return TRANSACTION_CONTROL.test(sql) || deferred.some(({ touches }) => touches.test(sql));
 }
-
-/** Does `sql` (lower case) contain `name` as a whole word? */
-function mentions(sql: string, name: string): boolean {
-  for (let at = sql.indexOf(name); at !== -1; at = sql.indexOf(name, at + 1)) {
-    const before = sql.charCodeAt(at - 1);
-    const after = sql.charCodeAt(at + name.length);
-    if (!isWordChar(before) && !isWordChar(after)) return true;
-  }
-  return false;
-}
-
-const isWordChar = (code: number): boolean =>
-  (code >= 48 && code <= 57) ||
-  (code >= 97 && code <= 122) ||
-  (code >= 65 && code <= 90) ||
-  code === 95;
 
 /**
  * Runs the statements deferred on `connection`, then `then` (COMMIT) if given, in one trip
@@ -419,23 +423,26 @@ function flushDeferred(
  * or query that names a table it writes (which would read or change what it writes), or a
  * savepoint's end. All that are waiting then run with it in one trip through the thread pool
  * instead of one trip each (bench section c: on a busy machine each trip costs several
- * context switches). The values are written into the SQL as literals (sqliteLiteral), since
- * a batch of statements takes no bindings. Returns false when `db` is not in such a
- * transaction: the caller runs the statement itself.
+ * context switches). The values are written into the SQL as literals (literals.ts), since
+ * a batch of statements takes no bindings. `statement` gives the statement's
+ * {@link deferrable} form, made on its first deferral. Returns false when `db` is not in such
+ * a transaction: the caller runs the statement itself.
  */
-export function deferOnSqlite(db: Knex, sql: string, bindings: readonly Param[]): boolean {
+export function deferOnSqlite(
+  db: Knex,
+  statement: () => Deferrable,
+  bindings: readonly Param[],
+): boolean {
   const pinned = pinnedConnection.get(db);
   // Not inside a write transaction (a trx kept past its end runs statements at once, too).
   const deferred = pinned && deferredOf.get(pinned.connection);
   if (!deferred) return false;
-  const table = INSERT_INTO.exec(sql)?.[1];
-  if (!table) throw new Error(`only an INSERT can be deferred, not: ${sql}`);
+  const { sql, fill, touches } = statement();
   const observer = observers.get(pinned.db);
   const inCaller = observer && AsyncLocalStorage.snapshot();
   deferred.push({
-    sql: withLiterals(sql, bindings),
-    // AUTOINCREMENT's counter lives in sqlite_sequence, which the insert also writes.
-    tables: [table.toLowerCase(), "sqlite_sequence"],
+    sql: fill(bindings),
+    touches,
     observe: inCaller && (() => inCaller(() => observer.start(sql))),
   });
   return true;

@@ -1,6 +1,6 @@
 import type { Knex } from "knex";
 import type { Param } from "./literals";
-import { deferOnSqlite, runOnSqlite } from "./sqlite";
+import { deferOnSqlite, deferrable, runOnSqlite, type Deferrable } from "./sqlite";
 
 export type { Param };
 
@@ -57,13 +57,16 @@ export function statement<Row = Record<string, unknown>>(sql: string): Statement
     const result = await db.raw<PostgresResult<Row>>(sql, params as Knex.RawBinding[]);
     return result.rowCount ?? 0;
   };
+  // Its form for deferral, read from the SQL once, at its first deferral on SQLite.
+  let form: Deferrable | undefined;
+  const deferred = (): Deferrable => (form ??= deferrable(sql));
   return {
     sql,
     all,
     first: async (db, params) => (await all(db, params))[0],
     run,
     async defer(trx, params) {
-      if (!deferOnSqlite(trx, sql, params)) await run(trx, params);
+      if (!deferOnSqlite(trx, deferred, params)) await run(trx, params);
     },
   };
 }
