@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { OrderServiceService } from "../gen/shop/orders/v1/orders";
 import { createPeer, loadTopology, type Peer } from "../mesh";
 import { seededRandom } from "../mesh/api";
-import { shopServices } from "../scripts/members";
+import { membersOf, metricsUrlOf, shopServices } from "../scripts/members";
 import { seedLoadData, startScratchMesh, type ScratchMesh } from "../scripts/scratch-mesh";
 import { processCpuMs, processSwitches } from "./child";
 import { runClosedLoop, type CallFn } from "./closed-loop";
@@ -55,6 +55,8 @@ interface GraphSample {
   cpu: Record<string, number>;
   /** Context switches per order, all threads of the four processes. */
   switches: number;
+  /** Garbage collection per order, in milliseconds, the four processes' pauses together. */
+  gc: number;
 }
 
 /** CPU milliseconds so far of each of the graph's processes, by service. */
@@ -67,6 +69,27 @@ function cpuOf(mesh: ScratchMesh): Record<string, number> {
 function switchesOf(mesh: ScratchMesh): number {
   const pids = mesh.pids();
   return GRAPH.reduce((sum, name) => sum + processSwitches(pids.get(name) as number), 0);
+}
+
+/**
+ * Milliseconds the four processes have spent in garbage collection so far, together: the sum
+ * of prom-client's `nodejs_gc_duration_seconds_sum` (every kind of collection, as Node's
+ * `PerformanceObserver` reports its pauses) on each member's /metrics.
+ */
+async function gcMsOf(mesh: ScratchMesh): Promise<number> {
+  const seconds = await Promise.all(
+    membersOf(mesh.topology, GRAPH).map(async (member) => {
+      const response = await fetch(metricsUrlOf(member));
+      if (!response.ok) throw new Error(`${metricsUrlOf(member)}: HTTP ${response.status}`);
+      let sum = 0;
+      for (const line of (await response.text()).split("\n")) {
+        if (line.startsWith("nodejs_gc_duration_seconds_sum"))
+          sum += Number(line.split(" ").at(-1));
+      }
+      return sum;
+    }),
+  );
+  return seconds.reduce((a, b) => a + b, 0) * 1_000;
 }
 
 /**
@@ -107,6 +130,8 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
     ];
     const samples = new Map<string, GraphSample[]>(graphs.map((g) => [g.name, []]));
     const run = async (graph: (typeof graphs)[number], ms: number): Promise<GraphSample> => {
+      // Scraped outside the CPU window, so that rendering /metrics is not counted.
+      const gcBefore = await gcMsOf(graph.mesh);
       const before = cpuOf(graph.mesh);
       const switchesBefore = switchesOf(graph.mesh);
       const r = await runClosedLoop(graph.call, {
@@ -116,6 +141,7 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
       if (r.errors > 0) throw new Error(`PlaceOrder: ${r.errors} calls failed: ${r.firstError}`);
       const after = cpuOf(graph.mesh);
       const switches = switchesOf(graph.mesh) - switchesBefore;
+      const gc = (await gcMsOf(graph.mesh)) - gcBefore;
       const orders = Math.max(1, r.calls);
       const cpu = Object.fromEntries(
         GRAPH.map((name) => [name, (after[name] - before[name]) / orders]),
@@ -126,6 +152,7 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
         p99: r.latency.p99,
         cpu,
         switches: switches / orders,
+        gc: gc / orders,
       };
     };
     for (const g of graphs) await run(g, config.warmupMs);
@@ -153,6 +180,7 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
       ...GRAPH.map((service) => cpuMed(name, service).toFixed(2)),
       cpuMed(name, "all").toFixed(2),
       Math.round(med(name, "switches")),
+      med(name, "gc").toFixed(2),
     ];
     return {
       id: "c",
@@ -166,6 +194,7 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
         ...GRAPH.map((service) => `${service} CPU ms/order`),
         "all four",
         "switches/order",
+        "GC ms/order",
       ],
       rows: [row("echo handlers, no stores", "echo"), row("real services, SQLite", "real")],
       figures: {
@@ -181,6 +210,8 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
         real_over_echo_cpu_per_order: cpuRatio,
         echo_switches_per_order: round3(med("echo", "switches")),
         real_switches_per_order: round3(med("real", "switches")),
+        echo_gc_ms_per_order: round3(med("echo", "gc")),
+        real_gc_ms_per_order: round3(med("real", "gc")),
       },
       targets: [
         { name: "real / echo orders per second", value: ratio, target: "≥ 0.4", met: ratio >= 0.4 },
@@ -192,7 +223,7 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
         },
       ],
       notes: [
-        "Bound: CPU per order (the columns). The echo graph is four mesh hops per order through the same processes and mesh; the real one adds validation, 11 statements in 4 durable write transactions (orders: create PENDING, finish + outbox event; inventory: reserve; payments: charge + outbox event). Users' read and five of the writes run one trip each to sqlite3's thread pool and back (a prepared statement straight on the store's connection, mesh/store/statement.ts), as does each group's BEGIN; the five inserts nobody reads back (lines, outbox events) wait for the COMMIT and run with it in one trip (Statement.defer). Each COMMIT is an fsync. A trip costs several context switches (the last column; the echo graph's threads hardly sleep). docs/BENCHMARKS.md (section c) has the arithmetic.",
+        "Bound: CPU per order (the columns). The echo graph is four mesh hops per order through the same processes and mesh; the real one adds validation, 11 statements in 4 durable write transactions (orders: create PENDING, finish + outbox event; inventory: reserve; payments: charge + outbox event). Users' read and five of the writes run one trip each to sqlite3's thread pool and back (a prepared statement straight on the store's connection, mesh/store/statement.ts), as does each group's BEGIN; the five inserts nobody reads back (lines, outbox events) wait for the COMMIT and run with it in one trip (Statement.defer). Each COMMIT is an fsync. A trip costs several context switches (switches/order; the echo graph's threads hardly sleep). GC ms/order is the four processes' garbage-collection pauses (their main threads; V8's helper threads collect too, in CPU but not in this column). docs/BENCHMARKS.md (section c) has the arithmetic.",
       ],
     };
   } finally {
