@@ -4,6 +4,7 @@ import { createPeer, loadTopology, type Peer } from "../mesh";
 import { seededRandom } from "../mesh/api";
 import { membersOf, metricsUrlOf, shopServices } from "../scripts/members";
 import { seedLoadData, startScratchMesh, type ScratchMesh } from "../scripts/scratch-mesh";
+import { parsePrometheusText } from "../services/gateway/dashboard/prom-text";
 import { processCpuMs, processSwitches } from "./child";
 import { runClosedLoop, type CallFn } from "./closed-loop";
 import { benchScript, type BenchConfig } from "./config";
@@ -81,12 +82,9 @@ async function gcMsOf(mesh: ScratchMesh): Promise<number> {
     membersOf(mesh.topology, GRAPH).map(async (member) => {
       const response = await fetch(metricsUrlOf(member));
       if (!response.ok) throw new Error(`${metricsUrlOf(member)}: HTTP ${response.status}`);
-      let sum = 0;
-      for (const line of (await response.text()).split("\n")) {
-        if (line.startsWith("nodejs_gc_duration_seconds_sum"))
-          sum += Number(line.split(" ").at(-1));
-      }
-      return sum;
+      return parsePrometheusText(await response.text())
+        .filter((sample) => sample.name === "nodejs_gc_duration_seconds_sum")
+        .reduce((sum, sample) => sum + sample.value, 0);
     }),
   );
   return seconds.reduce((a, b) => a + b, 0) * 1_000;
