@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Knex } from "knex";
 import { openStore, statement, type Migration, type Store } from "../mesh";
 import type { BenchConfig } from "./config";
+import { DURABLE_PRAGMAS, execRaw, openRawDatabase, type RawStatement } from "./raw-sqlite";
 import type { SectionResult } from "./report";
 import { LatencyRecorder, median, nowMs, round3 } from "../scripts/stats";
 
@@ -88,15 +89,6 @@ async function withStore<T>(
   }
 }
 
-type RawStatement = { run(params: unknown[], done: (err: Error | null) => void): void };
-type RawDatabase = {
-  exec(sql: string, done: (err: Error | null) => void): void;
-  prepare(sql: string): RawStatement;
-  close(done: () => void): void;
-};
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const sqlite3 = require("sqlite3") as { Database: new (file: string) => RawDatabase };
-
 /** A one-row write path to compare: one commit per call. */
 interface OneRowWriter {
   insertOne(): Promise<unknown>;
@@ -110,13 +102,13 @@ interface OneRowWriter {
  */
 async function openRawDriver(): Promise<OneRowWriter> {
   const dir = mkdtempSync(join(tmpdir(), "bench-store-"));
-  const db = new sqlite3.Database(join(dir, "raw.sqlite"));
-  const exec = (sql: string) =>
-    new Promise<void>((resolve, reject) => db.exec(sql, (err) => (err ? reject(err) : resolve())));
-  await exec(
+  const db = openRawDatabase(join(dir, "raw.sqlite"));
+  await execRaw(
+    db,
     // The table benchTable's migration makes, as knex writes it for SQLite (AUTOINCREMENT
     // and all): both paths write the same rows into the same schema.
-    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; " +
+    DURABLE_PRAGMAS +
+      " " +
       "CREATE TABLE `bench_rows` (`id` integer not null primary key autoincrement, " +
       "`request_id` varchar(255) not null, `payload` varchar(255) not null, " +
       "`create_time` bigint not null); " +
