@@ -39,7 +39,28 @@ const USER_BY_ID = statement<UserRow>(
   "SELECT user_id, email, display_name, create_time FROM users WHERE user_id = ?",
 );
 
-export function createUsersStore({ db }: Store): UsersStore {
+/**
+ * Users found by id, kept: a user never changes once created (nothing updates or deletes one:
+ * users.proto has CreateUser, GetUser and ListUsers, and Login only reads), so a user read once
+ * reads the same later, in every instance sharing the store, and GetUser answers from memory
+ * after its first read instead of a trip to sqlite3's thread pool on every order. Only users
+ * found are kept: one another instance creates must be found at once. If users ever become
+ * editable, this goes, or learns of the edits.
+ */
+const MAX_KEPT_USERS = 10_000;
+
+/** Options for {@link createUsersStore}. */
+export interface UsersStoreOptions {
+  /** Most users kept in memory by id. Defaults to 10 000. */
+  maxKept?: number;
+}
+
+export function createUsersStore(
+  { db }: Store,
+  { maxKept = MAX_KEPT_USERS }: UsersStoreOptions = {},
+): UsersStore {
+  // By id, least recently read first: the first to go when it is full.
+  const kept = new Map<string, User>();
   return {
     async insert(user, passwordHash = null) {
       const rows = await db<UserRow>("users")
@@ -67,8 +88,18 @@ export function createUsersStore({ db }: Store): UsersStore {
     },
 
     async get(userId) {
-      const row = await USER_BY_ID.first(db, [userId]);
-      return row && toUser(row);
+      let user = kept.get(userId);
+      if (user) {
+        kept.delete(userId);
+      } else {
+        const row = await USER_BY_ID.first(db, [userId]);
+        if (!row) return undefined;
+        user = toUser(row);
+        if (kept.size >= maxKept) kept.delete(kept.keys().next().value as string);
+      }
+      kept.set(userId, user);
+      // A copy: the caller may change what it gets, never what is kept.
+      return { ...user, createTime: user.createTime && new Date(user.createTime) };
     },
 
     async list(limit, afterId) {
