@@ -29,13 +29,12 @@ describe("section c's store floor", () => {
 
   it("commits every write, those that queued behind a commit together in the next", async () => {
     await Promise.all(Array.from({ length: 50 }, () => floor.write()));
-    await floor.read();
     // The first write went alone; the 49 that arrived while it committed went in one group.
     expect(floor.commits).toBe(2);
     const reader = openRawDatabase(file);
     try {
-      // The row reads find, and the 50 written, as another connection sees them.
-      expect(await rowsIn(reader)).toEqual([{ n: 51 }]);
+      // The 50 written, as another connection sees them.
+      expect(await rowsIn(reader)).toEqual([{ n: 50 }]);
     } finally {
       await new Promise<void>((resolve) => reader.close(resolve));
     }
@@ -50,7 +49,7 @@ describe("section c's store floor", () => {
       await execRaw(holder, "COMMIT");
       await floor.write();
       expect(floor.commits).toBe(1);
-      expect(await rowsIn(holder)).toEqual([{ n: 2 }]);
+      expect(await rowsIn(holder)).toEqual([{ n: 1 }]);
     } finally {
       await new Promise<void>((resolve) => holder.close(resolve));
     }

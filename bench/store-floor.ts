@@ -1,9 +1,9 @@
 /**
  * Section c's store floor: the least node-sqlite3 work a PlaceOrder needs to be as durable as
  * the services make it, and nothing else: no knex, no store, no spans, no business logic. Per
- * order users reads one row by its key; inventory and payments each write one row durably;
- * orders writes two, its PENDING record before any call and the outcome after (what recovery
- * needs). Writes that arrive while a commit is in flight are committed together in the next
+ * order inventory and payments each write one row durably and orders two, its PENDING record
+ * before any call and the outcome after (what recovery needs); users reads nothing, as users
+ * never change and its store answers a user read once from memory (services/users/store.ts). Writes that arrive while a commit is in flight are committed together in the next
  * group, as the stores do (mesh/store/group-commit.ts), and a whole group is one trip to
  * sqlite3's thread pool: `BEGIN IMMEDIATE; INSERT …; COMMIT` in one exec and one fsync (WAL,
  * synchronous FULL). Nothing with this driver can do a durable order in fewer trips: the real
@@ -15,8 +15,6 @@ import { DURABLE_PRAGMAS, execRaw, openRawDatabase } from "./raw-sqlite";
 
 /** One member's share of the floor. */
 export interface StoreFloor {
-  /** One row read by its key with a prepared statement: one trip. */
-  read(): Promise<void>;
   /** One row written durably: resolves once the COMMIT that carried it has returned. */
   write(): Promise<void>;
   /** Groups committed so far. */
@@ -29,19 +27,14 @@ interface Waiting {
   reject: (err: Error) => void;
 }
 
-// The row every read finds.
-const READ_KEY = 1;
-
 /** Opens the floor's own SQLite file `file` (created if need be). */
 export async function openStoreFloor(file: string): Promise<StoreFloor> {
   const db = openRawDatabase(file);
   await execRaw(
     db,
     `${DURABLE_PRAGMAS} CREATE TABLE IF NOT EXISTS floor_rows ` +
-      "(id INTEGER PRIMARY KEY, create_time INTEGER NOT NULL); " +
-      `INSERT OR IGNORE INTO floor_rows (id, create_time) VALUES (${READ_KEY}, 0)`,
+      "(id INTEGER PRIMARY KEY, create_time INTEGER NOT NULL)",
   );
-  const byKey = db.prepare("SELECT id, create_time FROM floor_rows WHERE id = ?");
   const queue: Waiting[] = [];
   let committing = false;
   let commits = 0;
@@ -69,10 +62,6 @@ export async function openStoreFloor(file: string): Promise<StoreFloor> {
   };
 
   return {
-    read: () =>
-      new Promise((resolve, reject) =>
-        byKey.all([READ_KEY], (err) => (err ? reject(err) : resolve())),
-      ),
     write: () =>
       new Promise((resolve, reject) => {
         queue.push({ resolve, reject });
