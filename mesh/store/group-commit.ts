@@ -1,5 +1,5 @@
-import { AsyncLocalStorage } from "node:async_hooks";
 import type { Knex } from "knex";
+import { callerContext } from "./caller-context";
 import { dropDeferred, runDeferred, type TransactionRunner } from "./sqlite";
 import { statement } from "./statement";
 
@@ -114,9 +114,8 @@ export function createGroupCommit(
 
   return <T>(work: (trx: Knex) => Promise<T>): Promise<T> =>
     new Promise<T>((resolve, reject) => {
-      // In the caller's async context: a snapshot of it, which on Node 24 is the context
-      // frame itself, where an AsyncResource also draws an id and runs the init hooks.
-      const inCallerContext = AsyncLocalStorage.snapshot();
+      // In the caller's async context, whichever call's turn runs the group.
+      const inCallerContext = callerContext();
       queue.push({
         work: (trx) => inCallerContext(work, trx),
         resolve: (value) => resolve(value as T),

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from "node:async_hooks";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import knex, { type Knex } from "knex";
@@ -6,6 +5,7 @@ import type { Migration, StoreOptions } from "./store";
 import { makeKnex, Sqlite3Client, SqliteTransaction } from "../internals/knex";
 import { applyMigrations } from "./migrations";
 import { literalTemplate, type Param } from "./literals";
+import { callerContext } from "./caller-context";
 import type { QueryObserver } from "../telemetry";
 
 /**
@@ -439,11 +439,11 @@ export function deferOnSqlite(
   if (!deferred) return false;
   const { sql, fill, touches } = statement();
   const observer = observers.get(pinned.db);
-  const inCaller = observer && AsyncLocalStorage.snapshot();
+  const inCaller = observer && callerContext();
   deferred.push({
     sql: fill(bindings),
     touches,
-    observe: inCaller && (() => inCaller(() => observer.start(sql))),
+    observe: inCaller && (() => inCaller((text: string) => observer.start(text), sql)),
   });
   return true;
 }
