@@ -11,6 +11,7 @@
  * own. That graph is the limit of the real one with this driver: the call graph plus the
  * stores' unavoidable trips and fsyncs, without the services' own work.
  */
+import { join } from "node:path";
 import { status, type ServiceDefinition } from "@grpc/grpc-js";
 import { InventoryServiceService, ReserveStockResponse } from "../gen/shop/inventory/v1/inventory";
 import {
@@ -30,7 +31,6 @@ import {
   type CallContext,
   type ServiceProcess,
 } from "../mesh";
-import { join } from "node:path";
 import { readFlags, usageError } from "../scripts/cli";
 import { openStoreFloor, type StoreFloor } from "./store-floor";
 
@@ -105,9 +105,7 @@ async function main(): Promise<void> {
   const graph: Record<string, (service: ServiceProcess) => [ServiceDefinition, Handlers]> = {
     users: () => [
       UserServiceService,
-      {
-        getUser: ok(GetUserResponse.fromPartial({ user: { userId: "usr_echo" } })),
-      },
+      { getUser: ok(GetUserResponse.fromPartial({ user: { userId: "usr_echo" } })) },
     ],
     inventory: () => [
       InventoryServiceService,
@@ -115,9 +113,7 @@ async function main(): Promise<void> {
     ],
     payments: () => [
       PaymentServiceService,
-      {
-        charge: ok(ChargeResponse.fromPartial({ payment: { paymentId: "pay_echo" } }), true),
-      },
+      { charge: ok(ChargeResponse.fromPartial({ payment: { paymentId: "pay_echo" } }), true) },
     ],
     orders: (service) => [OrderServiceService, ordersHandlers(service.connect, peers, floor)],
   };
