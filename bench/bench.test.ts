@@ -48,6 +48,23 @@ describe("npm run bench --quick", () => {
     for (const value of figures) expect(Number.isFinite(value)).toBe(true);
   });
 
+  it("section c also sends the echo graph orders at the rate the real graph reached", () => {
+    const section = report.sections.find((s) => s.id === "c");
+    expect(section?.rows.map((r) => r[0])).toEqual([
+      "echo handlers, no stores",
+      "store floor: echo + least sqlite3",
+      "real services, SQLite",
+      "echo handlers at the real graph's rate",
+    ]);
+    const figures = section?.figures ?? {};
+    // The open loop placed orders (CPU spent on them) and the ratio is the two rows' own.
+    expect(figures.echo_at_real_rate_cpu_ms_per_order).toBeGreaterThan(0);
+    expect(figures.real_over_echo_cpu_per_order_at_real_rate).toBeCloseTo(
+      figures.real_cpu_ms_per_order / figures.echo_at_real_rate_cpu_ms_per_order,
+      1,
+    );
+  });
+
   it("section b measures the HAProxy sidecar pair, or says which package is missing", () => {
     const section = report.sections.find((s) => s.id === "b");
     if (haproxyMissing()) {
