@@ -138,6 +138,9 @@ class ImmediateSqlite3Client extends Sqlite3Client {
 
   /** knex's sqlite3 `_query`, with statements kept prepared (see {@link PreparedStatements}). */
   override _query(connection: Connection, obj: QueryObject): Promise<QueryObject> {
+    // The write transaction's BEGIN, if it has not run yet, then this.
+    const begin = beginNow(connection);
+    if (begin) return begin.then(() => this._query(connection, obj));
     // A builder's query may read what a deferred statement writes: those run first.
     if (deferredOf.get(connection)?.length) {
       return flushDeferred(connection).then(() => this._query(connection, obj));
@@ -328,6 +331,8 @@ export function runOnSqlite(
 ): Promise<unknown[] | number> | undefined {
   const pinned = pinnedConnection.get(db);
   if (pinned) {
+    const begin = beginNow(pinned.connection);
+    if (begin) return begin.then(() => runOnSqlite(db, sql, bindings, rows)!);
     const observer = observers.get(pinned.db);
     if (touchesDeferred(pinned.connection, sql)) {
       return flushDeferred(pinned.connection).then(() =>
@@ -404,6 +409,11 @@ function flushDeferred(
   deferredOf.set(connection, []);
   const texts = deferred.map((d) => d.sql);
   const ends = deferred.map((d) => d.observe?.());
+  // The transaction's BEGIN, if nothing has needed it yet, goes first in the same trip.
+  if (beginPending.delete(connection)) {
+    texts.unshift(BEGIN);
+    ends.unshift(observerOf(connection)?.start(BEGIN));
+  }
   if (then) {
     texts.push(then.sql);
     ends.push(then.observer?.start(then.sql));
@@ -470,12 +480,39 @@ const BEGIN = "BEGIN IMMEDIATE";
 const COMMIT = "COMMIT";
 const ROLLBACK = "ROLLBACK";
 
+// Connections whose write transaction has started without its BEGIN: it runs with the
+// transaction's first trip (see sqliteTransactions).
+const beginPending = new WeakSet<Connection>();
+
+/** The probe of the store `connection` is pinned for, if any. */
+const observerOf = (connection: Connection): QueryObserver | undefined => {
+  const trx = pinnedOf.get(connection);
+  const db = trx && pinnedConnection.get(trx)?.db;
+  return db && observers.get(db);
+};
+
+/**
+ * Runs the pending BEGIN of the write transaction on `connection`, a trip of its own, when a
+ * statement whose answer the transaction needs comes first; undefined when it has run.
+ */
+function beginNow(connection: Connection): Promise<void> | undefined {
+  if (!beginPending.delete(connection)) return undefined;
+  return runObserved(observerOf(connection), connection, BEGIN, [], false).then(() => undefined);
+}
+
 /**
  * Write transactions on a SQLite store without knex's transaction machinery, which builds a
  * client, a knex instance and a promise chain per transaction: more CPU than a one-row write
  * itself (bench section d). Takes the store's one connection from the pool (so reads wait,
- * as they did for knex's transactions; see {@link ConnectionLease}), runs BEGIN IMMEDIATE, `body` with a knex pinned to
- * that connection, and COMMIT, as prepared statements; ROLLBACK if `body` or COMMIT fails.
+ * as they did for knex's transactions; see {@link ConnectionLease}), runs BEGIN IMMEDIATE,
+ * `body` with a knex pinned to that connection, and COMMIT; ROLLBACK if `body` or COMMIT fails.
+ *
+ * BEGIN IMMEDIATE waits for the transaction's first trip to the thread pool: the first
+ * statement whose answer `body` needs runs it just before (a trip of its own, as it always
+ * was), and a transaction whose statements are all deferred (Statement.defer) sends BEGIN,
+ * them and COMMIT in one trip. Nothing runs between BEGIN and the first statement either way,
+ * so the transaction and its write lock are the same; a `body` that runs no statement at all
+ * starts no transaction.
  */
 export function sqliteTransactions(db: Knex): TransactionRunner {
   const lease = leaseOf(db);
@@ -488,26 +525,29 @@ export function sqliteTransactions(db: Knex): TransactionRunner {
       }
       const pinned = trx;
       const control = (sql: string) => runOnSqlite(pinned, sql, [], false)!;
-      await control(BEGIN);
+      beginPending.add(connection);
       deferredOf.set(connection, []);
       try {
         const result = await body(trx);
-        // The deferred statements and COMMIT in one trip, or COMMIT alone.
+        // The deferred statements and COMMIT in one trip (with BEGIN if it has not run), or
+        // COMMIT alone, or nothing when no statement ran.
         if (deferredOf.get(connection)?.length) {
           await flushDeferred(connection, { sql: COMMIT, observer: observers.get(db) });
-        } else {
+        } else if (!beginPending.has(connection)) {
           await control(COMMIT);
         }
         return result;
       } catch (err) {
         // Deferred statements not run yet are dropped with the rest of the transaction.
         deferredOf.delete(connection);
-        // A failed COMMIT may leave the transaction open (SQLITE_BUSY); a rolled-back one
-        // makes this ROLLBACK fail, which changes nothing.
-        await control(ROLLBACK).catch(() => undefined);
+        // A failed COMMIT may leave the transaction open (SQLITE_BUSY); a rolled-back one, or
+        // a BEGIN that failed in the trip it went with, makes this ROLLBACK fail, which
+        // changes nothing. No ROLLBACK when BEGIN never ran.
+        if (!beginPending.delete(connection)) await control(ROLLBACK).catch(() => undefined);
         throw err;
       } finally {
         deferredOf.delete(connection);
+        beginPending.delete(connection);
       }
     });
 }

@@ -55,9 +55,11 @@ afterEach(() => afterEachRestore.splice(0).forEach((restore) => restore()));
 
 describeEachBackend("prepared statements", (backend) => {
   let store: Store;
+  let file: string;
 
   beforeEach(async () => {
-    store = await openStore({ file: backend.freshStore("statements"), migrations: [itemsTable] });
+    file = backend.freshStore("statements");
+    store = await openStore({ file, migrations: [itemsTable] });
   });
 
   afterEach(async () => {
@@ -188,6 +190,56 @@ describeEachBackend("prepared statements", (backend) => {
       expect(trips()).toBe(3);
       expect(seen).toEqual(["BEGIN ok", "INSERT ok", "INSERT ok", "INSERT ok", "COMMIT ok"]);
       expect(await BY_NAME.first(store.db, ["m"])).toEqual({ name: "m", count: 1 });
+    });
+
+    it("send BEGIN with the COMMIT when every statement of a write is deferred: one trip", async () => {
+      const seen: string[] = [];
+      observeStatements(store.db, {
+        start: (sql) => (ok) => seen.push(`${sql.split(" ")[0]} ${ok ? "ok" : "failed"}`),
+      });
+      const PUT = statement("INSERT INTO items (name, count) VALUES (?, ?)");
+      const trips = countTrips();
+      await store.write(async (trx) => {
+        await PUT.defer(trx, ["r", 1]);
+        await PUT.defer(trx, ["s", 2]);
+      });
+      expect(trips()).toBe(1);
+      expect(seen).toEqual(["BEGIN ok", "INSERT ok", "INSERT ok", "COMMIT ok"]);
+      expect(await store.db("items").whereIn("name", ["r", "s"]).orderBy("name")).toEqual([
+        { name: "r", count: 1 },
+        { name: "s", count: 2 },
+      ]);
+    });
+
+    it("start no transaction for a write that runs no statement", async () => {
+      const trips = countTrips();
+      expect(await store.write(() => Promise.resolve("nothing"))).toBe("nothing");
+      await expect(store.write(() => Promise.reject(new Error("refused")))).rejects.toThrow(
+        "refused",
+      );
+      expect(trips()).toBe(0);
+      // The connection is not left inside a transaction: the next write commits.
+      await store.write((trx) => INSERT.all(trx, ["t", 1]));
+      expect(await BY_NAME.first(store.db, ["t"])).toEqual({ name: "t", count: 1 });
+    });
+
+    it("roll back the whole write when a deferred insert fails in the trip BEGIN went with", async () => {
+      const PUT = statement("INSERT INTO items (name, count) VALUES (?, ?)");
+      await expect(
+        store.write(async (trx) => {
+          await PUT.defer(trx, ["u", 1]);
+          await PUT.defer(trx, ["u", 2]);
+        }),
+      ).rejects.toThrow(/UNIQUE constraint failed: items.name/);
+      expect(await BY_NAME.first(store.db, ["u"])).toBeUndefined();
+      // Rolled back, not left open: the next write commits, and another connection sees it.
+      await store.write((trx) => PUT.defer(trx, ["u", 3]));
+      const other = await openStore({ file, migrations: [itemsTable] });
+      try {
+        expect(await BY_NAME.first(other.db, ["u"])).toEqual({ name: "u", count: 3 });
+      } finally {
+        await other.close();
+      }
     });
 
     it("run a deferred insert at once on a transaction's knex kept past its end", async () => {

@@ -112,8 +112,11 @@ describeEachBackend("orders outbox", (backend) => {
     const mayCommit = new Promise<void>((resolve) => (release = resolve));
 
     try {
-      // The first instance draws sequence 1 and holds its transaction open...
+      // The first instance draws sequence 1 and holds its transaction open (having read the
+      // order first, as finish updates it before its event: on SQLite an append alone waits
+      // for the COMMIT, BEGIN included, and would hold nothing)...
       const first = store.write(async (trx) => {
+        expect(await trx("orders").where({ order_id: "ord_1" }).first()).toBeDefined();
         await orders.events.append(trx, orderEventOf(one, 2_000), 2_000);
         appended();
         await mayCommit;
