@@ -3,3 +3,4 @@ export { openStore } from "./open";
 export type { Migration, Store, StoreOptions } from "./store";
 export { statement, type Param, type Statement } from "./statement";
 export { MAX_GROUP_SIZE } from "./group-commit";
+export { isUniqueViolation } from "./unique-violation";

@@ -42,10 +42,11 @@ export interface Store {
   /** Which database the store runs on, for the few queries that differ (docs/ARCHITECTURE.md, "Stores"). */
   readonly dialect: "sqlite" | "postgres";
   /**
-   * Runs `work` in a transaction that holds the store's write lock from its start, giving it a
-   * knex on which every query runs inside that transaction: write
+   * Runs `work` in a transaction that holds the store's write lock from its first statement,
+   * giving it a knex on which every query runs inside that transaction: write
    * transactions of every process sharing the store run one at a time (SQLite: BEGIN
-   * IMMEDIATE; PostgreSQL: an advisory lock, see store-postgres.ts). Inside `work`, query only
+   * IMMEDIATE, sent with the first statement whose answer `work` awaits, or with the COMMIT
+   * when all its statements are deferred; PostgreSQL: an advisory lock, see postgres.ts). Inside `work`, query only
    * through `trx`: on SQLite the store has one connection, which the transaction holds, so a
    * query through `db` would wait for it until knex times out.
    * On SQLite, writes that queue up behind a commit are committed together (group commit,

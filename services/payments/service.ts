@@ -27,7 +27,12 @@ import {
   DECLINED_CARD,
   type ChargeCommand,
 } from "./requests";
-import type { PaymentRecord, PaymentsStore, PaymentsWriter } from "./store";
+import {
+  isChargedAlready,
+  type PaymentRecord,
+  type PaymentsStore,
+  type PaymentsWriter,
+} from "./store";
 
 /** Dependencies of the payments service; the event stream's options are in EventStreamOptions. */
 export interface PaymentsServiceDeps extends Omit<
@@ -65,12 +70,23 @@ export function createPaymentsService(
 
       // A decline is recorded, then answered: throwing inside write() would roll it back, and
       // a retried Charge must find the same decline rather than try the card again.
-      const payment = await store.write(async (w) => {
-        const time = now().getTime();
-        const created = newPayment(charge, time);
-        // The order id is unique: a charge for an order already charged inserts nothing.
-        if (!(await w.insertNew(created))) {
-          const existing = await w.getByOrder(charge.orderId);
+      const payment = await store
+        .write(async (w) => {
+          const time = now().getTime();
+          const created = newPayment(charge, time);
+          await w.insertNew(created);
+          // A decline changes nothing anyone else holds; a capture is money taken.
+          if (created.status === PaymentStatus.PAYMENT_STATUS_CAPTURED) {
+            await w.appendEvent(capturedEvent(toPayment(created), time), time);
+          }
+          return created;
+        })
+        .catch(async (err: unknown) => {
+          // The order was charged before (a retry, or a replay): nothing of this write was
+          // kept, and the first charge answers, if it was the same request. Payments are
+          // never deleted, so the one that refused this insert is there to read.
+          if (!isChargedAlready(err)) throw err;
+          const existing = await store.getByOrder(charge.orderId);
           if (!existing) throw new Error(`payment of order ${charge.orderId} vanished`);
           if (!isSameCharge(existing, charge)) {
             throw alreadyExists(
@@ -78,13 +94,7 @@ export function createPaymentsService(
             );
           }
           return existing;
-        }
-        // A decline changes nothing anyone else holds; a capture is money taken.
-        if (created.status === PaymentStatus.PAYMENT_STATUS_CAPTURED) {
-          await w.appendEvent(capturedEvent(toPayment(created), time), time);
-        }
-        return created;
-      });
+        });
 
       if (payment.status === PaymentStatus.PAYMENT_STATUS_DECLINED) {
         throw failedPrecondition(`payment declined: ${payment.declineReason}`);

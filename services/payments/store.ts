@@ -1,5 +1,5 @@
 import type { Knex } from "knex";
-import type { Store } from "../../mesh";
+import { isUniqueViolation, type Store } from "../../mesh";
 import { insertRows } from "../common/sql";
 import { PaymentStatus, type PaymentEvent } from "../../gen/shop/payments/v1/payments";
 import type { OutboxEntry } from "../common/outbox";
@@ -43,8 +43,12 @@ export interface PaymentFilter {
 export interface PaymentsWriter {
   get(paymentId: string): Promise<PaymentRecord | undefined>;
   getByOrder(orderId: string): Promise<PaymentRecord | undefined>;
-  /** Inserts a payment unless its order already has one; false when it had. */
-  insertNew(payment: PaymentRecord): Promise<boolean>;
+  /**
+   * Inserts a payment for an order that has none. When the order has one, the write fails
+   * with {@link isChargedAlready}: at its COMMIT on SQLite (the insert waits for it, see
+   * mesh/store/statement.ts), at once on PostgreSQL.
+   */
+  insertNew(payment: PaymentRecord): Promise<void>;
   getRefund(refundId: string): Promise<RefundRecord | undefined>;
   /** Records a refund together with the payment's new status and refunded total. */
   insertRefund(refund: RefundRecord, payment: PaymentRecord): Promise<void>;
@@ -57,12 +61,14 @@ export interface PaymentsStore {
   /** The events that captures and refunds wrote, and their consumers. */
   readonly events: PaymentsOutbox;
   get(paymentId: string): Promise<PaymentRecord | undefined>;
+  /** The payment of an order; an order has at most one. */
+  getByOrder(orderId: string): Promise<PaymentRecord | undefined>;
   /** Payments by id (and so by creation time), after `afterId`. */
   list(filter: PaymentFilter, limit: number, afterId: string | undefined): Promise<PaymentRecord[]>;
   /**
-   * Runs `work` in one transaction that holds SQLite's write lock from its start, so a
-   * read-then-write (is this order charged? is there money left?) cannot interleave with
-   * another instance's. Throwing rolls everything back. Events appended by `work` are
+   * Runs `work` in one transaction that holds SQLite's write lock from its first statement
+   * (mesh/store: BEGIN IMMEDIATE goes with it), so a read-then-write (is there money left
+   * to refund?) cannot interleave with another instance's. Throwing rolls everything back. Events appended by `work` are
    * announced to this process's streams once it has committed.
    */
   write<T>(work: (writer: PaymentsWriter) => Promise<T>): Promise<T>;
@@ -135,24 +141,27 @@ async function paymentWhere(
   return row && toPaymentRecord(row);
 }
 
-// Charge's insert, on every order's path: a prepared statement (mesh/store/statement.ts).
-const INSERT_PAYMENT = insertRows<Pick<PaymentRow, "payment_id">>(
-  "payments",
-  [
-    "payment_id",
-    "order_id",
-    "user_id",
-    "amount_micros",
-    "currency_code",
-    "payment_method",
-    "status",
-    "decline_reason",
-    "refunded_micros",
-    "create_time",
-    "update_time",
-  ],
-  "ON CONFLICT (order_id) DO NOTHING RETURNING payment_id",
-)(1);
+/** A write failed because its order already has a payment (PaymentsWriter.insertNew). */
+export const isChargedAlready = (err: unknown): boolean =>
+  isUniqueViolation(err, "payments", "order_id");
+
+// Charge's insert, on every order's path: a prepared statement (mesh/store/statement.ts),
+// deferred to the COMMIT. Nothing reads its answer: a second charge of an order is refused by
+// the unique order id, which fails the write, and Charge then reads the first (service.ts).
+// So a charge is one trip to SQLite's thread pool: BEGIN, this, its event and COMMIT.
+const INSERT_PAYMENT = insertRows("payments", [
+  "payment_id",
+  "order_id",
+  "user_id",
+  "amount_micros",
+  "currency_code",
+  "payment_method",
+  "status",
+  "decline_reason",
+  "refunded_micros",
+  "create_time",
+  "update_time",
+])(1);
 
 function createWriter(trx: Knex, events: PaymentsOutbox, appended: () => void): PaymentsWriter {
   return {
@@ -160,9 +169,7 @@ function createWriter(trx: Knex, events: PaymentsOutbox, appended: () => void): 
     getByOrder: (orderId) => paymentWhere(trx, { order_id: orderId }),
 
     async insertNew(p) {
-      // The order id is unique: RETURNING yields no row when the conflict ignored the insert
-      // (see users/store.ts).
-      const inserted = await INSERT_PAYMENT.all(trx, [
+      await INSERT_PAYMENT.defer(trx, [
         p.paymentId,
         p.orderId,
         p.userId,
@@ -175,7 +182,6 @@ function createWriter(trx: Knex, events: PaymentsOutbox, appended: () => void): 
         p.createTime,
         p.updateTime,
       ]);
-      return inserted.length === 1;
     },
 
     async getRefund(refundId) {
@@ -214,6 +220,7 @@ export function createPaymentsStore(store: Store): PaymentsStore {
   return {
     events,
     get: (paymentId) => paymentWhere(db, { payment_id: paymentId }),
+    getByOrder: (orderId) => paymentWhere(db, { order_id: orderId }),
 
     async list(filter, limit, afterId) {
       const query = db<PaymentRow>("payments").orderBy("payment_id").limit(limit);
