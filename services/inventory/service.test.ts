@@ -324,6 +324,18 @@ describe("inventory service", () => {
       expect(await stockOf("sku-a")).toEqual({ available: 4, reserved: 1 });
     });
 
+    it("a replay after the stock ran out returns the first reservation, not a refusal", async () => {
+      const first = await reserve("ord-1", [{ sku: "sku-b", quantity: 2 }]);
+      expect(await stockOf("sku-b")).toEqual({ available: 0, reserved: 2 });
+
+      expect(await reserve("ord-1", [{ sku: "sku-b", quantity: 2 }])).toEqual(first);
+      // A new order for the same is refused, and the refusal still says why.
+      const err = await failure(reserve("ord-2", [{ sku: "sku-b", quantity: 2 }]));
+      expect(err.code).toBe(status.FAILED_PRECONDITION);
+      expect(err.message).toBe("not enough stock for sku-b: 0 available, 2 requested");
+      expect(await stockOf("sku-b")).toEqual({ available: 0, reserved: 2 });
+    });
+
     it("the same order id with other items answers ALREADY_EXISTS and takes no more stock", async () => {
       await reserve("ord-1", [{ sku: "sku-a", quantity: 1 }]);
 

@@ -19,7 +19,13 @@ import {
 import { checkLineItems } from "../common/line-items";
 import { fromMicros, toMicros } from "../common/money";
 import { checkCreateProduct, checkOrderId, checkSku } from "./requests";
-import type { InventoryQueries, InventoryStore, ReservedLine, StoredReservation } from "./store";
+import {
+  isReservedAlready,
+  type InventoryQueries,
+  type InventoryStore,
+  type ReservedLine,
+  type StoredReservation,
+} from "./store";
 
 /** Dependencies of the inventory service. */
 export interface InventoryServiceDeps {
@@ -147,43 +153,49 @@ export function createInventoryService(
 
       const { orderId, items } = request;
       const fingerprint = fingerprintOf(items);
-      // One transaction holding the write lock from its first read: no other writer, in this
-      // process or another, can change the stock between the checks and the updates.
-      // One transaction holding the write lock from its start: no other writer, in this
-      // process or another, can change the stock between the checks and the updates. The
+      // One transaction holding the write lock from its first statement: no other writer, in
+      // this process or another, can change the stock between the checks and the updates. The
       // happy path is three statements for one line: claim the order id, take the stock (the
-      // update checks it and reads the price), record the lines. Any refusal throws, which
-      // rolls all of it back.
-      const reservation = await store.write(async (tx) => {
-        const time = now();
-        if (!(await tx.claimReservation({ orderId, status: "RESERVED", fingerprint, time }))) {
-          const existing = await tx.getReservation(orderId);
-          if (!existing) throw new Error(`reservation for order ${orderId} vanished`);
-          return replay(existing, fingerprint);
-        }
-        // Priced now, so that a later price change does not alter what the order pays.
-        const lines: ReservedLine[] = [];
-        for (const { sku, quantity } of items) {
-          const price = await tx.takeStock(sku, quantity);
-          if (!price) throw await refusal(tx, items, lines);
-          lines.push({ sku, quantity, ...price });
-        }
-        await tx.insertReservationLines(orderId, lines);
-        // As getReservation would read it back, without reading it back: lines by sku.
-        return {
-          orderId,
-          status: ReservationStatus.RESERVATION_STATUS_RESERVED,
-          items: lines
-            .map((line) => ({
-              sku: line.sku,
-              quantity: line.quantity,
-              unitPrice: fromMicros(line.unitPriceMicros, line.currencyCode),
-            }))
-            .sort((x, y) => (x.sku < y.sku ? -1 : x.sku > y.sku ? 1 : 0)),
-          createTime: time,
-          updateTime: time,
-        };
-      });
+      // update checks it and reads the price), record the lines; only the take is awaited, the
+      // claim and the lines go with the COMMIT. Any refusal throws, which rolls all of it back.
+      let refused: StatusError | undefined;
+      const reservation = await store
+        .write(async (tx) => {
+          const time = now();
+          await tx.claimReservation({ orderId, status: "RESERVED", fingerprint, time });
+          // Priced now, so that a later price change does not alter what the order pays.
+          const lines: ReservedLine[] = [];
+          for (const { sku, quantity } of items) {
+            const price = await tx.takeStock(sku, quantity);
+            if (!price) throw (refused = await refusal(tx, items, lines));
+            lines.push({ sku, quantity, ...price });
+          }
+          await tx.insertReservationLines(orderId, lines);
+          // As getReservation would read it back, without reading it back: lines by sku.
+          return {
+            orderId,
+            status: ReservationStatus.RESERVATION_STATUS_RESERVED,
+            items: lines
+              .map((line) => ({
+                sku: line.sku,
+                quantity: line.quantity,
+                unitPrice: fromMicros(line.unitPriceMicros, line.currencyCode),
+              }))
+              .sort((x, y) => (x.sku < y.sku ? -1 : x.sku > y.sku ? 1 : 0)),
+            createTime: time,
+            updateTime: time,
+          };
+        })
+        .catch(async (err: unknown) => {
+          // The order was reserved (or released) before: nothing of this write was kept, and
+          // the first answers. So it does when this one was refused for stock, since a replay
+          // of a reservation made while there was stock must get that reservation.
+          if (!isReservedAlready(err) && err !== refused) throw err;
+          const existing = await store.getReservation(orderId);
+          if (existing) return replay(existing, fingerprint);
+          if (err === refused) throw err;
+          throw new Error(`reservation for order ${orderId} vanished`);
+        });
       return { reservation };
     },
 

@@ -1,5 +1,5 @@
 import type { Knex } from "knex";
-import { statement, type Store } from "../../mesh";
+import { isUniqueViolation, statement, type Store } from "../../mesh";
 import { insertRows } from "../common/sql";
 import {
   ReservationStatus,
@@ -109,8 +109,12 @@ export interface InventoryQueries {
   /** Moves stock from reserved back to available; resolves false when too little is reserved. */
   returnStock(sku: string, quantity: number): Promise<boolean>;
   getReservation(orderId: string): Promise<StoredReservation | undefined>;
-  /** Inserts a reservation unless the order has one (or a release); false when it had. */
-  claimReservation(reservation: NewReservation): Promise<boolean>;
+  /**
+   * Inserts a reservation (or a release) for an order that has none. When the order has one,
+   * the write fails with {@link isReservedAlready}: at its COMMIT on SQLite (the insert waits
+   * for it, or for the first statement that reads reservations), at once on PostgreSQL.
+   */
+  claimReservation(reservation: NewReservation): Promise<void>;
   insertReservationLines(orderId: string, lines: readonly ReservedLine[]): Promise<void>;
   markReleased(orderId: string, time: Date): Promise<void>;
 }
@@ -131,12 +135,22 @@ export function createInventoryStore(store: Store): InventoryStore {
   };
 }
 
-// ReserveStock's statements, on every order's path: prepared (mesh/store/statement.ts).
-const CLAIM_RESERVATION = insertRows<Pick<ReservationRow, "order_id">>(
-  "reservations",
-  ["order_id", "status", "fingerprint", "create_time", "update_time"],
-  "ON CONFLICT (order_id) DO NOTHING RETURNING order_id",
-)(1);
+/** A write failed because its order already has a reservation or a release (claimReservation). */
+export const isReservedAlready = (err: unknown): boolean =>
+  isUniqueViolation(err, "reservations", "order_id");
+
+// ReserveStock's statements, on every order's path: prepared (mesh/store/statement.ts). The
+// claim is deferred and nothing reads its answer: an order reserved before is refused by the
+// unique order id, which fails the write (service.ts then answers with the first). So a
+// reservation of one line is two trips to SQLite's thread pool: BEGIN with the take, then
+// the claim, the lines and COMMIT.
+const CLAIM_RESERVATION = insertRows("reservations", [
+  "order_id",
+  "status",
+  "fingerprint",
+  "create_time",
+  "update_time",
+])(1);
 // The WHERE clause checks the stock: a product with too little updates nothing.
 const TAKE_STOCK = statement<Pick<ProductRow, "price_micros" | "currency_code">>(
   "UPDATE products SET available = available - ?, reserved = reserved + ? " +
@@ -241,15 +255,13 @@ function queriesOn(db: Knex): InventoryQueries {
 
     async claimReservation(reservation) {
       const time = reservation.time.getTime();
-      // RETURNING yields no row when the conflict ignored the insert (see users/store.ts).
-      const inserted = await CLAIM_RESERVATION.all(db, [
+      await CLAIM_RESERVATION.defer(db, [
         reservation.orderId,
         reservation.status,
         reservation.fingerprint,
         time,
         time,
       ]);
-      return inserted.length === 1;
     },
 
     async insertReservationLines(orderId, lines) {
