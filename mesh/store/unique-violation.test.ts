@@ -12,7 +12,9 @@ const tables: Migration = {
     await db.schema.createTable("seats", (t) => {
       t.string("seat_id").primary();
       t.string("holder").notNullable().unique();
+      t.string("section").notNullable();
       t.string("note").notNullable();
+      t.unique(["section", "note"]);
     });
     await db.schema.createTable("tickets", (t) => {
       t.string("holder").primary();
@@ -24,7 +26,9 @@ const tables: Migration = {
   },
 };
 
-const PUT_SEAT = statement("INSERT INTO seats (seat_id, holder, note) VALUES (?, ?, ?)");
+const PUT_SEAT = statement(
+  "INSERT INTO seats (seat_id, holder, section, note) VALUES (?, ?, 'r', ?)",
+);
 
 describeEachBackend("isUniqueViolation", (backend) => {
   let store: Store;
@@ -42,15 +46,23 @@ describeEachBackend("isUniqueViolation", (backend) => {
     expect(isUniqueViolation(holder, "seats", "seat_id")).toBe(false);
     expect(isUniqueViolation(holder, "tickets", "holder")).toBe(false);
     const key = await rejectionOf(
-      store.db("seats").insert({ seat_id: "s1", holder: "bo", note: "" }),
+      store.db("seats").insert({ seat_id: "s1", holder: "bo", section: "r", note: "x" }),
     );
     expect(isUniqueViolation(key, "seats", "seat_id")).toBe(true);
     expect(isUniqueViolation(key, "seats", "holder")).toBe(false);
   });
 
+  it("names a constraint over several columns by all of them, in order", async () => {
+    const pair = await rejectionOf(PUT_SEAT.run(store.db, ["s6", "eve", "first"]));
+    expect(isUniqueViolation(pair, "seats", ["section", "note"])).toBe(true);
+    expect(isUniqueViolation(pair, "seats", ["note", "section"])).toBe(false);
+    expect(isUniqueViolation(pair, "seats", "section")).toBe(false);
+    expect(isUniqueViolation(pair, "seats", "note")).toBe(false);
+  });
+
   it("is false for other refusals and for what is not a store error", async () => {
     const missing = await rejectionOf(
-      store.db("seats").insert({ seat_id: "s3", holder: "cy", note: null }),
+      store.db("seats").insert({ seat_id: "s3", holder: "cy", section: "r", note: null }),
     );
     expect(isUniqueViolation(missing, "seats", "note")).toBe(false);
     for (const other of [

@@ -1,6 +1,6 @@
 import type { Knex } from "knex";
 import { OrderStatus, type Order } from "../../gen/shop/orders/v1/orders";
-import { statement, type Param, type Store } from "../../mesh";
+import { isUniqueViolation, statement, type Param, type Store } from "../../mesh";
 import { insertRows } from "../common/sql";
 import { fromMicros } from "../common/money";
 import { createOrdersOutbox, orderEventOf, type OrdersOutbox } from "./outbox";
@@ -196,22 +196,24 @@ const itemParams = (orderId: string, items: OrderLine[]): Param[] =>
   ]);
 
 // PlaceOrder's statements: prepared (mesh/store/statement.ts), as they run for every order.
-const INSERT_ORDER = insertRows<Pick<OrderRow, "order_id">>(
-  "orders",
-  [
-    "order_id",
-    "request_id",
-    "fingerprint",
-    "user_id",
-    "status",
-    "payment_method",
-    "create_time",
-    "update_time",
-    "claim_owner",
-    "claim_until",
-  ],
-  "ON CONFLICT (user_id, request_id) DO NOTHING RETURNING order_id",
-)(1);
+// The PENDING order and its lines are deferred to the COMMIT, and nothing reads the insert's
+// answer: a request_id its user has used is refused by the unique (user_id, request_id),
+// which fails the write, and findOrCreate then reads the first. So creating an order is one
+// trip to SQLite's thread pool: BEGIN, the order, its lines, COMMIT.
+const INSERT_ORDER = insertRows("orders", [
+  "order_id",
+  "request_id",
+  "fingerprint",
+  "user_id",
+  "status",
+  "payment_method",
+  "create_time",
+  "update_time",
+  "claim_owner",
+  "claim_until",
+])(1);
+const isRequestUsed = (err: unknown): boolean =>
+  isUniqueViolation(err, "orders", ["user_id", "request_id"]);
 const INSERT_ITEMS = insertRows("order_items", ITEM_COLUMNS);
 // The same lines, now priced.
 const PRICE_ITEMS = insertRows(
@@ -273,8 +275,7 @@ export function createOrdersStore(store: Store): OrdersStore {
 
     findOrCreate: (candidate) =>
       write(async (trx) => {
-        // (user_id, request_id) is unique: an insert that finds it taken inserts nothing.
-        const inserted = await INSERT_ORDER.all(trx, [
+        await INSERT_ORDER.defer(trx, [
           candidate.orderId,
           candidate.requestId,
           candidate.fingerprint,
@@ -286,19 +287,21 @@ export function createOrdersStore(store: Store): OrdersStore {
           candidate.claim?.owner ?? null,
           candidate.claim?.until ?? null,
         ]);
-        if (inserted.length === 0) {
-          const existing = await getIn(trx, {
-            user_id: candidate.userId,
-            request_id: candidate.requestId,
-          });
-          if (!existing) throw new Error(`request_id ${candidate.requestId} vanished`);
-          return { order: existing, created: false };
-        }
         await INSERT_ITEMS(candidate.items.length).defer(
           trx,
           itemParams(candidate.orderId, candidate.items),
         );
         return { order: { ...candidate, status: OrderStatus.ORDER_STATUS_PENDING }, created: true };
+      }).catch(async (err: unknown) => {
+        // The user has used this request_id: nothing of this write was kept, and the order
+        // made then answers. Orders are never deleted, so it is there to read.
+        if (!isRequestUsed(err)) throw err;
+        const existing = await getIn(db, {
+          user_id: candidate.userId,
+          request_id: candidate.requestId,
+        });
+        if (!existing) throw new Error(`request_id ${candidate.requestId} vanished`);
+        return { order: existing, created: false };
       }),
 
     get: (orderId) => getIn(db, { order_id: orderId }),
