@@ -142,8 +142,8 @@ export const isReservedAlready = (err: unknown): boolean =>
 // ReserveStock's statements, on every order's path: prepared (mesh/store/statement.ts). The
 // claim is deferred and nothing reads its answer: an order reserved before is refused by the
 // unique order id, which fails the write (service.ts then answers with the first). So a
-// reservation of one line is two trips to SQLite's thread pool: BEGIN with the take, then
-// the claim, the lines and COMMIT.
+// reservation of one line is three trips to SQLite's thread pool: BEGIN, the take (whose
+// answer is awaited), then the claim, the lines and COMMIT together.
 const CLAIM_RESERVATION = insertRows("reservations", [
   "order_id",
   "status",

@@ -235,11 +235,11 @@ const REJECT = statement<OrderRow>(
 );
 
 /**
- * The orders store. PlaceOrder writes twice, so each write is as few statements as it can be
- * (every statement is a trip through the driver, and writes queue behind one another): the
- * PENDING order is one insert that yields to its user's existing request_id, plus its lines; ending it
- * is one update that returns the row, the lines' prices, and the event. The lines and the event
- * are deferred inserts (Statement.defer): they run with the commit, in the same trip.
+ * The orders store. PlaceOrder writes twice, so each write is as few trips through the driver
+ * as it can be (writes queue behind one another): the PENDING order is one insert, refused
+ * when its user has used the request_id, plus its lines, both deferred (Statement.defer) and
+ * run with BEGIN and the COMMIT in one trip; ending it is one update that returns the row,
+ * then the lines' prices and the event, deferred to the COMMIT's trip.
  */
 export function createOrdersStore(store: Store): OrdersStore {
   const { db } = store;
