@@ -82,6 +82,31 @@ describeEachBackend("placing orders through the saga", (backend) => {
     expect(await paymentsOf(first.order!.orderId)).toHaveLength(1);
   });
 
+  it("makes one order, one reservation and one charge of 20 identical requests sent at once", async () => {
+    const request = {
+      requestId: requestId(),
+      userId,
+      items: [{ sku: "sku-beans", quantity: 1 }],
+      paymentMethod: "",
+    };
+    const before = await available("sku-beans");
+
+    // Their inserts of the PENDING order commit in groups: all but the first are refused by
+    // the unique (user_id, request_id), and each of those answers with the first's order once
+    // it has ended. Stock taken once (the one reservation), one payment.
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => shop.orders.placeOrder(request)),
+    );
+
+    const [first] = answers;
+    expect(first.order?.status).toBe(OrderStatus.ORDER_STATUS_CONFIRMED);
+    for (const answer of answers) expect(answer.order).toEqual(first.order);
+    const { orders } = await shop.orders.listOrders({ userId, pageSize: 100, pageToken: "" });
+    expect(orders.filter((o) => o.requestId === request.requestId)).toHaveLength(1);
+    expect(await available("sku-beans")).toBe(before - 1);
+    expect(await paymentsOf(first.order!.orderId)).toHaveLength(1);
+  });
+
   it("refuses a request_id reused for a different order with ALREADY_EXISTS", async () => {
     const id = requestId();
     await shop.orders.placeOrder({
