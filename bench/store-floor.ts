@@ -3,8 +3,9 @@
  * the services make it, and nothing else: no knex, no store, no spans, no business logic. Per
  * order inventory and payments each write one row durably and orders two, its PENDING record
  * before any call and the outcome after (what recovery needs); users reads nothing, as users
- * never change and its store answers a user read once from memory (services/users/store.ts). Writes that arrive while a commit is in flight are committed together in the next
- * group, as the stores do (mesh/store/group-commit.ts), and a whole group is one trip to
+ * never change and its store answers a user read once from memory (services/users/store.ts).
+ * Writes that arrive while a commit is in flight are committed together in the next group,
+ * as the stores do (mesh/store/group-commit.ts), and a whole group is one trip to
  * sqlite3's thread pool: `BEGIN IMMEDIATE; INSERT …; COMMIT` in one exec and one fsync (WAL,
  * synchronous FULL). Nothing with this driver can do a durable order in fewer trips: the real
  * stores need more, since their statements' answers decide what the next one does.

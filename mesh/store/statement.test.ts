@@ -50,6 +50,14 @@ function countTrips(): () => number {
   wrap(sqlite3.Database.prototype, "exec");
   return () => trips;
 }
+/** What the store's probe sees from now on: each statement's first word and its outcome. */
+function watchStatements(store: Store): string[] {
+  const seen: string[] = [];
+  observeStatements(store.db, {
+    start: (sql) => (ok) => seen.push(`${sql.split(" ")[0]} ${ok ? "ok" : "failed"}`),
+  });
+  return seen;
+}
 const afterEachRestore: (() => void)[] = [];
 afterEach(() => afterEachRestore.splice(0).forEach((restore) => restore()));
 
@@ -162,10 +170,7 @@ describeEachBackend("prepared statements", (backend) => {
 
   if (backend.name === "sqlite") {
     it("are reported to the store's probe, with their outcome", async () => {
-      const seen: string[] = [];
-      observeStatements(store.db, {
-        start: (sql) => (ok) => seen.push(`${sql.split(" ")[0]} ${ok ? "ok" : "failed"}`),
-      });
+      const seen = watchStatements(store);
       await store.write((trx) => INSERT.all(trx, ["f", 1]));
       await INSERT.all(store.db, ["f", 1]);
       await expect(
@@ -175,10 +180,7 @@ describeEachBackend("prepared statements", (backend) => {
     });
 
     it("run deferred inserts with the COMMIT in one trip, each reported to the probe", async () => {
-      const seen: string[] = [];
-      observeStatements(store.db, {
-        start: (sql) => (ok) => seen.push(`${sql.split(" ")[0]} ${ok ? "ok" : "failed"}`),
-      });
+      const seen = watchStatements(store);
       const PUT = statement("INSERT INTO items (name, count) VALUES (?, ?)");
       const trips = countTrips();
       await store.write(async (trx) => {
@@ -193,10 +195,7 @@ describeEachBackend("prepared statements", (backend) => {
     });
 
     it("send BEGIN with the COMMIT when every statement of a write is deferred: one trip", async () => {
-      const seen: string[] = [];
-      observeStatements(store.db, {
-        start: (sql) => (ok) => seen.push(`${sql.split(" ")[0]} ${ok ? "ok" : "failed"}`),
-      });
+      const seen = watchStatements(store);
       const PUT = statement("INSERT INTO items (name, count) VALUES (?, ?)");
       const trips = countTrips();
       await store.write(async (trx) => {

@@ -46,9 +46,9 @@ export interface Store {
    * giving it a knex on which every query runs inside that transaction: write
    * transactions of every process sharing the store run one at a time (SQLite: BEGIN
    * IMMEDIATE, sent with the first statement whose answer `work` awaits, or with the COMMIT
-   * when all its statements are deferred; PostgreSQL: an advisory lock, see postgres.ts). Inside `work`, query only
-   * through `trx`: on SQLite the store has one connection, which the transaction holds, so a
-   * query through `db` would wait for it until knex times out.
+   * when all its statements are deferred; PostgreSQL: an advisory lock, see postgres.ts).
+   * Inside `work`, query only through `trx`: on SQLite the store has one connection, which
+   * the transaction holds, so a query through `db` would wait for it until knex times out.
    * On SQLite, writes that queue up behind a commit are committed together (group commit,
    * see group-commit.ts): one fsync for the group, and a failing write rolls back alone. So
    * `work` may run twice (once in a group that another write failed, rolled back): it must

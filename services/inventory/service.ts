@@ -193,8 +193,7 @@ export function createInventoryService(
           if (!isReservedAlready(err) && err !== refused) throw err;
           const existing = await store.getReservation(orderId);
           if (existing) return replay(existing, fingerprint);
-          if (err === refused) throw err;
-          throw new Error(`reservation for order ${orderId} vanished`);
+          throw err === refused ? err : new Error(`reservation for order ${orderId} vanished`);
         });
       return { reservation };
     },

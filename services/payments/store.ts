@@ -42,7 +42,6 @@ export interface PaymentFilter {
 /** Reads and writes inside one write transaction. */
 export interface PaymentsWriter {
   get(paymentId: string): Promise<PaymentRecord | undefined>;
-  getByOrder(orderId: string): Promise<PaymentRecord | undefined>;
   /**
    * Inserts a payment for an order that has none. When the order has one, the write fails
    * with {@link isChargedAlready}: at its COMMIT on SQLite (the insert waits for it, see
@@ -68,8 +67,8 @@ export interface PaymentsStore {
   /**
    * Runs `work` in one transaction that holds SQLite's write lock from its first statement
    * (mesh/store: BEGIN IMMEDIATE goes with it), so a read-then-write (is there money left
-   * to refund?) cannot interleave with another instance's. Throwing rolls everything back. Events appended by `work` are
-   * announced to this process's streams once it has committed.
+   * to refund?) cannot interleave with another instance's. Throwing rolls everything back.
+   * Events appended by `work` are announced to this process's streams once it has committed.
    */
   write<T>(work: (writer: PaymentsWriter) => Promise<T>): Promise<T>;
 }
@@ -166,7 +165,6 @@ const INSERT_PAYMENT = insertRows("payments", [
 function createWriter(trx: Knex, events: PaymentsOutbox, appended: () => void): PaymentsWriter {
   return {
     get: (paymentId) => paymentWhere(trx, { payment_id: paymentId }),
-    getByOrder: (orderId) => paymentWhere(trx, { order_id: orderId }),
 
     async insertNew(p) {
       await INSERT_PAYMENT.defer(trx, [
