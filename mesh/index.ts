@@ -63,6 +63,7 @@ export {
 } from "./identity";
 // A service's own database.
 export {
+  isUnexpectedChanges,
   isUniqueViolation,
   openStore,
   statement,

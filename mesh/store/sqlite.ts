@@ -7,6 +7,7 @@ import { applyMigrations } from "./migrations";
 import { literalTemplate, type Param } from "./literals";
 import { callerContext } from "./caller-context";
 import type { QueryObserver } from "../telemetry";
+import { CREATE_GUARD, fromGuard, guardSql } from "./expected-changes";
 
 /**
  * Write transactions start with BEGIN IMMEDIATE, taking SQLite's write lock before the first
@@ -356,14 +357,16 @@ export function runOnSqlite(
 interface Deferred {
   sql: string;
   touches: RegExp;
+  /** Its SQL as written, with `?`, when a guard follows it (expected-changes.ts). */
+  guarded: string | undefined;
   observe: (() => ((ok: boolean) => void) | undefined) | undefined;
 }
 
 // By connection, while a write transaction holds it: the statements deferred in it.
 const deferredOf = new WeakMap<Connection, Deferred[]>();
 
-// What a deferred statement may be: an INSERT, whose table is its first name.
-const INSERT_INTO = /^\s*insert\s+into\s+["`[]?(\w+)/i;
+// What a deferred statement may be: an INSERT or an UPDATE, whose table is its first name.
+const WRITES_TO = /^\s*(?:insert\s+into|update)\s+["`[]?(\w+)/i;
 // Statements that mark or end a part of the transaction: deferred statements run before them.
 const TRANSACTION_CONTROL = /^\s*(savepoint|release|rollback|commit)\b/i;
 
@@ -376,10 +379,10 @@ export interface Deferrable {
   touches: RegExp;
 }
 
-/** @throws Error when `sql` is not an INSERT. */
+/** @throws Error when `sql` is not an INSERT or an UPDATE. */
 export function deferrable(sql: string): Deferrable {
-  const table = INSERT_INTO.exec(sql)?.[1];
-  if (!table) throw new Error(`only an INSERT can be deferred, not: ${sql}`);
+  const table = WRITES_TO.exec(sql)?.[1];
+  if (!table) throw new Error(`only an INSERT or an UPDATE can be deferred, not: ${sql}`);
   return {
     sql,
     fill: literalTemplate(sql),
@@ -399,7 +402,8 @@ function touchesDeferred(connection: Connection, sql: string): boolean {
  * Runs the statements deferred on `connection`, then `then` (COMMIT) if given, in one trip
  * through the thread pool (node-sqlite3's `exec`, which runs SQLite's sqlite3_exec). SQLite
  * stops at the first statement that fails; the transaction stays open for the caller's
- * ROLLBACK, and the error is the failing statement's.
+ * ROLLBACK, and the error is the failing statement's (an UnexpectedChangesError when it was a
+ * guard: expected-changes.ts).
  */
 function flushDeferred(
   connection: Connection,
@@ -421,27 +425,33 @@ function flushDeferred(
   return new Promise<void>((resolve, reject) =>
     connection.exec(texts.join(";\n"), (err) => {
       for (const end of ends) end?.(!err);
-      if (err) reject(err);
+      if (err) reject(fromGuard(err, guardedOf(deferred)));
       else resolve();
     }),
   );
 }
 
+const guardedOf = (deferred: readonly Deferred[]): string[] =>
+  deferred.flatMap(({ guarded }) => (guarded === undefined ? [] : [guarded]));
+
 /**
- * Defers an INSERT whose result nobody needs to the next trip that must run anyway, when `db`
+ * Defers an INSERT or UPDATE whose result nobody needs to the next trip that must run anyway, when `db`
  * is a write transaction's knex on SQLite: the transaction's COMMIT, or an earlier statement
  * or query that names a table it writes (which would read or change what it writes), or a
  * savepoint's end. All that are waiting then run with it in one trip through the thread pool
  * instead of one trip each (bench section c: on a busy machine each trip costs several
  * context switches). The values are written into the SQL as literals (literals.ts), since
  * a batch of statements takes no bindings. `statement` gives the statement's
- * {@link deferrable} form, made on its first deferral. Returns false when `db` is not in such
- * a transaction: the caller runs the statement itself.
+ * {@link deferrable} form, made on its first deferral. With `changes`, a guard follows it in
+ * the batch and fails the write unless it changed exactly that many rows
+ * (expected-changes.ts). Returns false when `db` is not in such a transaction: the caller
+ * runs the statement itself.
  */
 export function deferOnSqlite(
   db: Knex,
   statement: () => Deferrable,
   bindings: readonly Param[],
+  changes?: number,
 ): boolean {
   const pinned = pinnedConnection.get(db);
   // Not inside a write transaction (a trx kept past its end runs statements at once, too).
@@ -450,9 +460,11 @@ export function deferOnSqlite(
   const { sql, fill, touches } = statement();
   const observer = observers.get(pinned.db);
   const inCaller = observer && callerContext();
+  const filled = fill(bindings);
   deferred.push({
-    sql: fill(bindings),
+    sql: changes === undefined ? filled : `${filled};\n${guardSql(changes)}`,
     touches,
+    guarded: changes === undefined ? undefined : sql,
     observe: inCaller && (() => inCaller((text: string) => observer.start(text), sql)),
   });
   return true;
@@ -596,6 +608,7 @@ export async function openSqlite(
     `PRAGMA busy_timeout = ${busyTimeoutMs}`,
     "PRAGMA foreign_keys = ON",
     `PRAGMA synchronous = ${options.durability === "full" ? "FULL" : "NORMAL"}`,
+    CREATE_GUARD,
   ].join("; ");
 
   const db = knex({

@@ -1,8 +1,10 @@
 import type { Knex } from "knex";
 import { describeEachBackend } from "../../test/backends";
+import { countTrips } from "../../test/sqlite-trips";
 import { openStore } from "./open";
 import { observeStatements } from "./sqlite";
 import { statement } from "./statement";
+import { isUnexpectedChanges } from "./expected-changes";
 import type { Migration, Store } from "./store";
 
 const itemsTable: Migration = {
@@ -26,30 +28,6 @@ const INSERT = statement<Pick<Item, "name">>(
 const ADD = statement("UPDATE items SET count = count + ? WHERE name = ?");
 const BY_NAME = statement<Item>("SELECT name, count FROM items WHERE name = ?");
 
-/**
- * Counts the trips a store's SQLite connection makes through node-sqlite3 from now on: each
- * prepared statement's run and each exec of a batch. Returns the count so far.
- */
-function countTrips(): () => number {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const sqlite3 = require("sqlite3") as {
-    Database: { prototype: Record<string, unknown> };
-    Statement: { prototype: Record<string, unknown> };
-  };
-  let trips = 0;
-  const wrap = (proto: Record<string, unknown>, name: string) => {
-    const original = proto[name] as (...args: unknown[]) => unknown;
-    proto[name] = function (this: unknown, ...args: unknown[]) {
-      trips++;
-      return original.apply(this, args);
-    };
-    afterEachRestore.push(() => (proto[name] = original));
-  };
-  wrap(sqlite3.Statement.prototype, "run");
-  wrap(sqlite3.Statement.prototype, "all");
-  wrap(sqlite3.Database.prototype, "exec");
-  return () => trips;
-}
 /** What the store's probe sees from now on: each statement's first word and its outcome. */
 function watchStatements(store: Store): string[] {
   const seen: string[] = [];
@@ -58,8 +36,16 @@ function watchStatements(store: Store): string[] {
   });
   return seen;
 }
-const afterEachRestore: (() => void)[] = [];
-afterEach(() => afterEachRestore.splice(0).forEach((restore) => restore()));
+
+/** The error `promise` rejects with; fails the test if it resolves. */
+async function failure(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => {
+      throw new Error("resolved where it had to fail");
+    },
+    (err: unknown) => err,
+  );
+}
 
 describeEachBackend("prepared statements", (backend) => {
   let store: Store;
@@ -152,6 +138,76 @@ describeEachBackend("prepared statements", (backend) => {
     expect(await BY_NAME.first(store.db, ["j"])).toEqual({ name: "j", count: 2 });
   });
 
+  it("a deferred update with expected changes keeps its write only when it changed that many rows", async () => {
+    const PUT = statement("INSERT INTO items (name, count) VALUES (?, ?)");
+    const BUMP = statement("UPDATE items SET count = count + 1 WHERE name = ? AND count < ?");
+    await PUT.run(store.db, ["v", 1]);
+    await store.write(async (trx) => {
+      await BUMP.defer(trx, ["v", 2], { changes: 1 });
+      await PUT.defer(trx, ["w", 1]);
+    });
+    expect(await BY_NAME.first(store.db, ["v"])).toEqual({ name: "v", count: 2 });
+
+    // No row matches now (count is 2): the write fails and nothing of it is kept, not even
+    // what was deferred before the update.
+    const refused = store.write(async (trx) => {
+      await PUT.defer(trx, ["x", 1]);
+      await BUMP.defer(trx, ["v", 2], { changes: 1 });
+      await PUT.defer(trx, ["y", 1]);
+    });
+    await expect(refused).rejects.toThrow(/changed .*rows.* UPDATE items SET count/);
+    expect(isUnexpectedChanges(await failure(refused))).toBe(true);
+    expect(await store.db("items").whereIn("name", ["x", "y"])).toEqual([]);
+    expect(await BY_NAME.first(store.db, ["v"])).toEqual({ name: "v", count: 2 });
+
+    // Too many rows (w and z) is as wrong as none; zero can be expected too.
+    await PUT.run(store.db, ["z", 0]);
+    const ALL = statement("UPDATE items SET count = count + 1 WHERE count < ?");
+    expect(
+      isUnexpectedChanges(await failure(store.write((trx) => ALL.defer(trx, [2], { changes: 1 })))),
+    ).toBe(true);
+    await store.write((trx) => ALL.defer(trx, [0], { changes: 0 }));
+    expect(await BY_NAME.first(store.db, ["z"])).toEqual({ name: "z", count: 0 });
+
+    // Outside a write it runs at once, and fails alone.
+    expect(
+      isUnexpectedChanges(await failure(BUMP.defer(store.db, ["nobody", 9], { changes: 1 }))),
+    ).toBe(true);
+    await BUMP.defer(store.db, ["z", 9], { changes: 1 });
+    expect(await BY_NAME.first(store.db, ["z"])).toEqual({ name: "z", count: 1 });
+  });
+
+  it("writes committed together: one whose update missed fails alone, the others are kept", async () => {
+    const PUT = statement("INSERT INTO items (name, count) VALUES (?, ?)");
+    const END = statement("UPDATE items SET count = -1 WHERE name = ? AND count >= 0");
+    await PUT.run(store.db, ["open", 0]);
+    // Queued at once, they commit as one group on SQLite (group-commit.ts), one after
+    // another on PostgreSQL; the second finds the row ended by the first.
+    const outcomes = await Promise.allSettled(
+      ["a1", "open", "a2", "open", "a3"].map((name, i) =>
+        store.write(async (trx) => {
+          if (name === "open") await END.defer(trx, [name], { changes: 1 });
+          else await PUT.defer(trx, [name, i]);
+          return name;
+        }),
+      ),
+    );
+    expect(outcomes.map((o) => o.status)).toEqual([
+      "fulfilled",
+      "fulfilled",
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+    ]);
+    expect(isUnexpectedChanges((outcomes[3] as PromiseRejectedResult).reason)).toBe(true);
+    expect(await store.db("items").orderBy("name")).toEqual([
+      { name: "a1", count: 0 },
+      { name: "a2", count: 2 },
+      { name: "a3", count: 4 },
+      { name: "open", count: -1 },
+    ]);
+  });
+
   it("a knex query waiting for the connection is not starved by a stream of statements", async () => {
     await INSERT.all(store.db, ["e", 0]);
     let written = 0;
@@ -192,6 +248,22 @@ describeEachBackend("prepared statements", (backend) => {
       expect(trips()).toBe(3);
       expect(seen).toEqual(["BEGIN ok", "INSERT ok", "INSERT ok", "INSERT ok", "COMMIT ok"]);
       expect(await BY_NAME.first(store.db, ["m"])).toEqual({ name: "m", count: 1 });
+    });
+
+    it("send a guarded update, what follows it and COMMIT with BEGIN in one trip", async () => {
+      await INSERT.all(store.db, ["q", 1]);
+      const seen = watchStatements(store);
+      const PUT = statement("INSERT INTO items (name, count) VALUES (?, ?)");
+      const trips = countTrips();
+      await store.write(async (trx) => {
+        await ADD.defer(trx, [1, "q"], { changes: 1 });
+        await PUT.defer(trx, ["q2", 1]);
+      });
+      expect(trips()).toBe(1);
+      expect(seen).toEqual(["BEGIN ok", "UPDATE ok", "INSERT ok", "COMMIT ok"]);
+      expect(await BY_NAME.first(store.db, ["q"])).toEqual({ name: "q", count: 2 });
+      // The guard's table is the connection's own: nothing of it is in the file.
+      expect(await store.db("sqlite_master").where("name", "like", "mesh%")).toEqual([]);
     });
 
     it("send BEGIN with the COMMIT when every statement of a write is deferred: one trip", async () => {

@@ -1,6 +1,7 @@
 import type { Knex } from "knex";
 import type { Param } from "./literals";
 import { deferOnSqlite, deferrable, runOnSqlite, type Deferrable } from "./sqlite";
+import { UnexpectedChangesError } from "./expected-changes";
 
 export type { Param };
 
@@ -27,15 +28,20 @@ export interface Statement<Row> {
   /** Runs a write without RETURNING; resolves to how many rows it changed. */
   run(db: Knex, params: readonly Param[]): Promise<number>;
   /**
-   * Runs an INSERT whose outcome the code does not read, inside `Store.write`'s `trx`. On
-   * SQLite it is deferred and runs with the transaction's COMMIT, or earlier with the next
-   * statement or query of the transaction that names a table it writes, in one trip through
-   * the driver with whatever else waits (sqlite.ts, `deferOnSqlite`): so it resolves at once,
-   * and if it fails, the write fails with its error at the commit. On PostgreSQL, or outside
-   * a write, it runs now. For inserts whose outcome the code does not need; a later query
-   * through `trx` that names the table still sees the row (the waiting inserts run first).
+   * Runs an INSERT or UPDATE whose outcome the code does not read, inside `Store.write`'s
+   * `trx`. On SQLite it is deferred and runs with the transaction's COMMIT, or earlier with the
+   * next statement or query of the transaction that names a table it writes, in one trip
+   * through the driver with whatever else waits (sqlite.ts, `deferOnSqlite`): so it resolves
+   * at once, and if it fails, the write fails with its error at the commit. On PostgreSQL, or
+   * outside a write, it runs now. A later query through `trx` that names the table still sees
+   * its change (the waiting statements run first).
+   *
+   * With `expect.changes`, the statement must change exactly that many rows, or the write
+   * fails with an UnexpectedChangesError (`isUnexpectedChanges`) and nothing of it is kept
+   * (expected-changes.ts): for an update whose condition decides whether the write happens at
+   * all, such as "only while the order is PENDING", without a trip to learn the answer.
    */
-  defer(trx: Knex, params: readonly Param[]): Promise<void>;
+  defer(trx: Knex, params: readonly Param[], expect?: { changes: number }): Promise<void>;
 }
 
 interface PostgresResult<Row> {
@@ -65,8 +71,14 @@ export function statement<Row = Record<string, unknown>>(sql: string): Statement
     all,
     first: async (db, params) => (await all(db, params))[0],
     run,
-    async defer(trx, params) {
-      if (!deferOnSqlite(trx, deferred, params)) await run(trx, params);
+    async defer(trx, params, expect) {
+      if (deferOnSqlite(trx, deferred, params, expect?.changes)) return;
+      const changed = await run(trx, params);
+      if (expect && changed !== expect.changes) {
+        throw new UnexpectedChangesError(
+          `a write changed ${changed} rows where it had to change ${expect.changes}, in ${sql}`,
+        );
+      }
     },
   };
 }
