@@ -24,7 +24,7 @@ describe("the StreamEvents handler", () => {
   });
 
   const endOrder = async (orderId: string): Promise<void> => {
-    await orders.findOrCreate({
+    const { order } = await orders.findOrCreate({
       orderId,
       requestId: orderId,
       fingerprint: "fp",
@@ -36,7 +36,7 @@ describe("the StreamEvents handler", () => {
       updateTime: 1_000,
     });
     await orders.finish(
-      orderId,
+      order,
       { status: OrderStatus.ORDER_STATUS_REJECTED, code: status.NOT_FOUND, reason: "no user" },
       2_000,
     );

@@ -4,7 +4,13 @@ import { idPattern, openStore, silentLogger, type Store } from "../../mesh";
 import { describeEachBackend } from "../../test/backends";
 import { migrations } from "./migrations";
 import { orderEventOf } from "./outbox";
-import { createOrdersStore, toOrder, type OrdersStore, type Outcome } from "./store";
+import {
+  createOrdersStore,
+  toOrder,
+  type OrderRecord,
+  type OrdersStore,
+  type Outcome,
+} from "./store";
 
 const confirmed: Outcome = {
   status: OrderStatus.ORDER_STATUS_CONFIRMED,
@@ -31,8 +37,10 @@ describeEachBackend("orders outbox", (backend) => {
   });
   afterEach(() => store.close());
 
-  const place = (orderId: string) =>
-    orders.findOrCreate({
+  // Each order as placed (PENDING), to end it with finish() as its saga would.
+  const placed = new Map<string, OrderRecord>();
+  const place = async (orderId: string) => {
+    const { order } = await orders.findOrCreate({
       orderId,
       requestId: `req-${orderId}`,
       fingerprint: "fp",
@@ -43,13 +51,18 @@ describeEachBackend("orders outbox", (backend) => {
       createTime: 1_000,
       updateTime: 1_000,
     });
+    placed.set(orderId, order);
+    return order;
+  };
+  const finish = (orderId: string, outcome: Outcome, now: number, writer = orders) =>
+    writer.finish(placed.get(orderId)!, outcome, now);
 
   it("writes one event for the change that ends an order, carrying the order as stored", async () => {
     await place("ord_1");
     await place("ord_2");
 
-    const one = await orders.finish("ord_1", confirmed, 2_000);
-    const two = await orders.finish("ord_2", rejected, 3_000);
+    const one = await finish("ord_1", confirmed, 2_000);
+    const two = await finish("ord_2", rejected, 3_000);
     const [first, second] = await orders.events.read(0, 10);
 
     expect(await orders.events.read(0, 10)).toHaveLength(2);
@@ -86,7 +99,7 @@ describeEachBackend("orders outbox", (backend) => {
     })();
 
     try {
-      await Promise.all(ids.map((id, i) => writers[i % 2].finish(id, confirmed, 2_000 + i)));
+      await Promise.all(ids.map((id, i) => finish(id, confirmed, 2_000 + i, writers[i % 2])));
       writing = false;
       await reader;
     } finally {
@@ -104,7 +117,7 @@ describeEachBackend("orders outbox", (backend) => {
     const reader = await openStore({ file: location, migrations, log: silentLogger() });
     const { events } = createOrdersStore(reader);
     const ended = async (orderId: string) =>
-      toOrder({ ...(await place(orderId)).order, status: OrderStatus.ORDER_STATUS_CONFIRMED });
+      toOrder({ ...(await place(orderId)), status: OrderStatus.ORDER_STATUS_CONFIRMED });
     const [one, two] = [await ended("ord_1"), await ended("ord_2")];
     let appended!: () => void;
     const firstAppended = new Promise<void>((resolve) => (appended = resolve));
@@ -145,10 +158,10 @@ describeEachBackend("orders outbox", (backend) => {
 
   it("writes no second event when an ended order is finished again", async () => {
     await place("ord_1");
-    await orders.finish("ord_1", confirmed, 2_000);
+    await finish("ord_1", confirmed, 2_000);
 
-    await orders.finish("ord_1", rejected, 3_000);
-    await orders.finish("ord_1", confirmed, 4_000);
+    await finish("ord_1", rejected, 3_000);
+    await finish("ord_1", confirmed, 4_000);
 
     expect((await orders.events.read(0, 10)).map((e) => e.sequence)).toEqual([1]);
     expect(await orders.events.lastSequence()).toBe(1);
@@ -157,7 +170,7 @@ describeEachBackend("orders outbox", (backend) => {
   it("reads in order after a sequence, a batch at a time", async () => {
     for (const id of ["ord_1", "ord_2", "ord_3", "ord_4"]) {
       await place(id);
-      await orders.finish(id, confirmed, 2_000);
+      await finish(id, confirmed, 2_000);
     }
 
     expect((await orders.events.read(1, 2)).map((e) => e.orderId)).toEqual(["ord_2", "ord_3"]);
@@ -167,12 +180,12 @@ describeEachBackend("orders outbox", (backend) => {
 
   it("never reuses a sequence, even after every event was compacted", async () => {
     await place("ord_1");
-    await orders.finish("ord_1", confirmed, 2_000);
+    await finish("ord_1", confirmed, 2_000);
     await orders.events.acknowledge("c", 1, 2_000);
     expect(await orders.events.compact(10_000, 100)).toBe(1);
 
     await place("ord_2");
-    await orders.finish("ord_2", confirmed, 3_000);
+    await finish("ord_2", confirmed, 3_000);
 
     expect((await orders.events.read(0, 10)).map((e) => e.sequence)).toEqual([2]);
     expect(await orders.events.lastSequence()).toBe(2);
@@ -181,7 +194,7 @@ describeEachBackend("orders outbox", (backend) => {
   it("does not lower an acknowledged sequence when the consumer registers again", async () => {
     for (const id of ["ord_1", "ord_2"]) {
       await place(id);
-      await orders.finish(id, confirmed, 2_000);
+      await finish(id, confirmed, 2_000);
     }
     await orders.events.acknowledge("c", 2, 2_000);
 
@@ -199,7 +212,7 @@ describeEachBackend("orders outbox", (backend) => {
       expect(orders.events.waiting).toBe(1);
 
       await place("ord_1");
-      await orders.finish("ord_1", confirmed, 2_000);
+      await finish("ord_1", confirmed, 2_000);
       await waited;
 
       expect(orders.events.announced).toBe(seen + 1);
@@ -209,7 +222,7 @@ describeEachBackend("orders outbox", (backend) => {
     it("does not wait when an event was announced since `seen`", async () => {
       const seen = orders.events.announced;
       await place("ord_1");
-      await orders.finish("ord_1", confirmed, 2_000);
+      await finish("ord_1", confirmed, 2_000);
 
       await orders.events.waitForEvents(seen, 60_000, never);
 

@@ -138,7 +138,7 @@ export function createSaga(deps: SagaDeps): Saga {
       }
       log.info({ orderId, code: status[refusal.code], reason: refusal.reason }, "order rejected");
       return store.finish(
-        orderId,
+        order,
         { status: OrderStatus.ORDER_STATUS_REJECTED, ...refusal, items },
         now(),
       );
@@ -210,7 +210,7 @@ export function createSaga(deps: SagaDeps): Saga {
 
     log.info({ orderId, totalMicros: total, paymentId }, "order confirmed");
     return store.finish(
-      orderId,
+      order,
       {
         status: OrderStatus.ORDER_STATUS_CONFIRMED,
         paymentId,

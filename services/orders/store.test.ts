@@ -94,14 +94,14 @@ describeEachBackend("orders store", (backend) => {
   });
 
   it("confirms a pending order with its prices, and a later rejection does not overwrite it", async () => {
-    await orders.findOrCreate(candidate());
+    const { order } = await orders.findOrCreate(candidate());
     const priced = [
       { sku: "sku-b", quantity: 2, unitPriceMicros: 1_500_000, currencyCode: "USD" },
       { sku: "sku-a", quantity: 1, unitPriceMicros: 250_000, currencyCode: "USD" },
     ];
 
     await orders.finish(
-      "ord_1",
+      order,
       {
         status: OrderStatus.ORDER_STATUS_CONFIRMED,
         paymentId: "pay_1",
@@ -112,7 +112,7 @@ describeEachBackend("orders store", (backend) => {
       2_000,
     );
     const after = await orders.finish(
-      "ord_1",
+      order,
       {
         status: OrderStatus.ORDER_STATUS_REJECTED,
         code: status.FAILED_PRECONDITION,
@@ -135,10 +135,10 @@ describeEachBackend("orders store", (backend) => {
   });
 
   it("keeps a rejection's code and reason so that a replay can answer the same", async () => {
-    await orders.findOrCreate(candidate());
+    const { order } = await orders.findOrCreate(candidate());
 
     const rejected = await orders.finish(
-      "ord_1",
+      order,
       {
         status: OrderStatus.ORDER_STATUS_REJECTED,
         code: status.NOT_FOUND,
@@ -155,11 +155,11 @@ describeEachBackend("orders store", (backend) => {
   });
 
   it("keeps a rejection reason of any length, as it quotes the error that ended the order", async () => {
-    await orders.findOrCreate(candidate());
+    const { order } = await orders.findOrCreate(candidate());
     const reason = `unknown skus: ${Array.from({ length: 100 }, (_, i) => `sku-${i}`).join(", ")}`;
 
     const rejected = await orders.finish(
-      "ord_1",
+      order,
       { status: OrderStatus.ORDER_STATUS_REJECTED, code: status.NOT_FOUND, reason },
       2_000,
     );
@@ -172,7 +172,9 @@ describeEachBackend("orders store", (backend) => {
   it("finds pending orders untouched since a time, oldest first, that no one holds", async () => {
     await orders.findOrCreate(candidate({ orderId: "ord_old", requestId: "a", updateTime: 100 }));
     await orders.findOrCreate(candidate({ orderId: "ord_new", requestId: "b", updateTime: 900 }));
-    await orders.findOrCreate(candidate({ orderId: "ord_done", requestId: "c", updateTime: 50 }));
+    const { order: done } = await orders.findOrCreate(
+      candidate({ orderId: "ord_done", requestId: "c", updateTime: 50 }),
+    );
     await orders.findOrCreate(
       candidate({
         orderId: "ord_held",
@@ -182,7 +184,7 @@ describeEachBackend("orders store", (backend) => {
       }),
     );
     await orders.finish(
-      "ord_done",
+      done,
       { status: OrderStatus.ORDER_STATUS_REJECTED, code: 9, reason: "x" },
       60,
     );
@@ -217,7 +219,7 @@ describeEachBackend("orders store", (backend) => {
 
   it("renews an owner's claims on pending orders only, and an ended order is no one's", async () => {
     await orders.findOrCreate(candidate({ claim: { owner: "orders-1", until: 5_000 } }));
-    await orders.findOrCreate(
+    const { order: second } = await orders.findOrCreate(
       candidate({
         orderId: "ord_2",
         requestId: "req-2",
@@ -225,7 +227,7 @@ describeEachBackend("orders store", (backend) => {
       }),
     );
     await orders.finish(
-      "ord_2",
+      second,
       { status: OrderStatus.ORDER_STATUS_REJECTED, code: 9, reason: "x" },
       4_000,
     );

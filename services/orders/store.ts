@@ -1,6 +1,12 @@
 import type { Knex } from "knex";
 import { OrderStatus, type Order } from "../../gen/shop/orders/v1/orders";
-import { isUniqueViolation, statement, type Param, type Store } from "../../mesh";
+import {
+  isUnexpectedChanges,
+  isUniqueViolation,
+  statement,
+  type Param,
+  type Store,
+} from "../../mesh";
 import { insertRows } from "../common/sql";
 import { fromMicros } from "../common/money";
 import { createOrdersOutbox, orderEventOf, type OrdersOutbox } from "./outbox";
@@ -136,11 +142,11 @@ export interface OrdersStore {
     beforeId: string | undefined,
   ): Promise<OrderRecord[]>;
   /**
-   * Ends a PENDING order and, in the same transaction, writes the event announcing it to the
-   * outbox; an order that already ended keeps its outcome and gets no second event. Returns
-   * the order as stored.
+   * Ends `order`, read or created PENDING, and in the same transaction writes the event
+   * announcing it to the outbox; an order that already ended keeps its outcome and gets no
+   * second event. Returns the order as stored.
    */
-  finish(orderId: string, outcome: Outcome, now: number): Promise<OrderRecord>;
+  finish(order: OrderRecord, outcome: Outcome, now: number): Promise<OrderRecord>;
   /** PENDING orders not updated since `before` that no one holds at `now`, oldest first. */
   pending(before: number, limit: number, now: number): Promise<OrderRecord[]>;
   /**
@@ -223,23 +229,48 @@ const PRICE_ITEMS = insertRows(
     "unit_price_micros = excluded.unit_price_micros, currency_code = excluded.currency_code",
 );
 const ENDED = "update_time = ?, claim_owner = NULL, claim_until = NULL";
-const CONFIRM = statement<OrderRow>(
+const CONFIRM = statement(
   `UPDATE orders SET status = '${STATUS_TEXT[OrderStatus.ORDER_STATUS_CONFIRMED]}', ` +
     `payment_id = ?, total_micros = ?, currency_code = ?, ${ENDED} ` +
-    `WHERE order_id = ? AND status = '${PENDING}' RETURNING *`,
+    `WHERE order_id = ? AND status = '${PENDING}'`,
 );
-const REJECT = statement<OrderRow>(
+const REJECT = statement(
   `UPDATE orders SET status = '${STATUS_TEXT[OrderStatus.ORDER_STATUS_REJECTED]}', ` +
     `rejection_code = ?, rejection_reason = ?, ${ENDED} ` +
-    `WHERE order_id = ? AND status = '${PENDING}' RETURNING *`,
+    `WHERE order_id = ? AND status = '${PENDING}'`,
 );
+// Ending an order changes its one row, or the write fails (Statement.defer).
+const ENDS_ONE_ORDER = { changes: 1 };
+
+/**
+ * `order` (PENDING, as stored) as ending it with `outcome` at `now` stores it: the columns the
+ * update sets, the lines priced if the outcome has them, and the rest as they were written
+ * when it was created, since nothing else changes an order.
+ */
+function endedAs(order: OrderRecord, outcome: Outcome, now: number): OrderRecord {
+  const base = { ...order, items: outcome.items ?? order.items, updateTime: now, claim: undefined };
+  return outcome.status === OrderStatus.ORDER_STATUS_CONFIRMED
+    ? {
+        ...base,
+        status: outcome.status,
+        paymentId: outcome.paymentId,
+        totalMicros: outcome.totalMicros,
+        currencyCode: outcome.currencyCode,
+      }
+    : {
+        ...base,
+        status: outcome.status,
+        rejectionCode: outcome.code,
+        rejectionReason: outcome.reason,
+      };
+}
 
 /**
  * The orders store. PlaceOrder writes twice, so each write is as few trips through the driver
  * as it can be (writes queue behind one another): the PENDING order is one insert, refused
  * when its user has used the request_id, plus its lines, both deferred (Statement.defer) and
- * run with BEGIN and the COMMIT in one trip; ending it is one update that returns the row,
- * then the lines' prices and the event, deferred to the COMMIT's trip.
+ * run with BEGIN and the COMMIT in one trip; ending it is one update that must change the
+ * order's row, the lines' prices and the event, all deferred: one trip too.
  */
 export function createOrdersStore(store: Store): OrdersStore {
   const { db } = store;
@@ -313,50 +344,45 @@ export function createOrdersStore(store: Store): OrdersStore {
       return load(db, await query);
     },
 
-    async finish(orderId, outcome, now) {
-      let appended = false;
-      const finished = await write(async (trx) => {
-        // An ended order is no one's to drive: its claim goes with the same update.
-        const [row] =
-          outcome.status === OrderStatus.ORDER_STATUS_CONFIRMED
-            ? await CONFIRM.all(trx, [
-                outcome.paymentId,
-                outcome.totalMicros,
-                outcome.currencyCode,
-                now,
-                orderId,
-              ])
-            : await REJECT.all(trx, [outcome.code, outcome.reason, now, orderId]);
-        if (!row) {
-          const ended = await getIn(trx, { order_id: orderId });
-          if (!ended) throw new Error(`order ${orderId} vanished while finishing it`);
-          return ended;
-        }
-        let items = outcome.items;
-        if (items) {
+    async finish(order, outcome, now) {
+      const { orderId } = order;
+      const ended = endedAs(order, outcome, now);
+      try {
+        await write(async (trx) => {
+          // Only while it is PENDING: an order ended by another run (a replay, recovery, the
+          // other instance) changes no row, and the guard then fails the whole write, the
+          // lines and the event with it. An ended order is no one's to drive: its claim goes
+          // with the same update.
+          await (outcome.status === OrderStatus.ORDER_STATUS_CONFIRMED
+            ? CONFIRM.defer(
+                trx,
+                [outcome.paymentId, outcome.totalMicros, outcome.currencyCode, now, orderId],
+                ENDS_ONE_ORDER,
+              )
+            : REJECT.defer(trx, [outcome.code, outcome.reason, now, orderId], ENDS_ONE_ORDER));
           // The same lines, now priced.
-          await PRICE_ITEMS(items.length).defer(trx, itemParams(orderId, items));
-        } else {
-          items = (await load(trx, [row]))[0].items;
-        }
-        const order = recordOf(row, items);
-        // Only the call that ended the order announces it: a replay, a second saga run or
-        // recovery finds it ended (no row updated above) and writes nothing.
-        //
-        // Sequences are in commit order, which is what lets a consumer resume "after N"
-        // without missing anything: the insert draws the next sequence inside this
-        // transaction, and write transactions are serialized across every process sharing
-        // the store (SQLite: BEGIN IMMEDIATE; PostgreSQL: the store's advisory write lock;
-        // see mesh/store.ts), so no transaction holding a lower sequence can still commit
-        // after this one. Without that lock, PostgreSQL transactions drawing from one
-        // sequence commit in any order, and a reader could see N + 1 before N commits.
-        await events.append(trx, orderEventOf(toOrder(order), now), now);
-        appended = true;
-        return order;
-      });
+          if (outcome.items) {
+            await PRICE_ITEMS(outcome.items.length).defer(trx, itemParams(orderId, outcome.items));
+          }
+          // Sequences are in commit order, which is what lets a consumer resume "after N"
+          // without missing anything: the insert draws the next sequence inside this
+          // transaction, and write transactions are serialized across every process sharing
+          // the store (SQLite: BEGIN IMMEDIATE; PostgreSQL: the store's advisory write lock;
+          // see mesh/store.ts), so no transaction holding a lower sequence can still commit
+          // after this one. Without that lock, PostgreSQL transactions drawing from one
+          // sequence commit in any order, and a reader could see N + 1 before N commits.
+          await events.append(trx, orderEventOf(toOrder(ended), now), now);
+        });
+      } catch (err) {
+        if (!isUnexpectedChanges(err)) throw err;
+        // It had ended already: it keeps that outcome and gets no second event.
+        const stored = await getIn(db, { order_id: orderId });
+        if (!stored) throw new Error(`order ${orderId} vanished while finishing it`);
+        return stored;
+      }
       // Announced after the commit, so that a woken stream reads the event.
-      if (appended) events.announce();
-      return finished;
+      events.announce();
+      return ended;
     },
 
     async pending(before, limit, now) {

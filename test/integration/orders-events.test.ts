@@ -255,7 +255,7 @@ async function endOrders(store: OrdersStore, count: number, at = Date.now()): Pr
   for (let i = 0; i < count; i++) {
     const orderId = `ord_${++orderCount}`;
     const items = range(1, LINES).map((n) => ({ sku: `sku-line-${n}`, quantity: n }));
-    await store.findOrCreate({
+    const { order } = await store.findOrCreate({
       orderId,
       requestId: orderId,
       fingerprint: "fp",
@@ -267,7 +267,7 @@ async function endOrders(store: OrdersStore, count: number, at = Date.now()): Pr
       updateTime: at,
     });
     await store.finish(
-      orderId,
+      order,
       {
         status: OrderStatus.ORDER_STATUS_CONFIRMED,
         paymentId: `pay_${orderCount}`,

@@ -86,9 +86,10 @@ describeEachBackend("two orders instances on one store", (backend) => {
     expect(
       await shop.ordersStore.claim(orderId, { owner: "orders-a", until: now + 10_000 }, now),
     ).toBe(true);
+    const pending = (await shop.ordersStore.get(orderId))!;
     setTimeout(() => {
       void shop.ordersStore.finish(
-        orderId,
+        pending,
         {
           status: OrderStatus.ORDER_STATUS_CONFIRMED,
           paymentId: "pay_by_a",
