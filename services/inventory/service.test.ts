@@ -5,6 +5,7 @@ import { openStore, silentLogger, StatusError, type CallContext, type Store } fr
 import { migrations } from "./migrations";
 import { createInventoryService } from "./service";
 import { createInventoryStore } from "./store";
+import { countTrips } from "../../test/sqlite-trips";
 
 // Handlers called directly on an in-memory store; the context is unused by this service.
 const ctx = {} as CallContext;
@@ -277,6 +278,27 @@ describe("inventory service", () => {
       expect((await inventory.getReservation({ orderId: "ord-1" }, ctx)).reservation).toEqual(
         reservation,
       );
+    });
+
+    it("reserves in one trip to SQLite's thread pool and reads the prices back in a second", async () => {
+      const trips = countTrips();
+      const { reservation } = await reserve("ord-1", [
+        { sku: "sku-a", quantity: 1 },
+        { sku: "sku-b", quantity: 1 },
+      ]);
+
+      // BEGIN, the claim, both takes and lines, COMMIT in one exec; then the lines' read.
+      expect(trips()).toBe(2);
+      expect(reservation?.items.map((item) => item.unitPrice)).toEqual([
+        USD(3),
+        USD(0, 990_000_000),
+      ]);
+      // A refusal is found out step by step: more trips, the same answer as ever.
+      const refusedTrips = countTrips();
+      expect((await failure(reserve("ord-2", [{ sku: "sku-b", quantity: 9 }]))).code).toBe(
+        status.FAILED_PRECONDITION,
+      );
+      expect(refusedTrips()).toBeGreaterThan(2);
     });
 
     it("when one item lacks stock, reserves nothing for any item and says how much there is", async () => {

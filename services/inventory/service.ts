@@ -4,6 +4,7 @@ import {
   encodePageToken,
   failedPrecondition,
   invalidArgument,
+  isUnexpectedChanges,
   notFound,
   pageSize,
   Validator,
@@ -153,17 +154,33 @@ export function createInventoryService(
 
       const { orderId, items } = request;
       const fingerprint = fingerprintOf(items);
+      const time = now();
+      const claim = { orderId, status: "RESERVED" as const, fingerprint, time };
+      // Priced as the stock is taken, so that a later price change does not alter what the
+      // order pays. The answer is the reservation as getReservation would read it: lines by sku.
+      const reserved = (lines: readonly ReservedLine[]): Reservation => ({
+        orderId,
+        status: ReservationStatus.RESERVATION_STATUS_RESERVED,
+        items: lines
+          .map((line) => ({
+            sku: line.sku,
+            quantity: line.quantity,
+            unitPrice: fromMicros(line.unitPriceMicros, line.currencyCode),
+          }))
+          .sort((x, y) => (x.sku < y.sku ? -1 : x.sku > y.sku ? 1 : 0)),
+        createTime: time,
+        updateTime: time,
+      });
       // One transaction holding the write lock from its first statement: no other writer, in
-      // this process or another, can change the stock between the checks and the updates. The
-      // happy path is three statements for one line: claim the order id, take the stock (the
-      // update checks it and reads the price), record the lines; only the take is awaited, the
-      // claim and the lines go with the COMMIT. Any refusal throws, which rolls all of it back.
+      // this process or another, can change the stock between the checks and the updates.
+      // First all at once, the takes conditional on the stock (store.reserveAtOnce); if one
+      // fails (a sku unknown or short), step by step: claim the order id, take each line's
+      // stock (the update checks it and reads the price) until one is refused, and say why
+      // from the stock as it is. Any refusal throws, which rolls all of it back.
       let refused: StatusError | undefined;
-      const reservation = await store
-        .write(async (tx) => {
-          const time = now();
-          await tx.claimReservation({ orderId, status: "RESERVED", fingerprint, time });
-          // Priced now, so that a later price change does not alter what the order pays.
+      const stepByStep = (): Promise<Reservation> =>
+        store.write(async (tx) => {
+          await tx.claimReservation(claim);
           const lines: ReservedLine[] = [];
           for (const { sku, quantity } of items) {
             const price = await tx.takeStock(sku, quantity);
@@ -171,20 +188,13 @@ export function createInventoryService(
             lines.push({ sku, quantity, ...price });
           }
           await tx.insertReservationLines(orderId, lines);
-          // As getReservation would read it back, without reading it back: lines by sku.
-          return {
-            orderId,
-            status: ReservationStatus.RESERVATION_STATUS_RESERVED,
-            items: lines
-              .map((line) => ({
-                sku: line.sku,
-                quantity: line.quantity,
-                unitPrice: fromMicros(line.unitPriceMicros, line.currencyCode),
-              }))
-              .sort((x, y) => (x.sku < y.sku ? -1 : x.sku > y.sku ? 1 : 0)),
-            createTime: time,
-            updateTime: time,
-          };
+          return reserved(lines);
+        });
+      const reservation = await store
+        .reserveAtOnce(claim, items)
+        .then(reserved, (err: unknown) => {
+          if (isUnexpectedChanges(err)) return stepByStep();
+          throw err;
         })
         .catch(async (err: unknown) => {
           // The order was reserved (or released) before: nothing of this write was kept, and

@@ -6,7 +6,7 @@ import {
   type Product,
   type Reservation,
 } from "../../gen/shop/inventory/v1/inventory";
-import type { Money } from "../../gen/shop/common/v1/common";
+import type { LineItem, Money } from "../../gen/shop/common/v1/common";
 import { fromMicros, toMicros } from "../common/money";
 
 interface ProductRow {
@@ -123,6 +123,15 @@ export interface InventoryQueries {
 export interface InventoryStore extends InventoryQueries {
   /** Runs `work` in one write transaction (BEGIN IMMEDIATE); a throw rolls all of it back. */
   write<T>(work: (tx: InventoryQueries) => Promise<T>): Promise<T>;
+  /**
+   * Reserves `items` for the reservation's order in one write that awaits no answer (on
+   * SQLite one trip: BEGIN, the claim, each take of stock, each line priced from its
+   * product, COMMIT), then reads the lines back with their prices. The write fails, keeping
+   * nothing, when the order has a reservation or a release ({@link isReservedAlready}) or
+   * when a sku is unknown or short of stock (`isUnexpectedChanges`; which one, and why, a
+   * write that takes the stock step by step finds out).
+   */
+  reserveAtOnce(reservation: NewReservation, items: readonly LineItem[]): Promise<ReservedLine[]>;
 }
 
 /** The inventory's queries on a store opened with ./migrations. */
@@ -132,6 +141,23 @@ export function createInventoryStore(store: Store): InventoryStore {
     // Inside `work`, every query must go through `tx`: the pool has one connection, which the
     // transaction holds, so a query on `store.db` would wait for it until knex gives up.
     write: (work) => store.write((trx) => work(queriesOn(trx))),
+
+    async reserveAtOnce(reservation, items) {
+      const { orderId } = reservation;
+      await store.write(async (trx) => {
+        await queriesOn(trx).claimReservation(reservation);
+        for (const { sku, quantity } of items) {
+          await TAKE_STOCK_BLIND.defer(trx, [quantity, quantity, sku, quantity], TAKES_ONE_ROW);
+          await LINE_AT_PRICE.defer(trx, [orderId, quantity, sku]);
+        }
+      });
+      return (await LINES_OF.all(store.db, [orderId])).map((row) => ({
+        sku: row.sku,
+        quantity: row.quantity,
+        unitPriceMicros: row.unit_price_micros,
+        currencyCode: row.currency_code,
+      }));
+    },
   };
 }
 
@@ -155,6 +181,22 @@ const CLAIM_RESERVATION = insertRows("reservations", [
 const TAKE_STOCK = statement<Pick<ProductRow, "price_micros" | "currency_code">>(
   "UPDATE products SET available = available - ?, reserved = reserved + ? " +
     "WHERE sku = ? AND available >= ? RETURNING price_micros, currency_code",
+);
+// The same take, deferred: it must change the product's row (Statement.defer's `changes`),
+// else there is no such product or too little of it, and the write fails.
+const TAKE_STOCK_BLIND = statement(
+  "UPDATE products SET available = available - ?, reserved = reserved + ? " +
+    "WHERE sku = ? AND available >= ?",
+);
+const TAKES_ONE_ROW = { changes: 1 };
+// A line priced as its product is in the same transaction, after its take.
+const LINE_AT_PRICE = statement(
+  "INSERT INTO reservation_items (order_id, sku, quantity, unit_price_micros, currency_code) " +
+    "SELECT ?, sku, CAST(? AS INTEGER), price_micros, currency_code FROM products WHERE sku = ?",
+);
+const LINES_OF = statement<Omit<ReservationItemRow, "order_id">>(
+  "SELECT sku, quantity, unit_price_micros, currency_code FROM reservation_items " +
+    "WHERE order_id = ? ORDER BY sku",
 );
 const INSERT_LINES = insertRows("reservation_items", [
   "order_id",
