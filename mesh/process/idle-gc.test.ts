@@ -77,6 +77,7 @@ describe("collectWhenIdle", () => {
       activity: () => calls,
       onCollect: ({ heapFreed }) => freed.push(heapFreed),
       ...TEST_OPTIONS,
+      afterTrafficMs: 0,
     });
     // A call every 100 ms: next to nothing for the loop, but traffic a pause would delay.
     const traffic = setInterval(() => calls++, 100);
@@ -89,6 +90,34 @@ describe("collectWhenIdle", () => {
       expect(Math.max(...freed)).toBeGreaterThan(8 * MB);
     } finally {
       clearInterval(traffic);
+      stop();
+    }
+  });
+
+  it("after calls, waits for a longer quiet than a pause between bursts before it collects", async () => {
+    const collected: number[] = [];
+    let calls = 0;
+    const started = Date.now();
+    let lastCall = started;
+    const stop = collectWhenIdle({
+      activity: () => calls,
+      onCollect: () => collected.push(Date.now()),
+      ...TEST_OPTIONS,
+      afterTrafficMs: 3_000,
+    });
+    try {
+      // Bursts with pauses of 1.5 s, three checks each: quiet enough, not long enough.
+      for (let burst = 0; burst < 3; burst++) {
+        calls++;
+        lastCall = Date.now();
+        await garbage(12);
+        await sleep(1_500);
+      }
+      expect(collected).toEqual([]);
+      await within(6_000, () => collected.length > 0);
+      expect(collected).toHaveLength(1);
+      expect(collected[0] - lastCall).toBeGreaterThanOrEqual(3_000);
+    } finally {
       stop();
     }
   });

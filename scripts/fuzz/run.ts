@@ -99,10 +99,10 @@ const STACK_TRACE = /\n\s+at |\.[jt]s:\d+/;
 /** The admin port's target in reports: every request goes to its one HTTP server. */
 export const ADMIN_PATH = "HTTP";
 // After the last call, memory is read this often for this long, and the lowest reading counts:
-// a member collects a burst's garbage once it has been idle for a few seconds
-// (mesh/process/idle-gc.ts), so one reading right away overstates what it keeps; a leak never
-// goes down.
-const REST_MS = 15_000;
+// a member collects a burst's garbage once no call has started for 20 s, at its next check
+// 0–5 s later (mesh/process/idle-gc.ts), so one reading right away overstates what it keeps;
+// a leak never goes down.
+const REST_MS = 30_000;
 const REST_SAMPLE_MS = 250;
 const MAX_WARM_UP = 2_000;
 const WARM_UP_SHARE = 5;
