@@ -280,25 +280,35 @@ describe("inventory service", () => {
       );
     });
 
-    it("reserves in one trip to SQLite's thread pool and reads the prices back in a second", async () => {
-      const trips = countTrips();
-      const { reservation } = await reserve("ord-1", [
+    it("reserves in one trip to SQLite's thread pool once it has read the skus' prices", async () => {
+      const both = [
         { sku: "sku-a", quantity: 1 },
         { sku: "sku-b", quantity: 1 },
-      ]);
-
-      // BEGIN, the claim, both takes and lines, COMMIT in one exec; then the lines' read.
-      expect(trips()).toBe(2);
+      ];
+      const first = countTrips();
+      await reserve("ord-1", both);
+      // The prices' read; then BEGIN, the claim, both takes and lines, COMMIT in one exec.
+      expect(first()).toBe(2);
+      const second = countTrips();
+      const { reservation } = await reserve("ord-2", both);
+      expect(second()).toBe(1);
       expect(reservation?.items.map((item) => item.unitPrice)).toEqual([
         USD(3),
         USD(0, 990_000_000),
       ]);
+
+      // Repriced behind this process's back (as another instance would): the take at the
+      // price it knew fails and keeps nothing, and the order is reserved at the new price.
+      await store.db("products").where({ sku: "sku-a" }).update({ price_micros: 4_000_000 });
+      const repriced = await reserve("ord-3", [{ sku: "sku-a", quantity: 1 }]);
+      expect(repriced.reservation?.items[0].unitPrice).toEqual(USD(4));
+      expect(await stockOf("sku-a")).toEqual({ available: 2, reserved: 3 });
+
       // A refusal is found out step by step: more trips, the same answer as ever.
-      const refusedTrips = countTrips();
-      expect((await failure(reserve("ord-2", [{ sku: "sku-b", quantity: 9 }]))).code).toBe(
-        status.FAILED_PRECONDITION,
-      );
-      expect(refusedTrips()).toBeGreaterThan(2);
+      const refused = countTrips();
+      const err = await failure(reserve("ord-4", [{ sku: "sku-b", quantity: 9 }]));
+      expect(err.message).toBe("not enough stock for sku-b: 0 available, 9 requested");
+      expect(refused()).toBeGreaterThan(2);
     });
 
     it("when one item lacks stock, reserves nothing for any item and says how much there is", async () => {

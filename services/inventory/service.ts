@@ -4,7 +4,6 @@ import {
   encodePageToken,
   failedPrecondition,
   invalidArgument,
-  isUnexpectedChanges,
   notFound,
   pageSize,
   Validator,
@@ -173,10 +172,11 @@ export function createInventoryService(
       });
       // One transaction holding the write lock from its first statement: no other writer, in
       // this process or another, can change the stock between the checks and the updates.
-      // First all at once, the takes conditional on the stock (store.reserveAtOnce); if one
-      // fails (a sku unknown or short), step by step: claim the order id, take each line's
-      // stock (the update checks it and reads the price) until one is refused, and say why
-      // from the stock as it is. Any refusal throws, which rolls all of it back.
+      // First all at once, each take conditional on the stock and the price read before
+      // (store.reserveAtOnce); if one fails (a sku unknown, short or repriced), step by step:
+      // claim the order id, take each line's stock (the update checks it and reads the price)
+      // until one is refused, and say why from the stock as it is. Any refusal throws, which
+      // rolls all of it back.
       let refused: StatusError | undefined;
       const stepByStep = (): Promise<Reservation> =>
         store.write(async (tx) => {
@@ -192,10 +192,7 @@ export function createInventoryService(
         });
       const reservation = await store
         .reserveAtOnce(claim, items)
-        .then(reserved, (err: unknown) => {
-          if (isUnexpectedChanges(err)) return stepByStep();
-          throw err;
-        })
+        .then((lines) => (lines ? reserved(lines) : stepByStep()))
         .catch(async (err: unknown) => {
           // The order was reserved (or released) before: nothing of this write was kept, and
           // the first answers. So it does when this one was refused for stock, since a replay

@@ -1,5 +1,5 @@
 import type { Knex } from "knex";
-import { isUniqueViolation, statement, type Store } from "../../mesh";
+import { isUnexpectedChanges, isUniqueViolation, statement, type Store } from "../../mesh";
 import { insertRows } from "../common/sql";
 import {
   ReservationStatus,
@@ -125,38 +125,61 @@ export interface InventoryStore extends InventoryQueries {
   write<T>(work: (tx: InventoryQueries) => Promise<T>): Promise<T>;
   /**
    * Reserves `items` for the reservation's order in one write that awaits no answer (on
-   * SQLite one trip: BEGIN, the claim, each take of stock, each line priced from its
-   * product, COMMIT), then reads the lines back with their prices. The write fails, keeping
-   * nothing, when the order has a reservation or a release ({@link isReservedAlready}) or
-   * when a sku is unknown or short of stock (`isUnexpectedChanges`; which one, and why, a
-   * write that takes the stock step by step finds out).
+   * SQLite one trip: BEGIN, the claim, each take of stock at the price last read for its
+   * sku, the lines at those prices, COMMIT), reading first the prices of skus it has not
+   * seen. Resolves to the lines; undefined when a sku is unknown, short of stock or priced
+   * otherwise now (a write that takes the stock step by step then finds out which and why),
+   * and nothing was kept. Fails with {@link isReservedAlready} when the order has a
+   * reservation or a release.
    */
-  reserveAtOnce(reservation: NewReservation, items: readonly LineItem[]): Promise<ReservedLine[]>;
+  reserveAtOnce(
+    reservation: NewReservation,
+    items: readonly LineItem[],
+  ): Promise<ReservedLine[] | undefined>;
 }
 
 /** The inventory's queries on a store opened with ./migrations. */
 export function createInventoryStore(store: Store): InventoryStore {
+  const queries = queriesOn(store.db);
+  const prices = new PriceBook(MAX_PRICES);
   return {
-    ...queriesOn(store.db),
+    ...queries,
     // Inside `work`, every query must go through `tx`: the pool has one connection, which the
     // transaction holds, so a query on `store.db` would wait for it until knex gives up.
     write: (work) => store.write((trx) => work(queriesOn(trx))),
 
     async reserveAtOnce(reservation, items) {
-      const { orderId } = reservation;
-      await store.write(async (trx) => {
-        await queriesOn(trx).claimReservation(reservation);
-        for (const { sku, quantity } of items) {
-          await TAKE_STOCK_BLIND.defer(trx, [quantity, quantity, sku, quantity], TAKES_ONE_ROW);
-          await LINE_AT_PRICE.defer(trx, [orderId, quantity, sku]);
+      const unseen = items.filter(({ sku }) => !prices.has(sku)).map(({ sku }) => sku);
+      if (unseen.length > 0) {
+        for (const stock of (await queries.stockOf(unseen)).values()) {
+          prices.remember(stock.sku, stock);
         }
-      });
-      return (await LINES_OF.all(store.db, [orderId])).map((row) => ({
-        sku: row.sku,
-        quantity: row.quantity,
-        unitPriceMicros: row.unit_price_micros,
-        currencyCode: row.currency_code,
-      }));
+      }
+      const lines: ReservedLine[] = [];
+      for (const { sku, quantity } of items) {
+        const price = prices.get(sku);
+        if (!price) return undefined;
+        lines.push({ sku, quantity, ...price });
+      }
+      try {
+        await store.write(async (trx) => {
+          await queriesOn(trx).claimReservation(reservation);
+          for (const { sku, quantity, unitPriceMicros, currencyCode } of lines) {
+            await TAKE_STOCK_AT_PRICE.defer(
+              trx,
+              [quantity, quantity, sku, quantity, unitPriceMicros, currencyCode],
+              TAKES_ONE_ROW,
+            );
+          }
+          await queriesOn(trx).insertReservationLines(reservation.orderId, lines);
+        });
+      } catch (err) {
+        if (!isUnexpectedChanges(err)) throw err;
+        // Short of stock, or priced otherwise: read again next time.
+        for (const { sku } of items) prices.forget(sku);
+        return undefined;
+      }
+      return lines;
     },
   };
 }
@@ -182,22 +205,46 @@ const TAKE_STOCK = statement<Pick<ProductRow, "price_micros" | "currency_code">>
   "UPDATE products SET available = available - ?, reserved = reserved + ? " +
     "WHERE sku = ? AND available >= ? RETURNING price_micros, currency_code",
 );
-// The same take, deferred: it must change the product's row (Statement.defer's `changes`),
-// else there is no such product or too little of it, and the write fails.
-const TAKE_STOCK_BLIND = statement(
+// The same take, deferred, at the price the reservation read: it must change the product's
+// row (Statement.defer's `changes`), else there is no such product, too little of it, or
+// its price is another now, and the write fails.
+const TAKE_STOCK_AT_PRICE = statement(
   "UPDATE products SET available = available - ?, reserved = reserved + ? " +
-    "WHERE sku = ? AND available >= ?",
+    "WHERE sku = ? AND available >= ? AND price_micros = ? AND currency_code = ?",
 );
 const TAKES_ONE_ROW = { changes: 1 };
-// A line priced as its product is in the same transaction, after its take.
-const LINE_AT_PRICE = statement(
-  "INSERT INTO reservation_items (order_id, sku, quantity, unit_price_micros, currency_code) " +
-    "SELECT ?, sku, CAST(? AS INTEGER), price_micros, currency_code FROM products WHERE sku = ?",
-);
-const LINES_OF = statement<Omit<ReservationItemRow, "order_id">>(
-  "SELECT sku, quantity, unit_price_micros, currency_code FROM reservation_items " +
-    "WHERE order_id = ? ORDER BY sku",
-);
+// Skus whose price a process keeps (a Map's worth of memory: about 1 MB).
+const MAX_PRICES = 10_000;
+
+/**
+ * Prices as last read, by sku, for reservations taken in one trip: a take checks the price it
+ * was given, so one that changed since fails the take and is read again; none is ever
+ * charged stale. At most `max` skus, the oldest read forgotten first.
+ */
+class PriceBook {
+  private readonly prices = new Map<string, Price>();
+
+  constructor(private readonly max: number) {}
+
+  has(sku: string): boolean {
+    return this.prices.has(sku);
+  }
+
+  get(sku: string): Price | undefined {
+    return this.prices.get(sku);
+  }
+
+  remember(sku: string, { unitPriceMicros, currencyCode }: Price): void {
+    this.prices.delete(sku);
+    if (this.prices.size >= this.max) this.prices.delete(this.prices.keys().next().value!);
+    this.prices.set(sku, { unitPriceMicros, currencyCode });
+  }
+
+  forget(sku: string): void {
+    this.prices.delete(sku);
+  }
+}
+
 const INSERT_LINES = insertRows("reservation_items", [
   "order_id",
   "sku",
