@@ -3,15 +3,18 @@
  * SQLite it runs in a batch with others and nobody reads its answer, so a guard follows it in
  * the same batch, an insert into a temporary table of each connection that is made only when
  * `changes()` (the rows the statement before changed) is not the number expected, and whose
- * CHECK then refuses it: the batch stops there and the whole write rolls back. On PostgreSQL,
+ * CHECK then refuses it: the batch stops there and the whole write rolls back. The guard
+ * makes its table first if the connection has none (`IF NOT EXISTS`, a no-op after the first
+ * time, inside the write so a rollback cannot leave it half made): a connection that never
+ * guards a write never has a temporary database to carry through its transactions. On PostgreSQL,
  * where a deferred statement runs at once, its row count is compared instead. Either way the
  * write fails with {@link UnexpectedChangesError}.
  */
 
 const GUARD = "mesh_expected_changes";
 
-/** Creates the guard's table on a new SQLite connection (a temporary table: nothing on disk). */
-export const CREATE_GUARD =
+// The guard's table: temporary, the connection's own, nothing in the store's file.
+const CREATE_GUARD =
   `CREATE TEMP TABLE IF NOT EXISTS ${GUARD} ` +
   `(changed INTEGER, expected INTEGER, CONSTRAINT ${GUARD} CHECK (changed = expected))`;
 
@@ -20,7 +23,10 @@ export function guardSql(rows: number): string {
   if (!Number.isSafeInteger(rows) || rows < 0) {
     throw new RangeError(`expected changes must be a whole number of rows, not ${rows}`);
   }
-  return `INSERT INTO temp.${GUARD} (changed, expected) SELECT changes(), ${rows} WHERE changes() <> ${rows}`;
+  return (
+    `${CREATE_GUARD};\n` +
+    `INSERT INTO temp.${GUARD} (changed, expected) SELECT changes(), ${rows} WHERE changes() <> ${rows}`
+  );
 }
 
 const CODE = "MESH_UNEXPECTED_CHANGES";

@@ -7,7 +7,7 @@ import { applyMigrations } from "./migrations";
 import { literalTemplate, type Param } from "./literals";
 import { callerContext } from "./caller-context";
 import type { QueryObserver } from "../telemetry";
-import { CREATE_GUARD, fromGuard, guardSql } from "./expected-changes";
+import { fromGuard, guardSql } from "./expected-changes";
 
 /**
  * Write transactions start with BEGIN IMMEDIATE, taking SQLite's write lock before the first
@@ -608,7 +608,6 @@ export async function openSqlite(
     `PRAGMA busy_timeout = ${busyTimeoutMs}`,
     "PRAGMA foreign_keys = ON",
     `PRAGMA synchronous = ${options.durability === "full" ? "FULL" : "NORMAL"}`,
-    CREATE_GUARD,
   ].join("; ");
 
   const db = knex({

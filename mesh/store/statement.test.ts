@@ -252,6 +252,8 @@ describeEachBackend("prepared statements", (backend) => {
 
     it("send a guarded update, what follows it and COMMIT with BEGIN in one trip", async () => {
       await INSERT.all(store.db, ["q", 1]);
+      // No guard yet, no temporary table: nothing more for every transaction to carry.
+      expect(await store.db("sqlite_temp_master").select("name")).toEqual([]);
       const seen = watchStatements(store);
       const PUT = statement("INSERT INTO items (name, count) VALUES (?, ?)");
       const trips = countTrips();
@@ -264,6 +266,7 @@ describeEachBackend("prepared statements", (backend) => {
       expect(await BY_NAME.first(store.db, ["q"])).toEqual({ name: "q", count: 2 });
       // The guard's table is the connection's own: nothing of it is in the file.
       expect(await store.db("sqlite_master").where("name", "like", "mesh%")).toEqual([]);
+      expect(await store.db("sqlite_temp_master").pluck("name")).toEqual(["mesh_expected_changes"]);
     });
 
     it("send BEGIN with the COMMIT when every statement of a write is deferred: one trip", async () => {
