@@ -149,7 +149,7 @@ export function createInventoryStore(store: Store): InventoryStore {
     write: (work) => store.write((trx) => work(queriesOn(trx))),
 
     async reserveAtOnce(reservation, items) {
-      const unseen = items.filter(({ sku }) => !prices.has(sku)).map(({ sku }) => sku);
+      const unseen = items.filter(({ sku }) => !prices.get(sku)).map(({ sku }) => sku);
       if (unseen.length > 0) {
         for (const stock of (await queries.stockOf(unseen)).values()) {
           prices.remember(stock.sku, stock);
@@ -163,7 +163,8 @@ export function createInventoryStore(store: Store): InventoryStore {
       }
       try {
         await store.write(async (trx) => {
-          await queriesOn(trx).claimReservation(reservation);
+          const tx = queriesOn(trx);
+          await tx.claimReservation(reservation);
           for (const { sku, quantity, unitPriceMicros, currencyCode } of lines) {
             await TAKE_STOCK_AT_PRICE.defer(
               trx,
@@ -171,7 +172,7 @@ export function createInventoryStore(store: Store): InventoryStore {
               TAKES_ONE_ROW,
             );
           }
-          await queriesOn(trx).insertReservationLines(reservation.orderId, lines);
+          await tx.insertReservationLines(reservation.orderId, lines);
         });
       } catch (err) {
         if (!isUnexpectedChanges(err)) throw err;
@@ -200,18 +201,18 @@ const CLAIM_RESERVATION = insertRows("reservations", [
   "create_time",
   "update_time",
 ])(1);
-// The WHERE clause checks the stock: a product with too little updates nothing.
-const TAKE_STOCK = statement<Pick<ProductRow, "price_micros" | "currency_code">>(
+// Moves stock from available to reserved; the WHERE clause checks the stock: a product with
+// too little updates nothing.
+const TAKE =
   "UPDATE products SET available = available - ?, reserved = reserved + ? " +
-    "WHERE sku = ? AND available >= ? RETURNING price_micros, currency_code",
+  "WHERE sku = ? AND available >= ?";
+const TAKE_STOCK = statement<Pick<ProductRow, "price_micros" | "currency_code">>(
+  `${TAKE} RETURNING price_micros, currency_code`,
 );
 // The same take, deferred, at the price the reservation read: it must change the product's
 // row (Statement.defer's `changes`), else there is no such product, too little of it, or
 // its price is another now, and the write fails.
-const TAKE_STOCK_AT_PRICE = statement(
-  "UPDATE products SET available = available - ?, reserved = reserved + ? " +
-    "WHERE sku = ? AND available >= ? AND price_micros = ? AND currency_code = ?",
-);
+const TAKE_STOCK_AT_PRICE = statement(`${TAKE} AND price_micros = ? AND currency_code = ?`);
 const TAKES_ONE_ROW = { changes: 1 };
 // Skus whose price a process keeps (a Map's worth of memory: about 1 MB).
 const MAX_PRICES = 10_000;
@@ -225,10 +226,6 @@ class PriceBook {
   private readonly prices = new Map<string, Price>();
 
   constructor(private readonly max: number) {}
-
-  has(sku: string): boolean {
-    return this.prices.has(sku);
-  }
 
   get(sku: string): Price | undefined {
     return this.prices.get(sku);
