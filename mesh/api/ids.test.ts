@@ -27,6 +27,15 @@ describe("ids", () => {
     expect([...ids].sort()).toEqual(ids);
   });
 
+  it("draws fresh random digits for each new millisecond, past one pool of random bytes", () => {
+    const start = Date.now() + 240_000;
+
+    // 600 ids, each in its own millisecond: more than two pools of 256 draws.
+    const randomParts = Array.from({ length: 600 }, (_, i) => newId("x", start + i).slice(12));
+
+    expect(new Set(randomParts).size).toBe(600);
+  });
+
   it("keeps ids increasing when the clock steps back", () => {
     const first = newId("x", Date.now() + 120_000);
 
