@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { status } from "@grpc/grpc-js";
 import {
   OrderStatus,
@@ -68,9 +68,7 @@ function fingerprint(request: PlaceOrderRequest, paymentMethod: string): string 
   const items = [...request.items]
     .sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0))
     .map((i) => [i.sku, i.quantity]);
-  return createHash("sha256")
-    .update(JSON.stringify([request.userId, items, paymentMethod]))
-    .digest("base64url");
+  return hash("sha256", JSON.stringify([request.userId, items, paymentMethod]), "base64url");
 }
 
 /** An ended order as the caller sees it: the order, or the error it was rejected with. */
