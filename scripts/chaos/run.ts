@@ -10,7 +10,7 @@ import { createPeer, loadTopology, silentLogger, type Topology } from "../../mes
 import { seededRandom } from "../../mesh/api";
 import { projectRoot } from "../../mesh/config";
 import { createTelemetry } from "../../mesh/telemetry";
-import { membersOf, serviceEntry, shopServices, type Member } from "../members";
+import { memberEnv, membersOf, serviceEntry, shopServices, type Member } from "../members";
 import { prepareOperator } from "../operator";
 import { runOrderLoad, type OrderLoadStats } from "../order-load";
 import { createSupervisor, MESH_RESTART_POLICY } from "../supervisor";
@@ -189,7 +189,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       (variable) => [variable, ""],
     ),
   );
-  const env = { MESH_TOPOLOGY: topologyFile, MESH_DATA_DIR: dir, ...sqliteOnly };
+  // Members run as start:all runs them (memberEnv: young generation, compile cache, arenas).
+  const env = {
+    ...memberEnv(root),
+    MESH_TOPOLOGY: topologyFile,
+    MESH_DATA_DIR: dir,
+    ...sqliteOnly,
+  };
   const topology: Topology = loadTopology({ ...process.env, ...env });
   const members = membersOf(topology);
   const memberOf = (label: string): Member => {
