@@ -34,7 +34,7 @@ export class ClientMethodProbe {
 
   /** Starts the call's span (child of the incoming call's, if any) and puts it in `metadata`. */
   begin(parent: Span | undefined, metadata: Metadata): Span {
-    const span = startSpan(this.tracing.tracer, this.name, this.spanOptions, parent);
+    const span = startSpan(this.tracing, this.name, this.spanOptions, parent);
     metadata.set(TRACEPARENT, formatTraceparent(span.spanContext()));
     return span;
   }

@@ -70,7 +70,7 @@ export class HttpServerProbe {
     if (request.serverAddress) attributes["server.address"] = request.serverAddress;
     if (request.serverPort) attributes["server.port"] = request.serverPort;
     const span = startSpan(
-      this.tracing.tracer,
+      this.tracing,
       request.method,
       { kind: SpanKind.SERVER, attributes },
       parseTraceparent(request.traceparent?.trim().toLowerCase()),

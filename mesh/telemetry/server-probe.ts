@@ -79,16 +79,19 @@ export class ServerMethodProbe {
     const metadata = call.metadata;
     if (metadata.get(PREVIOUS_ATTEMPTS).length > 0) this.attempts.value++;
     const parent = parseTraceparent(metadata.get(TRACEPARENT)[0]);
-    call.span = startSpan(this.deps.tracing.tracer, this.path.slice(1), this.spanOptions, parent);
+    call.span = startSpan(this.deps.tracing, this.path.slice(1), this.spanOptions, parent);
   }
 
-  /** Runs the handler inside the call's span when store spans are on. */
+  /**
+   * Runs the handler inside the call's span when store spans are on and the span is recorded
+   * (store spans are made only under a recorded one).
+   */
   run<Req, Res, C extends ProbedCall>(
     handler: (request: Req, context: C) => Promise<Res>,
     request: Req,
     context: C,
   ): Promise<Res> {
-    if (!this.deps.storeSpans || !context.span) return handler(request, context);
+    if (!this.deps.storeSpans || !context.span?.isRecording()) return handler(request, context);
     return activeSpan.run(context.span, handler, request, context);
   }
 

@@ -1,9 +1,9 @@
 import { performance } from "node:perf_hooks";
-import type { Span, SpanOptions, Tracer } from "@opentelemetry/api";
+import type { Span, SpanOptions } from "@opentelemetry/api";
 import type { Knex } from "knex";
 import type { HistogramSeries } from "./lean-metrics";
 import type { MeshMetrics } from "./mesh-metrics";
-import { activeSpan, endSpan, SpanKind, startSpan } from "./tracing";
+import { activeSpan, endSpan, SpanKind, startSpan, type Tracing } from "./tracing";
 
 /** What knex passes with its query events. */
 interface QueryEvent {
@@ -48,7 +48,7 @@ export interface QueryObserver {
  * is unchanged; returns the same probe for the statements the store runs without knex. When
  * the call is not sampled, a query costs a clock read and a histogram observation.
  */
-export function probeStore(db: Knex, metrics: MeshMetrics, tracer: Tracer): QueryObserver {
+export function probeStore(db: Knex, metrics: MeshMetrics, tracing: Tracing): QueryObserver {
   const running = new Map<string, Running>();
   const ops = new Map<string, { series: HistogramSeries; name: string; options: SpanOptions }>();
   const opOf = (method: string | undefined, sql: string) => {
@@ -78,7 +78,7 @@ export function probeStore(db: Knex, metrics: MeshMetrics, tracer: Tracer): Quer
 
   const spanUnder = (name: string, options: SpanOptions): Span | undefined => {
     const parent = activeSpan.getStore();
-    return parent?.isRecording() ? startSpan(tracer, name, options, parent) : undefined;
+    return parent?.isRecording() ? startSpan(tracing, name, options, parent) : undefined;
   };
 
   db.on("query", (event: QueryEvent) => {

@@ -196,6 +196,60 @@ describe("telemetry", () => {
     expect(new Set([inbound?.traceId, outbound?.traceId, leafSpan.traceId]).size).toBe(1);
   });
 
+  it("records new traces up to MESH_TRACE_SAMPLE's rate; the rest keep a trace id, unrecorded downstream too", async () => {
+    const leaf = await member("users", (s) =>
+      s.addService(
+        UserServiceService,
+        users(() => Promise.resolve({ user: USER })),
+      ),
+    );
+    process.env.MESH_TRACE_SAMPLE = "2/s";
+    let middle: Member;
+    try {
+      middle = await member("inventory", (s, telemetry) => {
+        const peer = createPeer(UserServiceService, {
+          target: leaf.address,
+          policy: policyOf(),
+          telemetry,
+        });
+        closers.push(() => peer.close());
+        s.addService(
+          InventoryServiceService,
+          inventory(async (_request, context) => {
+            await peer.getUser({ userId: "usr_1" }, { parent: context });
+            throw new Error("boom");
+          }),
+        );
+      });
+    } finally {
+      delete process.env.MESH_TRACE_SAMPLE;
+    }
+    const client = createPeer(InventoryServiceService, {
+      target: middle.address,
+      policy: policyOf(),
+    });
+    closers.push(() => client.close());
+
+    const answered: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      answered.push((await rejectionOf(client.getProduct({ sku: "sku-x" }))).details);
+    }
+
+    // Every answer names its own trace, recorded or not.
+    const traceIds = answered.map(
+      (d) => /^internal error \(trace id ([0-9a-f]{32})\)$/.exec(d)?.[1],
+    );
+    expect(new Set(traceIds).size).toBe(6);
+    const inbound = (await spansOf(middle)).filter((s) => s.kind === "server");
+    // A burst of two (one more if a call took half a second), and no more.
+    expect(inbound.length).toBeGreaterThanOrEqual(2);
+    expect(inbound.length).toBeLessThan(6);
+    for (const span of inbound) expect(traceIds).toContain(span.traceId);
+    // The leaf follows the caller's decision: exactly the recorded traces reach its buffer.
+    const leafTraces = (await spansOf(leaf)).map((s) => s.traceId).sort();
+    expect(leafTraces).toEqual(inbound.map((s) => s.traceId).sort());
+  });
+
   it("answers a handler's bug with INTERNAL naming the call's real trace id", async () => {
     const callee = await member("users", (s) =>
       s.addService(

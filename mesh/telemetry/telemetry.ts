@@ -34,6 +34,8 @@ export interface TelemetryOptions {
    * `MESH_TRACE_STORE=0`: it runs handlers in an AsyncLocalStorage (see tracing.ts).
    */
   storeSpans?: boolean;
+  /** Where the tracing variables are read (tracing.ts). Defaults to `process.env`. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** One process's metrics, traces and admin server; the mesh's parts take it as an option. */
@@ -84,6 +86,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     member,
     capacity: options.spanCapacity,
     otlpEndpoint: options.otlpEndpoint,
+    env: options.env,
   });
   const storeSpans = options.storeSpans ?? process.env.MESH_TRACE_STORE !== "0";
   const deps = { metrics, tracing, log, service, storeSpans };
@@ -121,7 +124,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       const series = metrics.ejections.series({ peer });
       return () => void series.value++;
     },
-    watchStore: (db) => probeStore(db, metrics, tracing.tracer),
+    watchStore: (db) => probeStore(db, metrics, tracing),
     serveAdmin: (host, port) =>
       startAdminServer({ host, port, registry: metrics.registry, spans: tracing.buffer, log }),
     flush: () => tracing.flush(),

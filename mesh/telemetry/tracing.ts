@@ -1,9 +1,11 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import { randomFillSync } from "node:crypto";
 import {
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
   trace,
+  TraceFlags,
   type Attributes,
   type Context,
   type Span,
@@ -13,12 +15,14 @@ import {
 } from "@opentelemetry/api";
 import { detectResources, envDetector, resourceFromAttributes } from "@opentelemetry/resources";
 import {
+  AlwaysOnSampler,
   BasicTracerProvider,
   BatchSpanProcessor,
+  type IdGenerator,
   type SpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
 import { codeName } from "./grpc-codes";
-import { samplerFromEnv } from "./sampler";
+import { samplerFromEnv, type TraceSampler } from "./sampler";
 import { SpanBuffer } from "./span-buffer";
 
 /** Options for {@link createTracing}. */
@@ -35,18 +39,18 @@ export interface TracingOptions {
    */
   otlpEndpoint?: string;
   /**
-   * Share of new traces recorded, 0 to 1; a call follows its caller's decision (the sampled
-   * flag of its `traceparent`). Defaults to what `OTEL_TRACES_SAMPLER` and
-   * `OTEL_TRACES_SAMPLER_ARG` say, else `MESH_TRACE_SAMPLE`, else 1: every call.
+   * Where the OTel variables are read, and `MESH_TRACE_SAMPLE` (which spans are recorded:
+   * sampler.ts). Defaults to `process.env`.
    */
-  sampleRatio?: number;
-  /** Where the OTel variables are read. Defaults to `process.env`. */
   env?: NodeJS.ProcessEnv;
 }
 
 /** A process's tracer, its in-memory buffer, and the export pipeline. */
 export interface Tracing {
+  /** Makes the recorded spans; {@link startSpan} decides which spans it is asked for. */
   readonly tracer: Tracer;
+  /** Which spans are recorded. */
+  readonly sampler: TraceSampler;
   readonly buffer: SpanBuffer;
   /** Whether spans also go to an OTLP collector. */
   readonly exporting: boolean;
@@ -89,13 +93,17 @@ export function createTracing(options: TracingOptions): Tracing {
     "service.name": options.service,
     "service.instance.id": options.member,
   }).merge(detectResources({ detectors: [envDetector] }));
+  // The sampler decides before the SDK is asked (startSpan): the SDK records whatever it gets.
+  const sampler = samplerFromEnv(env);
   const provider = new BasicTracerProvider({
-    sampler: samplerFromEnv(env, options.sampleRatio),
+    sampler: new AlwaysOnSampler(),
+    idGenerator: traceIds,
     resource,
     spanProcessors: processors,
   });
   return {
     tracer: provider.getTracer("grpc-shop-mesh"),
+    sampler,
     buffer,
     exporting: processors.length > 1,
     flush: () => provider.forceFlush(),
@@ -111,14 +119,66 @@ export function rpcSpanOptions(kind: SpanKind, path: string, extra: Attributes =
   };
 }
 
-/** Starts a span, child of `parent` when there is one (a remote context or a local span). */
+/**
+ * Trace and span ids from a pool of random bytes, refilled every 4 KB: OTel's generator draws
+ * each byte from `Math.random`. A new trace's id is drawn first, for the sampler to decide on;
+ * the SDK then gets that id as the "generated" one.
+ */
+class PooledIds implements IdGenerator {
+  private readonly pool = Buffer.alloc(4_096);
+  private at = this.pool.length;
+  /** The id of the root span being started, handed over to the SDK's call. */
+  next: string | undefined = undefined;
+
+  hex(bytes: number): string {
+    if (this.at + bytes > this.pool.length) {
+      randomFillSync(this.pool);
+      this.at = 0;
+    }
+    const id = this.pool.toString("hex", this.at, (this.at += bytes));
+    // All zeros is the invalid id (W3C); one in 2^64 draws.
+    return /[^0]/.test(id) ? id : this.hex(bytes);
+  }
+
+  generateTraceId(): string {
+    const id = this.next ?? this.hex(16);
+    this.next = undefined;
+    return id;
+  }
+
+  generateSpanId(): string {
+    return this.hex(8);
+  }
+}
+
+const traceIds = new PooledIds();
+
+/**
+ * Starts a span, child of `parent` when there is one (a remote context or a local span). The
+ * sampler decides first: an unrecorded span is OTel's non-recording span around new ids (its
+ * trace's id, which `traceparent`, logs and errors carry), made without the SDK.
+ */
 export function startSpan(
-  tracer: Tracer,
+  tracing: Pick<Tracing, "tracer" | "sampler">,
   name: string,
   options: SpanOptions,
   parent: SpanContext | Span | undefined,
 ): Span {
-  if (!parent) return tracer.startSpan(name, options, ROOT_CONTEXT);
+  const parentContext = parent && ("spanContext" in parent ? parent.spanContext() : parent);
+  const traceId = parentContext ? parentContext.traceId : traceIds.hex(16);
+  if (!tracing.sampler.sample(traceId, parentContext)) {
+    return trace.wrapSpanContext({
+      traceId,
+      spanId: traceIds.hex(8),
+      traceFlags: TraceFlags.NONE,
+      traceState: parentContext?.traceState,
+    });
+  }
+  const tracer = tracing.tracer;
+  if (!parent) {
+    traceIds.next = traceId;
+    return tracer.startSpan(name, options, ROOT_CONTEXT);
+  }
   let context;
   if ("spanContext" in parent) {
     context = contextOf.get(parent);
