@@ -48,6 +48,18 @@ describe("npm run bench --quick", () => {
     for (const value of figures) expect(Number.isFinite(value)).toBe(true);
   });
 
+  it("section a measures telemetry as services run it and with every trace recorded", () => {
+    const section = report.sections.find((s) => s.id === "a");
+    expect(section?.rows.map((r) => r[0])).toEqual([
+      "raw grpc-js",
+      "grpc-js + deadline + mesh service config",
+      "mesh",
+      "mesh + telemetry (default: at most 10 new traces/s)",
+      "mesh + telemetry, every trace recorded",
+    ]);
+    expect(section?.figures.recorded_rps).toBeGreaterThan(0);
+  });
+
   it("section c also sends the echo graph orders at the rate the real graph reached", () => {
     const section = report.sections.find((s) => s.id === "c");
     expect(section?.rows.map((r) => r[0])).toEqual([

@@ -1,8 +1,9 @@
 /**
  * A benchmark server process: `node dist/bench/echo-server.js raw|mesh|telemetry`. Serves the
  * echo contract on an ephemeral port on 127.0.0.1, either as a plain grpc-js server (`raw`), as
- * a mesh server with the project's limits (`mesh`), or as one that also records metrics and a
- * span per call as services do (`telemetry`); prints `LISTENING <port>`, and exits on SIGTERM.
+ * a mesh server with the project's limits (`mesh`), or as one with telemetry as services run it
+ * (`telemetry`: metrics, trace context, spans as `MESH_TRACE_SAMPLE` says); prints
+ * `LISTENING <port>`, and exits on SIGTERM.
  */
 import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
 import { createMeshServer, loadTopology, silentLogger } from "../mesh";
@@ -47,8 +48,9 @@ const SCRIPT = {
   usage: `usage: node dist/bench/echo-server.js raw|mesh|telemetry
 
 A server of npm run bench (section a): serves the echo contract on an ephemeral port of
-127.0.0.1 as a plain grpc-js server (raw), a mesh server (mesh), or a mesh server recording
-metrics and spans (telemetry); prints LISTENING <port> and exits on SIGTERM.
+127.0.0.1 as a plain grpc-js server (raw), a mesh server (mesh), or a mesh server with
+telemetry (metrics, trace context, spans as MESH_TRACE_SAMPLE says); prints LISTENING <port>
+and exits on SIGTERM.
 
   -h, --help          show this and exit`,
   options: {},

@@ -14,7 +14,7 @@ import { median, round3 } from "../scripts/stats";
 
 /** One way of making the echo call, with the processes that serve it. */
 interface Variant {
-  name: "raw" | "features" | "mesh" | "telemetry" | "sidecar";
+  name: "raw" | "features" | "mesh" | "telemetry" | "recorded" | "sidecar";
   call: CallFn;
   /** Processes other than this one that work for each call: [server, ...proxies]. */
   pids: number[];
@@ -86,16 +86,30 @@ function featuresVariant(target: string, pid: number): Variant {
   };
 }
 
-function meshVariant(target: string, pid: number, withTelemetry = false): Variant {
+/** Every trace recorded, where the default records at most 10 new ones a second (sampler.ts). */
+const RECORD_EVERY_TRACE = { MESH_TRACE_SAMPLE: "1" };
+
+function meshVariant(
+  target: string,
+  pid: number,
+  name: "mesh" | "telemetry" | "recorded" = "mesh",
+): Variant {
   // As a service calls a peer: the project's policy (deadline, breaker, balancing, ejection),
-  // and with telemetry its metrics and a client span per call, as services run.
-  const telemetry = withTelemetry
-    ? createTelemetry({ service: "bench-client", member: "bench-client-1", log: silentLogger() })
-    : undefined;
+  // and with telemetry its metrics and trace context per call (and a span per call recorded by
+  // the callee's and this client's sampler), as services run.
+  const telemetry =
+    name === "mesh"
+      ? undefined
+      : createTelemetry({
+          service: "bench-client",
+          member: "bench-client-1",
+          log: silentLogger(),
+          env: name === "recorded" ? { ...process.env, ...RECORD_EVERY_TRACE } : process.env,
+        });
   const peer = createPeer(EchoService, { target, policy: loadTopology().policy, telemetry });
   const payload = echoPayload();
   return {
-    name: withTelemetry ? "telemetry" : "mesh",
+    name,
     pids: [pid],
     call: (done) => {
       peer.echo(payload).then(() => done(null), done);
@@ -181,14 +195,29 @@ export async function runHops(
     const raw = await spawnNode(benchScript("echo-server"), ["raw"], "LISTENING");
     const mesh = await spawnNode(benchScript("echo-server"), ["mesh"], "LISTENING");
     const traced = await spawnNode(benchScript("echo-server"), ["telemetry"], "LISTENING");
-    children.push(raw, mesh, traced);
+    const recorded = await spawnNode(
+      benchScript("echo-server"),
+      ["telemetry"],
+      "LISTENING",
+      RECORD_EVERY_TRACE,
+    );
+    children.push(raw, mesh, traced, recorded);
     const rawTarget = `127.0.0.1:${raw.ready.split(" ")[1]}`;
     const meshTarget = `127.0.0.1:${mesh.ready.split(" ")[1]}`;
     variants.push(rawVariant("raw", rawTarget, [raw.process.pid as number]));
     variants.push(featuresVariant(rawTarget, raw.process.pid as number));
     variants.push(meshVariant(meshTarget, mesh.process.pid as number));
     variants.push(
-      meshVariant(`127.0.0.1:${traced.ready.split(" ")[1]}`, traced.process.pid as number, true),
+      meshVariant(
+        `127.0.0.1:${traced.ready.split(" ")[1]}`,
+        traced.process.pid as number,
+        "telemetry",
+      ),
+      meshVariant(
+        `127.0.0.1:${recorded.ready.split(" ")[1]}`,
+        recorded.process.pid as number,
+        "recorded",
+      ),
     );
     if (!missing) {
       // client → outbound sidecar → inbound sidecar → server, as a sidecar mesh routes a call.
@@ -226,6 +255,7 @@ function meshSection(
   const traced = results.get("telemetry") as Record<Phase, Medians>;
   const ratio = round3(mesh.throughput.rps / raw.throughput.rps);
   const telemetryRatio = round3(traced.throughput.rps / raw.throughput.rps);
+  const everyTrace = results.get("recorded") as Record<Phase, Medians>;
   const row = (name: string, r: Record<Phase, Medians>): (string | number)[] => [
     name,
     Math.round(r.throughput.rps),
@@ -257,7 +287,8 @@ function meshSection(
       row("raw grpc-js", raw),
       row("grpc-js + deadline + mesh service config", features),
       row("mesh", mesh),
-      row("mesh + telemetry (metrics, a span per call)", traced),
+      row("mesh + telemetry (default: at most 10 new traces/s)", traced),
+      row("mesh + telemetry, every trace recorded", everyTrace),
     ],
     figures: {
       raw_rps: round3(raw.throughput.rps),
@@ -267,6 +298,8 @@ function meshSection(
       features_ratio: round3(features.throughput.rps / raw.throughput.rps),
       telemetry_rps: round3(traced.throughput.rps),
       telemetry_ratio: telemetryRatio,
+      recorded_rps: round3(everyTrace.throughput.rps),
+      recorded_ratio: round3(everyTrace.throughput.rps / raw.throughput.rps),
       added_p50_us: us(mesh.throughput.p50 - raw.throughput.p50),
       added_p99_us: us(mesh.throughput.p99 - raw.throughput.p99),
       added_p50_us_at_1: us(mesh.latency.p50 - raw.latency.p50),
@@ -287,6 +320,7 @@ function meshSection(
     ],
     notes: [
       `Added latency: p50 ${us(mesh.latency.p50 - raw.latency.p50)} µs, p99 ${us(mesh.latency.p99 - raw.latency.p99)} µs at 1 in flight; p50 ${us(mesh.throughput.p50 - raw.throughput.p50)} µs, p99 ${us(mesh.throughput.p99 - raw.throughput.p99)} µs at ${config.hopConcurrency}.`,
+      "Telemetry as services run it: metrics, a traceparent on every call, and spans for the traces the sampler records: by default at most 10 new traces a second per process (MESH_TRACE_SAMPLE), each call following its caller; the last row records every trace (MESH_TRACE_SAMPLE=1 at both ends).",
       "Bound: client and server share the machine's cores, so throughput is bounded by their CPU per call. The middle row is plain grpc-js (Client.makeUnaryRequest) with what the mesh switches on inside grpc-js (a deadline, so a timer at each end; round robin behind outlier detection; retry throttling). The mesh pays for those too, plus its own code (breaker, promise API, handler adapter, call context), but starts its calls on the channel (Channel.createCall) without the Client's per-call layers (a new Error() for the caller's stack, an EventEmitter, the interceptor chain), which cost more client CPU than all of that.",
     ],
   };
