@@ -142,6 +142,17 @@ async function sample(variant: Variant, concurrency: number, ms: number): Promis
 
 type Medians = Record<keyof Sample, number>;
 
+/** A variant's medians per phase, and its throughput in each round, in round order. */
+type Measured = Record<Phase, Medians> & { roundRps: number[] };
+
+/**
+ * The median over rounds of `a`'s throughput over `b`'s in the same round: each pair was
+ * measured seconds apart, so a slow spell of the machine that spans a round cancels out, where
+ * a ratio of two medians taken apart keeps it.
+ */
+const withinRounds = (a: Measured, b: Measured): number =>
+  round3(median(a.roundRps.map((rps, i) => rps / b.roundRps[i])));
+
 function medians(samples: Sample[]): Medians {
   const keys = Object.keys(samples[0]) as (keyof Sample)[];
   return Object.fromEntries(keys.map((k) => [k, median(samples.map((s) => s[k]))])) as Medians;
@@ -150,12 +161,12 @@ function medians(samples: Sample[]): Medians {
 /**
  * Runs every variant in alternating order, round after round, so that a change in the
  * machine's load (other processes) hits each variant alike; returns the median per variant
- * and phase.
+ * and phase, and each round's throughput.
  */
 async function measureAll(
   variants: Variant[],
   config: BenchConfig,
-): Promise<Map<string, Record<Phase, Medians>>> {
+): Promise<Map<string, Measured>> {
   const samples = new Map(variants.map((v) => [v.name, { throughput: [], latency: [] }])) as Map<
     string,
     Record<Phase, Sample[]>
@@ -172,7 +183,11 @@ async function measureAll(
   return new Map(
     [...samples].map(([name, s]) => [
       name,
-      { throughput: medians(s.throughput), latency: medians(s.latency) },
+      {
+        throughput: medians(s.throughput),
+        latency: medians(s.latency),
+        roundRps: s.throughput.map((x) => x.rps),
+      },
     ]),
   );
 }
@@ -245,17 +260,14 @@ export async function runHops(
   }
 }
 
-function meshSection(
-  results: Map<string, Record<Phase, Medians>>,
-  config: BenchConfig,
-): SectionResult {
-  const raw = results.get("raw") as Record<Phase, Medians>;
-  const mesh = results.get("mesh") as Record<Phase, Medians>;
-  const features = results.get("features") as Record<Phase, Medians>;
-  const traced = results.get("telemetry") as Record<Phase, Medians>;
+function meshSection(results: Map<string, Measured>, config: BenchConfig): SectionResult {
+  const raw = results.get("raw") as Measured;
+  const mesh = results.get("mesh") as Measured;
+  const features = results.get("features") as Measured;
+  const traced = results.get("telemetry") as Measured;
   const ratio = round3(mesh.throughput.rps / raw.throughput.rps);
   const telemetryRatio = round3(traced.throughput.rps / raw.throughput.rps);
-  const everyTrace = results.get("recorded") as Record<Phase, Medians>;
+  const everyTrace = results.get("recorded") as Measured;
   const row = (name: string, r: Record<Phase, Medians>): (string | number)[] => [
     name,
     Math.round(r.throughput.rps),
@@ -300,6 +312,8 @@ function meshSection(
       telemetry_ratio: telemetryRatio,
       recorded_rps: round3(everyTrace.throughput.rps),
       recorded_ratio: round3(everyTrace.throughput.rps / raw.throughput.rps),
+      throughput_ratio_within_rounds: withinRounds(mesh, raw),
+      telemetry_ratio_within_rounds: withinRounds(traced, raw),
       added_p50_us: us(mesh.throughput.p50 - raw.throughput.p50),
       added_p99_us: us(mesh.throughput.p99 - raw.throughput.p99),
       added_p50_us_at_1: us(mesh.latency.p50 - raw.latency.p50),
@@ -320,6 +334,7 @@ function meshSection(
     ],
     notes: [
       `Added latency: p50 ${us(mesh.latency.p50 - raw.latency.p50)} µs, p99 ${us(mesh.latency.p99 - raw.latency.p99)} µs at 1 in flight; p50 ${us(mesh.throughput.p50 - raw.throughput.p50)} µs, p99 ${us(mesh.throughput.p99 - raw.throughput.p99)} µs at ${config.hopConcurrency}.`,
+      `Within rounds (the median over rounds of each round's own ratio, which a slow spell of the machine cancels out of): mesh / raw ${withinRounds(mesh, raw)}, mesh + telemetry / raw ${withinRounds(traced, raw)}, every trace recorded / raw ${withinRounds(everyTrace, raw)}.`,
       "Telemetry as services run it: metrics, a traceparent on every call, and spans for the traces the sampler records: by default at most 10 new traces a second per process (MESH_TRACE_SAMPLE), each call following its caller; the last row records every trace (MESH_TRACE_SAMPLE=1 at both ends).",
       "Bound: client and server share the machine's cores, so throughput is bounded by their CPU per call. The middle row is plain grpc-js (Client.makeUnaryRequest) with what the mesh switches on inside grpc-js (a deadline, so a timer at each end; round robin behind outlier detection; retry throttling). The mesh pays for those too, plus its own code (breaker, promise API, handler adapter, call context), but starts its calls on the channel (Channel.createCall) without the Client's per-call layers (a new Error() for the caller's stack, an EventEmitter, the interceptor chain), which cost more client CPU than all of that.",
     ],
