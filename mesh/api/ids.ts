@@ -1,4 +1,4 @@
-import { randomFillSync } from "node:crypto";
+import { randomPool } from "./random";
 
 // Crockford's base32, as ULID uses (https://github.com/ulid/spec).
 const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -11,20 +11,11 @@ const RANDOM_CHARS = 16;
 let lastTime = -1;
 const lastRandom: number[] = new Array<number>(RANDOM_CHARS).fill(0);
 
-// Random bytes for the next 256 ids, drawn from the CSPRNG in one call: a draw of 16 bytes
-// costs about 4 µs here, one of 4 KB about as much, so ids share one (Node's randomUUID caches
-// 128 UUIDs' worth the same way).
-const pool = Buffer.alloc(RANDOM_CHARS * 256);
-let poolAt = pool.length;
-
 function freshRandom(): void {
-  if (poolAt === pool.length) {
-    randomFillSync(pool);
-    poolAt = 0;
-  }
+  const { bytes } = randomPool;
+  const at = randomPool.take(RANDOM_CHARS);
   // The first digit stays below 16 so that counting up cannot overflow in practice.
-  for (let i = 0; i < RANDOM_CHARS; i++) lastRandom[i] = pool[poolAt + i] % (i === 0 ? 16 : 32);
-  poolAt += RANDOM_CHARS;
+  for (let i = 0; i < RANDOM_CHARS; i++) lastRandom[i] = bytes[at + i] % (i === 0 ? 16 : 32);
 }
 
 function countUp(): void {

@@ -75,20 +75,19 @@ function parentBased(root: TraceSampler): TraceSampler {
   };
 }
 
+const isRatio = (raw: string): boolean => raw.trim() !== "" && Number(raw) >= 0 && Number(raw) <= 1;
+
 /** A ratio of 0 to 1 from the variable `name`, or an error naming it. */
 function ratioOf(name: string, raw: string): number {
-  const ratio = Number(raw);
-  if (raw.trim() === "" || !(ratio >= 0 && ratio <= 1)) {
-    throw new Error(`${name}: must be a number from 0 to 1, got "${raw}"`);
-  }
-  return ratio;
+  if (!isRatio(raw)) throw new Error(`${name}: must be a number from 0 to 1, got "${raw}"`);
+  return Number(raw);
 }
 
 /** `MESH_TRACE_SAMPLE`: a ratio ("0.1") or a rate of new traces ("10/s"). */
 function meshRoot(raw: string): TraceSampler {
   const rate = /^\s*(\d+(?:\.\d+)?)\s*\/\s*s\s*$/.exec(raw);
   if (rate) return rateLimitedSampler(Number(rate[1]));
-  if (raw.trim() === "" || !(Number(raw) >= 0 && Number(raw) <= 1)) {
+  if (!isRatio(raw)) {
     throw new Error(
       `MESH_TRACE_SAMPLE: expected a share of new traces from 0 to 1 (0.1) or a rate (10/s), got "${raw}"`,
     );

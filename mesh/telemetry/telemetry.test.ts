@@ -106,6 +106,32 @@ describe("telemetry", () => {
     return { telemetry, server, address: `127.0.0.1:${port}`, admin, get };
   }
 
+  /** A users leaf, and an inventory member whose GetProduct calls it (as parent), then throws. */
+  async function twoHops(failure: () => Error): Promise<{ leaf: Member; middle: Member }> {
+    const leaf = await member("users", (s) =>
+      s.addService(
+        UserServiceService,
+        users(() => Promise.resolve({ user: USER })),
+      ),
+    );
+    const middle = await member("inventory", (s, telemetry) => {
+      const peer = createPeer(UserServiceService, {
+        target: leaf.address,
+        policy: policyOf(),
+        telemetry,
+      });
+      closers.push(() => peer.close());
+      s.addService(
+        InventoryServiceService,
+        inventory(async (_request, context) => {
+          await peer.getUser({ userId: "usr_1" }, { parent: context });
+          throw failure();
+        }),
+      );
+    });
+    return { leaf, middle };
+  }
+
   const spansOf = async (m: Member): Promise<SpanRecord[]> =>
     (JSON.parse((await m.get("/traces")).body) as { spans: SpanRecord[] }).spans;
 
@@ -155,27 +181,9 @@ describe("telemetry", () => {
   });
 
   it("carries the trace through a second hop when the handler passes its context as parent", async () => {
-    const leaf = await member("users", (s) =>
-      s.addService(
-        UserServiceService,
-        users(() => Promise.resolve({ user: USER })),
-      ),
+    const { leaf, middle } = await twoHops(
+      () => new StatusError(status.NOT_FOUND, "no such product"),
     );
-    const middle = await member("inventory", (s, telemetry) => {
-      const peer = createPeer(UserServiceService, {
-        target: leaf.address,
-        policy: policyOf(),
-        telemetry,
-      });
-      closers.push(() => peer.close());
-      s.addService(
-        InventoryServiceService,
-        inventory(async (_request, context) => {
-          await peer.getUser({ userId: "usr_1" }, { parent: context });
-          throw new StatusError(status.NOT_FOUND, "no such product");
-        }),
-      );
-    });
     const client = createPeer(InventoryServiceService, {
       target: middle.address,
       policy: policyOf(),
@@ -197,33 +205,14 @@ describe("telemetry", () => {
   });
 
   it("records new traces up to MESH_TRACE_SAMPLE's rate; the rest keep a trace id, unrecorded downstream too", async () => {
-    const leaf = await member("users", (s) =>
-      s.addService(
-        UserServiceService,
-        users(() => Promise.resolve({ user: USER })),
-      ),
-    );
     process.env.MESH_TRACE_SAMPLE = "2/s";
-    let middle: Member;
+    let hops: { leaf: Member; middle: Member };
     try {
-      middle = await member("inventory", (s, telemetry) => {
-        const peer = createPeer(UserServiceService, {
-          target: leaf.address,
-          policy: policyOf(),
-          telemetry,
-        });
-        closers.push(() => peer.close());
-        s.addService(
-          InventoryServiceService,
-          inventory(async (_request, context) => {
-            await peer.getUser({ userId: "usr_1" }, { parent: context });
-            throw new Error("boom");
-          }),
-        );
-      });
+      hops = await twoHops(() => new Error("boom"));
     } finally {
       delete process.env.MESH_TRACE_SAMPLE;
     }
+    const { leaf, middle } = hops;
     const client = createPeer(InventoryServiceService, {
       target: middle.address,
       policy: policyOf(),

@@ -1,5 +1,4 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import { randomFillSync } from "node:crypto";
 import {
   ROOT_CONTEXT,
   SpanKind,
@@ -21,6 +20,7 @@ import {
   type IdGenerator,
   type SpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
+import { randomPool } from "../api/random";
 import { codeName } from "./grpc-codes";
 import { samplerFromEnv, type TraceSampler } from "./sampler";
 import { SpanBuffer } from "./span-buffer";
@@ -120,22 +120,17 @@ export function rpcSpanOptions(kind: SpanKind, path: string, extra: Attributes =
 }
 
 /**
- * Trace and span ids from a pool of random bytes, refilled every 4 KB: OTel's generator draws
- * each byte from `Math.random`. A new trace's id is drawn first, for the sampler to decide on;
- * the SDK then gets that id as the "generated" one.
+ * Trace and span ids from the process's pool of random bytes (OTel's generator draws each byte
+ * from `Math.random`). A new trace's id is drawn first, for the sampler to decide on; the SDK
+ * then gets that id as the "generated" one.
  */
 class PooledIds implements IdGenerator {
-  private readonly pool = Buffer.alloc(4_096);
-  private at = this.pool.length;
   /** The id of the root span being started, handed over to the SDK's call. */
   next: string | undefined = undefined;
 
   hex(bytes: number): string {
-    if (this.at + bytes > this.pool.length) {
-      randomFillSync(this.pool);
-      this.at = 0;
-    }
-    const id = this.pool.toString("hex", this.at, (this.at += bytes));
+    const at = randomPool.take(bytes);
+    const id = randomPool.bytes.toString("hex", at, at + bytes);
     // All zeros is the invalid id (W3C); one in 2^64 draws.
     return /[^0]/.test(id) ? id : this.hex(bytes);
   }
