@@ -71,6 +71,11 @@ describe("npm run bench --quick", () => {
     const figures = section?.figures ?? {};
     // The open loop placed orders (CPU spent on them) and the ratio is the two rows' own.
     expect(figures.echo_at_real_rate_cpu_ms_per_order).toBeGreaterThan(0);
+    // The thread pools' CPU (sqlite3's) is a part of the processes' own; in a round this short
+    // it may be under one clock tick (10 ms), so it is not required to be above zero here.
+    expect(section?.columns).toContain("of it, thread pools");
+    expect(figures.real_pool_cpu_ms_per_order).toBeGreaterThanOrEqual(0);
+    expect(figures.real_pool_cpu_ms_per_order).toBeLessThan(figures.real_cpu_ms_per_order);
     expect(figures.real_over_echo_cpu_per_order_at_real_rate).toBeCloseTo(
       figures.real_cpu_ms_per_order / figures.echo_at_real_rate_cpu_ms_per_order,
       1,

@@ -96,5 +96,26 @@ export function processSwitches(pid: number): number {
   return total;
 }
 
+/**
+ * CPU milliseconds so far of a process's libuv thread pool (the threads Node names
+ * `libuv-worker`), from /proc/<pid>/task/<tid>/stat (Linux): where sqlite3 runs its statements
+ * and fsyncs, and where file writes go. Threads that have exited are not counted.
+ */
+export function threadPoolCpuMs(pid: number): number {
+  let ticks = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+    } catch {
+      continue; // the thread ended between the listing and the read
+    }
+    if (stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) !== "libuv-worker") continue;
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
 // USER_HZ, which is 100 on every Linux platform Node runs on (sysconf(_SC_CLK_TCK)).
 const CLOCK_TICKS_PER_SECOND = 100;

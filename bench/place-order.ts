@@ -6,7 +6,7 @@ import { membersOf, metricsUrlOf, shopServices } from "../scripts/members";
 import { seedLoadData, startScratchMesh, type ScratchMesh } from "../scripts/scratch-mesh";
 import { runLoad } from "../scripts/loadtest/driver";
 import { parsePrometheusText } from "../services/gateway/dashboard/prom-text";
-import { processCpuMs, processSwitches } from "./child";
+import { processCpuMs, processSwitches, threadPoolCpuMs } from "./child";
 import { runClosedLoop, type CallFn } from "./closed-loop";
 import { benchScript, type BenchConfig } from "./config";
 import type { SectionResult } from "./report";
@@ -100,6 +100,8 @@ interface GraphSample {
   p99: number;
   /** CPU per order, in milliseconds, of each service's process (its thread pool included). */
   cpu: Record<string, number>;
+  /** CPU per order, in milliseconds, of the four processes' thread pools (sqlite3, files). */
+  pool: number;
   /** Context switches per order, all threads of the four processes. */
   switches: number;
   /** Garbage collection per order, in milliseconds, the four processes' pauses together. */
@@ -110,6 +112,12 @@ interface GraphSample {
 function cpuOf(mesh: ScratchMesh): Record<string, number> {
   const pids = mesh.pids();
   return Object.fromEntries(GRAPH.map((name) => [name, processCpuMs(pids.get(name) as number)]));
+}
+
+/** CPU milliseconds so far of the thread pools of all of the graph's processes. */
+function poolCpuOf(mesh: ScratchMesh): number {
+  const pids = mesh.pids();
+  return GRAPH.reduce((sum, name) => sum + threadPoolCpuMs(pids.get(name) as number), 0);
 }
 
 /** Context switches so far of all of the graph's processes. */
@@ -195,10 +203,12 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
       // Scraped outside the CPU window, so that rendering /metrics is not counted.
       const gcBefore = await gcMsOf(graph.mesh);
       const before = cpuOf(graph.mesh);
+      const poolBefore = poolCpuOf(graph.mesh);
       const switchesBefore = switchesOf(graph.mesh);
       const r = await loadFor(graph.place, load, ms);
       if (r.errors > 0) throw new Error(`PlaceOrder: ${r.errors} calls failed: ${r.firstError}`);
       const after = cpuOf(graph.mesh);
+      const pool = poolCpuOf(graph.mesh) - poolBefore;
       const switches = switchesOf(graph.mesh) - switchesBefore;
       const gc = (await gcMsOf(graph.mesh)) - gcBefore;
       const orders = Math.max(1, r.calls);
@@ -210,6 +220,7 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
         p50: r.latency.p50,
         p99: r.latency.p99,
         cpu,
+        pool: pool / orders,
         switches: switches / orders,
         gc: gc / orders,
       };
@@ -238,6 +249,10 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
     const floorRatio = round3(med("floor", "rps") / med("echo", "rps"));
     const floorCpuRatio = round3(cpuMed("floor", "all") / cpuMed("echo", "all"));
     const sameRateCpuRatio = round3(cpuMed("real", "all") / cpuMed(ECHO_AT_REAL, "all"));
+    // What an order of the real graph adds at the same rate, and the thread pools' part of it.
+    const extraMs = cpuMed("real", "all") - cpuMed(ECHO_AT_REAL, "all");
+    const poolExtraMs = med("real", "pool") - med(ECHO_AT_REAL, "pool");
+    const otherMs = extraMs - poolExtraMs;
     const row = (label: string, name: string): (string | number)[] => [
       label,
       Math.round(med(name, "rps")),
@@ -245,6 +260,7 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
       med(name, "p99").toFixed(2),
       ...GRAPH.map((service) => cpuMed(name, service).toFixed(2)),
       cpuMed(name, "all").toFixed(2),
+      med(name, "pool").toFixed(2),
       Math.round(med(name, "switches")),
       med(name, "gc").toFixed(2),
     ];
@@ -259,6 +275,7 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
         "p99 ms",
         ...GRAPH.map((service) => `${service} CPU ms/order`),
         "all four",
+        "of it, thread pools",
         "switches/order",
         "GC ms/order",
       ],
@@ -291,6 +308,9 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
         floor_gc_ms_per_order: round3(med("floor", "gc")),
         echo_at_real_rate_cpu_ms_per_order: round3(cpuMed(ECHO_AT_REAL, "all")),
         echo_at_real_rate_switches_per_order: round3(med(ECHO_AT_REAL, "switches")),
+        echo_pool_cpu_ms_per_order: round3(med("echo", "pool")),
+        real_pool_cpu_ms_per_order: round3(med("real", "pool")),
+        echo_at_real_rate_pool_cpu_ms_per_order: round3(med(ECHO_AT_REAL, "pool")),
         real_over_echo_cpu_per_order_at_real_rate: sameRateCpuRatio,
       },
       targets: [
@@ -305,7 +325,7 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
       notes: [
         "Bound: CPU per order (the columns). The echo graph is four mesh hops per order through the same processes and mesh; the real one adds validation and 10 statements in 4 durable write transactions (orders: create PENDING with its lines; finish, the lines' prices and an outbox event; inventory: claim the order id, take the stock, the lines; payments: the payment and an outbox event). Users reads each user once and then answers from memory (users never change). In the steady state no statement is awaited for its answer: each transaction's BEGIN, statements and COMMIT go to sqlite3's thread pool together, one exec, one trip (Statement.defer). The two writes whose row count matters (inventory's take of the stock at the price it last read, orders' update that ends a PENDING order) are guarded: another count fails the write, which then runs step by step (a first read of a sku's price, a shortage, an order another run ended). A duplicate (a replayed request) is refused by a unique key, which fails the write. So 4 trips per order, one per transaction, as in the store floor. Each COMMIT is an fsync. A trip costs several context switches (switches/order; the echo graph's threads hardly sleep). GC ms/order is the four processes' garbage-collection pauses (their main threads; V8's helper threads collect too, in CPU but not in this column). docs/BENCHMARKS.md (section c) has the arithmetic.",
         `The store floor is the echo graph plus the least node-sqlite3 work a durable order needs and nothing else (bench/store-floor.ts): inventory and payments write one row each and orders two (PENDING, then the outcome), group-committed with each group one exec (BEGIN IMMEDIATE, the inserts, COMMIT: one trip, one fsync); users reads nothing (users never change, and its store answers a user read once from memory). No knex, spans or business logic: with this driver no real graph can do better. Floor / echo: ${floorRatio} orders per second, ${floorCpuRatio}× the CPU per order.`,
-        `The last row is the echo graph sent orders at the rate the real graph reached in the same round (an open loop, as proxies' CPU is compared at a fixed request rate), to tell the work an order adds from what a lower rate costs by itself: a process that sleeps between calls pays for every wake (cold caches, a context switch) and batches nothing, so each call costs it more CPU than in a busy process. At that rate the real graph spends ${sameRateCpuRatio}× the echo graph's CPU per order. The CPU target above compares the graphs at the same number in flight, as they run flat out.`,
+        `The last row is the echo graph sent orders at the rate the real graph reached in the same round (an open loop, as proxies' CPU is compared at a fixed request rate), to tell the work an order adds from what a lower rate costs by itself: a process that sleeps between calls pays for every wake (cold caches, a context switch) and batches nothing, so each call costs it more CPU than in a busy process. At that rate the real graph spends ${sameRateCpuRatio}× the echo graph's CPU per order: ${extraMs.toFixed(2)} ms more, of which the thread pools (sqlite3's statements and fsyncs: the column "of it, thread pools") ${poolExtraMs.toFixed(2)} ms and the processes' other threads ${otherMs >= 0 ? `${otherMs.toFixed(2)} ms more` : `${(-otherMs).toFixed(2)} ms less`}. The CPU target above compares the graphs at the same number in flight, as they run flat out, where the echo graph runs at about twice the real graph's rate.`,
       ],
     };
   } finally {
