@@ -64,14 +64,35 @@ export function exitWithParent(): void {
   process.stdin.resume();
 }
 
-/** User plus system CPU a process has used, in milliseconds, from /proc/<pid>/stat (Linux). */
-export function processCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  // Fields after the command name, which is in parentheses and may contain spaces.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+/** The name and CPU milliseconds (user plus system) in a /proc `stat` file's text. */
+function parseStat(stat: string): { name: string; cpuMs: number } {
+  // The name is in parentheses and may contain spaces; the fields after it are plain.
+  const close = stat.lastIndexOf(")");
+  const fields = stat.slice(close + 2).split(" ");
   // utime and stime are fields 14 and 15 of the file, 12 and 13 after the name and state.
   const ticks = Number(fields[11]) + Number(fields[12]);
-  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+  return {
+    name: stat.slice(stat.indexOf("(") + 1, close),
+    cpuMs: (ticks * 1000) / CLOCK_TICKS_PER_SECOND,
+  };
+}
+
+/** The text of `file` (`stat`, `status`) of each thread of a process that is still running. */
+function threadFiles(pid: number, file: string): string[] {
+  const texts: string[] = [];
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      texts.push(readFileSync(`/proc/${pid}/task/${tid}/${file}`, "utf8"));
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return texts;
+}
+
+/** User plus system CPU a process has used, in milliseconds, from /proc/<pid>/stat (Linux). */
+export function processCpuMs(pid: number): number {
+  return parseStat(readFileSync(`/proc/${pid}/stat`, "utf8")).cpuMs;
 }
 
 /**
@@ -82,13 +103,7 @@ export function processCpuMs(pid: number): number {
  */
 export function processSwitches(pid: number): number {
   let total = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    let status: string;
-    try {
-      status = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
-    } catch {
-      continue; // the thread ended between the listing and the read
-    }
+  for (const status of threadFiles(pid, "status")) {
     for (const m of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) {
       total += Number(m[1]);
     }
@@ -102,19 +117,10 @@ export function processSwitches(pid: number): number {
  * and fsyncs, and where file writes go. Threads that have exited are not counted.
  */
 export function threadPoolCpuMs(pid: number): number {
-  let ticks = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-    } catch {
-      continue; // the thread ended between the listing and the read
-    }
-    if (stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) !== "libuv-worker") continue;
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+  return threadFiles(pid, "stat")
+    .map(parseStat)
+    .filter((thread) => thread.name === "libuv-worker")
+    .reduce((sum, thread) => sum + thread.cpuMs, 0);
 }
 
 // USER_HZ, which is 100 on every Linux platform Node runs on (sysconf(_SC_CLK_TCK)).
