@@ -108,22 +108,24 @@ interface GraphSample {
   gc: number;
 }
 
-/** CPU milliseconds so far of each of the graph's processes, by service. */
-function cpuOf(mesh: ScratchMesh): Record<string, number> {
-  const pids = mesh.pids();
-  return Object.fromEntries(GRAPH.map((name) => [name, processCpuMs(pids.get(name) as number)]));
+/** What the graph's processes have used so far, read from /proc between rounds. */
+interface Counters {
+  /** CPU milliseconds of each service's process, its threads together. */
+  cpu: Record<string, number>;
+  /** CPU milliseconds of the four processes' thread pools. */
+  pool: number;
+  /** Context switches of all threads of the four processes. */
+  switches: number;
 }
 
-/** CPU milliseconds so far of the thread pools of all of the graph's processes. */
-function poolCpuOf(mesh: ScratchMesh): number {
+function countersOf(mesh: ScratchMesh): Counters {
   const pids = mesh.pids();
-  return GRAPH.reduce((sum, name) => sum + threadPoolCpuMs(pids.get(name) as number), 0);
-}
-
-/** Context switches so far of all of the graph's processes. */
-function switchesOf(mesh: ScratchMesh): number {
-  const pids = mesh.pids();
-  return GRAPH.reduce((sum, name) => sum + processSwitches(pids.get(name) as number), 0);
+  const pidOf = (name: string): number => pids.get(name) as number;
+  return {
+    cpu: Object.fromEntries(GRAPH.map((name) => [name, processCpuMs(pidOf(name))])),
+    pool: GRAPH.reduce((sum, name) => sum + threadPoolCpuMs(pidOf(name)), 0),
+    switches: GRAPH.reduce((sum, name) => sum + processSwitches(pidOf(name)), 0),
+  };
 }
 
 /**
@@ -202,26 +204,22 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
     ): Promise<GraphSample> => {
       // Scraped outside the CPU window, so that rendering /metrics is not counted.
       const gcBefore = await gcMsOf(graph.mesh);
-      const before = cpuOf(graph.mesh);
-      const poolBefore = poolCpuOf(graph.mesh);
-      const switchesBefore = switchesOf(graph.mesh);
+      const before = countersOf(graph.mesh);
       const r = await loadFor(graph.place, load, ms);
       if (r.errors > 0) throw new Error(`PlaceOrder: ${r.errors} calls failed: ${r.firstError}`);
-      const after = cpuOf(graph.mesh);
-      const pool = poolCpuOf(graph.mesh) - poolBefore;
-      const switches = switchesOf(graph.mesh) - switchesBefore;
+      const after = countersOf(graph.mesh);
       const gc = (await gcMsOf(graph.mesh)) - gcBefore;
       const orders = Math.max(1, r.calls);
       const cpu = Object.fromEntries(
-        GRAPH.map((name) => [name, (after[name] - before[name]) / orders]),
+        GRAPH.map((name) => [name, (after.cpu[name] - before.cpu[name]) / orders]),
       ) as GraphSample["cpu"];
       return {
         rps: r.rps,
         p50: r.latency.p50,
         p99: r.latency.p99,
         cpu,
-        pool: pool / orders,
-        switches: switches / orders,
+        pool: (after.pool - before.pool) / orders,
+        switches: (after.switches - before.switches) / orders,
         gc: gc / orders,
       };
     };
