@@ -67,6 +67,8 @@ describe("npm run bench --quick", () => {
       "store floor: echo + least sqlite3",
       "real services, SQLite",
       "echo handlers at the real graph's rate",
+      `echo handlers, ${2 * tiny.orderConcurrency} in flight`,
+      `real services, ${2 * tiny.orderConcurrency} in flight`,
     ]);
     const figures = section?.figures ?? {};
     // The open loop placed orders (CPU spent on them) and the ratio is the two rows' own.
@@ -76,6 +78,12 @@ describe("npm run bench --quick", () => {
     expect(section?.columns).toContain("of it, thread pools");
     expect(figures.real_pool_cpu_ms_per_order).toBeGreaterThanOrEqual(0);
     expect(figures.real_pool_cpu_ms_per_order).toBeLessThan(figures.real_cpu_ms_per_order);
+    // Both graphs ran with twice the orders in flight too, and the ratios there are their own.
+    expect(figures.real_orders_per_s_twice_in_flight).toBeGreaterThan(0);
+    expect(figures.real_over_echo_twice_in_flight).toBeCloseTo(
+      figures.real_orders_per_s_twice_in_flight / figures.echo_orders_per_s_twice_in_flight,
+      2,
+    );
     expect(figures.real_over_echo_cpu_per_order_at_real_rate).toBeCloseTo(
       figures.real_cpu_ms_per_order / figures.echo_at_real_rate_cpu_ms_per_order,
       1,

@@ -19,6 +19,9 @@ const LOAD_PRODUCTS = 10;
 const ONE_EACH = Object.fromEntries(GRAPH.map((name) => [name, 1]));
 // The samples of the echo graph sent orders at the rate the real graph reached (open loop).
 const ECHO_AT_REAL = "echo at real rate";
+// The echo and the real graph with twice the orders in flight: do the ratios hold there?
+const ECHO_DOUBLED = "echo, twice in flight";
+const REAL_DOUBLED = "real, twice in flight";
 
 /**
  * The same mesh, but each member runs the echo graph's server (graph-server.ts) instead of the
@@ -192,11 +195,17 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
       },
       { name: "real", mesh, place: placeOrders(ordersOf(mesh), data.userIds, data.skus) },
     ];
-    // Plus the echo graph sent orders at the rate the real graph just managed (ECHO_AT_REAL).
+    const realGraph = graphs[2];
+    // Plus the echo graph sent orders at the rate the real graph just managed (ECHO_AT_REAL),
+    // and both graphs with twice the orders in flight (ECHO_DOUBLED, REAL_DOUBLED).
     const samples = new Map<string, GraphSample[]>(
-      [...graphs.map((g) => g.name), ECHO_AT_REAL].map((name) => [name, []]),
+      [...graphs.map((g) => g.name), ECHO_AT_REAL, ECHO_DOUBLED, REAL_DOUBLED].map((name) => [
+        name,
+        [],
+      ]),
     );
     const closed: Load = { inFlight: config.orderConcurrency };
+    const doubled: Load = { inFlight: 2 * config.orderConcurrency };
     const run = async (
       graph: (typeof graphs)[number],
       ms: number,
@@ -232,6 +241,8 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
       samples
         .get(ECHO_AT_REAL)
         ?.push(await run(echoGraph, config.roundMs, { perSecond: Math.max(1, realRate) }));
+      samples.get(ECHO_DOUBLED)?.push(await run(echoGraph, config.roundMs, doubled));
+      samples.get(REAL_DOUBLED)?.push(await run(realGraph, config.roundMs, doubled));
     }
     const med = (name: string, k: Exclude<keyof GraphSample, "cpu">): number =>
       median((samples.get(name) ?? []).map((s) => s[k]));
@@ -251,6 +262,12 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
     const extraMs = cpuMed("real", "all") - cpuMed(ECHO_AT_REAL, "all");
     const poolExtraMs = med("real", "pool") - med(ECHO_AT_REAL, "pool");
     const otherMs = extraMs - poolExtraMs;
+    // What twice the orders in flight adds to each graph's orders per second, and the ratios there.
+    const echoGain = med(ECHO_DOUBLED, "rps") / med("echo", "rps") - 1;
+    const realGain = med(REAL_DOUBLED, "rps") / med("real", "rps") - 1;
+    const percent = (gain: number): string => `${gain >= 0 ? "+" : ""}${Math.round(gain * 100)} %`;
+    const doubledRatio = round3(med(REAL_DOUBLED, "rps") / med(ECHO_DOUBLED, "rps"));
+    const doubledCpuRatio = round3(cpuMed(REAL_DOUBLED, "all") / cpuMed(ECHO_DOUBLED, "all"));
     const row = (label: string, name: string): (string | number)[] => [
       label,
       Math.round(med(name, "rps")),
@@ -282,6 +299,8 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
         row("store floor: echo + least sqlite3", "floor"),
         row("real services, SQLite", "real"),
         row("echo handlers at the real graph's rate", ECHO_AT_REAL),
+        row(`echo handlers, ${2 * config.orderConcurrency} in flight`, ECHO_DOUBLED),
+        row(`real services, ${2 * config.orderConcurrency} in flight`, REAL_DOUBLED),
       ],
       figures: {
         echo_orders_per_s: round3(med("echo", "rps")),
@@ -310,6 +329,10 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
         real_pool_cpu_ms_per_order: round3(med("real", "pool")),
         echo_at_real_rate_pool_cpu_ms_per_order: round3(med(ECHO_AT_REAL, "pool")),
         real_over_echo_cpu_per_order_at_real_rate: sameRateCpuRatio,
+        echo_orders_per_s_twice_in_flight: round3(med(ECHO_DOUBLED, "rps")),
+        real_orders_per_s_twice_in_flight: round3(med(REAL_DOUBLED, "rps")),
+        real_over_echo_twice_in_flight: doubledRatio,
+        real_over_echo_cpu_per_order_twice_in_flight: doubledCpuRatio,
       },
       targets: [
         { name: "real / echo orders per second", value: ratio, target: "≥ 0.4", met: ratio >= 0.4 },
@@ -323,7 +346,8 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
       notes: [
         "Bound: CPU per order (the columns). The echo graph is four mesh hops per order through the same processes and mesh; the real one adds validation and 10 statements in 4 durable write transactions (orders: create PENDING with its lines; finish, the lines' prices and an outbox event; inventory: claim the order id, take the stock, the lines; payments: the payment and an outbox event). Users reads each user once and then answers from memory (users never change). In the steady state no statement is awaited for its answer: each transaction's BEGIN, statements and COMMIT go to sqlite3's thread pool together, one exec, one trip (Statement.defer). The two writes whose row count matters (inventory's take of the stock at the price it last read, orders' update that ends a PENDING order) are guarded: another count fails the write, which then runs step by step (a first read of a sku's price, a shortage, an order another run ended). A duplicate (a replayed request) is refused by a unique key, which fails the write. So 4 trips per order, one per transaction, as in the store floor. Each COMMIT is an fsync. A trip costs several context switches (switches/order; the echo graph's threads hardly sleep). GC ms/order is the four processes' garbage-collection pauses (their main threads; V8's helper threads collect too, in CPU but not in this column). docs/BENCHMARKS.md (section c) has the arithmetic.",
         `The store floor is the echo graph plus the least node-sqlite3 work a durable order needs and nothing else (bench/store-floor.ts): inventory and payments write one row each and orders two (PENDING, then the outcome), group-committed with each group one exec (BEGIN IMMEDIATE, the inserts, COMMIT: one trip, one fsync); users reads nothing (users never change, and its store answers a user read once from memory). No knex, spans or business logic: with this driver no real graph can do better. Floor / echo: ${floorRatio} orders per second, ${floorCpuRatio}× the CPU per order.`,
-        `The last row is the echo graph sent orders at the rate the real graph reached in the same round (an open loop, as proxies' CPU is compared at a fixed request rate), to tell the work an order adds from what a lower rate costs by itself: a process that sleeps between calls pays for every wake (cold caches, a context switch) and batches nothing, so each call costs it more CPU than in a busy process. At that rate the real graph spends ${sameRateCpuRatio}× the echo graph's CPU per order: ${extraMs.toFixed(2)} ms more, of which the thread pools (sqlite3's statements and fsyncs: the column "of it, thread pools") ${poolExtraMs.toFixed(2)} ms and the processes' other threads ${otherMs >= 0 ? `${otherMs.toFixed(2)} ms more` : `${(-otherMs).toFixed(2)} ms less`}. The CPU target above compares the graphs at the same number in flight, as they run flat out, where the echo graph runs at about twice the real graph's rate.`,
+        `The last row is the echo graph sent orders at the rate the real graph reached in the same round (an open loop, as proxies' CPU is compared at a fixed request rate), to tell the work an order adds from what a lower rate costs by itself: a process that sleeps between calls pays for every wake (cold caches, a context switch) and batches nothing, so each call costs it more CPU than in a busy process. At that rate the real graph spends ${sameRateCpuRatio}× the echo graph's CPU per order: ${extraMs.toFixed(2)} ms more, of which the thread pools (sqlite3's statements and fsyncs: the column "of it, thread pools") ${poolExtraMs.toFixed(2)} ms and the processes' other threads ${otherMs >= 0 ? `${otherMs.toFixed(2)} ms more` : `${(-otherMs).toFixed(2)} ms less`}. The targets compare the graphs flat out, at the same number in flight, where the echo graph runs at ${(1 / ratio).toFixed(1)}× the real graph's rate.`,
+        `Twice the orders in flight (the last two rows, ${2 * config.orderConcurrency}): the echo graph placed ${percent(echoGain)} and the real graph ${percent(realGain)} orders per second, real / echo ${doubledRatio} and ${doubledCpuRatio}× the CPU per order. A closed loop holds a graph below what it can do until enough orders are in flight to cover its latency, and the real graph's is several times the echo graph's (4 commits per order); past that, a busier process still batches more per wake, so "flat out" depends on the number in flight. ${config.orderConcurrency} is where both graphs have left the latency-bound range on a 2-core machine; docs/BENCHMARKS.md (round 13) has the ratios from 16 to ${2 * config.orderConcurrency} in flight.`,
       ],
     };
   } finally {
