@@ -35,7 +35,7 @@ export const fullConfig: BenchConfig = {
   roundMs: 2_000,
   warmupMs: 2_000,
   hopConcurrency: 32,
-  orderConcurrency: 96,
+  orderConcurrency: 64,
   storeRows: 2_000,
   storeBatch: 100,
   growthSmall: 10_000,
