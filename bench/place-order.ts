@@ -58,13 +58,18 @@ function placeOrders(
     });
 }
 
-/** How a round loads a graph: a fixed number of orders in flight, or a fixed rate of them. */
-type Load = { inFlight: number } | { perSecond: number };
+/**
+ * How a round loads a graph: a fixed number of orders in flight, or a fixed rate of them with
+ * at most `maxInFlight` at once (an order due when that many are in flight is dropped).
+ */
+type Load = { inFlight: number } | { perSecond: number; maxInFlight: number };
 
 /** What one round of load measured. */
 interface LoadRun {
   calls: number;
   errors: number;
+  /** Orders of an open loop dropped because `maxInFlight` were in flight. */
+  dropped: number;
   firstError?: string;
   rps: number;
   latency: { p50: number; p99: number };
@@ -78,11 +83,14 @@ interface LoadRun {
 async function loadFor(place: PlaceOrder, load: Load, ms: number): Promise<LoadRun> {
   if ("inFlight" in load) {
     const call: CallFn = (done) => void place().then(() => done(null), done);
-    return runClosedLoop(call, { concurrency: load.inFlight, durationMs: ms });
+    return {
+      ...(await runClosedLoop(call, { concurrency: load.inFlight, durationMs: ms })),
+      dropped: 0,
+    };
   }
   let firstError: string | undefined;
   const r = await runLoad({
-    model: { kind: "rate", perSecond: load.perSecond },
+    model: { kind: "rate", perSecond: load.perSecond, maxInFlight: load.maxInFlight },
     durationMs: ms,
     maxRequests: Infinity,
     next: () => ({
@@ -94,7 +102,14 @@ async function loadFor(place: PlaceOrder, load: Load, ms: number): Promise<LoadR
         }),
     }),
   });
-  return { calls: r.sent, errors: r.sent - r.ok, firstError, rps: r.rps, latency: r.latency };
+  return {
+    calls: r.sent,
+    errors: r.sent - r.ok,
+    dropped: r.dropped,
+    firstError,
+    rps: r.rps,
+    latency: r.latency,
+  };
 }
 
 interface GraphSample {
@@ -206,6 +221,10 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
     );
     const closed: Load = { inFlight: config.orderConcurrency };
     const doubled: Load = { inFlight: 2 * config.orderConcurrency };
+    // The open loop's bound: a stall of the echo graph must not pile up more orders than a
+    // server admits (mesh.yaml limits.maxConcurrentCalls), or they are shed and the run fails.
+    const maxInFlight = 2 * config.orderConcurrency;
+    let dropped = 0;
     const run = async (
       graph: (typeof graphs)[number],
       ms: number,
@@ -215,6 +234,7 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
       const gcBefore = await gcMsOf(graph.mesh);
       const before = countersOf(graph.mesh);
       const r = await loadFor(graph.place, load, ms);
+      dropped += r.dropped;
       if (r.errors > 0) throw new Error(`PlaceOrder: ${r.errors} calls failed: ${r.firstError}`);
       const after = countersOf(graph.mesh);
       const gc = (await gcMsOf(graph.mesh)) - gcBefore;
@@ -240,7 +260,9 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
       const realRate = samples.get("real")?.at(-1)?.rps ?? 1;
       samples
         .get(ECHO_AT_REAL)
-        ?.push(await run(echoGraph, config.roundMs, { perSecond: Math.max(1, realRate) }));
+        ?.push(
+          await run(echoGraph, config.roundMs, { perSecond: Math.max(1, realRate), maxInFlight }),
+        );
       samples.get(ECHO_DOUBLED)?.push(await run(echoGraph, config.roundMs, doubled));
       samples.get(REAL_DOUBLED)?.push(await run(realGraph, config.roundMs, doubled));
     }
@@ -346,7 +368,7 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
       notes: [
         "Bound: CPU per order (the columns). The echo graph is four mesh hops per order through the same processes and mesh; the real one adds validation and 10 statements in 4 durable write transactions (orders: create PENDING with its lines; finish, the lines' prices and an outbox event; inventory: claim the order id, take the stock, the lines; payments: the payment and an outbox event). Users reads each user once and then answers from memory (users never change). In the steady state no statement is awaited for its answer: each transaction's BEGIN, statements and COMMIT go to sqlite3's thread pool together, one exec, one trip (Statement.defer). The two writes whose row count matters (inventory's take of the stock at the price it last read, orders' update that ends a PENDING order) are guarded: another count fails the write, which then runs step by step (a first read of a sku's price, a shortage, an order another run ended). A duplicate (a replayed request) is refused by a unique key, which fails the write. So 4 trips per order, one per transaction, as in the store floor. Each COMMIT is an fsync. A trip costs several context switches (switches/order; the echo graph's threads hardly sleep). GC ms/order is the four processes' garbage-collection pauses (their main threads; V8's helper threads collect too, in CPU but not in this column). docs/BENCHMARKS.md (section c) has the arithmetic.",
         `The store floor is the echo graph plus the least node-sqlite3 work a durable order needs and nothing else (bench/store-floor.ts): inventory and payments write one row each and orders two (PENDING, then the outcome), group-committed with each group one exec (BEGIN IMMEDIATE, the inserts, COMMIT: one trip, one fsync); users reads nothing (users never change, and its store answers a user read once from memory). No knex, spans or business logic: with this driver no real graph can do better. Floor / echo: ${floorRatio} orders per second, ${floorCpuRatio}× the CPU per order.`,
-        `The last row is the echo graph sent orders at the rate the real graph reached in the same round (an open loop, as proxies' CPU is compared at a fixed request rate), to tell the work an order adds from what a lower rate costs by itself: a process that sleeps between calls pays for every wake (cold caches, a context switch) and batches nothing, so each call costs it more CPU than in a busy process. At that rate the real graph spends ${sameRateCpuRatio}× the echo graph's CPU per order: ${extraMs.toFixed(2)} ms more, of which the thread pools (sqlite3's statements and fsyncs: the column "of it, thread pools") ${poolExtraMs.toFixed(2)} ms and the processes' other threads ${otherMs >= 0 ? `${otherMs.toFixed(2)} ms more` : `${(-otherMs).toFixed(2)} ms less`}. The targets compare the graphs flat out, at the same number in flight, where the echo graph runs at ${(1 / ratio).toFixed(1)}× the real graph's rate.`,
+        `The fourth row is the echo graph sent orders at the rate the real graph reached in the same round (an open loop, as proxies' CPU is compared at a fixed request rate, with at most ${maxInFlight} in flight: ${dropped} orders came due with that many in flight and were dropped in this run), to tell the work an order adds from what a lower rate costs by itself: a process that sleeps between calls pays for every wake (cold caches, a context switch) and batches nothing, so each call costs it more CPU than in a busy process. At that rate the real graph spends ${sameRateCpuRatio}× the echo graph's CPU per order: ${extraMs.toFixed(2)} ms more, of which the thread pools (sqlite3's statements and fsyncs: the column "of it, thread pools") ${poolExtraMs.toFixed(2)} ms and the processes' other threads ${otherMs >= 0 ? `${otherMs.toFixed(2)} ms more` : `${(-otherMs).toFixed(2)} ms less`}. The targets compare the graphs flat out, at the same number in flight, where the echo graph runs at ${(1 / ratio).toFixed(1)}× the real graph's rate.`,
         `Twice the orders in flight (the last two rows, ${2 * config.orderConcurrency}): the echo graph placed ${percent(echoGain)} and the real graph ${percent(realGain)} orders per second, real / echo ${doubledRatio} and ${doubledCpuRatio}× the CPU per order. A closed loop holds a graph below what it can do until enough orders are in flight to cover its latency, and the real graph's is several times the echo graph's (4 commits per order); past that, a busier process still batches more per wake, so "flat out" depends on the number in flight. At ${config.orderConcurrency} both graphs are past the steep part of that climb on a 2-core machine, and twice as many stays well under a server's limit of calls in flight (mesh.yaml limits.maxConcurrentCalls, 256); docs/BENCHMARKS.md (round 13) has the ratios from 16 to 192 in flight.`,
       ],
     };

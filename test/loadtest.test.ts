@@ -52,6 +52,29 @@ describe("loadtest driver", () => {
     expect(result.latency.max).toBeGreaterThanOrEqual(stallMs * 0.8);
   });
 
+  it("in the open model, an arrival that finds maxInFlight requests in flight is dropped and counted", async () => {
+    let inFlight = 0;
+    let most = 0;
+    const result = await runLoad({
+      model: { kind: "rate", perSecond: 500, maxInFlight: 5 },
+      durationMs: 300,
+      maxRequests: 1_000,
+      // A target slower than the rate: each request takes 100 ms.
+      next: () =>
+        step("Slow", async () => {
+          most = Math.max(most, ++inFlight);
+          await after(100);
+          inFlight--;
+        }),
+    });
+    expect(most).toBe(5);
+    // 500/s for 300 ms is about 150 arrivals; 5 at a time for 100 ms each sends about 15.
+    expect(result.sent).toBeLessThanOrEqual(25);
+    expect(result.dropped).toBeGreaterThan(100);
+    expect(result.sent + result.dropped).toBeGreaterThanOrEqual(140);
+    expect(result.ok).toBe(result.sent);
+  });
+
   it("stops at the duration when the count is not reached", async () => {
     const result = await runLoad({
       model: { kind: "rate", perSecond: 50 },
@@ -62,5 +85,6 @@ describe("loadtest driver", () => {
     expect(result.sent).toBeGreaterThan(0);
     expect(result.sent).toBeLessThanOrEqual(16);
     expect(result.ok).toBe(result.sent);
+    expect(result.dropped).toBe(0);
   });
 });

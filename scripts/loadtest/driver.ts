@@ -3,9 +3,15 @@ import { isGrpcError } from "../../mesh";
 import { LatencyRecorder, nowMs, type LatencySummary } from "../stats";
 import type { Step } from "./journeys";
 
-/** Open model (a fixed rate of arrivals) or closed model (a fixed number in flight). */
+/**
+ * Open model (a fixed rate of arrivals) or closed model (a fixed number in flight). An open
+ * model with `maxInFlight` drops an arrival that finds that many requests in flight (k6's
+ * constant-arrival-rate with its maxVUs does the same), so that a stalled target is not sent
+ * an unbounded backlog; the result counts them (`dropped`).
+ */
 export type LoadModel =
-  { kind: "rate"; perSecond: number } | { kind: "concurrency"; workers: number };
+  | { kind: "rate"; perSecond: number; maxInFlight?: number }
+  | { kind: "concurrency"; workers: number };
 
 /** Options for {@link runLoad}. */
 export interface LoadOptions {
@@ -53,6 +59,8 @@ export interface LoadResult {
   latency: LatencySummary;
   /** Failed requests by gRPC code name. */
   errorsByCode: Record<string, number>;
+  /** Arrivals of an open model not sent because `maxInFlight` requests were in flight. */
+  dropped: number;
   byMethod: Record<string, LatencySummary & { errors: number }>;
   timeline: SecondStats[];
 }
@@ -74,6 +82,7 @@ export function runLoad(options: LoadOptions): Promise<LoadResult> {
   let sent = 0;
   let done = 0;
   let errors = 0;
+  let dropped = 0;
 
   const record = (method: string, intendedAt: number, err: unknown): void => {
     const end = nowMs();
@@ -132,12 +141,14 @@ export function runLoad(options: LoadOptions): Promise<LoadResult> {
       return;
     }
     const interval = 1_000 / model.perSecond;
+    const maxInFlight = model.maxInFlight ?? Infinity;
     let i = 0;
     const tick = (): void => {
       const now = nowMs();
       // Every request whose time has come goes now, even if the timer fired late.
       while (sent < options.maxRequests && began + i * interval <= Math.min(now, stopAt)) {
-        void send(began + i * interval);
+        if (sent - done < maxInFlight) void send(began + i * interval);
+        else dropped++;
         i++;
       }
       if (!sending()) {
@@ -159,6 +170,7 @@ export function runLoad(options: LoadOptions): Promise<LoadResult> {
       rps: (done * 1000) / elapsedMs,
       latency: all.summary(),
       errorsByCode,
+      dropped,
       byMethod: Object.fromEntries(
         [...methods].map(([name, m]) => [name, { ...m.latency.summary(), errors: m.errors }]),
       ),
