@@ -13,9 +13,10 @@ export interface BenchConfig {
   /** Calls in flight in the hop throughput phase. */
   hopConcurrency: number;
   /**
-   * PlaceOrder calls in flight: enough that no graph of section c is held back by its own
-   * latency (the real graph's is several times the echo graph's), so that its ratios compare
-   * graphs running flat out. The section also runs both graphs with twice as many.
+   * PlaceOrder calls in flight: enough that the real graph of section c, whose latency is
+   * several times the echo graph's, is past the steep part of its climb with more in flight,
+   * so that its ratios compare graphs running flat out. The section also runs both graphs
+   * with twice as many.
    */
   orderConcurrency: number;
   /** Rows written per store variant. */

@@ -201,6 +201,11 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
       mesh: echo,
       place: placeOrders(ordersOf(echo), ["usr_echo"], ["sku-echo"]),
     };
+    const realGraph = {
+      name: "real",
+      mesh,
+      place: placeOrders(ordersOf(mesh), data.userIds, data.skus),
+    };
     const graphs = [
       echoGraph,
       {
@@ -208,9 +213,8 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
         mesh: floor,
         place: placeOrders(ordersOf(floor), ["usr_echo"], ["sku-echo"]),
       },
-      { name: "real", mesh, place: placeOrders(ordersOf(mesh), data.userIds, data.skus) },
+      realGraph,
     ];
-    const realGraph = graphs[2];
     // Plus the echo graph sent orders at the rate the real graph just managed (ECHO_AT_REAL),
     // and both graphs with twice the orders in flight (ECHO_DOUBLED, REAL_DOUBLED).
     const samples = new Map<string, GraphSample[]>(
@@ -219,11 +223,12 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
         [],
       ]),
     );
+    // Twice the orders in flight: the doubled rounds' load, and the open loop's bound, so that
+    // a stall of the echo graph cannot pile up more orders than a server admits (mesh.yaml
+    // limits.maxConcurrentCalls: they would be shed and the run would fail).
+    const twice = 2 * config.orderConcurrency;
     const closed: Load = { inFlight: config.orderConcurrency };
-    const doubled: Load = { inFlight: 2 * config.orderConcurrency };
-    // The open loop's bound: a stall of the echo graph must not pile up more orders than a
-    // server admits (mesh.yaml limits.maxConcurrentCalls), or they are shed and the run fails.
-    const maxInFlight = 2 * config.orderConcurrency;
+    const doubled: Load = { inFlight: twice };
     let dropped = 0;
     const run = async (
       graph: (typeof graphs)[number],
@@ -258,11 +263,8 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
         samples.get(g.name)?.push(await run(g, config.roundMs));
       }
       const realRate = samples.get("real")?.at(-1)?.rps ?? 1;
-      samples
-        .get(ECHO_AT_REAL)
-        ?.push(
-          await run(echoGraph, config.roundMs, { perSecond: Math.max(1, realRate), maxInFlight }),
-        );
+      const atRealRate: Load = { perSecond: Math.max(1, realRate), maxInFlight: twice };
+      samples.get(ECHO_AT_REAL)?.push(await run(echoGraph, config.roundMs, atRealRate));
       samples.get(ECHO_DOUBLED)?.push(await run(echoGraph, config.roundMs, doubled));
       samples.get(REAL_DOUBLED)?.push(await run(realGraph, config.roundMs, doubled));
     }
@@ -321,8 +323,8 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
         row("store floor: echo + least sqlite3", "floor"),
         row("real services, SQLite", "real"),
         row("echo handlers at the real graph's rate", ECHO_AT_REAL),
-        row(`echo handlers, ${2 * config.orderConcurrency} in flight`, ECHO_DOUBLED),
-        row(`real services, ${2 * config.orderConcurrency} in flight`, REAL_DOUBLED),
+        row(`echo handlers, ${twice} in flight`, ECHO_DOUBLED),
+        row(`real services, ${twice} in flight`, REAL_DOUBLED),
       ],
       figures: {
         echo_orders_per_s: round3(med("echo", "rps")),
@@ -368,8 +370,8 @@ export async function runPlaceOrder(config: BenchConfig): Promise<SectionResult>
       notes: [
         "Bound: CPU per order (the columns). The echo graph is four mesh hops per order through the same processes and mesh; the real one adds validation and 10 statements in 4 durable write transactions (orders: create PENDING with its lines; finish, the lines' prices and an outbox event; inventory: claim the order id, take the stock, the lines; payments: the payment and an outbox event). Users reads each user once and then answers from memory (users never change). In the steady state no statement is awaited for its answer: each transaction's BEGIN, statements and COMMIT go to sqlite3's thread pool together, one exec, one trip (Statement.defer). The two writes whose row count matters (inventory's take of the stock at the price it last read, orders' update that ends a PENDING order) are guarded: another count fails the write, which then runs step by step (a first read of a sku's price, a shortage, an order another run ended). A duplicate (a replayed request) is refused by a unique key, which fails the write. So 4 trips per order, one per transaction, as in the store floor. Each COMMIT is an fsync. A trip costs several context switches (switches/order; the echo graph's threads hardly sleep). GC ms/order is the four processes' garbage-collection pauses (their main threads; V8's helper threads collect too, in CPU but not in this column). docs/BENCHMARKS.md (section c) has the arithmetic.",
         `The store floor is the echo graph plus the least node-sqlite3 work a durable order needs and nothing else (bench/store-floor.ts): inventory and payments write one row each and orders two (PENDING, then the outcome), group-committed with each group one exec (BEGIN IMMEDIATE, the inserts, COMMIT: one trip, one fsync); users reads nothing (users never change, and its store answers a user read once from memory). No knex, spans or business logic: with this driver no real graph can do better. Floor / echo: ${floorRatio} orders per second, ${floorCpuRatio}× the CPU per order.`,
-        `The fourth row is the echo graph sent orders at the rate the real graph reached in the same round (an open loop, as proxies' CPU is compared at a fixed request rate, with at most ${maxInFlight} in flight: ${dropped} orders came due with that many in flight and were dropped in this run), to tell the work an order adds from what a lower rate costs by itself: a process that sleeps between calls pays for every wake (cold caches, a context switch) and batches nothing, so each call costs it more CPU than in a busy process. At that rate the real graph spends ${sameRateCpuRatio}× the echo graph's CPU per order: ${extraMs.toFixed(2)} ms more, of which the thread pools (sqlite3's statements and fsyncs: the column "of it, thread pools") ${poolExtraMs.toFixed(2)} ms and the processes' other threads ${otherMs >= 0 ? `${otherMs.toFixed(2)} ms more` : `${(-otherMs).toFixed(2)} ms less`}. The targets compare the graphs flat out, at the same number in flight, where the echo graph runs at ${(1 / ratio).toFixed(1)}× the real graph's rate.`,
-        `Twice the orders in flight (the last two rows, ${2 * config.orderConcurrency}): the echo graph placed ${percent(echoGain)} and the real graph ${percent(realGain)} orders per second, real / echo ${doubledRatio} and ${doubledCpuRatio}× the CPU per order. A closed loop holds a graph below what it can do until enough orders are in flight to cover its latency, and the real graph's is several times the echo graph's (4 commits per order); past that, a busier process still batches more per wake, so "flat out" depends on the number in flight. At ${config.orderConcurrency} both graphs are past the steep part of that climb on a 2-core machine, and twice as many stays well under a server's limit of calls in flight (mesh.yaml limits.maxConcurrentCalls, 256); docs/BENCHMARKS.md (round 13) has the ratios from 16 to 192 in flight.`,
+        `The fourth row is the echo graph sent orders at the rate the real graph reached in the same round (an open loop, as proxies' CPU is compared at a fixed request rate, with at most ${twice} in flight: ${dropped} orders came due with that many in flight and were dropped in this run), to tell the work an order adds from what a lower rate costs by itself: a process that sleeps between calls pays for every wake (cold caches, a context switch) and batches nothing, so each call costs it more CPU than in a busy process. At that rate the real graph spends ${sameRateCpuRatio}× the echo graph's CPU per order: ${extraMs.toFixed(2)} ms more, of which the thread pools (sqlite3's statements and fsyncs: the column "of it, thread pools") ${poolExtraMs.toFixed(2)} ms and the processes' other threads ${otherMs >= 0 ? `${otherMs.toFixed(2)} ms more` : `${(-otherMs).toFixed(2)} ms less`}. The targets compare the graphs flat out, at the same number in flight, where the echo graph runs at ${(1 / ratio).toFixed(1)}× the real graph's rate.`,
+        `Twice the orders in flight (the last two rows, ${twice}): the echo graph placed ${percent(echoGain)} and the real graph ${percent(realGain)} orders per second, real / echo ${doubledRatio} and ${doubledCpuRatio}× the CPU per order. A closed loop holds a graph below what it can do until enough orders are in flight to cover its latency, and the real graph's is several times the echo graph's (4 commits per order); past that, a busier process still batches more per wake, so "flat out" depends on the number in flight. At ${config.orderConcurrency} both graphs are past the steep part of that climb on a 2-core machine, and twice as many stays well under a server's limit of calls in flight (mesh.yaml limits.maxConcurrentCalls, 256); docs/BENCHMARKS.md (round 13) has the ratios from 16 to 192 in flight.`,
       ],
     };
   } finally {
