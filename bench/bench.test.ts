@@ -13,6 +13,7 @@ const tiny: BenchConfig = {
   roundMs: 150,
   warmupMs: 50,
   storeRows: 20,
+  storeRoundRows: 10,
   storeBatch: 10,
   growthSmall: 200,
   growthLarge: 1_000,
@@ -58,6 +59,12 @@ describe("npm run bench --quick", () => {
       "mesh + telemetry, every trace recorded",
     ]);
     expect(section?.figures.recorded_rps).toBeGreaterThan(0);
+  });
+
+  it("section d compares the store with node-sqlite3 alone in each round too", () => {
+    const figures = report.sections.find((s) => s.id === "d")?.figures ?? {};
+    expect(figures.store_over_driver_within_rounds).toBeGreaterThan(0);
+    expect(figures.store_over_driver).toBeGreaterThan(0);
   });
 
   it("section c also sends the echo graph orders at the rate the real graph reached", () => {

@@ -14,13 +14,15 @@ const READY_TIMEOUT_MS = 30_000;
 
 /**
  * Spawns `node <script> ...args` and resolves once it prints a line starting with `prefix`
- * on stdout; anything on stderr is passed through. Rejects if it exits or is silent first.
+ * on stdout; anything on stderr is passed through. Rejects if it exits first, or prints no
+ * such line within `timeoutMs` (30 s by default).
  */
 export function spawnNode(
   script: string,
   args: readonly string[],
   prefix: string,
   env: NodeJS.ProcessEnv = {},
+  timeoutMs = READY_TIMEOUT_MS,
 ): Promise<Child> {
   const child = spawn(process.execPath, [script, ...args], {
     env: { ...process.env, ...env },
@@ -37,8 +39,8 @@ export function spawnNode(
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       void stop();
-      reject(new Error(`${script} did not print "${prefix}" within ${READY_TIMEOUT_MS} ms`));
-    }, READY_TIMEOUT_MS);
+      reject(new Error(`${script} did not print "${prefix}" within ${timeoutMs} ms`));
+    }, timeoutMs);
     child.once("exit", (code, signal) => {
       clearTimeout(timer);
       reject(new Error(`${script} exited (${signal ?? `code ${code}`}) before it was ready`));

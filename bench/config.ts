@@ -21,6 +21,11 @@ export interface BenchConfig {
   orderConcurrency: number;
   /** Rows written per store variant. */
   storeRows: number;
+  /**
+   * One-row commits per round of each path in the store / node-sqlite3 comparison: enough that
+   * a round lasts a few hundred milliseconds, so that a spell of slow fsyncs does not decide it.
+   */
+  storeRoundRows: number;
   /** Rows per transaction in the batched store variant. */
   storeBatch: number;
   /** Orders in the store for the small and the large growth measurement. */
@@ -38,6 +43,7 @@ export const fullConfig: BenchConfig = {
   hopConcurrency: 32,
   orderConcurrency: 64,
   storeRows: 2_000,
+  storeRoundRows: 1_000,
   storeBatch: 100,
   growthSmall: 10_000,
   growthLarge: 1_000_000,
@@ -53,6 +59,7 @@ export const quickConfig: BenchConfig = {
   hopConcurrency: 8,
   orderConcurrency: 4,
   storeRows: 100,
+  storeRoundRows: 40,
   storeBatch: 20,
   growthSmall: 1_000,
   growthLarge: 20_000,

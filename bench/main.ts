@@ -12,7 +12,7 @@ import { runHops } from "./hops";
 import { runPlaceOrder } from "./place-order";
 import { formatReport, machineInfo, type BenchReport, type SectionResult } from "./report";
 import { runStartAll } from "./start-all";
-import { runStore } from "./store-writes";
+import { runStoreInChild } from "./store-writes";
 
 /** The sections, in report order; `hops` yields a and b together. */
 const SECTIONS = ["a", "b", "c", "d", "e", "f"] as const;
@@ -63,7 +63,7 @@ export async function runSuite(
   }
   if (want("d")) {
     progress("d: store write paths…");
-    sections.push(await runStore(config));
+    sections.push(await runStoreInChild(config));
   }
   if (want("e")) {
     progress("e: growth of GetOrder and ListOrders…");

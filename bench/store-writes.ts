@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Knex } from "knex";
 import { openStore, statement, type Migration, type Store } from "../mesh";
-import type { BenchConfig } from "./config";
+import { spawnNode } from "./child";
+import { benchScript, type BenchConfig } from "./config";
 import { DURABLE_PRAGMAS, execRaw, openRawDatabase, type RawStatement } from "./raw-sqlite";
 import type { SectionResult } from "./report";
 import { LatencyRecorder, median, nowMs, round3 } from "../scripts/stats";
@@ -166,15 +167,25 @@ async function openStoreWriter(deferred = false): Promise<OneRowWriter> {
   };
 }
 
+/** Commits one row after another through `writer` for `ms` milliseconds, unmeasured. */
+async function warmUp(writer: OneRowWriter, ms: number): Promise<void> {
+  const until = nowMs() + ms;
+  while (nowMs() < until) await writer.insertOne();
+}
+
 /**
  * One writer's one-row commits through the store (an insert run at once, and one deferred to
  * the commit) and through node-sqlite3 alone, side by side: `rounds` rounds of `rows` commits
- * each (the order rotates), after a warm-up of each; the median rate and CPU of the rounds.
+ * each (the order rotates), after `warmupMs` of each, as long as the other sections warm up:
+ * the store's path is more code than the driver's, and until the JIT has compiled it (a few
+ * thousand writes) it runs slower than it will for the rest of a service's life. Returns the
+ * median rate and CPU of the rounds, and the median of each round's own store / driver ratio.
  */
 async function storeVersusDriver(
   rounds: number,
   rows: number,
-): Promise<{ store: WritePath; deferred: WritePath; driver: WritePath }> {
+  warmupMs: number,
+): Promise<{ store: WritePath; deferred: WritePath; driver: WritePath; withinRounds: number }> {
   const writers = {
     store: await openStoreWriter(),
     deferred: await openStoreWriter(true),
@@ -182,7 +193,7 @@ async function storeVersusDriver(
   };
   try {
     const names = ["store", "deferred", "driver"] as const;
-    for (const name of names) await timed(name, rows, rows, 1, () => writers[name].insertOne());
+    for (const name of names) await warmUp(writers[name], warmupMs);
     const samples: Record<(typeof names)[number], WritePath[]> = {
       store: [],
       deferred: [],
@@ -199,13 +210,41 @@ async function storeVersusDriver(
       const middle = sorted[Math.floor(sorted.length / 2)];
       return { ...middle, cpuUsPerRow: median(paths.map((p) => p.cpuUsPerRow)) };
     };
+    const rate = (p: WritePath): number => p.rows / p.elapsedMs;
     return {
       store: medianPath(samples.store),
       deferred: medianPath(samples.deferred),
       driver: medianPath(samples.driver),
+      withinRounds: median(samples.store.map((p, i) => rate(p) / rate(samples.driver[i]))),
     };
   } finally {
     await Promise.all(Object.values(writers).map((writer) => writer.close()));
+  }
+}
+
+/** The line store-child.ts prints with section d's result: this, then the section as JSON. */
+export const STORE_RESULT = "RESULT ";
+
+// Section d takes about half a minute at full length; a slow disk may double that.
+const STORE_CHILD_TIMEOUT_MS = 300_000;
+
+/**
+ * Section d in a process of its own (store-child.ts): what the suite's earlier sections leave
+ * in this process (their heap, telemetry's GC observers) would tax the store's path, which
+ * allocates more per write, more than the driver's.
+ */
+export async function runStoreInChild(config: BenchConfig): Promise<SectionResult> {
+  const child = await spawnNode(
+    benchScript("store-child"),
+    [JSON.stringify(config)],
+    STORE_RESULT,
+    {},
+    STORE_CHILD_TIMEOUT_MS,
+  );
+  try {
+    return JSON.parse(child.ready.slice(STORE_RESULT.length)) as SectionResult;
+  } finally {
+    await child.stop();
   }
 }
 
@@ -237,7 +276,8 @@ export async function runStore(config: BenchConfig): Promise<SectionResult> {
     store: prepared,
     deferred,
     driver: raw,
-  } = await storeVersusDriver(config.rounds, Math.ceil(n / config.rounds));
+    withinRounds,
+  } = await storeVersusDriver(config.rounds, config.storeRoundRows, config.warmupMs);
   prepared.name = "1 row per transaction, prepared statement (median of rounds)";
   deferred.name = "1 row per transaction, insert deferred to the commit (median of rounds)";
   raw.name = "1 row per transaction, node-sqlite3 alone (median of rounds)";
@@ -276,6 +316,7 @@ export async function runStore(config: BenchConfig): Promise<SectionResult> {
       deferred_rows_per_s: round3(rate(deferred)),
       deferred_cpu_us_per_row: round3(deferred.cpuUsPerRow),
       store_over_driver: storeOverDriver,
+      store_over_driver_within_rounds: round3(withinRounds),
     },
     targets: [
       {
@@ -286,6 +327,7 @@ export async function runStore(config: BenchConfig): Promise<SectionResult> {
       },
     ],
     notes: [
+      `Store / node-sqlite3 alone: ${storeOverDriver} from the median rounds, ${round3(withinRounds)} as the median of each round's own ratio (a slow spell of the disk that spans a round cancels out of that one); each path wrote for ${config.warmupMs} ms before the rounds, as the other sections warm up, so that the JIT has compiled the store's path.`,
       "Bound: with synchronous FULL every commit waits for an fsync of the WAL, so a lone writer's one-row transactions run at the disk's fsync rate (compare synchronous NORMAL, which skips it).",
       "Queued writers are group-committed by Store.write (mesh/group-commit.ts): run back to back in one transaction, one COMMIT and one fsync per group (savepoints only when a write fails). That removes fsyncs but not statements: each is a round trip to sqlite3's worker thread and knex's query path, which bounds the rate when the CPU, not the disk, is the scarce resource.",
       "CPU µs/row counts this process's threads, sqlite3's included (fsync's kernel time is system CPU). The first rows write through knex's query builder (the services' cold paths); the prepared-statement row is how the services write on their hot paths (mesh/store/statement.ts), the deferred row how they write inserts they do not read back (Statement.defer: the insert runs with the COMMIT in one trip to the thread pool), and those two and node-sqlite3 alone run in rotating rounds, medians shown. The difference between the builder rows and node-sqlite3 alone is knex's cost per statement: query building, its runner and pool.",
