@@ -30,7 +30,10 @@ async function main(): Promise<void> {
   try {
     config = JSON.parse(positionals[0]) as BenchConfig;
   } catch (err) {
-    usageError(SCRIPT, `the config is not JSON: ${err instanceof Error ? err.message : err}`);
+    usageError(
+      SCRIPT,
+      `the config is not JSON: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
   exitWithParent();
   const section = await runStore(config);
