@@ -3,8 +3,8 @@
  * JSON>'` runs the store write paths in a process of their own and prints `RESULT <section
  * JSON>` on stdout. Section d compares the store's write path with node-sqlite3 alone in one
  * process, and what the suite's earlier sections leave in the suite's process (their heap,
- * telemetry's GC observers, compiled code) taxes the path that allocates more: in a full run
- * the store measured 0.79 of the driver there, 0.92–1.02 in a process of its own.
+ * telemetry's GC observers, compiled code) taxes the path that allocates more
+ * (docs/BENCHMARKS.md, round 14).
  */
 import type { BenchConfig } from "./config";
 import { exitWithParent } from "./child";

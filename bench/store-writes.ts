@@ -35,6 +35,8 @@ interface WritePath {
   cpuUsPerRow: number;
 }
 
+const rowsPerSecond = (p: WritePath): number => (p.rows * 1000) / p.elapsedMs;
+
 let sequence = 0;
 const row = () => ({
   request_id: `req-${sequence++}`,
@@ -177,9 +179,9 @@ async function warmUp(writer: OneRowWriter, ms: number): Promise<void> {
  * One writer's one-row commits through the store (an insert run at once, and one deferred to
  * the commit) and through node-sqlite3 alone, side by side: `rounds` rounds of `rows` commits
  * each (the order rotates), after `warmupMs` of each, as long as the other sections warm up:
- * the store's path is more code than the driver's, and until the JIT has compiled it (a few
- * thousand writes) it runs slower than it will for the rest of a service's life. Returns the
- * median rate and CPU of the rounds, and the median of each round's own store / driver ratio.
+ * the store's path is more code than the driver's, and until the JIT has compiled it
+ * (thousands of writes) it runs slower than it will for the rest of a service's life. Returns
+ * the median rate and CPU of the rounds, and the median of each round's own store / driver ratio.
  */
 async function storeVersusDriver(
   rounds: number,
@@ -210,12 +212,13 @@ async function storeVersusDriver(
       const middle = sorted[Math.floor(sorted.length / 2)];
       return { ...middle, cpuUsPerRow: median(paths.map((p) => p.cpuUsPerRow)) };
     };
-    const rate = (p: WritePath): number => p.rows / p.elapsedMs;
     return {
       store: medianPath(samples.store),
       deferred: medianPath(samples.deferred),
       driver: medianPath(samples.driver),
-      withinRounds: median(samples.store.map((p, i) => rate(p) / rate(samples.driver[i]))),
+      withinRounds: median(
+        samples.store.map((p, i) => rowsPerSecond(p) / rowsPerSecond(samples.driver[i])),
+      ),
     };
   } finally {
     await Promise.all(Object.values(writers).map((writer) => writer.close()));
@@ -282,9 +285,8 @@ export async function runStore(config: BenchConfig): Promise<SectionResult> {
   deferred.name = "1 row per transaction, insert deferred to the commit (median of rounds)";
   raw.name = "1 row per transaction, node-sqlite3 alone (median of rounds)";
   const all = [...paths, normal, prepared, deferred, raw];
-  const rate = (p: WritePath): number => (p.rows * 1000) / p.elapsedMs;
   const [single, , batched] = paths;
-  const storeOverDriver = round3(rate(prepared) / rate(raw));
+  const storeOverDriver = round3(rowsPerSecond(prepared) / rowsPerSecond(raw));
   return {
     id: "d",
     title: "Store write paths (knex + sqlite3, WAL, synchronous FULL, BEGIN IMMEDIATE)",
@@ -294,26 +296,26 @@ export async function runStore(config: BenchConfig): Promise<SectionResult> {
       const s = p.commits.summary();
       return [
         p.name,
-        Math.round(rate(p)),
+        Math.round(rowsPerSecond(p)),
         s.p50.toFixed(2),
         s.p99.toFixed(2),
         Math.round(p.cpuUsPerRow),
       ];
     }),
     figures: {
-      single_rows_per_s: round3(rate(single)),
-      concurrent_rows_per_s: round3(rate(paths[1])),
-      batched_rows_per_s: round3(rate(batched)),
-      normal_rows_per_s: round3(rate(normal)),
-      batch_speedup: round3(rate(batched) / rate(single)),
+      single_rows_per_s: round3(rowsPerSecond(single)),
+      concurrent_rows_per_s: round3(rowsPerSecond(paths[1])),
+      batched_rows_per_s: round3(rowsPerSecond(batched)),
+      normal_rows_per_s: round3(rowsPerSecond(normal)),
+      batch_speedup: round3(rowsPerSecond(batched) / rowsPerSecond(single)),
       single_commit_p50_ms: round3(single.commits.summary().p50),
       single_cpu_us_per_row: round3(single.cpuUsPerRow),
       concurrent_cpu_us_per_row: round3(paths[1].cpuUsPerRow),
-      raw_driver_rows_per_s: round3(rate(raw)),
+      raw_driver_rows_per_s: round3(rowsPerSecond(raw)),
       raw_driver_cpu_us_per_row: round3(raw.cpuUsPerRow),
-      prepared_rows_per_s: round3(rate(prepared)),
+      prepared_rows_per_s: round3(rowsPerSecond(prepared)),
       prepared_cpu_us_per_row: round3(prepared.cpuUsPerRow),
-      deferred_rows_per_s: round3(rate(deferred)),
+      deferred_rows_per_s: round3(rowsPerSecond(deferred)),
       deferred_cpu_us_per_row: round3(deferred.cpuUsPerRow),
       store_over_driver: storeOverDriver,
       store_over_driver_within_rounds: round3(withinRounds),
