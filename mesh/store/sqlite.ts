@@ -92,18 +92,39 @@ class PreparedStatements {
   }
 }
 
-// By connection, not on the client: knex runs a transaction's queries through a copy of the
-// client made from its prototype, without the client's own fields.
-const preparedOf = new WeakMap<Connection, PreparedStatements>();
+/**
+ * What the store keeps for one SQLite connection, by connection and not on knex's client:
+ * knex runs a transaction's queries through a copy of the client made from its prototype,
+ * without the client's own fields. One object found once per statement, where four weak maps
+ * and sets were each read, and set and deleted per transaction (bench section d).
+ */
+class ConnectionState {
+  /** Prepared statements, made on first use. */
+  readonly prepared = new PreparedStatements();
+  /** The knex pinned to this connection for write transactions, made on the first. */
+  pinned: Knex | undefined = undefined;
+  /** The store's own knex that `pinned` was made from: its probe times BEGIN. */
+  db: Knex | undefined = undefined;
+  /** While a write transaction holds the connection: the statements deferred in it. */
+  deferred: Deferred[] | undefined = undefined;
+  /** The write transaction has started without its BEGIN, which runs with its first trip. */
+  beginPending = false;
 
-/** The connection's prepared statements, made on first use. */
-function preparedOn(connection: Connection): PreparedStatements {
-  let statements = preparedOf.get(connection);
-  if (!statements) {
-    statements = new PreparedStatements();
-    preparedOf.set(connection, statements);
+  /** Whether BEGIN was pending, which it no longer is. */
+  takeBegin(): boolean {
+    const pending = this.beginPending;
+    this.beginPending = false;
+    return pending;
   }
-  return statements;
+}
+
+const states = new WeakMap<Connection, ConnectionState>();
+
+/** The state of `connection`, made on first use. */
+function stateOf(connection: Connection): ConnectionState {
+  let state = states.get(connection);
+  if (!state) states.set(connection, (state = new ConnectionState()));
+  return state;
 }
 
 /**
@@ -128,7 +149,7 @@ function runPrepared(
         });
       }
     });
-  const statement = preparedOn(connection).get(connection, sql);
+  const statement = stateOf(connection).prepared.get(connection, sql);
   return statement instanceof Promise ? statement.then(execute) : execute(statement);
 }
 
@@ -139,12 +160,13 @@ class ImmediateSqlite3Client extends Sqlite3Client {
 
   /** knex's sqlite3 `_query`, with statements kept prepared (see {@link PreparedStatements}). */
   override _query(connection: Connection, obj: QueryObject): Promise<QueryObject> {
+    const state = stateOf(connection);
     // The write transaction's BEGIN, if it has not run yet, then this.
-    const begin = beginNow(connection);
+    const begin = beginNow(connection, state);
     if (begin) return begin.then(() => this._query(connection, obj));
     // A builder's query may read what a deferred statement writes: those run first.
-    if (deferredOf.get(connection)?.length) {
-      return flushDeferred(connection).then(() => this._query(connection, obj));
+    if (state.deferred?.length) {
+      return flushDeferred(connection, state).then(() => this._query(connection, obj));
     }
     if (!CACHEABLE.test(obj.sql)) return super._query(connection, obj) as Promise<QueryObject>;
     // As knex's own: writes without RETURNING "run" (for lastID and changes), the rest "all".
@@ -160,8 +182,8 @@ class ImmediateSqlite3Client extends Sqlite3Client {
   }
 
   async destroyRawConnection(connection: Connection): Promise<void> {
-    await preparedOf.get(connection)?.finalizeAll();
-    preparedOf.delete(connection);
+    await states.get(connection)?.prepared.finalizeAll();
+    states.delete(connection);
     await new Promise<void>((resolve, reject) =>
       connection.close((err) => (err ? reject(err) : resolve())),
     );
@@ -209,13 +231,17 @@ function pinnedKnex(db: Knex, connection: Connection): Knex {
     pinned.on(event, (...args: unknown[]) => client.emit(event, ...args));
   }
   const trx = makeKnex(pinned);
-  pinnedConnection.set(trx, { connection, db });
+  pinnedConnection.set(trx, { connection, db, state: stateOf(connection) });
   return trx;
 }
 
-const pinnedOf = new WeakMap<Connection, Knex>();
-// The other way: a pinned knex's connection, and the store's own knex it was pinned from.
-const pinnedConnection = new WeakMap<Knex, { connection: Connection; db: Knex }>();
+/** A pinned knex's connection, its state, and the store's own knex it was pinned from. */
+interface Pinned {
+  connection: Connection;
+  state: ConnectionState;
+  db: Knex;
+}
+const pinnedConnection = new WeakMap<Knex, Pinned>();
 
 // The probe of each store's statements (telemetry's), by the store's own knex.
 const observers = new WeakMap<Knex, QueryObserver>();
@@ -332,11 +358,11 @@ export function runOnSqlite(
 ): Promise<unknown[] | number> | undefined {
   const pinned = pinnedConnection.get(db);
   if (pinned) {
-    const begin = beginNow(pinned.connection);
+    const begin = beginNow(pinned.connection, pinned.state);
     if (begin) return begin.then(() => runOnSqlite(db, sql, bindings, rows)!);
     const observer = observers.get(pinned.db);
-    if (touchesDeferred(pinned.connection, sql)) {
-      return flushDeferred(pinned.connection).then(() =>
+    if (touchesDeferred(pinned.state, sql)) {
+      return flushDeferred(pinned.connection, pinned.state).then(() =>
         runObserved(observer, pinned.connection, sql, bindings, rows),
       );
     }
@@ -361,9 +387,6 @@ interface Deferred {
   guarded: string | undefined;
   observe: (() => ((ok: boolean) => void) | undefined) | undefined;
 }
-
-// By connection, while a write transaction holds it: the statements deferred in it.
-const deferredOf = new WeakMap<Connection, Deferred[]>();
 
 // What a deferred statement may be: an INSERT or an UPDATE, whose table is its first name.
 const WRITES_TO = /^\s*(?:insert\s+into|update)\s+["`[]?(\w+)/i;
@@ -391,9 +414,9 @@ export function deferrable(sql: string): Deferrable {
   };
 }
 
-/** Does `sql` name a table that a statement deferred on `connection` writes? */
-function touchesDeferred(connection: Connection, sql: string): boolean {
-  const deferred = deferredOf.get(connection);
+/** Does `sql` name a table that a statement deferred on the connection writes? */
+function touchesDeferred(state: ConnectionState, sql: string): boolean {
+  const deferred = state.deferred;
   if (!deferred?.length) return false;
   return TRANSACTION_CONTROL.test(sql) || deferred.some(({ touches }) => touches.test(sql));
 }
@@ -407,16 +430,17 @@ function touchesDeferred(connection: Connection, sql: string): boolean {
  */
 function flushDeferred(
   connection: Connection,
+  state: ConnectionState,
   then?: { sql: string; observer: QueryObserver | undefined },
 ): Promise<void> {
-  const deferred = deferredOf.get(connection) ?? [];
-  deferredOf.set(connection, []);
+  const deferred = state.deferred ?? [];
+  state.deferred = [];
   const texts = deferred.map((d) => d.sql);
   const ends = deferred.map((d) => d.observe?.());
   // The transaction's BEGIN, if nothing has needed it yet, goes first in the same trip.
-  if (beginPending.delete(connection)) {
+  if (state.takeBegin()) {
     texts.unshift(BEGIN);
-    ends.unshift(observerOf(connection)?.start(BEGIN));
+    ends.unshift(observerOf(state)?.start(BEGIN));
   }
   if (then) {
     texts.push(then.sql);
@@ -455,7 +479,7 @@ export function deferOnSqlite(
 ): boolean {
   const pinned = pinnedConnection.get(db);
   // Not inside a write transaction (a trx kept past its end runs statements at once, too).
-  const deferred = pinned && deferredOf.get(pinned.connection);
+  const deferred = pinned?.state.deferred;
   if (!deferred) return false;
   const { sql, fill, touches } = statement();
   const observer = observers.get(pinned.db);
@@ -478,38 +502,31 @@ export function deferOnSqlite(
  */
 export function runDeferred(trx: Knex): Promise<void> {
   const pinned = pinnedConnection.get(trx);
-  if (!pinned || !deferredOf.get(pinned.connection)?.length) return Promise.resolve();
-  return flushDeferred(pinned.connection);
+  if (!pinned?.state.deferred?.length) return Promise.resolve();
+  return flushDeferred(pinned.connection, pinned.state);
 }
 
 /** Drops the statements deferred in `trx` without running them (before a ROLLBACK TO). */
 export function dropDeferred(trx: Knex): void {
-  const pinned = pinnedConnection.get(trx);
-  if (pinned && deferredOf.has(pinned.connection)) deferredOf.set(pinned.connection, []);
+  const state = pinnedConnection.get(trx)?.state;
+  if (state?.deferred) state.deferred = [];
 }
 
 const BEGIN = "BEGIN IMMEDIATE";
 const COMMIT = "COMMIT";
 const ROLLBACK = "ROLLBACK";
 
-// Connections whose write transaction has started without its BEGIN: it runs with the
-// transaction's first trip (see sqliteTransactions).
-const beginPending = new WeakSet<Connection>();
-
-/** The probe of the store `connection` is pinned for, if any. */
-const observerOf = (connection: Connection): QueryObserver | undefined => {
-  const trx = pinnedOf.get(connection);
-  const db = trx && pinnedConnection.get(trx)?.db;
-  return db && observers.get(db);
-};
+/** The probe of the store the connection is pinned for, if any. */
+const observerOf = (state: ConnectionState): QueryObserver | undefined =>
+  state.db && observers.get(state.db);
 
 /**
  * Runs the pending BEGIN of the write transaction on `connection`, a trip of its own, when a
  * statement whose answer the transaction needs comes first; undefined when it has run.
  */
-function beginNow(connection: Connection): Promise<void> | undefined {
-  if (!beginPending.delete(connection)) return undefined;
-  return runObserved(observerOf(connection), connection, BEGIN, [], false).then(() => undefined);
+function beginNow(connection: Connection, state: ConnectionState): Promise<void> | undefined {
+  if (!state.takeBegin()) return undefined;
+  return runObserved(observerOf(state), connection, BEGIN, [], false).then(() => undefined);
 }
 
 /**
@@ -530,36 +547,36 @@ export function sqliteTransactions(db: Knex): TransactionRunner {
   const lease = leaseOf(db);
   return <T>(body: (trx: Knex) => Promise<T>): Promise<T> =>
     lease.use(async (connection) => {
-      let trx = pinnedOf.get(connection);
-      if (!trx) {
-        trx = pinnedKnex(db, connection);
-        pinnedOf.set(connection, trx);
+      const state = stateOf(connection);
+      if (!state.pinned) {
+        state.pinned = pinnedKnex(db, connection);
+        state.db = db;
       }
-      const pinned = trx;
-      const control = (sql: string) => runOnSqlite(pinned, sql, [], false)!;
-      beginPending.add(connection);
-      deferredOf.set(connection, []);
+      const trx = state.pinned;
+      const control = (sql: string) => runOnSqlite(trx, sql, [], false)!;
+      state.beginPending = true;
+      state.deferred = [];
       try {
         const result = await body(trx);
         // The deferred statements and COMMIT in one trip (with BEGIN if it has not run), or
         // COMMIT alone, or nothing when no statement ran.
-        if (deferredOf.get(connection)?.length) {
-          await flushDeferred(connection, { sql: COMMIT, observer: observers.get(db) });
-        } else if (!beginPending.has(connection)) {
+        if (state.deferred?.length) {
+          await flushDeferred(connection, state, { sql: COMMIT, observer: observers.get(db) });
+        } else if (!state.beginPending) {
           await control(COMMIT);
         }
         return result;
       } catch (err) {
         // Deferred statements not run yet are dropped with the rest of the transaction.
-        deferredOf.delete(connection);
+        state.deferred = undefined;
         // A failed COMMIT may leave the transaction open (SQLITE_BUSY); a rolled-back one, or
         // a BEGIN that failed in the trip it went with, makes this ROLLBACK fail, which
         // changes nothing. No ROLLBACK when BEGIN never ran.
-        if (!beginPending.delete(connection)) await control(ROLLBACK).catch(() => undefined);
+        if (!state.takeBegin()) await control(ROLLBACK).catch(() => undefined);
         throw err;
       } finally {
-        deferredOf.delete(connection);
-        beginPending.delete(connection);
+        state.deferred = undefined;
+        state.beginPending = false;
       }
     });
 }
