@@ -32,7 +32,8 @@ describe("freePorts and freeInstancePorts", () => {
       expect(port).toBeGreaterThanOrEqual(10_000);
     } finally {
       random.mockRestore();
-      process.env.JEST_WORKER_ID = worker;
+      if (worker === undefined) delete process.env.JEST_WORKER_ID;
+      else process.env.JEST_WORKER_ID = worker;
     }
   });
 });

@@ -103,7 +103,7 @@ class ConnectionState {
   readonly prepared = new PreparedStatements();
   /** The knex pinned to this connection for write transactions, made on the first. */
   pinned: Knex | undefined = undefined;
-  /** The store's own knex that `pinned` was made from: its probe times BEGIN. */
+  /** The store's own knex that `pinned` was made from: its probe times the statements. */
   db: Knex | undefined = undefined;
   /** While a write transaction holds the connection: the statements deferred in it. */
   deferred: Deferred[] | undefined = undefined;
@@ -133,6 +133,7 @@ function stateOf(connection: Connection): ConnectionState {
  */
 function runPrepared(
   connection: Connection,
+  state: ConnectionState,
   sql: string,
   bindings: readonly unknown[],
   rows: boolean,
@@ -149,7 +150,7 @@ function runPrepared(
         });
       }
     });
-  const statement = stateOf(connection).prepared.get(connection, sql);
+  const statement = state.prepared.get(connection, sql);
   return statement instanceof Promise ? statement.then(execute) : execute(statement);
 }
 
@@ -174,7 +175,7 @@ class ImmediateSqlite3Client extends Sqlite3Client {
       obj.method === "del" ||
       obj.method === "counter" ||
       ((obj.method === "insert" || obj.method === "update") && !obj.returning);
-    return runPrepared(connection, obj.sql, obj.bindings ?? [], !run).then((result) => {
+    return runPrepared(connection, state, obj.sql, obj.bindings ?? [], !run).then((result) => {
       if (run) obj.context = result as RunContext;
       else obj.response = result;
       return obj;
@@ -231,15 +232,14 @@ function pinnedKnex(db: Knex, connection: Connection): Knex {
     pinned.on(event, (...args: unknown[]) => client.emit(event, ...args));
   }
   const trx = makeKnex(pinned);
-  pinnedConnection.set(trx, { connection, db, state: stateOf(connection) });
+  pinnedConnection.set(trx, { connection, state: stateOf(connection) });
   return trx;
 }
 
-/** A pinned knex's connection, its state, and the store's own knex it was pinned from. */
+/** A pinned knex's connection, and its state. */
 interface Pinned {
   connection: Connection;
   state: ConnectionState;
-  db: Knex;
 }
 const pinnedConnection = new WeakMap<Knex, Pinned>();
 
@@ -255,6 +255,7 @@ export function observeStatements(db: Knex, observer: QueryObserver): void {
 function runObserved(
   observer: QueryObserver | undefined,
   connection: Connection,
+  state: ConnectionState,
   sql: string,
   bindings: readonly unknown[],
   rows: boolean,
@@ -268,7 +269,7 @@ function runObserved(
     end?.(false);
     throw err;
   };
-  return runPrepared(connection, sql, bindings, rows).then(done, failed);
+  return runPrepared(connection, state, sql, bindings, rows).then(done, failed);
 }
 
 /** knex's pool, as far as {@link ConnectionLease} asks it. */
@@ -360,17 +361,17 @@ export function runOnSqlite(
   if (pinned) {
     const begin = beginNow(pinned.connection, pinned.state);
     if (begin) return begin.then(() => runOnSqlite(db, sql, bindings, rows)!);
-    const observer = observers.get(pinned.db);
+    const observer = observerOf(pinned.state);
     if (touchesDeferred(pinned.state, sql)) {
       return flushDeferred(pinned.connection, pinned.state).then(() =>
-        runObserved(observer, pinned.connection, sql, bindings, rows),
+        runObserved(observer, pinned.connection, pinned.state, sql, bindings, rows),
       );
     }
-    return runObserved(observer, pinned.connection, sql, bindings, rows);
+    return runObserved(observer, pinned.connection, pinned.state, sql, bindings, rows);
   }
   if (!(db.client instanceof ImmediateSqlite3Client)) return undefined;
   return leaseOf(db).use((connection) =>
-    runObserved(observers.get(db), connection, sql, bindings, rows),
+    runObserved(observers.get(db), connection, stateOf(connection), sql, bindings, rows),
   );
 }
 
@@ -482,7 +483,7 @@ export function deferOnSqlite(
   const deferred = pinned?.state.deferred;
   if (!deferred) return false;
   const { sql, fill, touches } = statement();
-  const observer = observers.get(pinned.db);
+  const observer = observerOf(pinned.state);
   const inCaller = observer && callerContext();
   const filled = fill(bindings);
   deferred.push({
@@ -526,7 +527,7 @@ const observerOf = (state: ConnectionState): QueryObserver | undefined =>
  */
 function beginNow(connection: Connection, state: ConnectionState): Promise<void> | undefined {
   if (!state.takeBegin()) return undefined;
-  return runObserved(observerOf(state), connection, BEGIN, [], false).then(() => undefined);
+  return runObserved(observerOf(state), connection, state, BEGIN, [], false).then(() => undefined);
 }
 
 /**
