@@ -158,10 +158,10 @@ class UnaryCall implements InterceptingListener {
 
   constructor(
     private readonly method: UnaryMethod,
-    private readonly resolve: (response: unknown) => void,
-    private readonly reject: (err: ServiceError) => void,
+    private resolve: ((response: unknown) => void) | undefined,
+    private reject: ((err: ServiceError) => void) | undefined,
     private readonly admission: Admission,
-    private readonly span: Span | undefined,
+    private span: Span | undefined,
     private readonly startedAt: number,
   ) {}
 
@@ -191,12 +191,28 @@ class UnaryCall implements InterceptingListener {
         metadata: outcome.metadata,
       };
     }
-    if (outcome.code === status.OK) this.resolve(this.response);
-    else this.reject(this.failure(outcome));
+    if (outcome.code === status.OK) this.resolve?.(this.response);
+    else this.reject?.(this.failure(outcome));
     // After settling: the caller's answer never waits on a breaker listener.
     const { breaker, probe } = this.method;
     breaker?.record(this.admission, outcome.code);
     if (this.span) probe?.end(this.span, this.startedAt, outcome.code);
+    this.release();
+  }
+
+  /**
+   * Lets go of the caller once the call has settled. grpc-js's call objects stay reachable
+   * from their HTTP/2 stream until a full collection (docs/BENCHMARKS.md, round 15), and this
+   * listener with them; without this, so would the caller's promise, the async function
+   * awaiting it with everything it holds, and the span, all moved to the old generation with
+   * the call.
+   */
+  private release(): void {
+    this.resolve = undefined;
+    this.reject = undefined;
+    this.span = undefined;
+    this.response = undefined;
+    this.call = undefined;
   }
 
   /**
