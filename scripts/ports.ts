@@ -1,6 +1,7 @@
 import { createServer } from "node:net";
 // Only the port arithmetic: the ports helper stays free of the mesh's heavier modules.
 import { adminPortOf } from "../mesh/telemetry";
+import { BROWSERS_REFUSE } from "../services/gateway/browser-ports";
 
 /**
  * Ports are chosen below Linux's ephemeral range (32768–60999), like the members' admin
@@ -18,14 +19,6 @@ const HIGHEST = 30_000;
  */
 const SLICE = 5_000;
 const SLICE_ROOM = 1_200;
-/**
- * Ports in the range above that fetch refuses to connect to, whatever listens there: the
- * WHATWG Fetch standard's "bad ports" (https://fetch.spec.whatwg.org/#port-blocking), which
- * browsers and Node's fetch apply; 10080 is the only one between LOWEST and HIGHEST. CI saw a
- * start:all test fail with "bad port" when the gateway was handed 10080.
- */
-const FETCH_REFUSES = new Set([10_080]);
-
 /**
  * Ports this process handed out already, none handed out twice: a test asks in several
  * calls (the members', then the gateway's) before anything binds, and one worker runs test
@@ -67,7 +60,9 @@ async function pick(count: number, related: (port: number) => number[]): Promise
     if (tries > 10_000) throw new Error(`no ${count} free ports in ${from}–${to}`);
     const port = from + Math.floor(Math.random() * (to - from));
     const all = [port, ...related(port)];
-    if (all.some((p) => handedOut.has(p) || FETCH_REFUSES.has(p)) || !(await allFree(all))) {
+    // Never a port fetch refuses (10080 is the only one in range): CI saw a start:all test fail
+    // with "bad port" when its gateway was handed 10080.
+    if (all.some((p) => handedOut.has(p) || BROWSERS_REFUSE.has(p)) || !(await allFree(all))) {
       continue;
     }
     chosen.push(port);

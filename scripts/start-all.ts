@@ -14,6 +14,7 @@ import {
 } from "../mesh/config";
 import { certificateFiles, operatorOf } from "../mesh/identity";
 import { gatewayAddress } from "../services/gateway/address";
+import { browserPortWarnings } from "../services/gateway/browser-ports";
 import { readFlags } from "./cli";
 import {
   GATEWAY_LABEL,
@@ -254,7 +255,9 @@ ${trust(topology, operator.written.length)}
 
 REST API: ${gatewayUrl}/api/products   OpenAPI: ${gatewayUrl}/openapi.json
 ${dashboardLine(topology, gateway.adminUrl, adminSecret)}
-
+${browserPortWarnings(gateway)
+  .map((warning) => `Warning: ${warning}\n`)
+  .join("")}
 ${metrics ? `Supervisor (restarts, crash loops): ${metrics}\n` : ""}
 Try it with grpcurl, or without it: \`npm run -s grpc --\` in place of \`grpcurl\` takes the same
 arguments (no proto files needed: every server has reflection):

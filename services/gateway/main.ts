@@ -6,6 +6,7 @@ import {
   runMain,
 } from "../../mesh";
 import { gatewayAddress } from "./address";
+import { browserPortWarnings } from "./browser-ports";
 import { createGateway } from "./gateway";
 
 async function main(): Promise<void> {
@@ -23,6 +24,7 @@ async function main(): Promise<void> {
   const bound = await gateway.listen(port, host);
   const admin = await gateway.listenAdmin(adminPort, host);
   log.info({ host, port: bound }, "serving the REST API, /openapi.json and /metrics");
+  for (const warning of browserPortWarnings({ port: bound, adminPort: admin })) log.warn(warning);
   const { secret } = gateway.operator;
   const scheme = gateway.operator.https ? "https" : "http";
   log.info(
