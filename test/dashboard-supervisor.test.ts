@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { silentLogger } from "../mesh";
@@ -9,8 +9,7 @@ import {
 } from "../scripts/supervisor-metrics";
 import { createSupervisor, type Supervisor } from "../scripts/supervisor";
 import { freeInstancePorts } from "../scripts/ports";
-import { chromium } from "playwright-core";
-import { toolAvailable } from "./external-tools";
+import { chromiumAvailable, launchChromium } from "./chromium";
 import { topologyAt } from "./gateway-harness";
 
 const SECRET = `test-secret-${process.pid}`;
@@ -20,9 +19,6 @@ const SECRET = `test-secret-${process.pid}`;
 const CRASH = "setTimeout(() => process.exit(3), 20);";
 const STEADY = "setInterval(() => {}, 1000); process.on('SIGTERM', () => process.exit(0));";
 const SERVICES = ["users", "inventory", "payments", "orders", "notifications"];
-const CHROMIUM = "/usr/bin/chromium";
-// As in services/gateway/dashboard.browser.test.ts: headless, nothing reaching the network.
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"];
 
 describe("the dashboard and the supervisor", () => {
   let dir: string;
@@ -103,8 +99,8 @@ describe("the dashboard and the supervisor", () => {
   });
 
   it("the page says so over everything, and in the member's row", async () => {
-    if (!toolAvailable(existsSync(CHROMIUM), CHROMIUM, "chromium")) return;
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    if (!chromiumAvailable()) return;
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       // As start:all prints it: the admin listener with the operator's secret in the fragment.

@@ -1,13 +1,8 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { toolAvailable } from "../../test/external-tools";
+import { chromiumAvailable, launchChromium } from "../../test/chromium";
 import { BROWSERS_REFUSE, browserPortWarnings } from "./browser-ports";
 
-const CHROMIUM = "/usr/bin/chromium";
-const withChromium = toolAvailable(existsSync(CHROMIUM), CHROMIUM, "chromium") ? it : it.skip;
+const withChromium = chromiumAvailable() ? it : it.skip;
 
 /** An HTTP server answering "up" on 127.0.0.1:`port`, or undefined when the port is taken. */
 function serveOn(port: number): Promise<Server | undefined> {
@@ -59,11 +54,7 @@ describe("BROWSERS_REFUSE", () => {
       const opened = await serveOnFirstFree(
         high.map((p) => p + 1).filter((p) => !BROWSERS_REFUSE.has(p)),
       );
-      const profile = mkdtempSync(join(tmpdir(), "chromium-profile-"));
-      const browser = await chromium.launchPersistentContext(profile, {
-        executablePath: CHROMIUM,
-        args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-      });
+      const browser = await launchChromium();
       try {
         const page = await browser.newPage();
         await expect(page.goto(`http://127.0.0.1:${refused.port}/`)).rejects.toThrow(
@@ -79,7 +70,6 @@ describe("BROWSERS_REFUSE", () => {
         await browser.close();
         refused.server.close();
         opened.server.close();
-        rmSync(profile, { recursive: true, force: true });
       }
     },
     60_000,

@@ -1,31 +1,18 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { projectRoot } from "../../mesh/config";
-import { toolAvailable } from "../../test/external-tools";
+import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable } from "../../test/chromium";
 import { startGatewayShop, type GatewayShop } from "../../test/gateway-harness";
 
-const CHROMIUM = "/usr/bin/chromium";
-// Debian's chromium, headless, with nothing that reaches the network or needs a GPU or sandbox.
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const SERVICES = ["gateway", "users", "inventory", "payments", "orders", "notifications"];
 // The screenshot goes to docs/dashboard.png (docs/OPERATIONS.md's) only when asked.
 const SCREENSHOT = process.env.UPDATE_SCREENSHOT
   ? join(projectRoot(), "docs", "dashboard.png")
   : join(tmpdir(), "grpc-shop-mesh-dashboard.png");
 
-const available = toolAvailable(existsSync(CHROMIUM), CHROMIUM, "chromium");
-const describeWithChromium = available ? describe : describe.skip;
+const describeWithChromium = chromiumAvailable() ? describe : describe.skip;
 
 /** The `total` cell of the edges table's row for `edge`, 0 while the row is absent. */
 async function edgeTotal(page: Page, edge: string): Promise<number> {
